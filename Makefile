@@ -1,0 +1,32 @@
+# The two Quickstart commands: `make demo` and `make test`. Both set everything up first.
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: setup demo test lint typecheck pytest diagrams bench clean
+
+setup:
+	bash scripts/setup.sh
+
+demo: setup
+	$(VENV)/bin/pystack demo
+
+lint:
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck:
+	$(VENV)/bin/mypy
+
+pytest:
+	$(PY) -m pytest -q -ra
+
+test: setup lint typecheck pytest
+
+diagrams: setup
+	$(VENV)/bin/pystack diagrams
+
+bench: setup
+	$(VENV)/bin/pystack bench codecs
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .hypothesis

@@ -1,0 +1,1 @@
+"""Subcommands of the ``pystack`` command, one module each (see :mod:`pystack.cli`)."""
