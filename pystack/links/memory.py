@@ -1,0 +1,132 @@
+"""A deterministic simulated Ethernet segment (a hub) with seeded impairments.
+
+Every frame sent by one attached link is offered to every other attached link;
+the Ethernet layer above filters by destination MAC. Loss, duplication,
+reordering and delay are drawn from one ``random.Random(seed)`` per wire and
+delivered through the injected clock, so the same seed and the same traffic
+give the same frames at the same simulated times.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any
+
+from pystack.links.base import Receiver
+
+ETHERNET_HEADER = 14
+
+
+@dataclass
+class WireCounters:
+    """What the wire did to the frames it carried."""
+
+    sent: int = 0
+    delivered: int = 0
+    lost: int = 0
+    duplicated: int = 0
+    reordered: int = 0
+    too_big: int = 0
+
+
+class MemoryWire:
+    """A shared segment; ``attach()`` returns a new :class:`MemoryLink` on it.
+
+    ``loss``, ``duplicate`` and ``reorder`` are probabilities per delivery;
+    ``delay`` is the one-way latency in seconds; a reordered frame is held for
+    ``reorder_delay`` extra seconds so frames sent after it overtake it.
+    """
+
+    def __init__(
+        self,
+        clock: Any,
+        *,
+        loss: float = 0.0,
+        duplicate: float = 0.0,
+        reorder: float = 0.0,
+        delay: float = 0.0,
+        reorder_delay: float = 0.005,
+        mtu: int = 1500,
+        seed: int | None = None,
+    ) -> None:
+        for name, p in (("loss", loss), ("duplicate", duplicate), ("reorder", reorder)):
+            if not 0.0 <= p <= 1.0:
+                raise ValueError(f"{name} must be a probability in [0, 1], not {p!r}")
+        if delay < 0 or reorder_delay < 0:
+            raise ValueError("delays must be >= 0")
+        self.clock = clock
+        self.loss = loss
+        self.duplicate = duplicate
+        self.reorder = reorder
+        self.delay = delay
+        self.reorder_delay = reorder_delay
+        self.mtu = mtu
+        self.rng = random.Random(seed)
+        self.links: list[MemoryLink] = []
+        self.counters = WireCounters()
+
+    def attach(self, mtu: int | None = None) -> MemoryLink:
+        """A new port on this wire."""
+        link = MemoryLink(self, mtu if mtu is not None else self.mtu)
+        self.links.append(link)
+        return link
+
+    def transmit(self, sender: MemoryLink, frame: bytes) -> None:
+        self.counters.sent += 1
+        if len(frame) > self.mtu + ETHERNET_HEADER:
+            self.counters.too_big += 1
+            return
+        for link in self.links:
+            if link is not sender and not link.closed:
+                self._impair(link, frame)
+
+    def _impair(self, link: MemoryLink, frame: bytes) -> None:
+        copies = 1
+        if self.loss and self.rng.random() < self.loss:
+            self.counters.lost += 1
+            copies = 0
+        elif self.duplicate and self.rng.random() < self.duplicate:
+            self.counters.duplicated += 1
+            copies = 2
+        for _ in range(copies):
+            delay = self.delay
+            if self.reorder and self.rng.random() < self.reorder:
+                self.counters.reordered += 1
+                delay += self.reorder_delay
+            self.clock.callLater(delay, self._deliver, link, frame)
+
+    def _deliver(self, link: MemoryLink, frame: bytes) -> None:
+        if link.closed:
+            return
+        self.counters.delivered += 1
+        link.deliver(frame)
+
+
+class MemoryLink:
+    """One port on a :class:`MemoryWire`; has no MAC of its own (the stack picks one)."""
+
+    mac: str | None = None
+
+    def __init__(self, wire: MemoryWire, mtu: int) -> None:
+        self.wire = wire
+        self.mtu = mtu
+        self.closed = False
+        self._receive: Receiver | None = None
+
+    def set_receiver(self, receive: Receiver) -> None:
+        self._receive = receive
+
+    def send(self, frame: bytes) -> None:
+        if not self.closed:
+            self.wire.transmit(self, frame)
+
+    def start(self) -> None:
+        """Nothing to register: the wire delivers through the clock."""
+
+    def close(self) -> None:
+        self.closed = True
+
+    def deliver(self, frame: bytes) -> None:
+        if self._receive is not None:
+            self._receive(frame)
