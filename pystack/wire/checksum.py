@@ -1,0 +1,67 @@
+"""The internet checksum (RFC 1071) and the TCP/UDP pseudo-header sum (RFC 9293 §3.1).
+
+The ones'-complement sum of 16-bit words is the sum modulo 0xFFFF, and since
+2**16 == 1 (mod 0xFFFF) the whole buffer read as one big-endian integer has the same
+residue; CPython reduces that integer in C, which is far faster than summing words in
+Python. The residue loses one distinction the ones'-complement sum keeps: a nonzero
+buffer whose sum is "negative zero" (0xFFFF) has residue 0. :func:`ones_sum16` restores it.
+"""
+
+from __future__ import annotations
+
+import socket
+
+__all__ = [
+    "checksum_from_sum",
+    "internet_checksum",
+    "ones_sum16",
+    "pseudo_header",
+    "raw_sum",
+]
+
+_from_bytes = int.from_bytes
+
+
+def raw_sum(data: bytes | bytearray | memoryview) -> int:
+    """An unreduced partial sum of ``data`` as 16-bit words, zero-padded when odd.
+
+    Partial sums of even-length pieces add up: ``raw_sum(a) + raw_sum(b)`` equals the
+    sum of ``a + b`` modulo 0xFFFF when ``len(a)`` is even.
+    """
+    n = _from_bytes(data, "big")
+    return n << 8 if len(data) & 1 else n
+
+
+def ones_sum16(total: int) -> int:
+    """Fold a partial sum to the 16-bit ones'-complement sum (0 only for an all-zero sum)."""
+    folded = total % 0xFFFF
+    if folded == 0 and total:
+        return 0xFFFF
+    return folded
+
+
+def checksum_from_sum(total: int) -> int:
+    """The checksum field value for a partial sum: the complement of the folded sum."""
+    return ~ones_sum16(total) & 0xFFFF
+
+
+def internet_checksum(data: bytes | bytearray | memoryview, initial: int = 0) -> int:
+    """The RFC 1071 checksum of ``data``, starting from the partial sum ``initial``.
+
+    Computed over a buffer whose checksum field is zero, it is the value to store; over
+    a buffer with its checksum in place, it is 0 when the checksum is right.
+    """
+    return checksum_from_sum(initial + raw_sum(data))
+
+
+def pseudo_header(src: str | bytes, dst: str | bytes, proto: int, length: int) -> int:
+    """The partial sum of the IPv4 pseudo-header (RFC 9293 §3.1, RFC 768).
+
+    ``src``/``dst`` are dotted strings (or 4 packed bytes); pass the result as
+    ``initial`` to :func:`internet_checksum`.
+    """
+    if isinstance(src, str):
+        src = socket.inet_aton(src)
+    if isinstance(dst, str):
+        dst = socket.inet_aton(dst)
+    return _from_bytes(src, "big") + _from_bytes(dst, "big") + proto + length

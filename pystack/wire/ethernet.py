@@ -1,0 +1,57 @@
+"""Ethernet II frames (IEEE 802.3 with an EtherType; no VLAN tag parsing, no FCS)."""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+from pystack.wire import Malformed
+from pystack.wire._addr import mac_to_bytes
+from pystack.wire._fast import fast_init
+
+__all__ = [
+    "BROADCAST",
+    "ETHERTYPE_ARP",
+    "ETHERTYPE_IPV4",
+    "HEADER_LEN",
+    "EthernetFrame",
+    "emit",
+    "parse",
+]
+
+ETHERTYPE_IPV4 = 0x0800
+ETHERTYPE_ARP = 0x0806
+BROADCAST = "ff:ff:ff:ff:ff:ff"
+HEADER_LEN = 14
+
+_HDR = struct.Struct("!6s6sH")
+_unpack_from = _HDR.unpack_from
+_pack = _HDR.pack
+
+
+@fast_init
+@dataclass(frozen=True, slots=True)
+class EthernetFrame:
+    """An Ethernet II frame; ``dst``/``src`` are lower-case colon MAC strings."""
+
+    dst: str
+    src: str
+    ethertype: int
+    payload: bytes
+
+
+def parse(data: bytes) -> EthernetFrame:
+    """Parse a frame (without FCS). Raises :class:`Malformed` ("truncated")."""
+    if len(data) < HEADER_LEN:
+        raise Malformed("truncated", f"{len(data)} bytes, need {HEADER_LEN}")
+    dst, src, ethertype = _unpack_from(data)
+    return EthernetFrame(dst.hex(":"), src.hex(":"), ethertype, bytes(data[HEADER_LEN:]))
+
+
+def emit(frame: EthernetFrame) -> bytes:
+    """Serialize a frame; no padding to the 60-byte minimum (the link adds it if needed)."""
+    try:
+        header = _pack(mac_to_bytes(frame.dst), mac_to_bytes(frame.src), frame.ethertype)
+    except struct.error as exc:
+        raise ValueError(f"bad EthernetFrame field: {exc}") from None
+    return header + frame.payload
