@@ -27,21 +27,28 @@ def _setns(fd: int) -> None:
 
 
 @contextlib.contextmanager
-def enter(name: str) -> Iterator[None]:
-    """Run the body with the calling thread inside network namespace ``name``."""
+def enter_fd(target: int) -> Iterator[None]:
+    """Run the body with the calling thread in the namespace of descriptor ``target``."""
     original = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
     try:
-        target = os.open(os.path.join(NETNS_DIR, name), os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            _setns(target)
-        finally:
-            os.close(target)
+        _setns(target)
         try:
             yield
         finally:
             _setns(original)
     finally:
         os.close(original)
+
+
+@contextlib.contextmanager
+def enter(name: str) -> Iterator[None]:
+    """Run the body with the calling thread inside network namespace ``name``."""
+    target = os.open(os.path.join(NETNS_DIR, name), os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        with enter_fd(target):
+            yield
+    finally:
+        os.close(target)
 
 
 def exists(name: str) -> bool:
