@@ -1,0 +1,723 @@
+"""Declared state machines: load ``pystack/machines/*.toml``, build one machine per class.
+
+Every stateful protocol of PyStack (a TCP connection, an ARP cache entry, an IPv4 datagram
+being reassembled, a DNS query) is a class that declares its machine::
+
+    class TCPSession(StateMachine, machine="tcp"):
+        def send_synack(self, **kw): ...
+
+The class gets ONE class-level :class:`transitions.Machine` (``TCPSession.fsm.machine``),
+built once with ``auto_transitions=False``; an instance holds only its ``state`` string (and,
+while a trigger runs, a run-to-completion marker), so 10 000 idle connections cost almost
+nothing. ``obj.fire("rcv_syn", segment=seg)`` runs a trigger; hooks and conditions are looked
+up on the instance by name at call time, so a subclass overrides a hook by defining a method.
+
+A subclass may extend the table and then gets its own class-level machine::
+
+    class FastOpenSession(TCPSession, extend={"transitions": [{
+        "trigger": "rcv_syn", "source": "LISTEN", "dest": "SYN_RECEIVED",
+        "conditions": ["valid_tfo_cookie"], "hooks": ["choose_isn", "send_synack",
+        "deliver_syn_data"], "prepend": True, "doc": "SYN with a valid TFO cookie."}]}):
+        ...
+
+Semantics of one trigger
+------------------------
+For the current state, the transitions declared for the trigger are tried in declaration
+order (prepended extension transitions first). The first whose ``conditions`` all return
+true and whose ``unless`` all return false is taken: the source state's ``on_exit`` hooks
+run, ``state`` changes, ``on_state_change(old, trigger, new)`` is called, the destination's
+``on_enter`` hooks run, then the transition's ``hooks`` in order. A transition whose
+``dest`` is its source (or ``"="``) is internal: the state is not left, so no ``on_exit``
+or ``on_enter`` hooks run (only the transition's own hooks and ``on_state_change``).
+Keyword arguments of :meth:`StateMachine.fire` are passed to every condition and hook.
+A trigger fired from inside a hook is queued and runs after the current one finishes
+(run-to-completion per instance).
+
+TOML schema (``pystack/machines/<name>.toml``)
+----------------------------------------------
+::
+
+    [machine]                   # required
+    name = "tcp"                # required; equals the file name for the built-in machines
+    title = "TCP connection"    # optional, defaults to name
+    rfc = "RFC 9293 §3.3.2"     # optional
+    initial = "CLOSED"          # required; a declared state
+    doc = "..."                 # required: what one instance of the machine is
+
+    [states.LISTEN]             # one table per state, in display order
+    doc = "..."                 # required: one line of meaning
+    rfc = "RFC 9293 §3.3.2"     # optional
+    on_enter = ["hook", ...]    # optional: hooks run on entering the state
+    on_exit = ["hook", ...]     # optional: hooks run on leaving it
+    extension = false           # optional: true when the state is not in the RFC
+    reason = "..."              # required when extension = true, else forbidden
+
+    [[transitions]]
+    trigger = "rcv_syn"         # required; named after the event; a Python identifier
+    source = "LISTEN"           # required: a state, a list of states, or "*" (every state)
+    dest = "SYN_RECEIVED"       # required: a state, or "=" (stay: internal transition)
+    conditions = ["cond", ...]  # optional: all must return true
+    unless = ["cond", ...]      # optional: all must return false
+    hooks = ["hook", ...]       # optional: called in order after the state has changed
+    doc = "..."                 # required: one line of meaning
+    rfc = "RFC 9293 §3.10.7.2"  # optional
+    extension = false           # optional: true when not in the RFC's diagram ...
+    reason = "..."              # ... and then required: why
+    prepend = false             # extensions only: try before the base transitions
+
+An extension (``extend=`` a path or a dict) has the same shape: an optional ``[machine]``
+table (``name``, ``title``, ``rfc``, ``doc``, ``initial``), new ``[states.X]`` tables (a
+state may not be redeclared) and ``[[transitions]]``, each appended after the base
+transitions or, with ``prepend = true``, placed before them.
+
+The loader rejects unknown keys, wrong types, unknown states, a transition that can never
+be taken (an earlier one with the same trigger and source has no condition) and, when a
+class declares the machine, hook or condition names the class does not define; the error
+names the file, the transition and the offending name. Configuration knobs are never TOML:
+they are constructor parameters of the owning object.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import logging
+import os
+import tomllib
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, ClassVar
+
+from transitions import Machine
+
+__all__ = [
+    "CompiledMachine",
+    "MachineSpec",
+    "SpecError",
+    "StateMachine",
+    "StateSpec",
+    "TransitionSpec",
+    "UnknownTrigger",
+    "build_machine",
+    "extend_spec",
+    "load_spec",
+    "machine_names",
+    "parse_spec",
+]
+
+_LOG = logging.getLogger("pystack.fsm")
+
+WILDCARD = "*"
+SAME = "="
+
+_MACHINE_KEYS = {"name", "title", "rfc", "initial", "doc"}
+_STATE_KEYS = {"doc", "rfc", "on_enter", "on_exit", "extension", "reason"}
+_TRANSITION_KEYS = {
+    "trigger",
+    "source",
+    "dest",
+    "conditions",
+    "unless",
+    "hooks",
+    "doc",
+    "rfc",
+    "extension",
+    "reason",
+}
+_TOP_KEYS = {"machine", "states", "transitions"}
+# Names an instance already uses for the engine itself; a hook or trigger may not shadow them.
+_RESERVED = {"state", "fire", "fsm", "on_state_change", "set_state", "can_fire"}
+
+
+class SpecError(ValueError):
+    """A machine declaration (TOML file, extension, or class) is invalid."""
+
+
+class UnknownTrigger(LookupError):
+    """``fire()`` was called with a trigger the machine does not declare."""
+
+
+# ------------------------------------------------------------------------------ the spec
+
+
+@dataclass(frozen=True, slots=True)
+class StateSpec:
+    """One declared state."""
+
+    name: str
+    doc: str
+    rfc: str = ""
+    on_enter: tuple[str, ...] = ()
+    on_exit: tuple[str, ...] = ()
+    extension: bool = False
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class TransitionSpec:
+    """One declared transition (``source`` may list several states or be ``("*",)``)."""
+
+    trigger: str
+    source: tuple[str, ...]
+    dest: str
+    doc: str
+    conditions: tuple[str, ...] = ()
+    unless: tuple[str, ...] = ()
+    hooks: tuple[str, ...] = ()
+    rfc: str = ""
+    extension: bool = False
+    reason: str = ""
+    prepend: bool = False
+    where: str = ""  # "<file>: transition #n" for error messages
+
+    def label(self) -> str:
+        """``trigger: SRC -> DEST`` for messages and listings."""
+        return f"{self.trigger}: {'|'.join(self.source)} -> {self.dest}"
+
+
+@dataclass(frozen=True)
+class MachineSpec:
+    """A parsed machine declaration: states in display order, transitions in match order."""
+
+    name: str
+    initial: str
+    doc: str
+    states: Mapping[str, StateSpec]
+    transitions: tuple[TransitionSpec, ...]
+    title: str = ""
+    rfc: str = ""
+    origin: str = "<dict>"
+    _edges: frozenset[tuple[str, str, str]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        _validate_spec(self)
+        edges = {(s, t.trigger, d) for t in self.transitions for s, d in self.expand(t)}
+        object.__setattr__(self, "_edges", frozenset(edges))
+
+    def expand(self, t: TransitionSpec) -> Iterator[tuple[str, str]]:
+        """The concrete ``(source, dest)`` pairs of a transition (``*`` and ``=`` resolved)."""
+        sources = list(self.states) if t.source == (WILDCARD,) else t.source
+        for src in sources:
+            yield src, (src if t.dest == SAME else t.dest)
+
+    def edges(self) -> set[tuple[str, str, str]]:
+        """Every declared ``(source, trigger, dest)`` edge."""
+        return set(self._edges)
+
+    @property
+    def triggers(self) -> tuple[str, ...]:
+        """Trigger names in order of first declaration."""
+        return tuple(dict.fromkeys(t.trigger for t in self.transitions))
+
+    @property
+    def hooks(self) -> dict[str, tuple[str, ...]]:
+        """Hook name -> where it is called (``"on_enter LISTEN"``, ``"rcv_syn: A -> B"``)."""
+        uses: dict[str, list[str]] = {}
+        for st in self.states.values():
+            for h in st.on_enter:
+                uses.setdefault(h, []).append(f"on_enter {st.name}")
+            for h in st.on_exit:
+                uses.setdefault(h, []).append(f"on_exit {st.name}")
+        for t in self.transitions:
+            for h in t.hooks:
+                uses.setdefault(h, []).append(t.label())
+        return {name: tuple(uses[name]) for name in sorted(uses)}
+
+    @property
+    def conditions(self) -> dict[str, tuple[str, ...]]:
+        """Condition name -> the transitions that test it (``conditions`` or ``unless``)."""
+        uses: dict[str, list[str]] = {}
+        for t in self.transitions:
+            for c in (*t.conditions, *t.unless):
+                uses.setdefault(c, []).append(t.label())
+        return {name: tuple(uses[name]) for name in sorted(uses)}
+
+    def callables(self) -> Iterator[tuple[str, str, str]]:
+        """``(kind, name, where)`` for every hook and condition the class must define."""
+        for st in self.states.values():
+            for kind in ("on_enter", "on_exit"):
+                for h in getattr(st, kind):
+                    yield kind, h, f"{self.origin}: state {st.name}"
+        for t in self.transitions:
+            where = f"{t.where} ({t.label()})"
+            for c in t.conditions:
+                yield "condition", c, where
+            for c in t.unless:
+                yield "unless condition", c, where
+            for h in t.hooks:
+                yield "hook", h, where
+
+
+# ------------------------------------------------------------------------------ parsing
+
+
+def _check_keys(table: Mapping[str, Any], allowed: set[str], where: str) -> None:
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise SpecError(f"{where}: unknown key(s) {', '.join(map(repr, unknown))}")
+
+
+def _str(table: Mapping[str, Any], key: str, where: str, *, required: bool = False) -> str:
+    value = table.get(key, "")
+    if not isinstance(value, str) or (required and not value.strip()):
+        raise SpecError(f"{where}: {key!r} must be a non-empty string")
+    return value
+
+
+def _bool(table: Mapping[str, Any], key: str, where: str) -> bool:
+    value = table.get(key, False)
+    if not isinstance(value, bool):
+        raise SpecError(f"{where}: {key!r} must be true or false")
+    return value
+
+
+def _names(table: Mapping[str, Any], key: str, where: str) -> tuple[str, ...]:
+    value = table.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise SpecError(f"{where}: {key!r} must be a list of names")
+    for v in value:
+        if not v.isidentifier() or v in _RESERVED:
+            raise SpecError(f"{where}: {key!r}: {v!r} is not a usable method name")
+    return tuple(value)
+
+
+def _extension(table: Mapping[str, Any], where: str) -> tuple[bool, str]:
+    ext = _bool(table, "extension", where)
+    reason = _str(table, "reason", where, required=ext)
+    if reason and not ext:
+        raise SpecError(f"{where}: 'reason' is only allowed with extension = true")
+    return ext, reason
+
+
+def _parse_state(name: str, table: Any, origin: str) -> StateSpec:
+    where = f"{origin}: state {name}"
+    if not isinstance(table, dict):
+        raise SpecError(f"{where}: must be a table")
+    _check_keys(table, _STATE_KEYS, where)
+    ext, reason = _extension(table, where)
+    return StateSpec(
+        name=name,
+        doc=_str(table, "doc", where, required=True),
+        rfc=_str(table, "rfc", where),
+        on_enter=_names(table, "on_enter", where),
+        on_exit=_names(table, "on_exit", where),
+        extension=ext,
+        reason=reason,
+    )
+
+
+def _parse_transition(table: Any, where: str, *, allow_prepend: bool) -> TransitionSpec:
+    if not isinstance(table, dict):
+        raise SpecError(f"{where}: must be a table")
+    _check_keys(table, _TRANSITION_KEYS | ({"prepend"} if allow_prepend else set()), where)
+    for key in ("trigger", "source", "dest"):
+        if key not in table:
+            raise SpecError(f"{where}: missing {key!r}")
+    trigger = _str(table, "trigger", where, required=True)
+    if not trigger.isidentifier() or trigger in _RESERVED:
+        raise SpecError(f"{where}: trigger {trigger!r} is not a usable name")
+    source = table["source"]
+    source = [source] if isinstance(source, str) else source
+    if not isinstance(source, list) or not source or not all(isinstance(s, str) for s in source):
+        raise SpecError(f"{where}: 'source' must be a state, a list of states or '*'")
+    ext, reason = _extension(table, where)
+    return TransitionSpec(
+        trigger=trigger,
+        source=tuple(source),
+        dest=_str(table, "dest", where, required=True),
+        doc=_str(table, "doc", where, required=True),
+        conditions=_names(table, "conditions", where),
+        unless=_names(table, "unless", where),
+        hooks=_names(table, "hooks", where),
+        rfc=_str(table, "rfc", where),
+        extension=ext,
+        reason=reason,
+        prepend=_bool(table, "prepend", where),
+        where=where,
+    )
+
+
+def _parse_parts(
+    data: Mapping[str, Any], origin: str, *, is_extension: bool
+) -> tuple[dict[str, Any], dict[str, StateSpec], list[TransitionSpec]]:
+    if not isinstance(data, Mapping):
+        raise SpecError(f"{origin}: a machine declaration must be a table")
+    _check_keys(data, _TOP_KEYS, origin)
+    head = data.get("machine", {})
+    if not isinstance(head, dict):
+        raise SpecError(f"{origin}: [machine] must be a table")
+    _check_keys(head, _MACHINE_KEYS, f"{origin}: [machine]")
+    meta = {k: _str(head, k, f"{origin}: [machine]") for k in _MACHINE_KEYS if k in head}
+    states_table = data.get("states", {})
+    if not isinstance(states_table, dict):
+        raise SpecError(f"{origin}: [states] must be a table of states")
+    states = {n: _parse_state(n, t, origin) for n, t in states_table.items()}
+    raw = data.get("transitions", [])
+    if not isinstance(raw, list):
+        raise SpecError(f"{origin}: 'transitions' must be an array of tables")
+    transitions = [
+        _parse_transition(t, f"{origin}: transition #{i + 1}", allow_prepend=is_extension)
+        for i, t in enumerate(raw)
+    ]
+    return meta, states, transitions
+
+
+def parse_spec(data: Mapping[str, Any], origin: str = "<dict>") -> MachineSpec:
+    """Build a :class:`MachineSpec` from a parsed TOML document (or an equivalent dict)."""
+    meta, states, transitions = _parse_parts(data, origin, is_extension=False)
+    for key in ("name", "initial", "doc"):
+        if not meta.get(key):
+            raise SpecError(f"{origin}: [machine] needs a non-empty {key!r}")
+    return MachineSpec(
+        name=meta["name"],
+        title=meta.get("title") or meta["name"],
+        rfc=meta.get("rfc", ""),
+        initial=meta["initial"],
+        doc=meta["doc"],
+        states=states,
+        transitions=tuple(transitions),
+        origin=origin,
+    )
+
+
+def extend_spec(
+    base: MachineSpec, extension: Mapping[str, Any], origin: str = "<extension>", name: str = ""
+) -> MachineSpec:
+    """The spec of ``base`` with an extension's states and transitions added."""
+    meta, states, transitions = _parse_parts(extension, origin, is_extension=True)
+    for state in states:
+        if state in base.states:
+            raise SpecError(f"{origin}: state {state} is already declared in {base.origin}")
+    first = tuple(t for t in transitions if t.prepend)
+    last = tuple(t for t in transitions if not t.prepend)
+    return MachineSpec(
+        name=meta.get("name") or name or f"{base.name}_extended",
+        title=meta.get("title") or base.title,
+        rfc=meta.get("rfc", base.rfc),
+        initial=meta.get("initial") or base.initial,
+        doc=meta.get("doc") or base.doc,
+        states={**base.states, **states},
+        transitions=first + base.transitions + last,
+        origin=f"{base.origin} + {origin}",
+    )
+
+
+def _validate_spec(spec: MachineSpec) -> None:
+    if not spec.states:
+        raise SpecError(f"{spec.origin}: declares no states")
+    if spec.initial not in spec.states:
+        raise SpecError(f"{spec.origin}: initial state {spec.initial!r} is not declared")
+    for t in spec.transitions:
+        if t.source != (WILDCARD,):
+            for s in t.source:
+                if s not in spec.states:
+                    raise SpecError(f"{t.where} ({t.label()}): unknown source state {s!r}")
+        if t.dest != SAME and t.dest not in spec.states:
+            raise SpecError(f"{t.where} ({t.label()}): unknown dest state {t.dest!r}")
+    _check_reachable(spec)
+
+
+def _check_reachable(spec: MachineSpec) -> None:
+    """Reject a transition shadowed by an unconditional one with the same trigger and source."""
+    unconditional: dict[tuple[str, str], TransitionSpec] = {}
+    for t in spec.transitions:
+        for src, _ in spec.expand(t):
+            earlier = unconditional.get((src, t.trigger))
+            if earlier is not None:
+                raise SpecError(
+                    f"{t.where} ({t.label()}): can never be taken from {src}: "
+                    f"{earlier.where} ({earlier.label()}) has no condition"
+                )
+            if not t.conditions and not t.unless:
+                unconditional[(src, t.trigger)] = t
+
+
+def _read_toml(path: Path | importlib.resources.abc.Traversable, origin: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(f"{origin}: invalid TOML: {exc}") from None
+
+
+def _machines_dir() -> importlib.resources.abc.Traversable:
+    return importlib.resources.files("pystack").joinpath("machines")
+
+
+def machine_names() -> list[str]:
+    """The names of the machines shipped in the package, sorted."""
+    return sorted(
+        p.name.removesuffix(".toml") for p in _machines_dir().iterdir() if p.name.endswith(".toml")
+    )
+
+
+def load_spec(source: str | os.PathLike[str]) -> MachineSpec:
+    """Load a built-in machine by name (``"tcp"``) or any machine file by path."""
+    if isinstance(source, str) and source.isidentifier():
+        resource = _machines_dir().joinpath(f"{source}.toml")
+        origin = f"pystack/machines/{source}.toml"
+        if not resource.is_file():
+            raise SpecError(f"no built-in machine {source!r} (have: {machine_names()})")
+        spec = parse_spec(_read_toml(resource, origin), origin)
+        if spec.name != source:
+            raise SpecError(f"{origin}: [machine] name {spec.name!r} differs from the file name")
+        return spec
+    path = Path(source)
+    return parse_spec(_read_toml(path, str(path)), str(path))
+
+
+def _load_extension(extend: str | os.PathLike[str] | Mapping[str, Any]) -> tuple[Any, str]:
+    if isinstance(extend, Mapping):
+        return extend, "<extend dict>"
+    path = Path(extend)
+    return _read_toml(path, str(path)), str(path)
+
+
+# ------------------------------------------------------------------------------ machines
+
+
+def build_machine(spec: MachineSpec) -> Machine:
+    """The :class:`transitions.Machine` for a spec, with no model attached.
+
+    Internal transitions (dest is the source) are declared with ``dest=None``, transitions'
+    own notation for "no exit/enter callbacks", so the Machine means what the engine does.
+    """
+    machine = Machine(
+        model=None,
+        states=[
+            Machine.state_cls(s.name, on_enter=list(s.on_enter), on_exit=list(s.on_exit))
+            for s in spec.states.values()
+        ],
+        initial=spec.initial,
+        auto_transitions=False,
+        name=spec.name,
+    )
+    for t in spec.transitions:
+        for src, dest in spec.expand(t):
+            machine.add_transition(
+                t.trigger,
+                src,
+                None if dest == src else dest,
+                conditions=list(t.conditions) or None,
+                unless=list(t.unless) or None,
+                after=list(t.hooks) or None,
+            )
+    return machine
+
+
+class _Edge:
+    """One compiled transition out of one state: what ``fire`` needs, nothing else."""
+
+    __slots__ = ("checks", "dest", "enter", "exit", "hooks")
+
+    def __init__(
+        self,
+        dest: str,
+        checks: tuple[tuple[str, bool], ...],
+        exit_hooks: tuple[str, ...],
+        enter_hooks: tuple[str, ...],
+        hooks: tuple[str, ...],
+    ) -> None:
+        self.dest = dest
+        self.checks = checks
+        self.exit = exit_hooks
+        self.enter = enter_hooks
+        self.hooks = hooks
+
+
+class CompiledMachine:
+    """A spec, its :class:`transitions.Machine`, and the dispatch table read from that Machine.
+
+    ``table[trigger][state]`` is the ordered tuple of edges to try. It is compiled from the
+    Machine's own events and states, so what runs is exactly what the Machine declares.
+    """
+
+    def __init__(self, spec: MachineSpec, owner: type | None = None) -> None:
+        self.spec = spec
+        self.owner = owner
+        self.machine = build_machine(spec)
+        self.table: dict[str, dict[str, tuple[_Edge, ...]]] = self._compile()
+
+    def _compile(self) -> dict[str, dict[str, tuple[_Edge, ...]]]:
+        table: dict[str, dict[str, tuple[_Edge, ...]]] = {}
+        for trigger, event in self.machine.events.items():
+            table[trigger] = {
+                src: tuple(self._edge(src, tr) for tr in transitions)
+                for src, transitions in event.transitions.items()
+            }
+        return table
+
+    def _edge(self, src: str, tr: Any) -> _Edge:
+        states = self.machine.states
+        if tr.dest is None:  # internal: the state is not left
+            return _Edge(src, _names_of(tr.conditions), (), (), _strs(tr.after))
+        return _Edge(
+            str(tr.dest),
+            _names_of(tr.conditions),
+            _strs(states[src].on_exit),
+            _strs(states[tr.dest].on_enter),
+            _strs(tr.after),
+        )
+
+    def validate_class(self, cls: type) -> None:
+        """Raise :class:`SpecError` unless ``cls`` defines every hook and condition."""
+        for kind, name, where in self.spec.callables():
+            if not callable(getattr(cls, name, None)):
+                raise SpecError(f"{where}: {kind} {name!r} is not defined on {cls.__qualname__}")
+
+
+def _strs(callbacks: Iterable[Any]) -> tuple[str, ...]:
+    return tuple(str(c) for c in callbacks)
+
+
+def _names_of(conditions: Iterable[Any]) -> tuple[tuple[str, bool], ...]:
+    return tuple((str(c.func), bool(c.target)) for c in conditions)
+
+
+_BUSY: list[tuple[str, dict[str, Any]]] = []  # marker: a trigger runs, nothing queued yet
+
+
+class StateMachine:
+    """Base class of every object driven by a declared machine.
+
+    Declare the machine with a class keyword: ``machine=`` a built-in name, a path or a dict;
+    a subclass may add ``extend=`` a path or a dict (see the module docstring). The machine
+    is compiled once per declaring class and shared by all its instances and by subclasses
+    that only override hooks.
+    """
+
+    fsm: ClassVar[CompiledMachine]
+    state: str  # a class-level default (the initial state) until the first transition
+    _fsm_queue: list[tuple[str, dict[str, Any]]] | None = None
+
+    def __init_subclass__(
+        cls,
+        machine: str | os.PathLike[str] | Mapping[str, Any] | None = None,
+        extend: str | os.PathLike[str] | Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init_subclass__(**kwargs)
+        if machine is None and extend is None:
+            return
+        if machine is not None:
+            if isinstance(machine, Mapping):
+                spec = parse_spec(machine, f"<{cls.__qualname__} machine dict>")
+            else:
+                spec = load_spec(machine)
+        else:
+            base = getattr(cls, "fsm", None)
+            if base is None:
+                raise SpecError(f"{cls.__qualname__}: extend= needs a base class with a machine")
+            spec = base.spec
+        if extend is not None:
+            data, origin = _load_extension(extend)
+            spec = extend_spec(spec, data, origin, name=f"{spec.name}_{cls.__name__.lower()}")
+        compiled = CompiledMachine(spec, owner=cls)
+        compiled.validate_class(cls)
+        cls.fsm = compiled
+        cls.state = spec.initial
+
+    def fire(self, trigger: str, **kwargs: Any) -> bool:
+        """Run ``trigger``; True if a transition was taken, False if none applied.
+
+        Called from inside a hook or condition of the same instance, the trigger is queued
+        and runs once the current one has finished (run-to-completion); it then returns True.
+        """
+        try:
+            by_state = self.fsm.table[trigger]
+        except (KeyError, AttributeError):
+            raise self._unknown(trigger) from None
+        if self._fsm_queue is not None:
+            queue = self._fsm_queue
+            if queue is _BUSY:
+                self._fsm_queue = queue = []
+            queue.append((trigger, kwargs))
+            return True
+        self._fsm_queue = _BUSY
+        try:
+            taken = self._fsm_step(by_state, trigger, kwargs)
+            pending = self._fsm_queue
+            while pending is not _BUSY:
+                self._fsm_queue = _BUSY
+                for queued, kw in pending:
+                    self._fsm_step(self.fsm.table[queued], queued, kw)
+                pending = self._fsm_queue
+        finally:
+            self._fsm_queue = None
+        return taken
+
+    def _fsm_step(
+        self, by_state: dict[str, tuple[_Edge, ...]], trigger: str, kwargs: dict[str, Any]
+    ) -> bool:
+        old = self.state
+        for edge in by_state.get(old, ()):
+            for name, target in edge.checks:
+                if bool(getattr(self, name)(**kwargs)) is not target:
+                    break
+            else:
+                for hook in edge.exit:
+                    getattr(self, hook)(**kwargs)
+                self.state = edge.dest
+                self.on_state_change(old, trigger, edge.dest)
+                for hook in edge.enter:
+                    getattr(self, hook)(**kwargs)
+                for hook in edge.hooks:
+                    getattr(self, hook)(**kwargs)
+                return True
+        return False
+
+    def _unknown(self, trigger: str) -> Exception:
+        fsm = getattr(type(self), "fsm", None)
+        if fsm is None:
+            return TypeError(f"{type(self).__qualname__} declares no machine")
+        return UnknownTrigger(
+            f"{fsm.spec.name}: no trigger {trigger!r} (declared: {', '.join(fsm.spec.triggers)})"
+        )
+
+    def can_fire(self, trigger: str, **kwargs: Any) -> bool:
+        """True if ``trigger`` has an edge from the current state whose conditions hold now."""
+        try:
+            edges = self.fsm.table[trigger].get(self.state, ())
+        except (KeyError, AttributeError):
+            raise self._unknown(trigger) from None
+        return any(all(bool(getattr(self, c)(**kwargs)) is t for c, t in e.checks) for e in edges)
+
+    def set_state(self, state: str) -> None:
+        """Put the instance in ``state`` without running hooks (harnesses and tests)."""
+        if state not in self.fsm.spec.states:
+            raise ValueError(f"{self.fsm.spec.name}: no state {state!r}")
+        self.state = state
+
+    def on_state_change(self, old: str, trigger: str, new: str) -> None:
+        """Called after every transition; by default one log line ``old -> new (trigger)``."""
+        if _LOG.isEnabledFor(logging.DEBUG):
+            _LOG.debug(
+                "%s %s -> %s (%s)",
+                self.fsm.spec.name,
+                old,
+                new,
+                trigger,
+                extra={"machine": self.fsm.spec.name, "old": old, "new": new, "trigger": trigger},
+            )
+
+
+def spec_of(obj: type | MachineSpec | str) -> MachineSpec:
+    """The spec of a :class:`StateMachine` class, a spec, or a built-in machine name."""
+    if isinstance(obj, MachineSpec):
+        return obj
+    if isinstance(obj, str):
+        return load_spec(obj)
+    fsm = getattr(obj, "fsm", None)
+    if not isinstance(fsm, CompiledMachine):
+        raise TypeError(f"{obj!r} is not a StateMachine class with a machine")
+    return fsm.spec
+
+
+def with_name(spec: MachineSpec, name: str) -> MachineSpec:
+    """A copy of ``spec`` under another name (renderers name files after the spec)."""
+    return replace(spec, name=name)
+
+
+def iter_specs(names: Iterable[str] | None = None) -> Iterator[MachineSpec]:
+    """The built-in machine specs (all, or the named ones), in name order."""
+    for name in sorted(names) if names is not None else machine_names():
+        yield load_spec(name)
