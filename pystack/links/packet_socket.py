@@ -26,6 +26,8 @@ ETH_P_ALL = 0x0003
 PACKET_OUTGOING = 4
 SOL_PACKET = 263
 PACKET_AUXDATA = 8
+PACKET_ADD_MEMBERSHIP = 1
+PACKET_MR_PROMISC = 1
 TP_STATUS_CSUMNOTREADY = 1 << 3
 _AUXDATA = struct.Struct("=IIIHHHH")  # tpacket_auxdata
 _MAX_FRAME = 65536 + 14
@@ -78,6 +80,17 @@ class PacketSocketLink:
             sock.close()
             raise
         return sock
+
+    def set_promiscuous(self) -> None:
+        """Receive frames for any MAC (a stack with its own MAC on a shared interface).
+
+        A membership on the socket rather than a device flag, so it ends with the socket.
+        """
+        if self._sock is None:
+            raise RuntimeError("PacketSocketLink is closed")
+        index = socket.if_nametoindex(self.interface)
+        mreq = struct.pack("iHH8s", index, PACKET_MR_PROMISC, 0, b"")
+        self._sock.setsockopt(SOL_PACKET, PACKET_ADD_MEMBERSHIP, mreq)
 
     # -- Link protocol -------------------------------------------------------------------
 
