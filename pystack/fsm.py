@@ -65,10 +65,13 @@ TOML schema (``pystack/machines/<name>.toml``)
     reason = "..."              # ... and then required: why
     prepend = false             # extensions only: try before the base transitions
 
+    [hooks]                     # optional: one line per hook or condition, for the reference
+    send_synack = "..."         # (diagrams/README.md); a documented name must be used
+
 An extension (``extend=`` a path or a dict) has the same shape: an optional ``[machine]``
 table (``name``, ``title``, ``rfc``, ``doc``, ``initial``), new ``[states.X]`` tables (a
-state may not be redeclared) and ``[[transitions]]``, each appended after the base
-transitions or, with ``prepend = true``, placed before them.
+state may not be redeclared), ``[[transitions]]``, each appended after the base
+transitions or, with ``prepend = true``, placed before them, and ``[hooks]`` docs.
 
 The loader rejects unknown keys, wrong types, unknown states, a transition that can never
 be taken (an earlier one with the same trigger and source has no condition) and, when a
@@ -124,7 +127,7 @@ _TRANSITION_KEYS = {
     "extension",
     "reason",
 }
-_TOP_KEYS = {"machine", "states", "transitions"}
+_TOP_KEYS = {"machine", "states", "transitions", "hooks"}
 # Names an instance already uses for the engine itself; a hook or trigger may not shadow them.
 _RESERVED = {"state", "fire", "fsm", "on_state_change", "set_state", "can_fire"}
 
@@ -187,6 +190,7 @@ class MachineSpec:
     title: str = ""
     rfc: str = ""
     origin: str = "<dict>"
+    hook_docs: Mapping[str, str] = field(default_factory=dict)
     _edges: frozenset[tuple[str, str, str]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -337,6 +341,17 @@ def _parse_transition(table: Any, where: str, *, allow_prepend: bool) -> Transit
     )
 
 
+def _parse_hook_docs(data: Mapping[str, Any], origin: str) -> dict[str, str]:
+    docs = data.get("hooks", {})
+    where = f"{origin}: [hooks]"
+    if not isinstance(docs, dict):
+        raise SpecError(f'{where} must be a table of name = "doc"')
+    for name in docs:
+        _names({"hook": [name]}, "hook", where)
+        _str(docs, name, where, required=True)
+    return dict(docs)
+
+
 def _parse_parts(
     data: Mapping[str, Any], origin: str, *, is_extension: bool
 ) -> tuple[dict[str, Any], dict[str, StateSpec], list[TransitionSpec]]:
@@ -347,7 +362,10 @@ def _parse_parts(
     if not isinstance(head, dict):
         raise SpecError(f"{origin}: [machine] must be a table")
     _check_keys(head, _MACHINE_KEYS, f"{origin}: [machine]")
-    meta = {k: _str(head, k, f"{origin}: [machine]") for k in _MACHINE_KEYS if k in head}
+    meta: dict[str, Any] = {
+        k: _str(head, k, f"{origin}: [machine]") for k in _MACHINE_KEYS if k in head
+    }
+    meta["hooks"] = _parse_hook_docs(data, origin)
     states_table = data.get("states", {})
     if not isinstance(states_table, dict):
         raise SpecError(f"{origin}: [states] must be a table of states")
@@ -377,6 +395,7 @@ def parse_spec(data: Mapping[str, Any], origin: str = "<dict>") -> MachineSpec:
         states=states,
         transitions=tuple(transitions),
         origin=origin,
+        hook_docs=meta["hooks"],
     )
 
 
@@ -388,6 +407,9 @@ def extend_spec(
     for state in states:
         if state in base.states:
             raise SpecError(f"{origin}: state {state} is already declared in {base.origin}")
+    for hook in meta["hooks"]:
+        if hook in base.hook_docs:
+            raise SpecError(f"{origin}: [hooks] {hook} is already documented in {base.origin}")
     first = tuple(t for t in transitions if t.prepend)
     last = tuple(t for t in transitions if not t.prepend)
     return MachineSpec(
@@ -399,6 +421,7 @@ def extend_spec(
         states={**base.states, **states},
         transitions=first + base.transitions + last,
         origin=f"{base.origin} + {origin}",
+        hook_docs={**base.hook_docs, **meta["hooks"]},
     )
 
 
@@ -415,6 +438,10 @@ def _validate_spec(spec: MachineSpec) -> None:
         if t.dest != SAME and t.dest not in spec.states:
             raise SpecError(f"{t.where} ({t.label()}): unknown dest state {t.dest!r}")
     _check_reachable(spec)
+    used = {name for _, name, _ in spec.callables()}
+    for name in spec.hook_docs:
+        if name not in used:
+            raise SpecError(f"{spec.origin}: [hooks] documents {name!r}, which nothing calls")
 
 
 def _check_reachable(spec: MachineSpec) -> None:

@@ -465,3 +465,34 @@ def test_spec_edges_expand_lists_and_same() -> None:
     assert spec.triggers == ("start", "finish", "tick", "reset")
     assert spec.hooks["left_idle"] == ("on_exit IDLE",)
     assert spec.hooks["begin"] == ("start: IDLE -> BUSY",)
+
+
+def test_hook_docs_are_kept_and_must_name_used_hooks() -> None:
+    documented = {**TOY, "hooks": {"begin": "Start the job.", "may_start": "Allowed?"}}
+    spec = fsm.parse_spec(documented)
+    assert spec.hook_docs["begin"] == "Start the job."
+    with pytest.raises(SpecError, match=r"\[hooks\] documents 'nothing', which nothing calls"):
+        fsm.parse_spec({**TOY, "hooks": {"nothing": "Unused."}})
+    with pytest.raises(SpecError, match=r"\[hooks\]: 'begin' must be a non-empty string"):
+        fsm.parse_spec({**TOY, "hooks": {"begin": ""}})
+    ext = fsm.extend_spec(spec, {**FAST_OPEN, "hooks": {"use_cookie": "Spend the cookie."}})
+    assert set(ext.hook_docs) == {"begin", "may_start", "use_cookie"}
+
+
+def test_dns_query_machine_documents_every_hook_and_reaches_final_states() -> None:
+    spec = fsm.load_spec("dns_query")
+    assert set(spec.hook_docs) == set(spec.hooks) | set(spec.conditions)
+    edges = spec.edges()
+    assert ("WAITING", "rcv_truncated", "TCP_CONNECTING") in edges
+    assert ("RETRYING", "timeout_answer", "RETRYING") in edges
+    assert ("TCP_WAITING", "rcv_answer", "ANSWERED") in edges
+    final = {"ANSWERED", "FAILED"}
+    assert not any(src in final for src, _, _ in edges)
+    # Every non-final state can reach a final one.
+    reach = set(final)
+    while True:
+        more = {src for src, _, dst in edges if dst in reach} - reach
+        if not more:
+            break
+        reach |= more
+    assert reach == set(spec.states)
