@@ -1,0 +1,221 @@
+"""PyStack endpoints of ``pystack bench net``, one role per invocation, on a TAP device.
+
+Run inside the lab's stack namespace by :mod:`pystack.benchmarks.net`
+(``ip netns exec NS python -m pystack.benchmarks.stackside ROLE --tap DEV --ip A/N ...``).
+The stack runs in thread mode (``stack.run(doreactor=False)``); the main thread waits and
+reports. Output is one JSON object per line on stdout, as in
+:mod:`pystack.benchmarks.kernelside`: ``{"ready": true}`` once the stack listens, or
+``{"na": "reason"}`` when this build of the stack cannot play the role yet, then results.
+
+Roles:
+  discard   accept one connection, count bytes until the peer closes (kernel -> stack)
+  source    connect to a kernel sink, send --bytes or for --seconds, close (stack -> kernel)
+  acceptor  accept and close connections until SIGTERM (connect+close rate)
+  holder    accept --count connections and keep them; report RSS growth per connection
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+CHUNK = 64 * 1024
+
+
+def emit(obj: dict[str, Any]) -> None:
+    """One JSON line on stdout, flushed (the parent waits for it)."""
+    sys.stdout.write(json.dumps(obj) + "\n")
+    sys.stdout.flush()
+
+
+def rss_bytes() -> int:
+    """Resident set size of this process, from /proc/self/status."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+class Tally:
+    """Counters shared by every per-connection application instance (reactor thread)."""
+
+    def __init__(self) -> None:
+        self.bytes = 0
+        self.made = 0
+        self.lost = 0
+        self.first: float | None = None
+        self.last: float | None = None
+        self.done = threading.Event()
+
+
+TALLY = Tally()
+
+
+def load_stack_api() -> tuple[Any, Any]:
+    """``(PyStack, TCPApplication)``, or raise ImportError naming what is missing."""
+    from pystack.layers.tcp_application import TCPApplication
+    from pystack.pystack import PyStack
+
+    return PyStack, TCPApplication
+
+
+def make_apps(base: Any) -> dict[str, Any]:
+    """Application classes for each role, built on the stack's ``TCPApplication``."""
+
+    class Discard(base):
+        def connection_made(self) -> None:
+            TALLY.made += 1
+            TALLY.first = time.monotonic()
+
+        def packet_received(self, data: bytes, **kwargs: Any) -> None:
+            TALLY.bytes += len(data)
+
+        def connection_lost(self, reason: Any = None) -> None:
+            TALLY.last = time.monotonic()
+            TALLY.lost += 1
+            TALLY.done.set()
+
+    class AcceptClose(base):
+        def connection_made(self) -> None:
+            TALLY.made += 1
+            self.close()
+
+    class Hold(base):
+        def connection_made(self) -> None:
+            TALLY.made += 1
+
+        def connection_lost(self, reason: Any = None) -> None:
+            TALLY.lost += 1
+
+    return {"discard": Discard, "acceptor": AcceptClose, "holder": Hold}
+
+
+def start_stack(args: argparse.Namespace) -> tuple[Any, Any]:
+    """Build the stack on the TAP device and run its reactor in a background thread."""
+    stack_cls, app_cls = load_stack_api()
+    stack = stack_cls(tap=args.tap, ip=args.ip, mac=args.mac, mtu=args.mtu)
+    stack.run(doreactor=False)
+    return stack, app_cls
+
+
+def serve(stack: Any, app: Any, port: int) -> None:
+    """Register ``app`` and listen on ``port``, one application instance per connection."""
+    stack.register_tcp_application(app)
+    app.bind(port, app=app, newinstance=True)
+    app.listen(1024)
+
+
+def role_discard(args: argparse.Namespace, stack: Any, app_cls: Any) -> None:
+    serve(stack, make_apps(app_cls)["discard"](), args.port)
+    emit({"ready": True})
+    cpu0 = time.process_time()
+    if not TALLY.done.wait(args.seconds + 60):
+        emit({"error": "discard: the connection did not close in time"})
+        return
+    seconds = (TALLY.last or 0.0) - (TALLY.first or 0.0)
+    emit({"bytes": TALLY.bytes, "seconds": seconds, "cpu": time.process_time() - cpu0})
+
+
+def role_source(args: argparse.Namespace, stack: Any, app_cls: Any) -> None:
+    app = app_cls()
+    stack.register_tcp_application(app)
+    emit({"ready": True})
+    if not app.connect(args.addr, args.port, timeout=10):
+        emit({"error": f"source: connect to {args.addr}:{args.port} failed"})
+        return
+    data = b"\x5a" * CHUNK
+    total = 0
+    cpu0, t0 = time.process_time(), time.monotonic()
+    deadline = t0 + args.seconds
+    while total < args.bytes and time.monotonic() < deadline:
+        n = min(CHUNK, args.bytes - total)
+        app.send(data[:n])
+        total += n
+    app.close()
+    emit({"bytes": total, "seconds": time.monotonic() - t0, "cpu": time.process_time() - cpu0})
+
+
+def role_acceptor(args: argparse.Namespace, stack: Any, app_cls: Any) -> None:
+    serve(stack, make_apps(app_cls)["acceptor"](), args.port)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    emit({"ready": True})
+    cpu0 = time.process_time()
+    stop.wait(args.seconds + 120)
+    emit({"accepted": TALLY.made, "cpu": time.process_time() - cpu0})
+
+
+def role_holder(args: argparse.Namespace, stack: Any, app_cls: Any) -> None:
+    gc.collect()
+    base = rss_bytes()
+    serve(stack, make_apps(app_cls)["holder"](), args.port)
+    emit({"ready": True})
+    deadline = time.monotonic() + args.seconds
+    while TALLY.made < args.count and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(1.0)  # let the last handshakes and ACKs settle
+    gc.collect()
+    grown = rss_bytes() - base
+    held = TALLY.made - TALLY.lost
+    per_conn = grown / held if held else None
+    emit({"established": held, "rss_growth": grown, "bytes_per_conn": per_conn})
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    stop.wait(120)
+
+
+ROLES = {
+    "discard": role_discard,
+    "source": role_source,
+    "acceptor": role_acceptor,
+    "holder": role_holder,
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m pystack.benchmarks.stackside")
+    parser.add_argument("role", choices=sorted(ROLES))
+    parser.add_argument("--tap", required=True, help="TAP device the stack attaches to")
+    parser.add_argument("--ip", required=True, help="the stack's address, a.b.c.d/prefix")
+    parser.add_argument("--mac", default="02:00:00:b5:00:02")
+    parser.add_argument("--mtu", type=int, default=1500)
+    parser.add_argument("--addr", default="", help="source: the kernel sink's address")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--bytes", type=int, default=0, help="source: bytes to send")
+    parser.add_argument("--seconds", type=float, default=20.0, help="time bound of the role")
+    parser.add_argument("--count", type=int, default=0, help="holder: connections to await")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        stack, app_cls = start_stack(args)
+    except Exception as exc:  # any failure here means: this stack cannot do it yet
+        emit({"na": f"{type(exc).__name__}: {exc}"})
+        return 3
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    try:
+        ROLES[args.role](args, stack, app_cls)
+    except Exception as exc:
+        emit({"na": f"{args.role}: {type(exc).__name__}: {exc}"})
+        return 3
+    finally:
+        stack.stop()
+    return 0
+
+
+def _exit_on_signal(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
