@@ -23,6 +23,10 @@ tap_lab = lab_fixtures.tap_lab
 OUR_MAC = "02:00:00:00:00:02"
 
 
+def _noop() -> None:
+    pass
+
+
 class FakeReactor:
     """Records readers; the test pumps them with select()."""
 
@@ -35,12 +39,19 @@ class FakeReactor:
     def removeReader(self, reader: Any) -> None:
         self.readers.remove(reader)
 
-    def pump_until(self, done: Callable[[], bool], timeout: float = 5.0) -> None:
+    def pump_until(
+        self, done: Callable[[], bool], timeout: float = 5.0, every: Callable[[], None] = _noop
+    ) -> None:
+        """Deliver frames until ``done()``; ``every`` runs at start and each 0.2 s of quiet
+        (a freshly attached TAP drops frames until its carrier is up, so requests repeat)."""
         deadline = time.monotonic() + timeout
+        every()
         while not done():
             left = deadline - time.monotonic()
             assert left > 0, "timed out waiting for frames"
-            ready, _, _ = select.select(self.readers, [], [], left)
+            ready, _, _ = select.select(self.readers, [], [], min(left, 0.2))
+            if not ready:
+                every()
             for reader in ready:
                 reader.doRead()
 
@@ -65,8 +76,10 @@ def exchange_arp(link: Any, lab: Lab) -> list[bytes]:
     got: list[bytes] = []
     link.set_receiver(got.append)
     link.start()
-    link.send(arp_request(OUR_MAC, lab.stack_ip, lab.kernel_ip))
-    reactor.pump_until(lambda: any(is_arp_reply_to(f, OUR_MAC) for f in got))
+    request = arp_request(OUR_MAC, lab.stack_ip, lab.kernel_ip)
+    reactor.pump_until(
+        lambda: any(is_arp_reply_to(f, OUR_MAC) for f in got), every=lambda: link.send(request)
+    )
     return got
 
 
