@@ -66,13 +66,14 @@ def owner_pid(namespace: str) -> int | None:
     return int(digits) if digits.isdigit() else None
 
 
-def sweep_stale() -> list[str]:
+def sweep_stale(dry_run: bool = False) -> list[str]:
     """Delete test-run namespaces whose creating process is gone; return their names."""
     removed = []
     for name in netns.listing():
         pid = owner_pid(name)
         if pid is not None and pid != os.getpid() and not _pid_alive(pid):
-            netns.ip("netns", "del", name, check=False)
+            if not dry_run:
+                netns.ip("netns", "del", name, check=False)
             removed.append(name)
     return removed
 
@@ -167,6 +168,10 @@ class Lab:
         for ns in dict.fromkeys((self.info.kernel_ns, self.info.stack_ns)):
             # Deleting a namespace deletes its veth/TAP devices and its netfilter tables.
             netns.ip("netns", "del", ns, check=False)
+
+    def keep(self) -> None:
+        """Let the lab outlive this process (``pystack lab up``); ``down()`` still works."""
+        _live.discard(self)
 
     def __enter__(self) -> Lab:
         return self.up()
