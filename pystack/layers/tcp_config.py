@@ -1,0 +1,111 @@
+"""TCP knobs, drop reasons and close reasons: the small vocabulary the TCP modules share."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+__all__ = ["CloseReason", "ConnectionTimedOut", "TcpConfig", "TcpDrop"]
+
+
+@dataclass(frozen=True, slots=True)
+class TcpConfig:
+    """Every TCP knob, with RFC defaults. Pass one to `PyStack(tcp=...)` or to a session.
+
+    Times are in seconds of the injected clock.
+    """
+
+    mss: int = 1460
+    """MSS we announce (RFC 9293 §3.7.1); the link MTU minus 40 by default."""
+    rcv_buf: int = 256 * 1024
+    """Receive buffer: the largest window we ever advertise (capped at 65535, no scaling)."""
+    snd_buf: int = 256 * 1024
+    """Send buffer: bytes the application may queue before send() refuses more."""
+    msl: float = 30.0
+    """Maximum segment lifetime; TIME_WAIT lasts 2*MSL (RFC 9293 §3.4.2)."""
+    initial_rto: float = 1.0
+    """RTO before any RTT sample (RFC 6298 §2.1)."""
+    min_rto: float = 1.0
+    """Lower bound of the RTO (RFC 6298 §2.4)."""
+    max_rto: float = 60.0
+    """Upper bound of the RTO, backoff included (RFC 6298 §2.5)."""
+    r1: int = 3
+    """Retransmissions of one segment before the IP layer is told (RFC 9293 MUST-20)."""
+    r2: float = 100.0
+    """Seconds of retransmission of one data segment before we give up (MUST-20, >= 100 s)."""
+    syn_r2: float = 180.0
+    """Seconds of SYN retransmission before we give up (MUST-20, >= 3 minutes)."""
+    delayed_ack: float = 0.2
+    """Delayed-ACK timeout; MUST be under 0.5 s (RFC 9293 §3.8.6.3, MUST-40)."""
+    nodelay: bool = False
+    """Disable Nagle's algorithm (RFC 9293 §3.7.4, MUST-17 lets the user do so)."""
+    keepalive: bool = False
+    """Keep-alives are off by default (RFC 9293 §3.8.4, MUST-24)."""
+    keepalive_idle: float = 7200.0
+    """Idle time before the first keep-alive; MUST default to >= 2 hours (MUST-28)."""
+    keepalive_interval: float = 75.0
+    """Interval between unanswered keep-alives."""
+    keepalive_count: int = 9
+    """Unanswered keep-alives before the connection is declared dead."""
+    ooo_limit: int = 256 * 1024
+    """Bytes of out-of-order data kept for reassembly; beyond it segments are dropped."""
+    initial_window_segments: int = 10
+    """Initial congestion window in segments (RFC 6928 allows 10; RFC 5681 says <= 4)."""
+    isn_clock_hz: float = 250_000.0
+    """Rate of the ISN clock (RFC 6528: a 4 µs timer)."""
+
+    def __post_init__(self) -> None:
+        if not 0 < self.min_rto <= self.max_rto:
+            raise ValueError("need 0 < min_rto <= max_rto")
+        if not 0 <= self.delayed_ack < 0.5:
+            raise ValueError("delayed_ack MUST be below 0.5 s (RFC 9293 MUST-40)")
+        if not 88 <= self.mss <= 65495:
+            raise ValueError(f"mss out of range: {self.mss}")
+        if self.rcv_buf < 1 or self.snd_buf < 1:
+            raise ValueError("buffers must hold at least one byte")
+
+
+class TcpDrop(enum.Enum):
+    """Why a TCP segment was dropped; counted in `stack.stats` under "tcp"."""
+
+    BAD_CHECKSUM = "bad_checksum"
+    MALFORMED = "malformed"
+    NO_LISTENER = "no_listener"
+    LISTEN_NOT_SYN = "listen_not_syn"
+    LISTEN_ACK = "listen_ack"
+    BACKLOG_FULL = "backlog_full"
+    CLOSED_STATE = "closed_state"
+    SYN_SENT_BAD_ACK = "syn_sent_bad_ack"
+    SYN_SENT_NO_SYN = "syn_sent_no_syn"
+    SYN_SENT_RST_NO_ACK = "syn_sent_rst_no_ack"
+    UNACCEPTABLE_SEQ = "unacceptable_seq"
+    RST_OUT_OF_WINDOW = "rst_out_of_window"
+    RST_CHALLENGED = "rst_challenged"
+    SYN_CHALLENGED = "syn_challenged"
+    NO_ACK = "no_ack"
+    ACK_TOO_OLD = "ack_too_old"
+    ACK_UNSENT = "ack_unsent"
+    BAD_ACK_SYN_RECEIVED = "bad_ack_syn_received"
+    OUT_OF_ORDER_FULL = "out_of_order_full"
+    DATA_AFTER_FIN = "data_after_fin"
+    TIME_WAIT_SEGMENT = "time_wait_segment"
+
+
+class CloseReason(enum.Enum):
+    """Why a connection ended, as the application sees it (RFC 9293 MUST-12 asks to tell
+    a graceful close from a reset)."""
+
+    CLOSED = "closed"
+    """Both sides closed cleanly."""
+    RESET = "reset"
+    """The peer reset the connection (or refused it)."""
+    TIMED_OUT = "timed_out"
+    """Retransmissions or keep-alives went unanswered for R2 (MUST-20, MUST-23)."""
+    ABORTED = "aborted"
+    """The local application aborted."""
+    UNREACHABLE = "unreachable"
+    """An ICMP hard error (port or protocol unreachable) during the open."""
+
+
+class ConnectionTimedOut(TimeoutError):
+    """Raised or reported when a connection gives up after R2 (RFC 9293 MUST-20)."""

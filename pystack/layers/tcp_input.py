@@ -1,0 +1,355 @@
+"""SEGMENT ARRIVES (RFC 9293 §3.10.7) as an ordered pipeline of small named checks.
+
+Each check takes the session and the segment and returns the segment to continue with
+(possibly trimmed to the window) or None when processing stops; a drop is counted with
+its `TcpDrop` reason. The checks run before any trigger fires, and in-window data in the
+synchronized states goes through plain methods, never one trigger per segment.
+RFC 5961 hardens the RST, SYN and ACK checks against blind in-window attacks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from pystack.layers.tcp_config import CloseReason, TcpDrop
+from pystack.layers.tcp_congestion import CongestionControl
+from pystack.layers.tcp_tcb import Tcb
+from pystack.wire import tcp as tcpwire
+from pystack.wire.seqnum import SeqNum
+
+__all__ = ["InputMixin"]
+
+FIN, SYN, RST, PSH, ACK = tcpwire.FIN, tcpwire.SYN, tcpwire.RST, tcpwire.PSH, tcpwire.ACK
+Seg = tcpwire.TcpSegment
+Check = Callable[["InputMixin", Seg], "Seg | None"]
+
+# States whose data we still accept: the peer has not sent its FIN (RFC 9293 §3.10.7.4).
+_RECEIVING = frozenset({"ESTABLISHED", "FIN_WAIT_1", "FIN_WAIT_2"})
+# The MSS assumed when a SYN carries no MSS option (RFC 9293 §3.7.1, MUST-15).
+DEFAULT_MSS = 536
+
+
+def seg_len(seg: Seg) -> int:
+    """SEG.LEN: payload plus one for each of SYN and FIN (RFC 9293 §3.3.1)."""
+    return len(seg.payload) + (seg.flags & SYN and 1) + (seg.flags & FIN and 1)
+
+
+class InputMixin(Tcb):
+    """The receive side of a TCP session."""
+
+    def on_segment_in(self, segment: Seg) -> None:
+        """Hook: sees every incoming segment before processing (default: nothing)."""
+
+    # ----------------------------------------------------------- §3.10.7.1 CLOSED state
+
+    def _in_closed(self, seg: Seg) -> None:
+        self.count_drop(TcpDrop.CLOSED_STATE)
+        if not seg.flags & RST:
+            self.send_rst_reply(seg)
+
+    # ----------------------------------------------------------- §3.10.7.2 LISTEN state
+
+    def _in_listen(self, seg: Seg) -> None:
+        flags = seg.flags
+        if flags & RST:
+            self.count_drop(TcpDrop.LISTEN_NOT_SYN)  # first: an RST is ignored
+            return
+        if flags & ACK:
+            self.count_drop(TcpDrop.LISTEN_ACK)  # second: <SEQ=SEG.ACK><CTL=RST>
+            self.send_rst_reply(seg)
+            return
+        if not flags & SYN:
+            self.count_drop(TcpDrop.LISTEN_NOT_SYN)
+            return
+        self.on_listen_syn(seg)
+
+    def new_cc(self, smss: int) -> CongestionControl:
+        raise NotImplementedError
+
+    def on_listen_syn(self, seg: Seg) -> None:
+        """Third check in LISTEN: a SYN; the session layer spawns the connection."""
+        raise NotImplementedError
+
+    def take_syn(self, seg: Seg) -> None:
+        """Record the peer's SYN: IRS, RCV.NXT, its window and MSS (RFC 9293 §3.10.7.2)."""
+        self.irs = SeqNum(seg.seq)
+        self.rcv_nxt = self.irs + 1
+        self.rcv_adv = self.rcv_nxt
+        self.snd_wnd = self.max_snd_wnd = seg.window
+        self.snd_wl1 = SeqNum(seg.seq)
+        # RFC 9293 §3.7.1 (MUST-15): 536 when the SYN carries no MSS option.
+        peer_mss = seg.mss if seg.mss else DEFAULT_MSS
+        self.snd_mss = max(1, min(peer_mss, self.config.mss))
+        self.cc = self.new_cc(self.snd_mss)
+
+    # --------------------------------------------------------- §3.10.7.3 SYN-SENT state
+
+    def _in_syn_sent(self, seg: Seg) -> None:
+        flags = seg.flags
+        if flags & ACK:
+            ack = SeqNum(seg.ack)
+            # First: an ACK that does not acknowledge our SYN is unacceptable.
+            if ack <= self.iss or ack > self.snd_max:
+                self.count_drop(TcpDrop.SYN_SENT_BAD_ACK)
+                if not flags & RST:
+                    self.send_rst_reply(seg)
+                return
+        if flags & RST:
+            # Second (and RFC 5961 §3): only an RST acknowledging our SYN resets.
+            if flags & ACK:
+                self.fire("rcv_rst", segment=seg, reason=CloseReason.RESET)
+            else:
+                self.count_drop(TcpDrop.SYN_SENT_RST_NO_ACK)
+            return
+        if not flags & SYN:
+            self.count_drop(TcpDrop.SYN_SENT_NO_SYN)  # fifth: neither SYN nor RST
+            return
+        self.take_syn(seg)  # fourth
+        self.snd_wl2 = SeqNum(seg.ack) if flags & ACK else self.iss
+        if flags & ACK:
+            self.snd_una = SeqNum(seg.ack)
+            self.rexmit_timer.cancel()
+            self.rtt.begin_data_transfer(self.rexmit_since is not None)
+            self.rexmit_since = None
+            self.fire("rcv_synack", segment=seg)
+        else:
+            # Simultaneous open (RFC 9293 §3.5, Figure 8).
+            self.fire("rcv_syn", segment=seg)
+
+    # ---------------------------------------------- §3.10.7.4 the synchronized states
+
+    def _in_synchronized(self, seg: Seg) -> None:
+        checks = PIPELINE
+        for check in checks:
+            result = check(self, seg)
+            if result is None:
+                return
+            seg = result
+
+    def check_sequence(self, seg: Seg) -> Seg | None:
+        """First: the acceptability test, then trim to the window (RFC 9293 §3.10.7.4)."""
+        seq = SeqNum(seg.seq)
+        length = seg_len(seg)
+        rcv_nxt = self.rcv_nxt
+        wnd = max(self.rcv_adv - rcv_nxt, 0)
+        if length == 0:
+            ok = seq == rcv_nxt if wnd == 0 else seq.in_window(rcv_nxt, wnd)
+        elif wnd == 0:
+            ok = False
+        else:
+            ok = seq.in_window(rcv_nxt, wnd) or (seq + length - 1).in_window(rcv_nxt, wnd)
+        if not ok:
+            self.count_drop(TcpDrop.UNACCEPTABLE_SEQ)
+            if not seg.flags & RST:
+                self.on_unacceptable(seg)
+            return None
+        return self._trim(seg, seq, rcv_nxt, wnd)
+
+    def on_unacceptable(self, seg: Seg) -> None:
+        """Answer an unacceptable segment: <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>."""
+        if self.state == "SYN_RECEIVED" and seg.flags & SYN and seg.seq == self.irs:
+            if not seg.flags & ACK:
+                self.send_synack()  # the peer lost our SYN,ACK and sent its SYN again
+                return
+            # Simultaneous open (RFC 9293 §3.5, Figure 8 line 6): the peer's SYN,ACK
+            # repeats a SYN we hold; what matters is its ACK of our SYN.
+            self._in_synchronized(self._trim(seg, SeqNum(seg.seq), self.rcv_nxt, 0))
+            return
+        if self.state == "TIME_WAIT" and seg.flags & FIN:
+            self.fire("rcv_fin", segment=seg)  # a retransmitted FIN: ACK, restart 2*MSL
+            return
+        self.send_ack()
+
+    def _trim(self, seg: Seg, seq: SeqNum, rcv_nxt: SeqNum, wnd: int) -> Seg:
+        """Keep only the part of the segment inside the receive window."""
+        front = rcv_nxt - seq
+        payload = seg.payload
+        flags = seg.flags
+        if front > 0:
+            if flags & SYN:
+                flags &= ~SYN
+                front -= 1
+            payload = payload[front:]
+            seq = rcv_nxt
+        room = (rcv_nxt + wnd) - seq
+        if len(payload) > room:
+            payload = payload[: max(room, 0)]
+            flags &= ~FIN  # the FIN lies beyond the window
+        if payload is seg.payload and flags == seg.flags:
+            return seg
+        return tcpwire.TcpSegment(
+            seg.src_port, seg.dst_port, seq.value, seg.ack, flags, seg.window, payload,
+            seg.options, seg.urgent,
+        )  # fmt: skip
+
+    def check_rst(self, seg: Seg) -> Seg | None:
+        """Second: RST (RFC 5961 §3): exactly RCV.NXT resets; otherwise a challenge ACK."""
+        if not seg.flags & RST:
+            return seg
+        if seg.seq == self.rcv_nxt:
+            self.fire("rcv_rst", segment=seg, reason=CloseReason.RESET)
+            self.on_reset_handled(seg)
+        else:
+            self.count_drop(TcpDrop.RST_CHALLENGED)
+            self.send_ack()  # RFC 5961 §3.2: the challenge ACK
+        return None
+
+    def on_reset_handled(self, seg: Seg) -> None:
+        """After a reset took its transition (the session forgets the connection)."""
+
+    def check_syn(self, seg: Seg) -> Seg | None:
+        """Fourth: a SYN in a synchronized state gets a challenge ACK (RFC 5961 §4)."""
+        if seg.flags & SYN:
+            self.count_drop(TcpDrop.SYN_CHALLENGED)
+            self.send_ack()
+            return None
+        return seg
+
+    def check_ack(self, seg: Seg) -> Seg | None:
+        """Fifth: the ACK field (RFC 9293 §3.10.7.4, RFC 5961 §5)."""
+        if not seg.flags & ACK:
+            self.count_drop(TcpDrop.NO_ACK)
+            return None
+        ack = SeqNum(seg.ack)
+        if self.state == "SYN_RECEIVED":
+            if self.snd_una < ack <= self.snd_max:
+                self.snd_una = ack
+                self.rexmit_timer.cancel()
+                self.rtt.begin_data_transfer(self.rexmit_since is not None)
+                self.rexmit_since = None
+                self._update_window(seg, ack)
+                self.fire("rcv_ack_of_syn", segment=seg)
+            else:
+                self.count_drop(TcpDrop.BAD_ACK_SYN_RECEIVED)
+                self.send_rst_reply(seg)
+                return None
+        # RFC 5961 §5.2: acceptable ACKs lie in [SND.UNA - MAX.SND.WND, SND.NXT].
+        if ack > self.snd_max:
+            self.count_drop(TcpDrop.ACK_UNSENT)
+            self.send_ack()
+            return None
+        if ack < self.snd_una - self.max_snd_wnd:
+            self.count_drop(TcpDrop.ACK_TOO_OLD)
+            self.send_ack()
+            return None
+        self._process_ack(seg, ack)
+        return self._after_ack(seg)
+
+    def _process_ack(self, seg: Seg, ack: SeqNum) -> None:
+        acked = ack - self.snd_una
+        if acked > 0:
+            self.on_ack_advanced(acked, seg)
+            self._update_window(seg, ack)
+            self.output()
+        elif acked == 0:
+            before = self.snd_wnd
+            self._update_window(seg, ack)
+            if self.snd_wnd != before or self.snd_una == self.snd_max:
+                self.dupacks = 0
+                self.output()
+            elif not seg.payload and not seg.flags & (SYN | FIN):
+                self.on_dupack(seg)
+
+    def _update_window(self, seg: Seg, ack: SeqNum) -> None:
+        """RFC 9293 §3.10.7.4: take SND.WND from the newest segment (SND.WL1/WL2)."""
+        seq = SeqNum(seg.seq)
+        if self.snd_wl1 < seq or (self.snd_wl1 == seq and self.snd_wl2 <= ack):
+            self.snd_wnd = seg.window
+            self.snd_wl1 = seq
+            self.snd_wl2 = ack
+            if seg.window > self.max_snd_wnd:
+                self.max_snd_wnd = seg.window
+            if seg.window and self.persist_timer.active:
+                self.persist_timer.cancel()
+                self.output()
+
+    def on_dupack(self, seg: Seg) -> None:
+        """A duplicate ACK (RFC 5681 §2): maybe fast retransmit (RFC 5681 §3.2)."""
+        raise NotImplementedError
+
+    def _after_ack(self, seg: Seg) -> Seg | None:
+        """The state-specific part of the fifth check: is our FIN acknowledged?"""
+        state = self.state
+        if state in ("FIN_WAIT_1", "CLOSING", "LAST_ACK") and self.fin_acked():
+            self.fire("rcv_ack_of_fin", segment=seg)
+            if self.state == "CLOSED":
+                return None
+        return seg
+
+    def fin_acked(self) -> bool:
+        """True once the peer acknowledged our FIN."""
+        return self.fin_queued and self.snd_una == self.fin_seq() + 1
+
+    def check_text(self, seg: Seg) -> Seg | None:
+        """Sixth (URG, ignored: RFC 6093) and seventh: the segment text."""
+        if not seg.payload:
+            return seg
+        if self.state not in _RECEIVING:
+            self.count_drop(TcpDrop.DATA_AFTER_FIN)
+            return seg
+        seq = SeqNum(seg.seq)
+        if seq == self.rcv_nxt:
+            self._take_in_order(seg)
+        else:
+            self._take_out_of_order(seg, seq)
+        return seg
+
+    def _take_in_order(self, seg: Seg) -> None:
+        payload = seg.payload
+        self.rcv_nxt = self.rcv_nxt + len(payload)
+        self.deliver_data(payload)
+        filled = self._drain_reorder()
+        if filled or self.reorder_pending():
+            self.send_ack()  # RFC 5681 §4.2: ACK at once when a hole is (being) filled
+        else:
+            self.on_data_ack(seg, len(payload) >= self.snd_mss)
+
+    def _take_out_of_order(self, seg: Seg, seq: SeqNum) -> None:
+        if not self.reorder_insert(seq, seg.payload, bool(seg.flags & FIN)):
+            self.count_drop(TcpDrop.OUT_OF_ORDER_FULL)
+        # RFC 5681 §4.2 / RFC 9293 §3.10.7.4: an out-of-order segment is ACKed at once.
+        self.send_ack()
+
+    def check_fin(self, seg: Seg) -> Seg | None:
+        """Eighth: the FIN bit, only when it is the next byte we expect."""
+        if seg.flags & FIN and SeqNum(seg.seq) + len(seg.payload) == self.rcv_nxt:
+            self.take_fin(seg)
+        return None
+
+    def take_fin(self, seg: Seg) -> None:
+        """The peer's FIN is in order: count it and take the transition."""
+        if self.fin_received:
+            self.send_ack()  # a duplicate FIN in CLOSE_WAIT, CLOSING, LAST_ACK
+            return
+        self.fin_received = True
+        self.rcv_nxt = self.rcv_nxt + 1
+        self.deliver_eof()
+        if not self.fire("rcv_fin", segment=seg):
+            self.send_ack()
+
+    # Reassembly, provided by the session (it owns the reorder queue).
+    def _drain_reorder(self) -> bool:
+        raise NotImplementedError
+
+    def reorder_pending(self) -> bool:
+        raise NotImplementedError
+
+    def reorder_insert(self, seq: SeqNum, data: bytes, fin: bool) -> bool:
+        raise NotImplementedError
+
+
+PIPELINE: tuple[Check, ...] = (
+    InputMixin.check_sequence,
+    InputMixin.check_rst,
+    InputMixin.check_syn,
+    InputMixin.check_ack,
+    InputMixin.check_text,
+    InputMixin.check_fin,
+)
+"""The checks of RFC 9293 §3.10.7.4 in order (the third, security, does not apply)."""
+
+_BY_STATE: dict[str, Callable[[InputMixin, Seg], None]] = {
+    "CLOSED": InputMixin._in_closed,
+    "LISTEN": InputMixin._in_listen,
+    "SYN_SENT": InputMixin._in_syn_sent,
+}

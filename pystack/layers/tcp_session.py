@@ -1,0 +1,471 @@
+"""`TCPSession`: one TCP connection (or listening socket), the machine of machines/tcp.toml.
+
+The control plane (open, SYN, FIN, RST, timers, user calls) goes through the declared
+machine; data in the synchronized states goes through plain methods. Behaviour changes by
+overriding hooks, each a method below with a documented default::
+
+    class MySession(TCPSession):
+        def choose_isn(self, **kw):
+            super().choose_isn(**kw)
+            self.iss = self.snd_una = self.snd_nxt = self.snd_max = SeqNum(5555)
+
+The session talks to its `host` (the TCP layer, or a test harness): ``host.clock``,
+``host.transmit(session, segment)``, ``host.transmit_bytes(session, tcp_bytes)``,
+``host.isn(local_ip, local_port, remote_ip, remote_port)``, ``host.count_drop(reason)``,
+``host.forget(session)`` and ``host.adopt(session)`` (register a new child by 4-tuple).
+Its `user` (a `TCPApplication`, or anything with the same ``tcp_*`` methods) is told of
+establishment, readable data, end of data and the close with its `CloseReason`.
+"""
+
+from __future__ import annotations
+
+import collections
+from typing import Any
+
+from pystack.fsm import StateMachine
+from pystack.layers.tcp_buffers import RecvBuffer, SendBuffer
+from pystack.layers.tcp_config import CloseReason, TcpConfig, TcpDrop
+from pystack.layers.tcp_congestion import Action, NewReno, rfc6928_initial_window
+from pystack.layers.tcp_input import InputMixin
+from pystack.layers.tcp_output import OutputMixin
+from pystack.layers.tcp_reorder import InsertResult, ReorderQueue
+from pystack.layers.tcp_rtt import RttEstimator
+from pystack.layers.tcp_timers import TimerMixin
+from pystack.wire import tcp as tcpwire
+from pystack.wire.seqnum import SeqNum
+from pystack.wire.tcp_options import Mss
+
+__all__ = ["TCPSession"]
+
+SYN, ACK, RST = tcpwire.SYN, tcpwire.ACK, tcpwire.RST
+_ZERO = SeqNum(0)
+# States in which the application may still queue data (RFC 9293 §3.10.2).
+_SEND_STATES = frozenset({"SYN_SENT", "SYN_RECEIVED", "ESTABLISHED", "CLOSE_WAIT"})
+# Half-open connections a listener keeps besides its accept queue.
+HALF_OPEN_LIMIT = 256
+
+
+class TCPSession(InputMixin, OutputMixin, TimerMixin, StateMachine, machine="tcp"):
+    """One TCP connection. See the module docstring for the host and user interfaces."""
+
+    _segment_in_scapy = False
+    _segment_out_scapy = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # A subclass that overrides a per-segment hook gets scapy packets in it; the
+        # default path never builds one (DESIGN.md: fast inside, scapy at the edges).
+        cls._segment_in_scapy = cls.on_segment_in is not TCPSession.on_segment_in
+        cls._segment_out_scapy = cls.on_segment_out is not TCPSession.on_segment_out
+
+    def __init__(
+        self,
+        host: Any,
+        *,
+        local_ip: str = "0.0.0.0",
+        local_port: int = 0,
+        remote_ip: str | None = None,
+        remote_port: int | None = None,
+        config: TcpConfig | None = None,
+        user: Any = None,
+        cc_factory: Any = None,
+    ) -> None:
+        self.host = host
+        self.clock = host.clock
+        self.config = config = config or TcpConfig()
+        self.local_ip, self.local_port = local_ip, local_port
+        self.remote_ip, self.remote_port = remote_ip, remote_port
+        self.user = user
+        self.listener: TCPSession | None = None
+        self.accept_queue: collections.deque[TCPSession] = collections.deque()
+        self.half_open = 0
+        self.backlog = 0
+        self.passive = False
+        self.close_reason: CloseReason | None = None
+        self._cc_factory = cc_factory
+        self.iss = self.irs = self.snd_una = self.snd_nxt = self.snd_max = _ZERO
+        self.snd_wl1 = self.snd_wl2 = self.rcv_nxt = self.rcv_adv = _ZERO
+        self.snd_wnd = self.max_snd_wnd = 0
+        self.snd_mss = min(config.mss, 536)
+        self.sndbuf = SendBuffer(config.snd_buf)
+        self.rcvbuf = RecvBuffer(config.rcv_buf)
+        self.rtt = RttEstimator(
+            initial_rto=config.initial_rto, min_rto=config.min_rto, max_rto=config.max_rto
+        )
+        self.cc = self.new_cc(self.snd_mss)
+        self.reorder = ReorderQueue(config.ooo_limit)
+        self.ooo_fin: SeqNum | None = None
+        self.fin_queued = self.fin_received = False
+        self.snd_fin = _ZERO
+        self.dupacks = self.ack_pending = self.keepalive_probes = 0
+        self.rexmit_since: float | None = None
+        self.rtt_seq: SeqNum | None = None
+        self.rtt_time = 0.0
+        self._make_timers()
+
+    def new_cc(self, smss: int) -> Any:
+        """A congestion controller for ``smss`` (NewReno with IW10 unless a factory is given)."""
+        if self._cc_factory is not None:
+            return self._cc_factory(smss)
+        return NewReno(smss, initial_window=rfc6928_initial_window(smss))
+
+    # ======================================================================= user calls
+
+    def open_passive(self, backlog: int = 5) -> None:
+        """LISTEN on ``local_ip:local_port`` with an accept queue of ``backlog``."""
+        self.backlog = max(int(backlog), 1)
+        if not self.fire("app_passive_open"):
+            raise RuntimeError(f"cannot listen in state {self.state}")
+
+    def open_active(self) -> None:
+        """Connect to ``remote_ip:remote_port``: send SYN (RFC 9293 §3.10.1)."""
+        if self.remote_ip is None or self.remote_port is None:
+            raise ValueError("an active open needs remote_ip and remote_port")
+        if not self.fire("app_active_open"):
+            raise RuntimeError(f"cannot connect in state {self.state}")
+
+    def send(self, data: bytes) -> int:
+        """Queue ``data``; returns how many bytes fit in the send buffer (RFC 9293 §3.10.2)."""
+        if self.state not in _SEND_STATES:
+            raise ConnectionError(f"cannot send in state {self.state} (connection closing)")
+        if self.fin_queued:
+            raise ConnectionError("cannot send after close/shutdown")
+        taken = self.sndbuf.append(data)
+        self.output()
+        return taken
+
+    @property
+    def send_space(self) -> int:
+        """Bytes `send` would accept now."""
+        free = self.sndbuf.free
+        return free if free is not None else 1 << 30
+
+    def read(self, n: int | None = None) -> bytes:
+        """Take up to ``n`` received bytes (all by default); the window opens accordingly."""
+        data = self.rcvbuf.read(n)
+        if data and self.state in ("ESTABLISHED", "FIN_WAIT_1", "FIN_WAIT_2"):
+            offered = max(self.rcv_adv - self.rcv_nxt, 0)
+            # RFC 9293 §3.8.6.2.2: announce a window that opened by a useful amount.
+            if self.rcvbuf.window_update_due(offered, self.config.mss):
+                self.send_ack()
+        return data
+
+    @property
+    def readable(self) -> int:
+        """Bytes received in order and not read yet."""
+        return len(self.rcvbuf)
+
+    def close(self) -> None:
+        """CLOSE (RFC 9293 §3.10.4): FIN after the queued data; idempotent."""
+        if self.state in ("CLOSED", "FIN_WAIT_1", "FIN_WAIT_2", "CLOSING", "LAST_ACK"):
+            return
+        if self.state == "TIME_WAIT":
+            return
+        self.fire("app_close", reason=CloseReason.CLOSED)
+
+    def abort(self) -> None:
+        """ABORT (RFC 9293 §3.10.5): RST where the RFC says so, then forget the TCB."""
+        if self.state != "CLOSED":
+            self.fire("app_abort", reason=CloseReason.ABORTED)
+
+    def icmp_error(self, hard: bool) -> None:
+        """An ICMP error about this connection (RFC 1122 §4.2.3.9): a hard one (port or
+        protocol unreachable) aborts an opening connection; soft ones are only counted."""
+        if hard and self.state == "SYN_SENT":
+            self.fire("rcv_hard_error", reason=CloseReason.UNREACHABLE)
+
+    # ============================================================================ hooks
+
+    def choose_isn(self, **kw: Any) -> None:
+        """Hook: pick the ISS (RFC 9293 §3.4.1; RFC 6528 via ``host.isn``)."""
+        isn = SeqNum(self.host.isn(self.local_ip, self.local_port, self.remote_ip,
+                                   self.remote_port))  # fmt: skip
+        self.iss = self.snd_una = self.snd_nxt = self.snd_max = isn
+
+    def syn_segment(self) -> tcpwire.TcpSegment:
+        """Our SYN (with the MSS option, RFC 9293 §3.7.1 / MUST-14)."""
+        return self._with_mss(self.make_segment(self.iss, SYN))
+
+    def _with_mss(self, seg: tcpwire.TcpSegment) -> tcpwire.TcpSegment:
+        return tcpwire.TcpSegment(
+            seg.src_port, seg.dst_port, seg.seq, seg.ack, seg.flags, seg.window, b"",
+            (Mss(self.config.mss),),
+        )  # fmt: skip
+
+    def send_syn(self, **kw: Any) -> None:
+        """Hook: send our SYN <SEQ=ISS><CTL=SYN> with the MSS option."""
+        self.emit_segment(self.syn_segment())
+        self.snd_nxt = self.snd_max = self.iss + 1
+        self.rtt_seq, self.rtt_time = self.snd_nxt, self.clock.seconds()
+        self.arm_rexmit()
+
+    def send_synack(self, **kw: Any) -> None:
+        """Hook: send <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK> with the MSS option."""
+        self.emit_segment(self._with_mss(self.make_segment(self.iss, SYN | ACK)))
+        if self.snd_max == self.iss:
+            self.snd_nxt = self.snd_max = self.iss + 1
+            self.rtt_seq, self.rtt_time = self.snd_nxt, self.clock.seconds()
+        self.arm_rexmit()
+
+    def send_fin(self, **kw: Any) -> None:
+        """Hook: queue our FIN after the queued data and send what may be sent."""
+        if not self.fin_queued:
+            self.snd_fin = self.sndbuf_seq() + len(self.sndbuf)
+            self.fin_queued = True
+        self.output()
+
+    def send_rst(self, **kw: Any) -> None:
+        """Hook (ABORT): send <SEQ=SND.NXT><CTL=RST> (RFC 9293 §3.10.5)."""
+        self.emit_segment(self.make_segment(self.snd_nxt, RST))
+
+    def send_rst_reply(self, seg: tcpwire.TcpSegment) -> None:
+        """Reset in answer to ``seg`` (RFC 9293 §3.10.7.1), never to an RST."""
+        if seg.flags & RST:
+            return
+        self.host.transmit(self, reset_for(seg))
+
+    def deliver_data(self, data: bytes, **kw: Any) -> None:
+        """Hook: in-order bytes for the application (buffered until it reads them)."""
+        self.rcvbuf.push(data)
+        if self.user is not None:
+            self.user.tcp_readable(self)
+
+    def deliver_eof(self) -> None:
+        """Hook: the peer sent FIN; the application sees the end of the data."""
+        if self.user is not None:
+            self.user.tcp_eof(self)
+
+    def accept_connection(self, **kw: Any) -> bool:
+        """Condition on a passive open: room in the listener's queues (SYN cookies go here)."""
+        listener = self.listener
+        if listener is None:
+            return True
+        if len(listener.accept_queue) >= listener.backlog:
+            return False
+        return listener.half_open < HALF_OPEN_LIMIT
+
+    def opened_passively(self, **kw: Any) -> bool:
+        """Condition: this connection came from a LISTEN (RFC 9293 §3.10.7.4)."""
+        return self.passive
+
+    def listening(self, **kw: Any) -> None:
+        """Hook on entering LISTEN; a child reset in SYN_RECEIVED leaves the stage here."""
+        if self.listener is not None:
+            self.listener.half_open -= 1
+            self.cancel_timers()
+            self.host.forget(self)
+            self.listener = None
+
+    def connection_established(self, **kw: Any) -> None:
+        """Hook on entering ESTABLISHED: queue for accept() or tell the application."""
+        self.keepalive_reset()
+        listener = self.listener
+        if listener is not None:
+            listener.half_open -= 1
+            self.listener = None
+            if listener.user is not None:
+                listener.user.tcp_accepted(listener, self)
+        if self.user is not None:
+            self.user.tcp_established(self)
+
+    def connection_closed(self, **kw: Any) -> None:
+        """Hook on entering CLOSED: stop timers, leave the demux, tell the application."""
+        self.cancel_timers()
+        reason = kw.get("reason") or CloseReason.CLOSED
+        if self.close_reason is None:
+            self.close_reason = reason
+        if self.listener is not None:
+            self.listener.half_open -= 1
+            self.listener = None
+        self.host.forget(self)
+        if self.user is not None:
+            self.user.tcp_closed(self, self.close_reason)
+
+    def on_segment_out(self, segment: Any) -> Any:
+        """Hook: sees (and may rewrite or drop, returning None) every outgoing segment.
+
+        The default passes the fast repr through. A subclass that overrides it receives a
+        scapy ``IP()/TCP()`` packet and returns one (or None to drop it).
+        """
+        return segment
+
+    def emit_segment(self, seg: tcpwire.TcpSegment) -> None:
+        """Send a segment of this connection through `on_segment_out` to the host."""
+        if not self._segment_out_scapy:
+            self.host.transmit(self, seg)
+            return
+        from pystack.layers.tcp_scapy import from_scapy_tcp, to_scapy_tcp
+
+        packet = self.on_segment_out(to_scapy_tcp(self, seg))
+        if packet is not None:
+            self.host.transmit_bytes(self, from_scapy_tcp(packet))
+
+    def segment_arrives(self, seg: tcpwire.TcpSegment) -> None:
+        """Process one incoming segment (RFC 9293 §3.10.7)."""
+        if self._segment_in_scapy:
+            from pystack.layers.tcp_scapy import to_scapy_tcp
+
+            self.on_segment_in(to_scapy_tcp(self, seg, incoming=True))
+        self.keepalive_reset()
+        handler = _BY_STATE.get(self.state)
+        if handler is None:
+            self._in_synchronized(seg)
+        else:
+            handler(self, seg)
+
+    def count_drop(self, reason: TcpDrop) -> None:
+        """Count a dropped segment under its reason (``stack.stats``)."""
+        self.host.count_drop(reason)
+
+    # ============================================================ passive-open spawning
+
+    def on_listen_syn(self, seg: tcpwire.TcpSegment) -> None:
+        """A SYN for this listener: a child session of the same class takes it over."""
+        child = type(self)(
+            self.host,
+            local_ip=self.local_ip if self.local_ip != "0.0.0.0" else self.host.local_ip(),
+            local_port=self.local_port,
+            remote_ip=self.host.last_remote_ip,
+            remote_port=seg.src_port,
+            config=self.config,
+            cc_factory=self._cc_factory,
+        )
+        child.passive = True
+        child.fire("app_passive_open")
+        child.listener = self
+        child.take_syn(seg)
+        self.half_open += 1
+        if child.fire("rcv_syn", segment=seg):
+            self.host.adopt(child)
+        else:
+            self.half_open -= 1
+            child.listener = None
+            self.count_drop(TcpDrop.BACKLOG_FULL)
+
+    # ================================================================== ACK processing
+
+    def on_ack_advanced(self, acked: int, seg: tcpwire.TcpSegment) -> None:
+        """New data acknowledged: free it, sample the RTT, grow cwnd, restart the timer."""
+        ack = SeqNum(seg.ack)
+        start = self.sndbuf_seq()
+        data_acked = min(max(ack - start, 0), len(self.sndbuf))
+        self.snd_una = ack
+        if self.snd_nxt < ack:
+            self.snd_nxt = ack
+        if data_acked:
+            self.sndbuf.ack(data_acked)
+        if self.rtt_seq is not None and ack >= self.rtt_seq:
+            self.rtt.on_sample(self.clock.seconds() - self.rtt_time)  # RFC 6298 §2, §3
+            self.rtt_seq = None
+        self.rexmit_since = None
+        self.dupacks = 0
+        if self.cc.on_ack(ack, acked, self.snd_max) is Action.RETRANSMIT:
+            self._retransmit_una()
+        self.rexmit_timer.cancel()  # RFC 6298 §5.3: restart on new data acknowledged
+        if self.snd_una != self.snd_max:
+            self.arm_rexmit()
+        if self.user is not None and data_acked:
+            self.user.tcp_writable(self)
+
+    def on_dupack(self, seg: tcpwire.TcpSegment) -> None:
+        """A duplicate ACK (RFC 5681 §2): the controller decides on fast retransmit."""
+        if self.snd_una == self.snd_max:
+            return
+        self.dupacks += 1
+        if self.cc.on_dupack(self.snd_una, self.snd_max) is Action.RETRANSMIT:
+            self.rtt_seq = None  # Karn
+            self._retransmit_una()
+        self.output()
+
+    def _retransmit_una(self) -> None:
+        """Resend the first unacknowledged segment without rewinding SND.NXT."""
+        start = self.sndbuf_seq()
+        offset = self.snd_una - start
+        data = self.sndbuf.peek(offset, min(self.snd_mss, self.snd_max - self.snd_una))
+        flags = 0
+        if self.fin_queued and self.snd_una + len(data) == self.fin_seq():
+            flags = tcpwire.FIN if self.snd_max > self.fin_seq() else 0
+        if data or flags:
+            self.send_data(self.snd_una, data, flags)
+
+    # ====================================================================== reassembly
+
+    def reorder_insert(self, seq: SeqNum, data: bytes, fin: bool) -> bool:
+        stored = self.reorder.insert(seq, data) is not InsertResult.OVERFLOW
+        if fin and stored:
+            self.ooo_fin = seq + len(data)
+        return stored
+
+    def reorder_pending(self) -> bool:
+        return len(self.reorder) > 0 or self.ooo_fin is not None
+
+    def _drain_reorder(self) -> bool:
+        data = self.reorder.pop_ready(self.rcv_nxt) if len(self.reorder) else b""
+        if data:
+            self.rcv_nxt = self.rcv_nxt + len(data)
+            self.deliver_data(data)
+        fin = self.ooo_fin is not None and self.ooo_fin == self.rcv_nxt
+        if fin:
+            self.ooo_fin = None
+            self.take_fin_from_queue()
+        return bool(data) or fin
+
+    def take_fin_from_queue(self) -> None:
+        """A FIN that waited in the reorder queue became the next byte."""
+        seg = tcpwire.TcpSegment(
+            self.remote_port or 0, self.local_port, self.rcv_nxt.value, self.snd_una.value,
+            tcpwire.FIN | ACK, self.snd_wnd,
+        )  # fmt: skip
+        self.take_fin(seg)
+
+    # ======================================================================= snapshot
+
+    def snapshot(self) -> dict[str, Any]:
+        """The TCB as a plain dict (RFC 9293 §3.3.1 names) for tests and debugging."""
+        return {
+            "state": self.state,
+            "local": (self.local_ip, self.local_port),
+            "remote": (self.remote_ip, self.remote_port),
+            "iss": int(self.iss), "irs": int(self.irs),
+            "snd_una": int(self.snd_una), "snd_nxt": int(self.snd_nxt),
+            "snd_max": int(self.snd_max), "snd_wnd": self.snd_wnd,
+            "snd_wl1": int(self.snd_wl1), "snd_wl2": int(self.snd_wl2),
+            "snd_mss": self.snd_mss, "rcv_nxt": int(self.rcv_nxt),
+            "rcv_wnd": max(self.rcv_adv - self.rcv_nxt, 0),
+            "rto": self.rtt.rto, "srtt": self.rtt.srtt,
+            "cwnd": self.cc.cwnd, "ssthresh": self.cc.ssthresh,
+            "send_queued": len(self.sndbuf), "recv_queued": len(self.rcvbuf),
+            "ooo_queued": len(self.reorder),
+            "fin_queued": self.fin_queued, "fin_received": self.fin_received,
+            "timers": {
+                name: timer.deadline
+                for name, timer in (
+                    ("rexmit", self.rexmit_timer), ("persist", self.persist_timer),
+                    ("delack", self.delack_timer), ("keepalive", self.keepalive_timer),
+                    ("time_wait", self.time_wait_timer),
+                )
+                if timer.active
+            },
+        }  # fmt: skip
+
+    def __repr__(self) -> str:
+        return (
+            f"<{type(self).__name__} {self.local_ip}:{self.local_port} -> "
+            f"{self.remote_ip}:{self.remote_port} {self.state}>"
+        )
+
+
+def reset_for(seg: tcpwire.TcpSegment) -> tcpwire.TcpSegment:
+    """The RST answering ``seg`` (RFC 9293 §3.10.7.1): <SEQ=SEG.ACK><CTL=RST> if it had an
+    ACK, else <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>."""
+    if seg.flags & ACK:
+        return tcpwire.TcpSegment(seg.dst_port, seg.src_port, seg.ack, 0, RST, 0)
+    ack = (seg.seq + seg.seg_len) & 0xFFFFFFFF
+    return tcpwire.TcpSegment(seg.dst_port, seg.src_port, 0, ack, RST | ACK, 0)
+
+
+_BY_STATE = {
+    "CLOSED": TCPSession._in_closed,
+    "LISTEN": TCPSession._in_listen,
+    "SYN_SENT": TCPSession._in_syn_sent,
+}

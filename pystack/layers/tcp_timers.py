@@ -1,0 +1,180 @@
+"""The TCP session's timers: retransmission, persist, delayed ACK, keep-alive and 2*MSL.
+
+All of them run on the injected clock (`callLater`), never on real time, so a test under
+`twisted.internet.task.Clock` crosses a two-minute TIME_WAIT in microseconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from pystack.layers.tcp_config import CloseReason
+from pystack.layers.tcp_tcb import Tcb
+from pystack.wire import tcp as tcpwire
+
+__all__ = ["Timer", "TimerMixin"]
+
+_SYN_STATES = frozenset({"SYN_SENT", "SYN_RECEIVED"})
+
+
+class Timer:
+    """One restartable timer on the injected clock; holds no delayed call while idle."""
+
+    __slots__ = ("_call", "_clock", "_fn", "deadline")
+
+    def __init__(self, clock: Any, fn: Callable[[], None]) -> None:
+        self._clock = clock
+        self._fn = fn
+        self._call: Any = None
+        self.deadline: float | None = None
+
+    @property
+    def active(self) -> bool:
+        """Whether the timer is armed."""
+        return self._call is not None
+
+    def arm(self, delay: float) -> None:
+        """(Re)start the timer to fire ``delay`` seconds from now."""
+        self.cancel()
+        self.deadline = self._clock.seconds() + delay
+        self._call = self._clock.callLater(delay, self._expire)
+
+    def arm_if_idle(self, delay: float) -> None:
+        """Start the timer unless it already runs."""
+        if self._call is None:
+            self.arm(delay)
+
+    def cancel(self) -> None:
+        """Stop the timer if armed."""
+        if self._call is not None:
+            if self._call.active():
+                self._call.cancel()
+            self._call = None
+            self.deadline = None
+
+    def _expire(self) -> None:
+        self._call = None
+        self.deadline = None
+        self._fn()
+
+
+class TimerMixin(Tcb):
+    """Timer expiry handlers of a TCP session."""
+
+    def _make_timers(self) -> None:
+        self.rexmit_timer = Timer(self.clock, self._on_rexmit_timeout)
+        self.persist_timer = Timer(self.clock, self._on_persist_timeout)
+        self.delack_timer = Timer(self.clock, self._on_delack_timeout)
+        self.keepalive_timer = Timer(self.clock, self._on_keepalive_timeout)
+        self.time_wait_timer = Timer(self.clock, self._on_time_wait_timeout)
+
+    def cancel_timers(self) -> None:
+        """Stop every timer (the connection is gone)."""
+        for timer in (
+            self.rexmit_timer,
+            self.persist_timer,
+            self.delack_timer,
+            self.keepalive_timer,
+            self.time_wait_timer,
+        ):
+            timer.cancel()
+
+    def arm_rexmit(self) -> None:
+        """RFC 6298 §5.1: run the retransmission timer while data is outstanding."""
+        if self.snd_una != self.snd_max and not self.persist_timer.active:
+            self.rexmit_timer.arm_if_idle(self.rtt.rto)
+
+    # ------------------------------------------------------------- retransmission timer
+
+    def _on_rexmit_timeout(self) -> None:
+        if self.snd_una == self.snd_max:
+            return
+        now = self.clock.seconds()
+        repeated = self.rexmit_since is not None
+        if self.rexmit_since is None:
+            self.rexmit_since = now
+        # RFC 9293 §3.8.3 (MUST-20): give up after R2, longer for a SYN (>= 3 minutes).
+        r2 = self.config.syn_r2 if self.state in _SYN_STATES else self.config.r2
+        if now - self.rexmit_since >= r2:
+            self.fire("timeout_user", reason=CloseReason.TIMED_OUT)
+            return
+        self.rtt.backoff()  # RFC 6298 §5.5
+        self.rtt_seq = None  # Karn: no sample from a retransmitted segment (RFC 6298 §3)
+        self.dupacks = 0
+        self.cc.on_retransmit_timeout(self.snd_una, self.snd_max, repeated)
+        self._retransmit_first()
+        self.rexmit_timer.arm(self.rtt.rto)  # RFC 6298 §5.6
+
+    def _retransmit_first(self) -> None:
+        """Resend the oldest unacknowledged segment: SYN, SYN,ACK or data (and FIN)."""
+        if self.snd_una == self.iss:
+            if self.state == "SYN_SENT":
+                self.emit_segment(self.syn_segment())
+            else:
+                self.send_synack()
+            return
+        # RFC 5681 §3.1 after a timeout: go back and resend from snd_una in slow start.
+        self.snd_nxt = self.snd_una
+        self.output(force_one=True)
+
+    # -------------------------------------------------------------------- persist timer
+
+    def enter_persist(self) -> None:
+        """RFC 9293 §3.8.6.1: probe a zero window, with exponential backoff."""
+        if not self.persist_timer.active:
+            self.rexmit_timer.cancel()
+            self.persist_timer.arm(self.rtt.rto)
+
+    def _on_persist_timeout(self) -> None:
+        if self.snd_wnd > 0:
+            self.output()
+            return
+        # MUST-26: a zero window never closes the connection, so no R2 check here.
+        offset = self.snd_una - self.sndbuf_seq()
+        probe = self.sndbuf.peek(offset, 1)
+        if probe:
+            self.send_data(self.snd_una, probe, tcpwire.ACK)
+            if self.snd_max == self.snd_una:
+                self.snd_nxt = self.snd_max = self.snd_una + 1
+        self.rtt.backoff()
+        self.persist_timer.arm(self.rtt.rto)
+
+    # --------------------------------------------------------------- delayed ACK timer
+
+    def _on_delack_timeout(self) -> None:
+        if self.ack_pending:
+            self.send_ack()
+
+    # ------------------------------------------------------------------ keep-alive timer
+
+    def keepalive_reset(self) -> None:
+        """Any segment from the peer proves it alive (RFC 9293 §3.8.4)."""
+        if self.config.keepalive and self.state == "ESTABLISHED":
+            self.keepalive_probes = 0
+            self.keepalive_timer.arm(self.config.keepalive_idle)
+
+    def _on_keepalive_timeout(self) -> None:
+        if self.state != "ESTABLISHED":
+            return
+        if self.keepalive_probes >= self.config.keepalive_count:
+            self.fire(
+                "timeout_user", reason=CloseReason.TIMED_OUT
+            )  # RFC 9293 §3.8.4: the peer is gone
+            return
+        self.keepalive_probes += 1
+        # RFC 9293 §3.8.4: a probe carries SEG.SEQ = SND.NXT-1 and no data (MUST-27 allows).
+        self.emit_segment(self.make_segment(self.snd_nxt - 1, tcpwire.ACK))
+        self.keepalive_timer.arm(self.config.keepalive_interval)
+
+    # ------------------------------------------------------------------ TIME_WAIT timer
+
+    def start_time_wait_timer(self, **kw: Any) -> None:
+        """Hook: (re)start the 2*MSL timeout (RFC 9293 §3.10.7.4, §3.4.2)."""
+        self.rexmit_timer.cancel()
+        self.persist_timer.cancel()
+        self.keepalive_timer.cancel()
+        self.time_wait_timer.arm(2 * self.config.msl)
+
+    def _on_time_wait_timeout(self) -> None:
+        self.fire("timeout_2msl")

@@ -1,0 +1,288 @@
+"""A single-connection TCP harness in the style of smoltcp's socket tests.
+
+Build a session directly in any state with known ISS and IRS, inject segments, and assert
+exactly the segments it answers, then nothing::
+
+    h = TcpHarness("ESTABLISHED")
+    h.send("P.", seq=h.remote(1), ack=h.local(1), payload=b"abc")
+    h.advance(0.2)
+    h.recv(h.expect(".", seq=h.local(1), ack=h.remote(4)))
+    h.assert_tcb(rcv_nxt=h.remote(4))
+
+Failures read like tcpdump lines of what was expected and what came. Time is a
+`twisted.internet.task.Clock`; nothing here sleeps.
+"""
+
+from __future__ import annotations
+
+import collections
+from dataclasses import dataclass
+from typing import Any
+
+from twisted.internet.task import Clock
+
+from pystack.layers.tcp_config import TcpConfig, TcpDrop
+from pystack.layers.tcp_session import TCPSession
+from pystack.wire import tcp as tcpwire
+from pystack.wire.seqnum import SeqNum
+from pystack.wire.tcp_options import Mss
+
+__all__ = ["Expected", "HarnessHost", "TcpHarness", "flags_of", "tcpdump"]
+
+LOCAL = ("198.18.0.1", 80)
+REMOTE = ("198.18.0.2", 49500)
+_LETTERS = {"F": tcpwire.FIN, "S": tcpwire.SYN, "R": tcpwire.RST, "P": tcpwire.PSH,
+            "U": tcpwire.URG, ".": tcpwire.ACK, "E": tcpwire.ECE, "W": tcpwire.CWR}  # fmt: skip
+
+
+def flags_of(text: str | int) -> int:
+    """Flags from tcpdump notation ("S", "S.", "P.", "F.", "R", "R.") or an int."""
+    if isinstance(text, int):
+        return text
+    value = 0
+    for letter in text:
+        if letter not in _LETTERS:
+            raise ValueError(f"unknown flag letter {letter!r} in {text!r}")
+        value |= _LETTERS[letter]
+    return value
+
+
+def tcpdump(seg: tcpwire.TcpSegment, src: str = "local", dst: str = "remote") -> str:
+    """One tcpdump-like line for a segment."""
+    opts = f", options [mss {seg.mss}]" if seg.mss else ""
+    return (
+        f"{src}.{seg.src_port} > {dst}.{seg.dst_port}: Flags [{seg.flags_str}], "
+        f"seq {seg.seq}, ack {seg.ack}, win {seg.window}{opts}, length {len(seg.payload)}"
+    )
+
+
+@dataclass(frozen=True)
+class Expected:
+    """A pattern for an outgoing segment; None fields match anything."""
+
+    flags: int
+    seq: int | None = None
+    ack: int | None = None
+    window: int | None = None
+    payload: bytes | None = b""
+    mss: int | None = None
+
+    def matches(self, seg: tcpwire.TcpSegment) -> bool:
+        """Whether ``seg`` fits this pattern."""
+        checks = (
+            (self.seq, seg.seq), (self.ack, seg.ack), (self.window, seg.window),
+            (self.payload, seg.payload), (self.mss, seg.mss),
+        )  # fmt: skip
+        return seg.flags == self.flags and all(w is None or w == got for w, got in checks)
+
+    def __str__(self) -> str:
+        flags = tcpwire.TcpSegment(0, 0, 0, 0, self.flags, 0).flags_str
+        parts = [f"Flags [{flags}]"]
+        for name in ("seq", "ack", "window", "mss"):
+            value = getattr(self, name)
+            if value is not None:
+                parts.append(f"{'win' if name == 'window' else name} {value}")
+        if self.payload is not None:
+            parts.append(f"length {len(self.payload)}")
+        return "local > remote: " + ", ".join(parts)
+
+
+class HarnessHost:
+    """Stands in for the TCP layer: records what sessions send, counts drops."""
+
+    def __init__(self, clock: Clock, isn: int) -> None:
+        self.clock = clock
+        self.sent: list[tcpwire.TcpSegment] = []
+        self.drops: collections.Counter[TcpDrop] = collections.Counter()
+        self.children: list[TCPSession] = []
+        self.forgotten: list[TCPSession] = []
+        self.next_isn = isn
+        self.last_remote_ip: str | None = REMOTE[0]
+
+    def isn(self, local_ip: str, local_port: int, remote_ip: str, remote_port: int) -> int:
+        return self.next_isn
+
+    def local_ip(self) -> str:
+        return LOCAL[0]
+
+    def count_drop(self, reason: TcpDrop) -> None:
+        self.drops[reason] += 1
+
+    def transmit(self, session: Any, seg: tcpwire.TcpSegment) -> None:
+        self.sent.append(seg)
+
+    def transmit_bytes(self, session: Any, data: bytes, **ip: Any) -> None:
+        self.sent.append(tcpwire.parse(data))
+
+    def adopt(self, session: TCPSession) -> None:
+        self.children.append(session)
+
+    def forget(self, session: TCPSession) -> None:
+        self.forgotten.append(session)
+
+
+class TcpHarness:
+    """One session in a chosen state, with ISS ``iss`` and IRS ``irs``.
+
+    ``h.local(n)`` is ISS + n and ``h.remote(n)`` is IRS + n, as ints.
+    In LISTEN, the connection a SYN creates becomes ``h.session`` once answered.
+    """
+
+    def __init__(
+        self,
+        state: str = "ESTABLISHED",
+        *,
+        iss: int = 10_000,
+        irs: int = 20_000,
+        config: TcpConfig | None = None,
+        session_class: type[TCPSession] = TCPSession,
+        peer_window: int = 65535,
+        peer_mss: int = 1460,
+        user: Any = None,
+    ) -> None:
+        self.clock = Clock()
+        self.host = HarnessHost(self.clock, iss)
+        self.iss, self.irs = iss, irs
+        self.transitions: list[tuple[str, str, str]] = []
+        passive = state in ("LISTEN",)
+        self.session = session_class(
+            self.host,
+            local_ip=LOCAL[0], local_port=LOCAL[1],
+            remote_ip=None if passive else REMOTE[0],
+            remote_port=None if passive else REMOTE[1],
+            config=config, user=user,
+        )  # fmt: skip
+        self._watch(self.session)
+        if state == "LISTEN":
+            self.session.open_passive()
+        elif state != "CLOSED":
+            self._build(state, peer_window, peer_mss)
+
+    # -------------------------------------------------------------------- construction
+
+    def _build(self, state: str, peer_window: int, peer_mss: int) -> None:
+        s = self.session
+        s.iss, s.irs = SeqNum(self.iss), SeqNum(self.irs)
+        s.snd_una = s.iss if state in ("SYN_SENT", "SYN_RECEIVED") else s.iss + 1
+        s.snd_nxt = s.snd_max = s.iss + 1
+        s.rcv_nxt = s.rcv_adv = s.irs + (0 if state == "SYN_SENT" else 1)
+        s.snd_wnd = s.max_snd_wnd = peer_window
+        s.snd_wl1, s.snd_wl2 = s.irs, s.iss
+        s.snd_mss = min(peer_mss, s.config.mss)
+        s.cc = s.new_cc(s.snd_mss)
+        if state in ("FIN_WAIT_1", "FIN_WAIT_2", "CLOSING", "LAST_ACK", "TIME_WAIT"):
+            s.fin_queued = True
+            s.snd_fin = s.iss + 1
+            s.snd_nxt = s.snd_max = s.iss + 2
+            if state in ("FIN_WAIT_2", "TIME_WAIT"):
+                s.snd_una = s.iss + 2
+        if state in ("CLOSE_WAIT", "CLOSING", "LAST_ACK", "TIME_WAIT"):
+            s.fin_received = True
+            s.rcv_nxt = s.rcv_adv = s.irs + 2
+        s.passive = state == "SYN_RECEIVED"
+        s.set_state(state)
+        s.window_to_advertise()
+        if state in ("SYN_SENT", "SYN_RECEIVED", "FIN_WAIT_1", "CLOSING", "LAST_ACK"):
+            s.arm_rexmit()
+        if state == "TIME_WAIT":
+            s.start_time_wait_timer()
+
+    def _watch(self, session: TCPSession) -> None:
+        log = self.transitions
+        original = session.on_state_change
+
+        def record(old: str, trigger: str, new: str) -> None:
+            log.append((old, trigger, new))
+            original(old, trigger, new)
+
+        session.on_state_change = record  # type: ignore[method-assign]
+
+    # ----------------------------------------------------------------------- numbering
+
+    def local(self, n: int) -> int:
+        """ISS + n as a sequence number int."""
+        return (self.iss + n) & 0xFFFFFFFF
+
+    def remote(self, n: int) -> int:
+        """IRS + n as a sequence number int."""
+        return (self.irs + n) & 0xFFFFFFFF
+
+    # ------------------------------------------------------------------------ stimulus
+
+    def segment(
+        self, flags: str | int, *, seq: int | None = None, ack: int = 0,
+        window: int = 65535, payload: bytes = b"", mss: int | None = None,
+        options: tuple[Any, ...] = (),
+    ) -> tcpwire.TcpSegment:  # fmt: skip
+        """A segment from the peer to our session."""
+        if mss is not None:
+            options = (Mss(mss), *options)
+        return tcpwire.TcpSegment(
+            REMOTE[1], LOCAL[1], self.remote(1) if seq is None else seq & 0xFFFFFFFF,
+            ack & 0xFFFFFFFF, flags_of(flags), window, payload, options,
+        )  # fmt: skip
+
+    def send(self, flags: str | int | tcpwire.TcpSegment, **fields: Any) -> None:
+        """Inject a segment (a `TcpSegment`, or flags and fields for `segment`)."""
+        seg = flags if isinstance(flags, tcpwire.TcpSegment) else self.segment(flags, **fields)
+        listener = self.session if self.session.state == "LISTEN" else None
+        before = len(self.host.children)
+        self.session.segment_arrives(seg)
+        if listener is not None and len(self.host.children) > before:
+            self.session = self.host.children[-1]
+            self._watch(self.session)
+
+    def advance(self, seconds: float) -> None:
+        """Let ``seconds`` of protocol time pass (timers fire)."""
+        self.clock.advance(seconds)
+
+    # ----------------------------------------------------------------------- assertions
+
+    def expect(
+        self, flags: str | int, *, seq: int | None = None, ack: int | None = None,
+        window: int | None = None, payload: bytes | None = b"", mss: int | None = None,
+    ) -> Expected:  # fmt: skip
+        """A pattern for a segment we expect the session to send."""
+        return Expected(flags_of(flags), seq, ack, window, payload, mss)
+
+    def take(self) -> list[tcpwire.TcpSegment]:
+        """Remove and return everything sent so far."""
+        sent, self.host.sent = self.host.sent, []
+        return sent
+
+    def recv(self, *expected: Expected) -> list[tcpwire.TcpSegment]:
+        """Assert the session sent exactly ``expected`` (in order), then nothing."""
+        sent = self.take()
+        ok = len(sent) == len(expected) and all(
+            e.matches(s) for e, s in zip(expected, sent, strict=True)
+        )
+        if not ok:
+            want = "\n  ".join(str(e) for e in expected) or "(nothing)"
+            got = "\n  ".join(tcpdump(s) for s in sent) or "(nothing)"
+            raise AssertionError(f"expected:\n  {want}\ngot:\n  {got}")
+        return sent
+
+    def recv_nothing(self) -> None:
+        """Assert the session sent nothing."""
+        self.recv()
+
+    def assert_tcb(self, **fields: Any) -> None:
+        """Assert TCB fields of `TCPSession.snapshot` (ints for sequence numbers)."""
+        snap = self.session.snapshot()
+        wrong = [
+            f"{name}: expected {want!r}, got {snap.get(name, '<absent>')!r}"
+            for name, want in fields.items()
+            if snap.get(name, object()) != want
+        ]
+        if wrong:
+            raise AssertionError("TCB mismatch:\n  " + "\n  ".join(wrong))
+
+    @property
+    def state(self) -> str:
+        """The session's state."""
+        return self.session.state
+
+    @property
+    def drops(self) -> collections.Counter[TcpDrop]:
+        """Dropped segments by reason."""
+        return self.host.drops

@@ -1,0 +1,82 @@
+"""tcp.toml's edges are exactly RFC 9293 Figure 5 plus the documented extensions."""
+
+from __future__ import annotations
+
+from pystack.fsm import load_spec
+from pystack.layers.tcp_session import TCPSession
+
+SYNC = ["ESTABLISHED", "FIN_WAIT_1", "FIN_WAIT_2", "CLOSE_WAIT"]
+
+FIGURE_5 = {
+    ("CLOSED", "app_passive_open", "LISTEN"),
+    ("CLOSED", "app_active_open", "SYN_SENT"),
+    ("LISTEN", "rcv_syn", "SYN_RECEIVED"),
+    ("LISTEN", "app_send", "SYN_SENT"),
+    ("LISTEN", "app_close", "CLOSED"),
+    ("SYN_SENT", "app_close", "CLOSED"),
+    ("SYN_SENT", "rcv_syn", "SYN_RECEIVED"),
+    ("SYN_SENT", "rcv_synack", "ESTABLISHED"),
+    ("SYN_RECEIVED", "rcv_ack_of_syn", "ESTABLISHED"),
+    ("SYN_RECEIVED", "rcv_rst", "LISTEN"),
+    ("SYN_RECEIVED", "app_close", "FIN_WAIT_1"),
+    ("ESTABLISHED", "app_close", "FIN_WAIT_1"),
+    ("ESTABLISHED", "rcv_fin", "CLOSE_WAIT"),
+    ("FIN_WAIT_1", "rcv_ack_of_fin", "FIN_WAIT_2"),
+    ("FIN_WAIT_1", "rcv_fin", "CLOSING"),
+    ("FIN_WAIT_2", "rcv_fin", "TIME_WAIT"),
+    ("CLOSING", "rcv_ack_of_fin", "TIME_WAIT"),
+    ("CLOSE_WAIT", "app_close", "LAST_ACK"),
+    ("LAST_ACK", "rcv_ack_of_fin", "CLOSED"),
+    ("TIME_WAIT", "timeout_2msl", "CLOSED"),
+}
+
+EXTENSIONS = (
+    {(s, "rcv_rst", "CLOSED") for s in ["SYN_SENT", "SYN_RECEIVED", *SYNC]}
+    | {(s, "rcv_rst", "CLOSED") for s in ["CLOSING", "LAST_ACK", "TIME_WAIT"]}
+    | {
+        (s, "app_abort", "CLOSED")
+        for s in ["LISTEN", "SYN_SENT", "SYN_RECEIVED", *SYNC, "CLOSING", "LAST_ACK", "TIME_WAIT"]
+    }
+    | {
+        (s, "timeout_user", "CLOSED")
+        for s in ["SYN_SENT", "SYN_RECEIVED", *SYNC, "CLOSING", "LAST_ACK"]
+    }
+    | {("SYN_SENT", "rcv_hard_error", "CLOSED"), ("TIME_WAIT", "rcv_fin", "TIME_WAIT")}
+)
+
+
+def test_edges_are_figure_5_plus_documented_extensions() -> None:
+    spec = load_spec("tcp")
+    assert spec.edges() == FIGURE_5 | EXTENSIONS
+
+
+def test_every_extension_is_marked_with_a_reason() -> None:
+    spec = load_spec("tcp")
+    for t in spec.transitions:
+        for src, _dst in spec.expand(t):
+            edge = (src, t.trigger, t.dest if t.dest != "=" else src)
+            assert (edge in EXTENSIONS) == t.extension, edge
+            if t.extension:
+                assert t.reason
+
+
+def test_eleven_states_and_closed() -> None:
+    assert set(load_spec("tcp").states) == {
+        "CLOSED", "LISTEN", "SYN_SENT", "SYN_RECEIVED", "ESTABLISHED", "FIN_WAIT_1",
+        "FIN_WAIT_2", "CLOSE_WAIT", "CLOSING", "LAST_ACK", "TIME_WAIT",
+    }  # fmt: skip
+
+
+def test_abort_sends_rst_only_where_rfc_9293_3_10_5_says() -> None:
+    spec = load_spec("tcp")
+    rst_from = {
+        src
+        for t in spec.transitions
+        if t.trigger == "app_abort" and "send_rst" in t.hooks
+        for src, _ in spec.expand(t)
+    }
+    assert rst_from == {"SYN_RECEIVED", *SYNC}
+
+
+def test_session_class_uses_the_machine() -> None:
+    assert TCPSession.fsm.spec.name == "tcp"
