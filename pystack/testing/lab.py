@@ -22,8 +22,11 @@ import contextlib
 import json
 import os
 import signal
+import socket
+import struct
 import subprocess
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -233,6 +236,56 @@ class Lab:
         lab.info = LabInfo(**data)
         lab._up = True
         return lab
+
+
+def kernel_ping(
+    lab: Lab, host: str, *, size: int = 56, count: int = 1, timeout: float = 2.0
+) -> list[float]:
+    """Ping ``host`` from the lab's kernel side (a raw ICMP socket: this host has no
+    ``ping``); returns the round-trip times of the replies that came, in seconds. The
+    kernel fragments requests larger than the MTU, as ``ping -s`` does."""
+    with lab.kernel():
+        sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+    rtts = []
+    with sock:
+        ident = os.getpid() & 0xFFFF
+        for seq in range(count):
+            payload = bytes(i & 0xFF for i in range(size))
+            sock.sendto(_echo_request(ident, seq, payload), (host, 0))
+            sent = time.monotonic()
+            if _await_reply(sock, host, ident, seq, payload, sent + timeout):
+                rtts.append(time.monotonic() - sent)
+    return rtts
+
+
+def _icmp_checksum(data: bytes) -> int:
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def _echo_request(ident: int, seq: int, payload: bytes) -> bytes:
+    header = struct.pack("!BBHHH", 8, 0, 0, ident, seq)
+    checksum = _icmp_checksum(header + payload)
+    return struct.pack("!BBHHH", 8, 0, checksum, ident, seq) + payload
+
+
+def _await_reply(
+    sock: socket.socket, host: str, ident: int, seq: int, payload: bytes, deadline: float
+) -> bool:
+    while (left := deadline - time.monotonic()) > 0:
+        sock.settimeout(left)
+        try:
+            packet, (src, _) = sock.recvfrom(65535)
+        except TimeoutError:
+            return False
+        icmp = packet[(packet[0] & 0x0F) * 4 :]
+        if src == host and icmp[:1] == b"\0" and icmp[4:8] == struct.pack("!HH", ident, seq):
+            return icmp[8:] == payload
+    return False
 
 
 @contextlib.contextmanager

@@ -171,3 +171,13 @@ def test_complete_checksum_fills_a_partial_udp_checksum() -> None:
     seg = fixed[34:]
     assert netdev._sum16(pseudo + seg) == 0xFFFF
     assert netdev.complete_checksum(b"\x00" * 10) == b"\x00" * 10
+
+
+@pytest.mark.root
+def test_kernel_ping_reaches_the_kernel_over_the_veth(veth_lab: Lab) -> None:
+    # From the kernel side to its own address: proves the helper, fragments included.
+    from pystack.testing.lab import kernel_ping
+
+    assert len(kernel_ping(veth_lab, veth_lab.kernel_ip, count=2)) == 2
+    assert len(kernel_ping(veth_lab, veth_lab.kernel_ip, size=4000)) == 1
+    assert kernel_ping(veth_lab, "198.18.0.77", timeout=0.3) == []
