@@ -202,3 +202,13 @@ def test_index_lists_states_triggers_and_hooks_of_every_machine() -> None:
             assert f"- `{trigger}`:" in index
         for hook in [*spec.hooks, *spec.conditions]:
             assert f"| `{hook}` |" in index
+
+
+def test_renders_machines_from_a_directory(tmp_path: Path) -> None:
+    (tmp_path / "machines").mkdir()
+    (tmp_path / "machines" / "door.toml").write_text(TOY_TOML)
+    out = tmp_path / "out"
+    assert run("--machines", str(tmp_path / "machines"), "--out", str(out)) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["README.md", "door.md", "door.svg"]
+    assert "entry / " not in (out / "door.svg").read_text()
+    assert run("--machines", str(tmp_path), "--out", str(out)) == 2  # no *.toml there
