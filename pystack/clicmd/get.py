@@ -1,0 +1,113 @@
+"""``pystack get http://HOST:PORT/path [-o FILE]``: HTTP/1.0 GET over the stack."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+import time
+from typing import IO, Any
+from urllib.parse import urlsplit
+
+from pystack.clicmd import _attach
+from pystack.reactor import blocking_call
+
+PROGRESS_EVERY = 1 << 20  # bytes between progress lines
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser(
+        "get",
+        help="fetch a URL with HTTP/1.0 over the stack",
+        description="Fetch http://HOST[:PORT]/PATH with HTTP/1.0 over the stack; the body "
+        "goes to stdout or -o FILE, progress to stderr on long transfers. HOST must be an "
+        "IPv4 address.",
+    )
+    parser.add_argument("url", help="http://HOST[:PORT]/PATH")
+    parser.add_argument("--output", "-o", metavar="FILE", help="write the body to FILE")
+    parser.add_argument("--timeout", type=float, default=30.0, help="seconds without data")
+    _attach.add_options(parser)
+    parser.set_defaults(func=run)
+
+
+class Response:
+    """Splits the status line and headers from the body, streaming the body out."""
+
+    def __init__(self, out: IO[bytes], progress: IO[str]) -> None:
+        self.out, self.progress = out, progress
+        self.head = b""
+        self.in_body = False
+        self.body_bytes = 0
+        self.activity = threading.Event()
+        self.done = threading.Event()
+        self.started = time.monotonic()
+
+    def feed(self, data: bytes) -> None:
+        self.activity.set()
+        if not self.in_body:
+            self.head += data
+            if b"\r\n\r\n" not in self.head:
+                return
+            self.head, data = self.head.split(b"\r\n\r\n", 1)
+            self.in_body = True
+        before = self.body_bytes
+        self.body_bytes += len(data)
+        self.out.write(data)
+        if self.body_bytes // PROGRESS_EVERY > before // PROGRESS_EVERY:
+            rate = self.body_bytes / max(time.monotonic() - self.started, 1e-6) / 1e6
+            print(f"  {self.body_bytes >> 20} MiB ({rate:.1f} MB/s)", file=self.progress)
+
+    @property
+    def status(self) -> str:
+        return self.head.split(b"\r\n", 1)[0].decode("latin-1")
+
+
+def client(response: Response) -> Any:
+    from pystack.layers.tcp_application import TCPApplication
+
+    class HttpClient(TCPApplication):
+        def packet_received(self, packet: bytes, **kwargs: Any) -> None:
+            response.feed(packet)
+
+        def connection_lost(self, reason: object = None) -> None:
+            response.done.set()
+
+    return HttpClient()
+
+
+def run(args: argparse.Namespace) -> int:
+    url = urlsplit(args.url)
+    if url.scheme != "http" or not url.hostname:
+        print("pystack get: only http://HOST[:PORT]/PATH URLs", file=sys.stderr)
+        return 2
+    out = open(args.output, "wb") if args.output else sys.stdout.buffer  # noqa: SIM115
+    response = Response(out, sys.stderr)
+    stack = _attach.make_stack(args)
+    try:
+        stack.run(doreactor=False)
+        return fetch(stack, url, response, args.timeout)
+    finally:
+        stack.stop()
+        if args.output:
+            out.close()
+
+
+def fetch(stack: Any, url: Any, response: Response, timeout: float) -> int:
+    app = client(response)
+    stack.register_tcp_application(app)
+    if not app.connect(url.hostname, url.port or 80, timeout=timeout):
+        print(f"pystack get: cannot connect to {url.netloc}", file=sys.stderr)
+        return 1
+    path = url.path or "/"
+    if url.query:
+        path += "?" + url.query
+    request = f"GET {path} HTTP/1.0\r\nHost: {url.netloc}\r\n\r\n".encode()
+    blocking_call(app.send_packet, request)  # the session lives in the reactor thread
+    while not response.done.wait(0.2):
+        if response.activity.wait(timeout):
+            response.activity.clear()
+            continue
+        print("pystack get: timed out", file=sys.stderr)
+        return 1
+    print(f"{response.status} ({response.body_bytes} bytes)", file=sys.stderr)
+    return 0 if " 200 " in f"{response.status} " else 1
