@@ -232,3 +232,44 @@ def test_kernel_and_forwarder_rows_end_to_end() -> None:
     assert list(leftovers(f"pyb{proc.pid}-")) == []
     links = subprocess.run(["ip", "-br", "link"], capture_output=True, text=True).stdout
     assert "bt0" not in links and "bv0" not in links
+
+
+class FakeBench:
+    """Stands in for the lab: the stack path cannot run, the others give fixed figures."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+
+    def _figure(self, setup: net.PathSetup, metric: str, value: float) -> Measurement:
+        self.calls.append((setup.name, metric))
+        if setup.stack_tap:
+            return Measurement(None, note="no TCPApplication yet")
+        return Measurement(value, wall=1.0)
+
+    def bulk(self, setup: net.PathSetup, inbound: bool) -> Measurement:
+        return self._figure(setup, "bulk_in" if inbound else "bulk_out", 100.0)
+
+    def conn_rate(self, setup: net.PathSetup) -> Measurement:
+        return self._figure(setup, "conn_rate", 1000.0)
+
+    def memory(self, setup: net.PathSetup) -> Measurement:
+        return self._figure(setup, "mem_per_conn", 5000.0)
+
+
+def test_an_unavailable_stack_row_is_tried_once_and_reported(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    setups = {
+        "kernel": net.PathSetup("kernel", "a", "198.18.0.1", "b", "198.18.0.2"),
+        "stack": net.PathSetup("stack", "s", "198.18.2.1", "s", "198.18.2.2", "bts"),
+    }
+    bench = FakeBench()
+    samples = net.run_workloads(bench, setups, runs=2)  # type: ignore[arg-type]
+    assert bench.calls.count(("kernel", "bulk_in")) == 2
+    assert bench.calls.count(("stack", "bulk_in")) == 1
+    assert len(samples[("stack", "mem_per_conn")]) == 2
+    assert ("kernel", "mem_per_conn") not in samples
+    summary = net.summarize(samples, {"runs": 2})
+    assert summary["results"]["stack"]["bulk_in"]["na"] == "no TCPApplication yet"
+    err = capsys.readouterr().err
+    assert "[run 2/2] stack     kernel -> endpoint (MB/s): n/a (no TCPApplication yet)" in err
