@@ -62,7 +62,11 @@ TALLY = Tally()
 def load_stack_api() -> tuple[Any, Any]:
     """``(PyStack, TCPApplication)``, or raise ImportError naming what is missing."""
     from pystack.layers.tcp_application import TCPApplication
-    from pystack.pystack import PyStack
+
+    try:
+        from pystack.stack import PyStack
+    except ImportError:
+        from pystack.pystack import PyStack  # the seed's import path
 
     return PyStack, TCPApplication
 
