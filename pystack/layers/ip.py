@@ -1,0 +1,273 @@
+"""IPv4: input validation (RFC 1122 §3.2.1), routing (on-link or gateway), fragmentation,
+reassembly (:mod:`pystack.layers.ip_reassembly`), and the hand-off of ICMP errors to the
+protocol they concern (RFC 1122 §3.2.2)."""
+
+from __future__ import annotations
+
+import enum
+import ipaddress
+from typing import Any
+
+from pystack.layers.ip_reassembly import OverlapPolicy, Reassembler, ReassemblyDrop
+from pystack.layers.layer import Layer, as_bytes
+from pystack.wire import Malformed, ipv4
+from pystack.wire import icmp as icmp_wire
+from pystack.wire.ethernet import BROADCAST, ETHERTYPE_IPV4
+from pystack.wire.ipv4 import FLAG_DF, FLAG_MF, Ipv4Packet
+
+LIMITED_BROADCAST = "255.255.255.255"
+
+
+class IpDrop(enum.Enum):
+    """Why the IP layer dropped a datagram (named after the wire codec's reasons)."""
+
+    TRUNCATED = "truncated"
+    BAD_VERSION = "bad_version"
+    BAD_HEADER_LENGTH = "bad_header_length"
+    BAD_TOTAL_LENGTH = "bad_total_length"
+    BAD_CHECKSUM = "bad_checksum"
+    NOT_OUR_ADDRESS = "not_our_address"
+    BAD_SOURCE = "bad_source"
+    UNKNOWN_PROTOCOL = "unknown_protocol"
+    NO_ROUTE = "no_route"
+    TOO_BIG_DF = "too_big_df"
+    MALFORMED = "malformed"
+
+
+def _multicast_mac(ip: str) -> str:
+    """RFC 1112 §6.4: 01:00:5e plus the low 23 bits of the group address."""
+    low = int(ipaddress.IPv4Address(ip)) & 0x7FFFFF
+    return "01:00:5e:" + ":".join(f"{(low >> s) & 0xFF:02x}" for s in (16, 8, 0))
+
+
+class IPProtocol(Layer):
+    """The IPv4 layer; knobs are the stack's ``ttl``, ``tos``, ``df`` and reassembly options."""
+
+    name = "IP"
+    fast = True
+    PROTOCOLS = {ipv4.PROTO_ICMP: "ICMP", ipv4.PROTO_TCP: "TCP", ipv4.PROTO_UDP: "UDP"}
+
+    def __init__(
+        self,
+        *,
+        ttl: int = 64,
+        tos: int = 0,
+        df: bool = False,
+        reassembly_timeout: float = 30.0,
+        overlap_policy: OverlapPolicy | str = OverlapPolicy.LINUX,
+        reassembly_memory: int = 1 << 20,
+    ) -> None:
+        super().__init__()
+        if not 1 <= ttl <= 255 or not 0 <= tos <= 255:
+            raise ValueError("ttl must be in 1..255 and tos in 0..255")
+        self.ttl, self.tos, self.df = ttl, tos, df
+        self.reassembly_timeout = reassembly_timeout
+        self.overlap_policy = OverlapPolicy(overlap_policy)
+        self.reassembly_memory = reassembly_memory
+        self._reassembler: Reassembler | None = None
+        self._ident: int | None = None
+        self._fragment_kwargs: dict[str, Any] = {}
+
+    # -- addresses ------------------------------------------------------------------------
+
+    @property
+    def address(self) -> str | None:
+        return self._context().ip
+
+    def _network(self) -> ipaddress.IPv4Network | None:
+        ctx = self._context()
+        if ctx.ip is None:
+            return None
+        return ipaddress.IPv4Interface(f"{ctx.ip}/{ctx.prefix}").network
+
+    def is_broadcast(self, ip: str) -> bool:
+        """The limited broadcast or our subnet's directed broadcast."""
+        net = self._network()
+        return ip == LIMITED_BROADCAST or (
+            net is not None and net.prefixlen < 31 and ip == str(net.broadcast_address)
+        )
+
+    def is_for_us(self, ip: str) -> bool:
+        return ip == self.address or self.is_broadcast(ip)
+
+    def bad_source(self, ip: str) -> bool:
+        """RFC 1122 §3.2.1.3: a broadcast, multicast or loopback source is never valid."""
+        addr = ipaddress.IPv4Address(ip)
+        return addr.is_multicast or addr.is_loopback or self.is_broadcast(ip)
+
+    @property
+    def reassembler(self) -> Reassembler:
+        if self._reassembler is None:
+            self._reassembler = Reassembler(
+                self.clock,
+                deliver=self._deliver_reassembled,
+                time_exceeded=self._reassembly_time_exceeded,
+                count=lambda reason: self.stats.drop(self.name, reason),
+                policy=self.overlap_policy,
+                timeout=self.reassembly_timeout,
+                memory_limit=self.reassembly_memory,
+                observer=self._context().notify,
+            )
+        return self._reassembler
+
+    # -- receiving ------------------------------------------------------------------------
+
+    def packet_received(self, packet: Any, **kwargs: Any) -> None:
+        """A datagram from the link: validate (RFC 1122 §3.2.1), reassemble, dispatch."""
+        data = as_bytes(packet)
+        try:
+            pkt = ipv4.parse(data)
+        except Malformed as exc:
+            reason = IpDrop.__members__.get(exc.reason.upper(), IpDrop.MALFORMED)
+            self.stats.drop(self.name, reason)
+            return
+        # RFC 1122 §3.2.1.2: a host MUST verify the header checksum and silently discard.
+        if not ipv4.header_checksum_ok(data):
+            self.stats.drop(self.name, IpDrop.BAD_CHECKSUM)
+            return
+        # RFC 1122 §3.2.1.3: silently discard datagrams not addressed to us.
+        if not self.is_for_us(pkt.dst):
+            self.stats.drop(self.name, IpDrop.NOT_OUR_ADDRESS)
+            return
+        if self.bad_source(pkt.src):
+            self.stats.drop(self.name, IpDrop.BAD_SOURCE)
+            return
+        self.stats.incr(self.name, "datagrams_received")
+        if pkt.is_fragment:
+            self.stats.incr(self.name, "fragments_received")
+            self._fragment_kwargs = kwargs
+            self.reassembler.add(pkt)
+            return
+        self.dispatch(pkt, **kwargs)
+
+    def _deliver_reassembled(self, pkt: Ipv4Packet) -> None:
+        self.stats.incr(self.name, "datagrams_reassembled")
+        self.dispatch(pkt, **self._fragment_kwargs)
+
+    def dispatch(self, pkt: Ipv4Packet, **kwargs: Any) -> None:
+        """Hand a whole datagram to the protocol above, by protocol number."""
+        kind = self.PROTOCOLS.get(pkt.proto)
+        target = self.upperLayers.get(kind) if kind else None
+        if target is None:
+            self.stats.drop(self.name, IpDrop.UNKNOWN_PROTOCOL)
+            # RFC 1122 §3.2.2.1: a host SHOULD generate protocol unreachable.
+            self.send_icmp_error(
+                icmp_wire.TYPE_DEST_UNREACHABLE, icmp_wire.CODE_PROTOCOL_UNREACHABLE, pkt, **kwargs
+            )
+            return
+        self.stats.incr(self.name, "datagrams_delivered")
+        self.deliver_up(target, pkt.payload, kind or "Raw", IP=pkt, **kwargs)
+
+    def send_icmp_error(self, type_: int, code: int, offending: Ipv4Packet, **kwargs: Any) -> None:
+        """Ask the ICMP layer (if any) for an error about ``offending``."""
+        icmp = self.upperLayers.get("ICMP")
+        if icmp is not None and hasattr(icmp, "send_error"):
+            icmp.send_error(type_, code, offending, **kwargs)
+
+    def _reassembly_time_exceeded(self, first: Ipv4Packet) -> None:
+        self.send_icmp_error(
+            icmp_wire.TYPE_TIME_EXCEEDED, icmp_wire.CODE_REASSEMBLY_TIME_EXCEEDED, first
+        )
+
+    def deliver_icmp_error(self, kind: str, code: int, quoted: Ipv4Packet) -> None:
+        """Pass an ICMP error up to the protocol of the quoted datagram (RFC 1122 §3.2.2)."""
+        kind_name = self.PROTOCOLS.get(quoted.proto)
+        target = self.upperLayers.get(kind_name) if kind_name else None
+        if target is not None and hasattr(target, "icmp_error_received"):
+            target.icmp_error_received(kind, code, quoted)
+
+    def next_hop_unreachable(self, packet: bytes) -> None:
+        """ARP gave up on a datagram we sent: tell its protocol, as a host unreachable."""
+        try:
+            pkt = ipv4.parse(packet)
+        except Malformed:
+            return
+        if pkt.frag_offset == 0:
+            quoted = ipv4.parse_quoted(icmp_wire.quote(packet))
+            self.deliver_icmp_error("unreachable", icmp_wire.CODE_HOST_UNREACHABLE, quoted)
+
+    # -- sending --------------------------------------------------------------------------
+
+    def next_ident(self) -> int:
+        if self._ident is None:
+            self._ident = self.rng.randrange(1 << 16)
+        self._ident = (self._ident + 1) & 0xFFFF
+        return self._ident
+
+    def send_packet(self, packet: Any, **kwargs: Any) -> None:
+        """Send ``packet`` with ``IP={"dst", "proto"[, "src", "ttl", "tos", "df", "ident"]}``."""
+        header = kwargs.get("IP") or {}
+        if "dst" not in header or "proto" not in header:
+            raise ValueError('IP.send_packet needs IP={"dst": ..., "proto": ...}')
+        src = header.get("src") or self.address
+        if src is None:
+            raise ValueError("this stack has no IP address: give the stack ip='a.b.c.d/n'")
+        ident = header.get("ident", header.get("id"))
+        pkt = Ipv4Packet(
+            src, header["dst"], header["proto"], as_bytes(packet),
+            ttl=header.get("ttl", self.ttl), tos=header.get("tos", self.tos),
+            ident=self.next_ident() if ident is None else ident,
+            flags=FLAG_DF if header.get("df", self.df) else 0,
+        )  # fmt: skip
+        self.send_datagram(pkt)
+
+    def send_datagram(self, pkt: Ipv4Packet) -> None:
+        """Route, fragment if needed (RFC 791 §3.2), and pass each piece to the link."""
+        ether = self._route(pkt.dst)
+        if ether is None:
+            self.stats.drop(self.name, IpDrop.NO_ROUTE)
+            quoted = ipv4.parse_quoted(icmp_wire.quote(ipv4.emit(pkt)))
+            self.deliver_icmp_error("unreachable", icmp_wire.CODE_NET_UNREACHABLE, quoted)
+            return
+        if pkt.dst == self.address:
+            self.clock.callLater(0, self.packet_received, ipv4.emit(pkt))
+            return
+        for piece in self.fragment(pkt):
+            if piece is None:
+                self.stats.drop(self.name, IpDrop.TOO_BIG_DF)
+                return
+            self.stats.incr(self.name, "datagrams_sent")
+            self.lowerLayers["default"].send_packet(ipv4.emit(piece), Ether=ether)
+
+    def _route(self, dst: str) -> dict[str, Any] | None:
+        """The Ethernet header hint for ``dst``: a fixed MAC, or the next hop to resolve."""
+        base: dict[str, Any] = {"type": ETHERTYPE_IPV4}
+        if self.is_broadcast(dst):
+            return {**base, "dst": BROADCAST}
+        addr = ipaddress.IPv4Address(dst)
+        if addr.is_multicast:
+            return {**base, "dst": _multicast_mac(dst)}
+        net = self._network()
+        if dst == self.address or (net is not None and addr in net):
+            return {**base, "next_hop": dst}
+        gateway = self._context().gateway
+        return {**base, "next_hop": gateway} if gateway else None
+
+    def fragment(self, pkt: Ipv4Packet) -> list[Ipv4Packet | None]:
+        """Cut ``pkt`` to the link MTU; ``[None]`` if it is too big and DF is set."""
+        hlen = 20 + len(pkt.options)
+        mtu = self._context().mtu
+        if hlen + len(pkt.payload) <= mtu:
+            return [pkt]
+        if pkt.flags & FLAG_DF:
+            return [None]
+        step = (mtu - hlen) // 8 * 8
+        pieces: list[Ipv4Packet | None] = []
+        for off in range(0, len(pkt.payload), step):
+            last = off + step >= len(pkt.payload)
+            pieces.append(
+                Ipv4Packet(
+                    pkt.src, pkt.dst, pkt.proto, pkt.payload[off : off + step],
+                    ttl=pkt.ttl, tos=pkt.tos, ident=pkt.ident,
+                    flags=pkt.flags if last else pkt.flags | FLAG_MF,
+                    frag_offset=off,
+                    # RFC 791 §3.1: only options with the copied flag go past fragment 0;
+                    # this stack sends no options of its own, so later fragments carry none.
+                    options=pkt.options if off == 0 else b"",
+                )
+            )  # fmt: skip
+        self.stats.incr(self.name, "fragments_created", len(pieces))
+        return pieces
+
+
+__all__ = ["IPProtocol", "IpDrop", "OverlapPolicy", "ReassemblyDrop"]

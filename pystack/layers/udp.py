@@ -1,0 +1,125 @@
+"""UDP (RFC 768, RFC 1122 §4.1): demultiplex by port, verify checksums, port unreachable."""
+
+from __future__ import annotations
+
+import enum
+import errno
+from typing import Any
+
+from pystack.layers.layer import Layer, as_bytes, unwrap
+from pystack.wire import Malformed
+from pystack.wire import icmp as icmp_wire
+from pystack.wire import udp as udp_wire
+from pystack.wire.udp import UdpDatagram
+
+EPHEMERAL = range(49152, 65536)  # RFC 6056 §2.1
+
+
+class UdpDrop(enum.Enum):
+    """Why the UDP layer dropped a datagram."""
+
+    TRUNCATED = "truncated"
+    BAD_LENGTH = "bad_length"
+    MALFORMED = "malformed"
+    BAD_CHECKSUM = "bad_checksum"
+    NO_PORT = "no_port"
+
+
+class UDPProtocol(Layer):
+    """The UDP layer: ``bindings`` maps local ports to applications."""
+
+    name = "UDP"
+    fast = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bindings: dict[int, Any] = {}
+
+    # -- ports ----------------------------------------------------------------------------
+
+    def bind(self, port: int, app: Any) -> int:
+        """Give ``port`` (0: an ephemeral one) to ``app``; returns the port."""
+        if port == 0:
+            port = self.ephemeral_port()
+        if not 0 < port < 65536:
+            raise ValueError(f"UDP port out of range: {port}")
+        owner = self.bindings.get(port)
+        if owner is not None and owner is not app:
+            raise OSError(errno.EADDRINUSE, f"UDP port {port} is already bound")
+        self.bindings[port] = app
+        return port
+
+    def unbind(self, port: int, app: Any) -> None:
+        if self.bindings.get(port) is app:
+            del self.bindings[port]
+
+    def is_port_free(self, port: int) -> bool:
+        """The seed's name: True if no application holds ``port``."""
+        return port not in self.bindings
+
+    def ephemeral_port(self) -> int:
+        """A random free port of the dynamic range (RFC 6056 §3.2)."""
+        for _ in range(64):
+            port = self.rng.choice(EPHEMERAL)
+            if port not in self.bindings:
+                return port
+        free = [p for p in EPHEMERAL if p not in self.bindings]
+        if not free:
+            raise OSError(errno.EADDRINUSE, "no free ephemeral UDP port")
+        return self.rng.choice(free)
+
+    # -- receiving ------------------------------------------------------------------------
+
+    def packet_received(self, packet: Any, **kwargs: Any) -> None:
+        """A datagram: checksum (RFC 1122 §4.1.3.4), then the application bound to its port."""
+        data = as_bytes(packet)
+        ip = unwrap(kwargs["IP"])
+        try:
+            dgram = udp_wire.parse(data)
+        except Malformed as exc:
+            self.stats.drop(
+                self.name, UdpDrop.__members__.get(exc.reason.upper(), UdpDrop.MALFORMED)
+            )
+            return
+        # RFC 1122 §4.1.3.4: MUST silently discard a datagram with a bad checksum; 0 = none.
+        if not udp_wire.checksum_ok(data, ip.src, ip.dst):
+            self.stats.drop(self.name, UdpDrop.BAD_CHECKSUM)
+            return
+        app = self.bindings.get(dgram.dst_port)
+        if app is None:
+            self.stats.drop(self.name, UdpDrop.NO_PORT)
+            # RFC 1122 §4.1.3.1: SHOULD send port unreachable.
+            self.lowerLayers["default"].send_icmp_error(
+                icmp_wire.TYPE_DEST_UNREACHABLE, icmp_wire.CODE_PORT_UNREACHABLE, ip, **kwargs
+            )
+            return
+        self.stats.incr(self.name, "datagrams_received")
+        kwargs["IP"] = ip
+        kwargs["UDP"] = dgram
+        self.deliver_up(app, dgram.payload, "Raw", **kwargs)
+
+    def icmp_error_received(self, kind: str, code: int, quoted_ip: Any) -> None:
+        """RFC 1122 §4.1.3.3: pass ICMP errors to the application owning the source port."""
+        payload = quoted_ip.payload
+        if len(payload) < 4:
+            return
+        app = self.bindings.get(int.from_bytes(payload[:2], "big"))
+        handler = getattr(app, "icmp_error_received", None)
+        if handler is not None:
+            handler(kind, code, quoted_ip)
+
+    # -- sending --------------------------------------------------------------------------
+
+    def send_packet(self, packet: Any, **kwargs: Any) -> None:
+        """Send with ``UDP={"sport", "dport"}`` and ``IP={"dst"[, "src", "ttl", "tos"]}``."""
+        udp = kwargs.get("UDP") or {}
+        ip = dict(kwargs.get("IP") or {})
+        if "dport" not in udp or "sport" not in udp or "dst" not in ip:
+            raise ValueError('UDP.send_packet needs UDP={"sport", "dport"} and IP={"dst"}')
+        src = ip.get("src") or self.lowerLayers["default"].address
+        data = udp_wire.emit(
+            UdpDatagram(udp["sport"], udp["dport"], as_bytes(packet)), src, ip["dst"]
+        )
+        ip.update(src=src, proto=udp_wire.PROTO)
+        self.stats.incr(self.name, "datagrams_sent")
+        self.transfer_packet(data, IP=ip)

@@ -1,0 +1,206 @@
+"""PyStack: the layers assembled on a link and a clock (docs/internals.md "Stack assembly").
+
+::
+
+    clock = twisted.internet.task.Clock()
+    wire = MemoryWire(clock)
+    a = PyStack(link=wire.attach(), ip="198.18.0.1/24", clock=clock)
+    b = PyStack(link=wire.attach(), ip="198.18.0.2/24", clock=clock)
+    d = a.ping_deferred("198.18.0.2")       # fires with the RTT as the clock advances
+
+The graph is the seed's: Ethernet -> {ARP, IP}; IP -> {ICMP, UDP, TCP}; UDP applications
+sit on UDP, TCP applications on a session above TCP.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from typing import Any
+
+from pystack.layers.arp import ARPProtocol
+from pystack.layers.ethernet import EthernetProtocol
+from pystack.layers.icmp import ICMPProtocol
+from pystack.layers.ip import IPProtocol
+from pystack.layers.udp import UDPProtocol
+from pystack.links.pcap import PcapCapture
+from pystack.stats import Stats
+
+# Keyword options of PyStack, by the layer that takes them (and that layer's own name).
+ARP_OPTIONS = {
+    "arp_retries": "retries",
+    "arp_retry_interval": "retry_interval",
+    "arp_reachable_time": "reachable_time",
+    "arp_stale_time": "stale_time",
+    "arp_cache_size": "max_entries",
+    "arp_max_pending": "max_pending",
+}
+IP_OPTIONS = {
+    "ttl": "ttl",
+    "tos": "tos",
+    "df": "df",
+    "reassembly_timeout": "reassembly_timeout",
+    "overlap_policy": "overlap_policy",
+    "reassembly_memory": "reassembly_memory",
+}
+ICMP_OPTIONS = {"echo_server": "echo_server"}
+
+
+def _pick(options: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
+    return {names[k]: options.pop(k) for k in list(options) if k in names}
+
+
+class PyStack:
+    """A whole stack on one link.
+
+    ``link`` is any :class:`pystack.links.Link` (a ``MemoryWire`` port, a capture, ...);
+    ``tap=`` / ``interface=`` open a real device through :func:`pystack.attach.open_link`.
+    ``ip`` is ``"a.b.c.d/prefix"``; ``mac`` defaults to the link's own, else a random
+    locally administered one drawn from ``rng``; ``clock`` defaults to the global reactor.
+    ``pcap=`` a path captures every frame; ``observer(machine, old, trigger, new)`` sees
+    every machine transition. Options: ``arp_retries`` (3), ``arp_retry_interval`` (1 s),
+    ``arp_reachable_time`` (30 s), ``arp_stale_time`` (1200 s), ``arp_cache_size`` (256),
+    ``arp_max_pending`` (64), ``ttl`` (64), ``tos`` (0), ``df`` (False),
+    ``reassembly_timeout`` (30 s), ``overlap_policy`` ("linux"; see
+    :mod:`pystack.layers.ip_reassembly`), ``reassembly_memory`` (1 MiB), ``echo_server``.
+    """
+
+    def __init__(
+        self,
+        link: Any = None,
+        ip: str | None = None,
+        mac: str | None = None,
+        gateway: str | None = None,
+        clock: Any = None,
+        rng: random.Random | None = None,
+        *,
+        mtu: int | None = None,
+        tap: str | None = None,
+        interface: str | None = None,
+        tcp: Any = None,
+        pcap: str | None = None,
+        observer: Callable[[Any, str, str, str], None] | None = None,
+        **options: Any,
+    ) -> None:
+        if clock is None:
+            from twisted.internet import reactor as clock
+        self.clock = clock
+        self.rng = rng if rng is not None else random.Random()
+        self.attachment: Any = None
+        if link is None:
+            link, ip, mac, gateway, mtu = self._attach(tap, interface, ip, mac, gateway, mtu)
+        if pcap is not None:
+            link = PcapCapture(link, pcap, clock)
+        self.link = link
+        self.stats = Stats()
+        arp_opts, ip_opts = _pick(options, ARP_OPTIONS), _pick(options, IP_OPTIONS)
+        icmp_opts = _pick(options, ICMP_OPTIONS)
+        self.options = options  # what remains is for the TCP layer (see _attach_tcp)
+        self.ethernet = EthernetProtocol(link, ip, mac, gateway, clock, self.rng,
+                                         stats=self.stats, mtu=mtu)  # fmt: skip
+        self.ethernet.ctx.observer = observer  # type: ignore[union-attr]
+        self.arp = ARPProtocol(**arp_opts)
+        self.ip = IPProtocol(**ip_opts)
+        self.icmp = ICMPProtocol(**icmp_opts)
+        self.udp = UDPProtocol()
+        self.ethernet.register_layer(self.arp)
+        self.ethernet.register_layer(self.ip)
+        self.ip.register_layer(self.icmp)
+        self.ip.register_layer(self.udp)
+        self.tcp: Any = None
+        self._attach_tcp(tcp)
+        if self.options:
+            raise TypeError(f"unknown PyStack options: {', '.join(sorted(self.options))}")
+        self.running = False
+        link.start()
+
+    def _attach(self, tap: str | None, interface: str | None, ip: str | None, mac: str | None,
+                gateway: str | None, mtu: int | None) -> tuple[Any, ...]:  # fmt: skip
+        from pystack.attach import open_link
+
+        att = open_link(tap=tap, interface=interface, ip=ip, gateway=gateway, mac=mac, mtu=mtu,
+                        reactor=self.clock, rng=self.rng)  # fmt: skip
+        self.attachment = att
+        return att.link, att.ip, att.mac, att.gateway, att.mtu
+
+    # -- TCP: the place where the TCP layer joins the stack ----------------------------------
+
+    def _attach_tcp(self, config: Any) -> None:
+        """Build the TCP layer above IP when ``pystack.layers.tcp`` exists (the TCP issue)."""
+        try:
+            from pystack.layers.tcp import TCPLayer
+        except ImportError:
+            return
+        self.tcp = TCPLayer(config)
+        self.ip.register_layer(self.tcp)
+
+    def register_tcp_application(self, app: Any) -> None:
+        """Attach a TCPApplication (the seed's call); needs the TCP layer."""
+        if self.tcp is None:
+            raise RuntimeError("this stack has no TCP layer")
+        self.tcp.register_application(app)
+
+    # -- applications ---------------------------------------------------------------------
+
+    def register_udp_application(self, app: Any) -> None:
+        """Attach a UDPApplication above UDP (the seed's call)."""
+        app.register_lower_layer("default", self.udp)
+
+    @property
+    def address(self) -> str | None:
+        return self.ip.address
+
+    @property
+    def mac(self) -> str:
+        return self.ethernet.mac
+
+    def is_udp_port_free(self, port: int) -> bool:
+        return self.udp.is_port_free(port)
+
+    # -- ICMP echo --------------------------------------------------------------------------
+
+    def ping_deferred(self, ip: str, timeout: float = 1.0, data: bytes = b"") -> Any:
+        """A Deferred that fires with the round-trip time in seconds, or fails with
+        TimeoutError; works under any clock (the simulated wire's included)."""
+        return self.icmp.ping(ip, timeout, data)
+
+    def ping(self, ip: str, timeout: float = 1.0, data: bytes = b"") -> float:
+        """The round-trip time to ``ip`` in seconds; raises TimeoutError. Blocks: call it
+        from another thread than the reactor's (use :meth:`ping_deferred` inside it)."""
+        from pystack.reactor import blocking_call
+
+        return float(blocking_call(self.ping_deferred, ip, timeout, data, _reactor=self.clock))
+
+    # -- running --------------------------------------------------------------------------
+
+    def run(self, doreactor: bool = True) -> None:
+        """Start receiving. With a real reactor, ``doreactor=True`` runs it here (blocking),
+        ``False`` in a background thread. A simulated clock needs neither."""
+        self.running = True
+        if not hasattr(self.clock, "run"):
+            return
+        from pystack import reactor as reactor_mod
+
+        if doreactor:
+            reactor_mod.run_blocking(self.clock, on_shutdown=self.stop)
+        else:
+            reactor_mod.ensure_thread(self.clock)
+
+    def stop(self) -> None:
+        """Close the link (and the attachment); idempotent."""
+        if self.tcp is not None and hasattr(self.tcp, "stop"):
+            self.tcp.stop()
+        self.running = False
+        if self.attachment is not None:
+            self.attachment.close()
+        else:
+            self.link.close()
+
+    def __enter__(self) -> PyStack:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        return f"PyStack({self.address}, {self.mac})"
