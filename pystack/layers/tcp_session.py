@@ -298,7 +298,8 @@ class TCPSession(InputMixin, OutputMixin, TimerMixin, StateMachine, machine="tcp
 
         packet = self.on_segment_out(to_scapy_tcp(self, seg))
         if packet is not None:
-            self.host.transmit_bytes(self, from_scapy_tcp(packet))
+            data, ip_fields = from_scapy_tcp(packet)
+            self.host.transmit_bytes(self, data, **ip_fields)
 
     def segment_arrives(self, seg: tcpwire.TcpSegment) -> None:
         """Process one incoming segment (RFC 9293 §3.10.7)."""

@@ -1,0 +1,213 @@
+"""The TCP layer: demultiplexes segments to sessions (4-tuple first, then listener).
+
+A segment that matches neither is answered with a reset, never an RST with an RST
+(RFC 9293 §3.10.7.1). Checksums are verified here (RFC 9293 MUST-2/3); malformed or
+badly summed segments are dropped and counted, never raised.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from pystack.layers.layer import Layer, unwrap
+from pystack.layers.tcp_config import TcpConfig, TcpDrop
+from pystack.layers.tcp_isn import IsnGenerator
+from pystack.layers.tcp_session import TCPSession, reset_for
+from pystack.wire import Malformed
+from pystack.wire import tcp as tcpwire
+
+__all__ = ["TCPLayer", "TCPProtocol"]
+
+PROTO_TCP = 6
+# RFC 6335 §6: the dynamic (ephemeral) port range.
+EPHEMERAL = (49152, 65535)
+# ICMP destination-unreachable codes that are hard errors for TCP (RFC 1122 §4.2.3.9):
+# protocol, port unreachable (and fragmentation needed is handled by PMTU, not here).
+HARD_UNREACH_CODES = frozenset({2, 3})
+
+Key = tuple[str, int, str, int]
+
+
+class TCPLayer(Layer):
+    """The "TCP" layer: owns the connection table, the listeners and the ISN generator."""
+
+    name = "TCP"
+    fast = True
+
+    def __init__(
+        self,
+        config: TcpConfig | None = None,
+        *,
+        session_class: type[TCPSession] = TCPSession,
+        isn: Any = None,
+    ) -> None:
+        super().__init__()
+        self.config = config or TcpConfig()
+        self.session_class = session_class
+        self.connections: dict[Key, TCPSession] = {}
+        self.listeners: dict[tuple[str, int], TCPSession] = {}
+        self._isn = isn
+        self.last_remote_ip: str | None = None
+        self._last_local_ip: str | None = None
+
+    # ------------------------------------------------------------------ session's host
+
+    def isn(self, local_ip: str, local_port: int, remote_ip: str, remote_port: int) -> int:
+        """ISN for a new connection (RFC 6528), from the injected or default generator."""
+        if self._isn is None:
+            self._isn = IsnGenerator(self.clock, rng=self.rng)
+        return int(self._isn(local_ip, local_port, remote_ip, remote_port))
+
+    def local_ip(self) -> str:
+        """Our address (the one the last segment was sent to, else the stack's)."""
+        return self._last_local_ip or self._context().ip or "0.0.0.0"
+
+    def count_drop(self, reason: TcpDrop) -> None:
+        """Count one dropped segment under ``reason``."""
+        self.stats.drop("tcp", reason)
+
+    def transmit(self, session: Any, seg: tcpwire.TcpSegment) -> None:
+        """Send one segment of ``session`` down to IP."""
+        data = tcpwire.emit(seg, session.local_ip, session.remote_ip)
+        self.transmit_bytes(session, data)
+
+    def transmit_bytes(self, session: Any, data: bytes, **ip: Any) -> None:
+        """Send an already encoded TCP segment of ``session`` down to IP."""
+        fields = {"dst": session.remote_ip, "proto": PROTO_TCP, "src": session.local_ip}
+        fields.update(ip)
+        self.stats.incr("tcp", "segments_out")
+        self.lowerLayers["default"].send_packet(data, IP=fields)
+
+    def adopt(self, session: TCPSession) -> None:
+        """Enter a new connection in the demux table by its 4-tuple."""
+        self.connections[_key(session)] = session
+
+    def forget(self, session: TCPSession) -> None:
+        """Remove a session (connection or listener) from the tables; idempotent."""
+        if session.remote_ip is not None and session.remote_port is not None:
+            key = _key(session)
+            if self.connections.get(key) is session:
+                del self.connections[key]
+        lkey = (session.local_ip, session.local_port)
+        if self.listeners.get(lkey) is session:
+            del self.listeners[lkey]
+
+    # --------------------------------------------------------------------- user calls
+
+    def listen(
+        self, port: int, *, user: Any = None, backlog: int = 5, ip: str = "0.0.0.0",
+        session_class: type[TCPSession] | None = None,
+    ) -> TCPSession:  # fmt: skip
+        """Open a listener on ``ip:port`` (0.0.0.0: any of our addresses)."""
+        if not 0 < port < 65536:
+            raise ValueError(f"bad port {port}")
+        if (ip, port) in self.listeners:
+            raise OSError(98, f"port {port} is already listening")
+        cls = session_class or self.session_class
+        session = cls(self, local_ip=ip, local_port=port, config=self.config, user=user)
+        session.open_passive(backlog)
+        self.listeners[(ip, port)] = session
+        return session
+
+    def connect(
+        self, remote_ip: str, remote_port: int, *, user: Any = None, local_port: int = 0,
+        session_class: type[TCPSession] | None = None,
+    ) -> TCPSession:  # fmt: skip
+        """Open a connection to ``remote_ip:remote_port`` (sends the SYN now)."""
+        local_ip = self._context().ip or "0.0.0.0"
+        port = local_port or self.ephemeral_port(local_ip, remote_ip, remote_port)
+        key = (local_ip, port, remote_ip, remote_port)
+        if key in self.connections:
+            raise OSError(98, f"connection {key} already exists")
+        cls = session_class or self.session_class
+        session = cls(
+            self, local_ip=local_ip, local_port=port, remote_ip=remote_ip,
+            remote_port=remote_port, config=self.config, user=user,
+        )  # fmt: skip
+        self.connections[key] = session
+        session.open_active()
+        return session
+
+    def ephemeral_port(self, local_ip: str, remote_ip: str, remote_port: int) -> int:
+        """A free port of the dynamic range, drawn at random (RFC 6056)."""
+        rng: random.Random = self.rng
+        lo, hi = EPHEMERAL
+        for _ in range(64):
+            port = rng.randint(lo, hi)
+            if (local_ip, port, remote_ip, remote_port) not in self.connections and (
+                ("0.0.0.0", port) not in self.listeners
+            ):
+                return port
+        raise OSError(99, "no free ephemeral port")
+
+    def sessions(self) -> list[TCPSession]:
+        """Every live session: listeners then connections."""
+        return [*self.listeners.values(), *self.connections.values()]
+
+    # -------------------------------------------------------------------- receive path
+
+    def packet_received(self, packet: Any, **kwargs: Any) -> None:
+        """One TCP segment from IP (bytes, with the IP repr in ``kwargs["IP"]``)."""
+        ip = unwrap(kwargs["IP"])
+        data = packet if type(packet) is bytes else bytes(packet)
+        if not tcpwire.checksum_ok(data, ip.src, ip.dst):
+            self.count_drop(TcpDrop.BAD_CHECKSUM)  # RFC 9293 §3.1 (MUST-3)
+            return
+        try:
+            seg = tcpwire.parse(data)
+        except Malformed:
+            self.count_drop(TcpDrop.MALFORMED)
+            return
+        self.segment_received(seg, ip.src, ip.dst)
+
+    def segment_received(self, seg: tcpwire.TcpSegment, src: str, dst: str) -> None:
+        """Demultiplex a parsed segment: 4-tuple, then listener, else reset."""
+        self.stats.incr("tcp", "segments_in")
+        session = self.connections.get((dst, seg.dst_port, src, seg.src_port))
+        if session is None:
+            session = self.listeners.get((dst, seg.dst_port)) or self.listeners.get(
+                ("0.0.0.0", seg.dst_port)
+            )
+            if session is None:
+                self._reply_closed(seg, src, dst)
+                return
+            self.last_remote_ip, self._last_local_ip = src, dst
+        session.segment_arrives(seg)
+
+    def _reply_closed(self, seg: tcpwire.TcpSegment, src: str, dst: str) -> None:
+        """RFC 9293 §3.10.7.1: no connection; reset unless the segment is an RST."""
+        self.count_drop(TcpDrop.NO_LISTENER)
+        if seg.flags & tcpwire.RST:
+            return
+        rst = reset_for(seg)
+        data = tcpwire.emit(rst, dst, src)
+        self.stats.incr("tcp", "resets_out")
+        self.lowerLayers["default"].send_packet(
+            data, IP={"dst": src, "proto": PROTO_TCP, "src": dst}
+        )
+
+    def icmp_error_received(self, kind: str, code: int, quoted_ip: Any) -> None:
+        """An ICMP error quoting one of our segments (RFC 1122 §4.2.3.9)."""
+        quoted = unwrap(quoted_ip)
+        head = bytes(getattr(quoted, "payload", b""))[:8]
+        if len(head) < 4:
+            return
+        sport, dport = int.from_bytes(head[0:2], "big"), int.from_bytes(head[2:4], "big")
+        session = self.connections.get((quoted.src, sport, quoted.dst, dport))
+        if session is None:
+            return
+        hard = kind in ("unreachable", "dest_unreach", "destination_unreachable") and (
+            code in HARD_UNREACH_CODES
+        )
+        self.stats.incr("tcp", "icmp_hard_errors" if hard else "icmp_soft_errors")
+        session.icmp_error(hard)
+
+
+def _key(session: TCPSession) -> Key:
+    assert session.remote_ip is not None and session.remote_port is not None
+    return (session.local_ip, session.local_port, session.remote_ip, session.remote_port)
+
+
+TCPProtocol = TCPLayer
+"""The seed's name for the TCP layer."""

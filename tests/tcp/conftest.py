@@ -1,0 +1,55 @@
+"""Shared helpers for the TCP tests: connected pairs of applications over a TcpPair."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from pystack.layers.tcp_application import TCPApplication
+from pystack.testing.harness import TcpPair
+
+SERVER_IP = TcpPair.ADDRESSES[1]
+
+
+def connect_pair(pair: TcpPair, port: int = 7) -> tuple[TCPApplication, TCPApplication]:
+    """A listening server on side 1, a client on side 0; returns (client, accepted)."""
+    server = TCPApplication()
+    pair.register(server, 1)
+    server.bind(port)
+    server.listen(5)
+    client = TCPApplication()
+    pair.register(client, 0)
+    connected: list[bool] = []
+    accepted: list[Any] = []
+    client.connect_deferred(SERVER_IP, port).addCallback(connected.append)
+    server.accept_deferred().addCallback(accepted.append)
+    pair.run_until(lambda: connected and accepted)
+    assert connected == [True]
+    return client, accepted[0]
+
+
+def pump(pair: TcpPair, sender: TCPApplication, receiver: TCPApplication, data: bytes,
+         *, close: bool = True, limit: float = 3000.0) -> bytes:  # fmt: skip
+    """Send ``data`` from ``sender`` as buffer space allows; return what ``receiver`` got."""
+    sent = 0
+    got = bytearray()
+    start = pair.clock.seconds()
+    closed = False
+    while len(got) < len(data):
+        if sent < len(data):
+            sent += sender.send(data[sent : sent + 65536])
+        if sent == len(data) and close and not closed:
+            sender.close()
+            closed = True
+        calls = pair.clock.getDelayedCalls()
+        assert calls, "transfer stalled with nothing scheduled"
+        pair.clock.advance(max(min(c.getTime() for c in calls) - pair.clock.seconds(), 0.0))
+        got += receiver.fetch_data()
+        assert pair.clock.seconds() - start < limit, "transfer did not finish in time"
+    return bytes(got)
+
+
+@pytest.fixture
+def pair() -> TcpPair:
+    return TcpPair()

@@ -1,0 +1,199 @@
+"""TCPApplication over two TCP layers: the seed's API with bytes."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from typing import Any
+
+import pytest
+from conftest import SERVER_IP, connect_pair, pump
+
+from pystack.layers.tcp_application import TCPApplication
+from pystack.layers.tcp_config import CloseReason, TcpConfig
+from pystack.testing.harness import TcpPair
+
+
+def test_connect_accept_and_exchange(pair: TcpPair) -> None:
+    client, server = connect_pair(pair)
+    client.send_packet(b"hello")
+    pair.run(0.5)
+    assert server.fetch_data() == b"hello"
+    server.send(b"world")
+    pair.run(0.5)
+    assert client.fetch_data(3) == b"wor"
+    assert client.fetch_data() == b"ld"
+    assert client.fetch_data() == b""
+
+
+def test_connect_to_closed_port_returns_false(pair: TcpPair) -> None:
+    client = TCPApplication()
+    pair.register(client, 0)
+    result: list[bool] = []
+    client.connect_deferred(SERVER_IP, 9).addCallback(result.append)
+    pair.run(0.1)
+    assert result == [False]
+    assert client.close_reason is CloseReason.RESET
+
+
+def test_connect_timeout_returns_false() -> None:
+    pair = TcpPair(loss=1.0)
+    client = TCPApplication()
+    pair.register(client, 0)
+    result: list[bool] = []
+    client.connect_deferred(SERVER_IP, 7, timeout=5).addCallback(result.append)
+    pair.run(5.1, step=0.1)
+    assert result == [False]
+
+
+def test_accept_timeout(pair: TcpPair) -> None:
+    server = TCPApplication()
+    pair.register(server, 1)
+    server.bind(7)
+    server.listen(1)
+    errors: list[Any] = []
+    server.accept_deferred(timeout=2).addErrback(errors.append)
+    pair.run(2.1, step=0.1)
+    assert errors and errors[0].check(TimeoutError)
+
+
+class Echo(TCPApplication):
+    def packet_received(self, packet: bytes, **kwargs: Any) -> None:
+        self.send_packet(packet, **kwargs)
+
+
+@pytest.mark.parametrize("newinstance", [False, True])
+def test_echo_server_serves_many_clients_without_accept(pair: TcpPair, newinstance: bool) -> None:
+    server = Echo()
+    pair.register(server, 1)
+    server.bind(8888, server, newinstance)
+    server.listen(2)
+    clients = []
+    for _ in range(6):  # more than the backlog: push-mode servers accept implicitly
+        client = TCPApplication()
+        pair.register(client, 0)
+        client.connect_deferred(SERVER_IP, 8888)
+        clients.append(client)
+    pair.run(0.2)
+    for i, client in enumerate(clients):
+        client.send(f"ping {i}".encode())
+    pair.run(0.5)
+    assert [c.fetch_data() for c in clients] == [f"ping {i}".encode() for i in range(6)]
+
+
+def test_bind_with_other_app_forks_it(pair: TcpPair) -> None:
+    made: list[Echo] = []
+
+    class Counting(Echo):
+        def connection_made(self) -> None:
+            made.append(self)
+
+    listener = TCPApplication()
+    pair.register(listener, 1)
+    template = Counting()
+    listener.bind(80, template, True)
+    listener.listen(5)
+    for _ in range(2):
+        client = TCPApplication()
+        pair.register(client, 0)
+        client.connect_deferred(SERVER_IP, 80)
+    pair.run(0.2)
+    assert len(made) == 2 and made[0] is not made[1] and template not in made
+
+
+def test_backlog_is_a_queue_of_established_connections(pair: TcpPair) -> None:
+    server = TCPApplication()
+    pair.register(server, 1)
+    server.bind(7)
+    server.listen(1)
+    results: list[list[bool]] = []
+    for _ in range(2):
+        client = TCPApplication()
+        pair.register(client, 0)
+        result: list[bool] = []
+        client.connect_deferred(SERVER_IP, 7).addCallback(result.append)
+        results.append(result)
+        pair.run(0.5)
+    assert results[0] == [True] and results[1] == []  # the second waits (SYN dropped)
+    accepted: list[Any] = []
+    server.accept_deferred().addCallback(accepted.append)
+    assert accepted
+    pair.run(4.0, step=0.01)  # its SYN is retransmitted and now finds room
+    assert results[1] == [True]
+
+
+def test_connection_lost_reasons(pair: TcpPair) -> None:
+    reasons: list[CloseReason] = []
+
+    class Watch(TCPApplication):
+        def connection_lost(self, reason: CloseReason) -> None:
+            reasons.append(reason)
+
+    client = Watch()
+    pair.register(client, 0)
+    server = TCPApplication()
+    pair.register(server, 1)
+    server.bind(7)
+    server.listen(5)
+    client.connect_deferred(SERVER_IP, 7)
+    accepted: list[Any] = []
+    server.accept_deferred().addCallback(accepted.append)
+    pair.run(0.1)
+    accepted[0].abort()
+    pair.run(0.1)
+    assert reasons == [CloseReason.RESET]
+
+
+def test_clean_close_both_ways(pair: TcpPair) -> None:
+    client, server = connect_pair(pair)
+    client.close()
+    pair.run(0.1)
+    assert server.eof
+    server.close()
+    pair.run(0.1)
+    assert client.session is not None and client.session.state == "TIME_WAIT"
+    assert server.session is not None and server.session.state == "CLOSED"
+    assert server.close_reason is CloseReason.CLOSED
+    pair.run(61, step=1)
+    assert client.session.state == "CLOSED"
+
+
+def test_half_close_keeps_receiving(pair: TcpPair) -> None:
+    client, server = connect_pair(pair)
+    client.shutdown(1)
+    pair.run(0.1)
+    server.send(b"still flowing")
+    pair.run(0.5)
+    assert client.fetch_data() == b"still flowing"
+
+
+def test_two_megabytes_exact(pair: TcpPair) -> None:
+    client, server = connect_pair(pair)
+    data = random.Random(2).randbytes(2_000_000)
+    assert pump(pair, client, server, data) == data
+
+
+@pytest.mark.parametrize("direction", [0, 1])
+def test_lossy_transfer_is_exact(direction: int) -> None:
+    pair = TcpPair(loss=0.1, duplicate=0.05, reorder=0.1, seed=direction + 3)
+    client, server = connect_pair(pair)
+    data = random.Random(direction).randbytes(300_000)
+    sender, receiver = (client, server) if direction == 0 else (server, client)
+    got = pump(pair, sender, receiver, data)
+    assert hashlib.sha256(got).digest() == hashlib.sha256(data).digest()
+
+
+def test_window_follows_reads() -> None:
+    pair = TcpPair(config=TcpConfig(rcv_buf=8192))
+    client, server = connect_pair(pair)
+    client.send(b"x" * 20000)
+    pair.run(2.0)
+    (session,) = server.sessions.values()
+    # Unread data fills the buffer; what is left is less than a segment (SWS avoidance).
+    assert session.readable > 8192 - 1460
+    assert session.snapshot()["rcv_wnd"] == 8192 - session.readable
+    total = len(server.fetch_data())
+    for _ in range(10):
+        pair.run(1.0)  # the read opened the window: a window update lets data flow
+        total += len(server.fetch_data())
+    assert total == 20000
