@@ -9,6 +9,7 @@ real time, so this checks our codec and resolver against a real server's bytes.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import select
 import shutil
@@ -149,31 +150,30 @@ def dnsmasq_argv(listen: str) -> list[str]:
     return argv + [f"--host-record=big.lab,{ip}" for ip in BIG]
 
 
-@pytest.fixture
-def dns_lab() -> Iterator[Lab]:
-    """A shared-address veth lab with dnsmasq on the kernel side, 198.18.0.1:53."""
-    with Lab(mode="veth", shared=True) as lab:
-        server = netns.popen(
-            lab.info.kernel_ns,
-            dnsmasq_argv(lab.kernel_ip),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
+@contextlib.contextmanager
+def dnsmasq(lab: Lab) -> Iterator[None]:
+    """dnsmasq on the lab's kernel side at kernel_ip:53, stopped by its pid on exit."""
+    server = netns.popen(
+        lab.info.kernel_ns,
+        dnsmasq_argv(lab.kernel_ip),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_until_serving(lab)
+        yield
+    finally:
+        server.terminate()
         try:
-            _wait_until_serving(lab)
-            yield lab
-        finally:
-            server.terminate()
-            try:
-                server.wait(5)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait(5)
+            server.wait(5)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(5)
 
 
 def _wait_until_serving(lab: Lab) -> None:
     query = wire.emit(wire.make_query(1, "www.lab"))
-    with lab.stack_side(), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+    with lab.kernel(), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
         probe.settimeout(0.1)
         for _ in range(50):
             probe.sendto(query, (lab.kernel_ip, 53))
@@ -183,6 +183,14 @@ def _wait_until_serving(lab: Lab) -> None:
             except OSError:
                 continue
     raise RuntimeError("dnsmasq did not start serving")
+
+
+@pytest.fixture
+def dns_lab() -> Iterator[Lab]:
+    """A shared-address veth lab (the stack namespace's kernel owns 198.18.0.2) with
+    dnsmasq on the kernel side."""
+    with Lab(mode="veth", shared=True) as lab, dnsmasq(lab):
+        yield lab
 
 
 class Client:
@@ -256,3 +264,42 @@ def test_second_lookup_comes_from_the_cache(dns_lab: Lab) -> None:
     sent = client.resolver.stats.get("DNS", "queries_sent")
     assert client.resolve("www.lab").from_cache
     assert client.resolver.stats.get("DNS", "queries_sent") == sent
+
+
+# ---------------------------------------------------------------- the same, over the stack
+
+
+@pytest.fixture(params=["veth", "tap"])
+def stack_resolver(request: pytest.FixtureRequest) -> Iterator[DNSResolver]:
+    """The stack (198.18.0.2, real reactor in its thread) on a lab running dnsmasq, and its
+    resolver pointed at the kernel side."""
+    stack_mod = pytest.importorskip("pystack.stack")
+    from pystack.layers.dns_stack import resolver_for_stack
+    from pystack.reactor import blocking_call
+
+    with Lab(mode=request.param) as lab, dnsmasq(lab):
+        stack = stack_mod.PyStack(link=lab.open_link(), ip=lab.stack_cidr)
+        try:
+            stack.run(doreactor=False)
+            yield blocking_call(resolver_for_stack, stack, servers=[lab.kernel_ip], timeout=1.0)
+        finally:
+            stack.stop()
+
+
+def test_stack_resolves_a_and_cname(stack_resolver: DNSResolver) -> None:
+    assert stack_resolver.nslookup("www.lab") == "198.18.0.10"
+    alias = stack_resolver.resolve_blocking("alias.lab")
+    assert alias.canonical_name == "www.lab" and alias.values == ("198.18.0.10",)
+
+
+def test_stack_gets_nxdomain(stack_resolver: DNSResolver) -> None:
+    with pytest.raises(NXDomainError):
+        stack_resolver.nslookup("nope.lab")
+
+
+def test_stack_fetches_a_truncated_answer_over_its_tcp(stack_resolver: DNSResolver) -> None:
+    tcp = stack_resolver.tcp.stack.tcp  # type: ignore[union-attr]
+    if not hasattr(tcp, "register_application"):
+        pytest.skip("the stack's TCP layer does not take applications yet")
+    answer = stack_resolver.resolve_blocking("big.lab")
+    assert sorted(answer.values) == sorted(BIG)
