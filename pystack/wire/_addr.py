@@ -1,22 +1,57 @@
-"""Address conversions shared by the codecs (dotted IPv4 strings, colon MAC strings)."""
+"""Address conversions shared by the codecs (dotted IPv4 strings, colon MAC strings).
+
+The stack sees few distinct addresses, so conversions are memoised; the caches are
+bounded (cleared when full) so that hostile traffic with random addresses cannot grow them.
+"""
 
 from __future__ import annotations
 
 import socket
-from functools import lru_cache
 
 _AF_INET = socket.AF_INET
 _pton = socket.inet_pton
-ip_to_str = socket.inet_ntoa
+_ntoa = socket.inet_ntoa
+_CACHE_MAX = 4096
+
+_ip_str: dict[bytes, str] = {}
+_ip_bytes: dict[str, bytes] = {}
+_ip_sums: dict[str, int] = {}
+_mac_bytes: dict[str, bytes] = {}
 
 
-@lru_cache(maxsize=4096)
+def ip_to_str(raw: bytes) -> str:
+    """Four packed bytes as a dotted string."""
+    text = _ip_str.get(raw)
+    if text is None:
+        if len(_ip_str) >= _CACHE_MAX:
+            _ip_str.clear()
+        text = _ip_str[raw] = _ntoa(raw)
+    return text
+
+
 def ip_to_bytes(ip: str) -> bytes:
     """Pack a dotted-quad IPv4 address; a clear ``ValueError`` otherwise."""
-    try:
-        return _pton(_AF_INET, ip)
-    except (OSError, TypeError):
-        raise ValueError(f"not a dotted-quad IPv4 address: {ip!r}") from None
+    raw = _ip_bytes.get(ip)
+    if raw is None:
+        try:
+            raw = _pton(_AF_INET, ip)
+        except (OSError, TypeError):
+            raise ValueError(f"not a dotted-quad IPv4 address: {ip!r}") from None
+        if len(_ip_bytes) >= _CACHE_MAX:
+            _ip_bytes.clear()
+        _ip_bytes[ip] = raw
+    return raw
+
+
+def ip_sum(ip: str) -> int:
+    """The address's contribution to a pseudo-header sum (as one 32-bit number)."""
+    total = _ip_sums.get(ip)
+    if total is None:
+        total = int.from_bytes(ip_to_bytes(ip), "big")
+        if len(_ip_sums) >= _CACHE_MAX:
+            _ip_sums.clear()
+        _ip_sums[ip] = total
+    return total
 
 
 def mac_to_str(raw: bytes) -> str:
@@ -24,13 +59,17 @@ def mac_to_str(raw: bytes) -> str:
     return raw.hex(":")
 
 
-@lru_cache(maxsize=1024)
 def mac_to_bytes(mac: str) -> bytes:
     """Parse a colon (or dash) separated MAC string; a clear ``ValueError`` otherwise."""
-    try:
-        raw = bytes.fromhex(mac.replace(":", "").replace("-", ""))
-    except (ValueError, AttributeError):
-        raw = b""
-    if len(raw) != 6:
-        raise ValueError(f"not a MAC address: {mac!r}")
+    raw = _mac_bytes.get(mac)
+    if raw is None:
+        try:
+            raw = bytes.fromhex(mac.replace(":", "").replace("-", ""))
+        except (ValueError, AttributeError, TypeError):
+            raw = b""
+        if len(raw) != 6:
+            raise ValueError(f"not a MAC address: {mac!r}")
+        if len(_mac_bytes) >= _CACHE_MAX:
+            _mac_bytes.clear()
+        _mac_bytes[mac] = raw
     return raw

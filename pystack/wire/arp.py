@@ -33,6 +33,9 @@ class ArpPacket:
     target_ip: str
 
 
+_build = ArpPacket._build  # type: ignore[attr-defined]
+
+
 def parse(data: bytes) -> ArpPacket:
     """Parse an ARP packet; bytes after the 28 of the packet (link padding) are ignored.
 
@@ -44,7 +47,7 @@ def parse(data: bytes) -> ArpPacket:
     htype, ptype, hlen, plen, op, sha, spa, tha, tpa = _BODY.unpack_from(data)
     if (htype, ptype, hlen, plen) != _ETHERNET_IPV4:
         raise Malformed("unsupported", f"htype={htype} ptype={ptype:#x} hlen={hlen} plen={plen}")
-    return ArpPacket(op, sha.hex(":"), ip_to_str(spa), tha.hex(":"), ip_to_str(tpa))
+    return _build(op, sha.hex(":"), ip_to_str(spa), tha.hex(":"), ip_to_str(tpa))
 
 
 def emit(pkt: ArpPacket) -> bytes:

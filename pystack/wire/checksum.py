@@ -5,6 +5,8 @@ The ones'-complement sum of 16-bit words is the sum modulo 0xFFFF, and since
 residue; CPython reduces that integer in C, which is far faster than summing words in
 Python. The residue loses one distinction the ones'-complement sum keeps: a nonzero
 buffer whose sum is "negative zero" (0xFFFF) has residue 0. :func:`ones_sum16` restores it.
+Reducing a big integer costs a hardware division per 30-bit digit, so long buffers are
+converted as four quarters whose sum (a quarter of the digits) is reduced instead.
 """
 
 from __future__ import annotations
@@ -20,16 +22,29 @@ __all__ = [
 ]
 
 _from_bytes = int.from_bytes
+# Below this size one conversion is cheaper than two.
+_SPLIT_AT = 512
 
 
 def raw_sum(data: bytes | bytearray | memoryview) -> int:
     """An unreduced partial sum of ``data`` as 16-bit words, zero-padded when odd.
 
-    Partial sums of even-length pieces add up: ``raw_sum(a) + raw_sum(b)`` equals the
-    sum of ``a + b`` modulo 0xFFFF when ``len(a)`` is even.
+    It is zero only for all-zero data. Partial sums of pieces add up: ``raw_sum(a) +
+    raw_sum(b)`` is congruent to the sum of ``a + b`` modulo 0xFFFF when ``len(a)`` is even.
     """
-    n = _from_bytes(data, "big")
-    return n << 8 if len(data) & 1 else n
+    size = len(data)
+    if size < _SPLIT_AT:
+        n = _from_bytes(data, "big")
+        return n << 8 if size & 1 else n
+    # Quarters cut at even offsets add up to the same residue, and reducing their
+    # quarter-size sum costs a quarter of reducing the whole (see the module notes).
+    q1 = (size >> 3) << 1
+    q2 = q1 + q1
+    q3 = q2 + q1
+    n = _from_bytes(data[:q1], "big") + _from_bytes(data[q1:q2], "big")
+    n += _from_bytes(data[q2:q3], "big")
+    last = _from_bytes(data[q3:], "big")
+    return n + (last << 8) if size & 1 else n + last
 
 
 def ones_sum16(total: int) -> int:

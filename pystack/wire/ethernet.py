@@ -40,12 +40,24 @@ class EthernetFrame:
     payload: bytes
 
 
+_build = EthernetFrame._build  # type: ignore[attr-defined]
+_headers: dict[bytes, tuple[str, str, int]] = {}
+
+
 def parse(data: bytes) -> EthernetFrame:
     """Parse a frame (without FCS). Raises :class:`Malformed` ("truncated")."""
     if len(data) < HEADER_LEN:
         raise Malformed("truncated", f"{len(data)} bytes, need {HEADER_LEN}")
-    dst, src, ethertype = _unpack_from(data)
-    return EthernetFrame(dst.hex(":"), src.hex(":"), ethertype, bytes(data[HEADER_LEN:]))
+    header = data[:HEADER_LEN]
+    fields = _headers.get(header)
+    if fields is None:
+        # A link sees few distinct headers: remember them (bounded, cleared when full).
+        if len(_headers) >= 1024:
+            _headers.clear()
+        dst, src, ethertype = _unpack_from(header)
+        fields = _headers[header] = (dst.hex(":"), src.hex(":"), ethertype)
+    dst_mac, src_mac, ethertype = fields
+    return _build(dst_mac, src_mac, ethertype, data[HEADER_LEN:])
 
 
 def emit(frame: EthernetFrame) -> bytes:

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from typing import Any
 
 from pystack.wire import Malformed
-from pystack.wire._addr import ip_to_bytes, ip_to_str
+from pystack.wire._addr import _ip_str, _ip_sums, ip_sum, ip_to_bytes, ip_to_str
 from pystack.wire._fast import fast_init
-from pystack.wire.checksum import internet_checksum
+from pystack.wire.checksum import checksum_from_sum, internet_checksum
 
 __all__ = [
     "FLAG_DF",
@@ -70,29 +69,32 @@ class Ipv4Packet:
         return bool(self.flags & FLAG_MF) or self.frag_offset != 0
 
 
-def _header(data: bytes, lenient: bool) -> tuple[tuple[Any, ...], int, int]:
-    if len(data) < HEADER_LEN:
-        raise Malformed("truncated", f"{len(data)} bytes, need {HEADER_LEN}")
-    fields = _unpack_from(data)
-    ver_ihl = fields[0]
+_build = Ipv4Packet._build  # type: ignore[attr-defined]
+
+
+def parse(data: bytes) -> Ipv4Packet:
+    """Parse a datagram, validating version, IHL and total length (RFC 1122 §3.2.1.1-2).
+
+    Bytes past the total length (Ethernet minimum-frame padding) are cut. The header
+    checksum is not checked here: see :func:`header_checksum_ok`. Raises :class:`Malformed`
+    ("truncated", "bad_version", "bad_header_length", "bad_total_length").
+    """
+    size = len(data)
+    if size < HEADER_LEN:
+        raise Malformed("truncated", f"{size} bytes, need {HEADER_LEN}")
+    ver_ihl, tos, total, ident, frag, ttl, proto, _, src, dst = _unpack_from(data)
+    hlen = (ver_ihl & 0x0F) << 2
     if ver_ihl >> 4 != 4:
         raise Malformed("bad_version", f"version {ver_ihl >> 4}")
-    hlen = (ver_ihl & 0x0F) << 2
     if hlen < HEADER_LEN:
         raise Malformed("bad_header_length", f"IHL {hlen >> 2}")
-    total = fields[2]
     if total < hlen:
         raise Malformed("bad_total_length", f"total length {total} < header {hlen}")
-    if len(data) < (hlen if lenient else total):
-        raise Malformed("truncated", f"{len(data)} bytes, total length {total}")
-    return fields, hlen, total
-
-
-def _build(data: bytes, fields: tuple[Any, ...], hlen: int, total: int) -> Ipv4Packet:
-    _, tos, _, ident, frag, ttl, proto, _, src, dst = fields
-    return Ipv4Packet(
-        ip_to_str(src),
-        ip_to_str(dst),
+    if size < total:
+        raise Malformed("truncated", f"{size} bytes, total length {total}")
+    return _build(
+        _ip_str.get(src) or ip_to_str(src),
+        _ip_str.get(dst) or ip_to_str(dst),
         proto,
         data[hlen:total],
         ttl,
@@ -104,23 +106,18 @@ def _build(data: bytes, fields: tuple[Any, ...], hlen: int, total: int) -> Ipv4P
     )
 
 
-def parse(data: bytes) -> Ipv4Packet:
-    """Parse a datagram, validating version, IHL and total length (RFC 1122 §3.2.1.1-2).
-
-    Bytes past the total length (Ethernet minimum-frame padding) are cut. The header
-    checksum is not checked here: see :func:`header_checksum_ok`. Raises :class:`Malformed`
-    ("truncated", "bad_version", "bad_header_length", "bad_total_length").
-    """
-    return _build(data, *_header(data, False))
-
-
 def parse_quoted(data: bytes) -> Ipv4Packet:
     """Parse the datagram quoted in an ICMP error: the payload may be cut short.
 
     RFC 792 quotes the header and the first 8 data bytes (RFC 1812 §4.3.2.3 allows more),
     so the total length is not required to fit; the payload is whatever was quoted.
     """
-    return _build(data, *_header(data, True))
+    if len(data) >= 4 and int.from_bytes(data[2:4], "big") > len(data):
+        hlen = (data[0] & 0x0F) << 2
+        if len(data) < hlen:
+            raise Malformed("truncated", f"{len(data)} bytes, header {hlen}")
+        data = data[:2] + len(data).to_bytes(2, "big") + data[4:]
+    return parse(data)
 
 
 def header_checksum_ok(data: bytes) -> bool:
@@ -145,22 +142,37 @@ def emit(pkt: Ipv4Packet) -> bytes:
     total = hlen + len(pkt.payload)
     if total > MAX_LEN:
         raise ValueError(f"datagram of {total} bytes exceeds 65535: fragment it")
+    ver_ihl = 0x40 | (hlen >> 2)
+    frag = (pkt.flags << 13) | (pkt.frag_offset >> 3)
+    tos, ident, ttl, proto, src, dst = pkt.tos, pkt.ident, pkt.ttl, pkt.proto, pkt.src, pkt.dst
+    # The header's words summed from the field values (an address is congruent to the sum
+    # of its halves mod 0xFFFF); struct.pack below rejects out-of-range values.
+    words = (
+        (ver_ihl << 8)
+        + tos
+        + total
+        + ident
+        + frag
+        + (ttl << 8)
+        + proto
+        + (_ip_sums.get(src) or ip_sum(src))
+        + (_ip_sums.get(dst) or ip_sum(dst))
+    )
+    if options:
+        words += _from_bytes(options, "big")
     try:
         header = _pack(
-            0x40 | (hlen >> 2),
-            pkt.tos,
+            ver_ihl,
+            tos,
             total,
-            pkt.ident,
-            (pkt.flags << 13) | (pkt.frag_offset >> 3),
-            pkt.ttl,
-            pkt.proto,
-            0,
-            ip_to_bytes(pkt.src),
-            ip_to_bytes(pkt.dst),
+            ident,
+            frag,
+            ttl,
+            proto,
+            checksum_from_sum(words),
+            ip_to_bytes(src),
+            ip_to_bytes(dst),
         )
     except struct.error as exc:
         raise ValueError(f"bad Ipv4Packet field: {exc}") from None
-    if options:
-        header += options
-    csum = internet_checksum(header)
-    return header[:10] + csum.to_bytes(2, "big") + header[12:] + pkt.payload
+    return header + options + pkt.payload
