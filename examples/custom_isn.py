@@ -1,7 +1,8 @@
 """Custom SYN-ACK sequence number (the 2013 documentation, §2.4.4), as a session subclass.
 
-Every connection accepted by a stack built with ``PyStack(..., tcp_session=FixedIsnSession)``
-(or a `TCPLayer(session_class=FixedIsnSession)`) answers SYNs with sequence number 5555.
+Every connection accepted by a stack whose TCP layer uses it (``stack.tcp.session_class =
+FixedIsnSession``, or ``TCPLayer(session_class=FixedIsnSession)``) answers SYNs with
+sequence number 5555.
 Run ``python examples/custom_isn.py`` to see the SYN-ACK on a simulated wire.
 """
 

@@ -141,6 +141,23 @@ class TCPLayer(Layer):
                 return port
         raise OSError(99, "no free ephemeral port")
 
+    def register_application(self, app: Any) -> None:
+        """Attach a `TCPApplication` to this layer (``stack.register_tcp_application``)."""
+        app.tcp = self
+        if hasattr(app, "register_lower_layer"):
+            app.register_lower_layer("default", self)
+
+    def stop(self) -> None:
+        """Stop listening and close every connection (FIN; the peers may still answer)."""
+        for session in self.sessions():
+            session.close()
+
+    def notify(self, session: TCPSession, old: str, trigger: str, new: str) -> None:
+        """Pass a session's transition to the stack's observer (the demo prints them)."""
+        ctx = self.ctx
+        if ctx is not None and ctx.observer is not None:
+            ctx.observer(session, old, trigger, new)
+
     def sessions(self) -> list[TCPSession]:
         """Every live session: listeners then connections."""
         return [*self.listeners.values(), *self.connections.values()]

@@ -314,6 +314,13 @@ class TCPSession(InputMixin, OutputMixin, TimerMixin, StateMachine, machine="tcp
         else:
             handler(self, seg)
 
+    def on_state_change(self, old: str, trigger: str, new: str) -> None:
+        """After every transition: log it and tell the host's observer, if it has one."""
+        super().on_state_change(old, trigger, new)
+        notify = getattr(self.host, "notify", None)
+        if notify is not None:
+            notify(self, old, trigger, new)
+
     def count_drop(self, reason: TcpDrop) -> None:
         """Count a dropped segment under its reason (``stack.stats``)."""
         self.host.count_drop(reason)
