@@ -519,7 +519,7 @@ class _Chain:
             self.current = walk.name  # the server stopped at an alias: ask for its target
             self._ask(walk.name)
         else:
-            error = NoDataError(self.name, f"no {self.qtype} record")
+            error = NoDataError(self.name, f"no {type_name(self.qtype)} record")
             self.resolver.cache_negative(self.name, self.qtype, error, negative_ttl(message))
             self.done.errback(Failure(error))
 
@@ -712,6 +712,14 @@ def _cached(answer: DnsAnswer, ttl: int) -> DnsAnswer:
     return DnsAnswer(
         answer.name, answer.rdtype, answer.canonical_name, answer.values, ttl, from_cache=True
     )
+
+
+def type_name(qtype: int) -> str:
+    """``28`` -> ``"AAAA"``; unknown types as ``TYPE<n>`` (RFC 3597 §5)."""
+    for name, code in wire.TYPE_NAMES.items():
+        if code == qtype:
+            return name
+    return f"TYPE{qtype}"
 
 
 def _literal_answer(name: str, qtype: int) -> DnsAnswer | None:

@@ -15,8 +15,10 @@ import select
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from twisted.internet.defer import Deferred, fail, succeed
@@ -303,3 +305,19 @@ def test_stack_fetches_a_truncated_answer_over_its_tcp(stack_resolver: DNSResolv
         pytest.skip("the stack's TCP layer does not take applications yet")
     answer = stack_resolver.resolve_blocking("big.lab")
     assert sorted(answer.values) == sorted(BIG)
+
+
+def test_example_resolves_against_dnsmasq_on_a_tap() -> None:
+    """examples/dns_lookup.py in real mode: the stack on a lab TAP asks dnsmasq."""
+    pytest.importorskip("pystack.stack")
+    example = Path(__file__).resolve().parents[2] / "examples" / "dns_lookup.py"
+    with Lab(mode="tap") as lab, dnsmasq(lab):
+        argv = [sys.executable, str(example), "--tap", "tap0", "--ip", lab.stack_cidr]
+        argv += ["--server", lab.kernel_ip, "www.lab", "alias.lab", "big.lab", "nope.lab"]
+        done = lab.run(argv, timeout=60)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("www.lab: 198.18.0.10")
+    assert lines[1].startswith("alias.lab (alias of www.lab): 198.18.0.10")
+    assert lines[2].count("198.18.3.") == 40
+    assert lines[3].startswith("nope.lab: NXDomainError")
