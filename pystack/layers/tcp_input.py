@@ -312,9 +312,17 @@ class InputMixin(Tcb):
 
     def check_fin(self, seg: Seg) -> Seg | None:
         """Eighth: the FIN bit, only when it is the next byte we expect."""
-        if seg.flags & FIN and SeqNum(seg.seq) + len(seg.payload) == self.rcv_nxt:
+        if not seg.flags & FIN:
+            return None
+        fin_at = SeqNum(seg.seq) + len(seg.payload)
+        if fin_at == self.rcv_nxt:
             self.take_fin(seg)
+        elif fin_at > self.rcv_nxt and not seg.payload and self.state in _RECEIVING:
+            self.remember_fin(fin_at)  # a bare FIN ahead of a hole
         return None
+
+    def remember_fin(self, fin_at: SeqNum) -> None:
+        raise NotImplementedError
 
     def take_fin(self, seg: Seg) -> None:
         """The peer's FIN is in order: count it and take the transition."""

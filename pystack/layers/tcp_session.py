@@ -404,6 +404,11 @@ class TCPSession(InputMixin, OutputMixin, TimerMixin, StateMachine, machine="tcp
             self.ooo_fin = seq + len(data)
         return stored
 
+    def remember_fin(self, fin_at: SeqNum) -> None:
+        """A FIN beyond RCV.NXT: keep its place and acknowledge what we have at once."""
+        self.ooo_fin = fin_at
+        self.send_ack()
+
     def reorder_pending(self) -> bool:
         return len(self.reorder) > 0 or self.ooo_fin is not None
 

@@ -31,7 +31,14 @@ from pystack.wire.seqnum import SeqNum
 from pystack.wire.tcp_options import Mss
 
 __all__ = [
-    "Expected", "HarnessHost", "PipeWire", "TcpHarness", "TcpPair", "flags_of", "tcpdump",
+    "Expected",
+    "HarnessHost",
+    "PipeWire",
+    "TcpHarness",
+    "TcpPair",
+    "advance_clock",
+    "flags_of",
+    "tcpdump",
 ]  # fmt: skip
 
 LOCAL = ("198.18.0.1", 80)
@@ -90,6 +97,19 @@ class Expected:
         if self.payload is not None:
             parts.append(f"length {len(self.payload)}")
         return "local > remote: " + ", ".join(parts)
+
+
+def advance_clock(clock: Clock, seconds: float) -> None:
+    """Advance ``clock`` by ``seconds``, stopping at each scheduled call on the way, so that
+    a timer re-armed by a callback counts from the time it really fired."""
+    target = clock.seconds() + seconds
+    while True:
+        calls: list[Any] = list(clock.getDelayedCalls())
+        due = [c.getTime() for c in calls if c.getTime() <= target]
+        if not due:
+            break
+        clock.advance(max(min(due) - clock.seconds(), 0.0))
+    clock.advance(max(target - clock.seconds(), 0.0))
 
 
 class HarnessHost:
@@ -238,8 +258,8 @@ class TcpHarness:
             self._watch(self.session)
 
     def advance(self, seconds: float) -> None:
-        """Let ``seconds`` of protocol time pass (timers fire)."""
-        self.clock.advance(seconds)
+        """Let ``seconds`` of protocol time pass, timer by timer (each fires at its time)."""
+        advance_clock(self.clock, seconds)
 
     # ----------------------------------------------------------------------- assertions
 
