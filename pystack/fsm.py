@@ -87,7 +87,7 @@ import logging
 import os
 import tomllib
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -725,26 +725,3 @@ class StateMachine:
                 trigger,
                 extra={"machine": self.fsm.spec.name, "old": old, "new": new, "trigger": trigger},
             )
-
-
-def spec_of(obj: type | MachineSpec | str) -> MachineSpec:
-    """The spec of a :class:`StateMachine` class, a spec, or a built-in machine name."""
-    if isinstance(obj, MachineSpec):
-        return obj
-    if isinstance(obj, str):
-        return load_spec(obj)
-    fsm = getattr(obj, "fsm", None)
-    if not isinstance(fsm, CompiledMachine):
-        raise TypeError(f"{obj!r} is not a StateMachine class with a machine")
-    return fsm.spec
-
-
-def with_name(spec: MachineSpec, name: str) -> MachineSpec:
-    """A copy of ``spec`` under another name (renderers name files after the spec)."""
-    return replace(spec, name=name)
-
-
-def iter_specs(names: Iterable[str] | None = None) -> Iterator[MachineSpec]:
-    """The built-in machine specs (all, or the named ones), in name order."""
-    for name in sorted(names) if names is not None else machine_names():
-        yield load_spec(name)
