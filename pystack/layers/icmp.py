@@ -77,7 +77,7 @@ class ICMPProtocol(Layer):
         handler(msg, unwrap(kwargs["IP"]), kwargs.get("Ether"))
 
     def _on_rcv_echo_request(self, msg: IcmpMessage, ip: Ipv4Packet, ether: Any) -> None:
-        ip_layer = self.lowerLayers["default"]
+        ip_layer = self.layer("IP")
         # RFC 1122 §3.2.2.6: a host MAY discard echo requests to broadcast or multicast.
         if not self.echo_server or ip.dst != ip_layer.address:
             self.stats.drop(self.name, IcmpDrop.BROADCAST_ECHO)
@@ -104,12 +104,12 @@ class ICMPProtocol(Layer):
         except Malformed:
             self.stats.drop(self.name, IcmpDrop.BAD_QUOTE)
             return
-        if quoted.src != self.lowerLayers["default"].address:
+        if quoted.src != self.layer("IP").address:
             self.stats.drop(self.name, IcmpDrop.BAD_QUOTE)  # not about anything we sent
             return
         self.stats.incr(self.name, "errors_received")
         # RFC 1122 §3.2.2: MUST pass errors to the transport protocol of the quoted datagram.
-        self.lowerLayers["default"].deliver_icmp_error(ERROR_KINDS[msg.type], msg.code, quoted)
+        self.layer("IP").deliver_icmp_error(ERROR_KINDS[msg.type], msg.code, quoted)
 
     def icmp_error_received(self, kind: str, code: int, quoted_ip: Any) -> None:
         """An error about one of our echo requests: fail that ping at once."""
@@ -127,7 +127,7 @@ class ICMPProtocol(Layer):
 
     def may_send_error(self, offending: Ipv4Packet, ether: Any = None) -> bool:
         """RFC 1122 §3.2.2: the cases where an ICMP error MUST NOT be sent."""
-        ip_layer = self.lowerLayers["default"]
+        ip_layer = self.layer("IP")
         if offending.proto == ipv4.PROTO_ICMP:
             payload = offending.payload
             if not payload or payload[0] in icmp_wire.ERROR_TYPES or payload[0] not in (0, 8):

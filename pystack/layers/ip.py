@@ -227,7 +227,7 @@ class IPProtocol(Layer):
                 self.stats.drop(self.name, IpDrop.TOO_BIG_DF)
                 return
             self.stats.incr(self.name, "datagrams_sent")
-            self.lowerLayers["default"].send_packet(ipv4.emit(piece), Ether=ether)
+            self.transfer_packet(ipv4.emit(piece), Ether=ether)
 
     def _route(self, dst: str) -> dict[str, Any] | None:
         """The Ethernet header hint for ``dst``: a fixed MAC, or the next hop to resolve."""

@@ -35,6 +35,9 @@ class StackContext:
     # Called as observer(machine_instance, old, trigger, new) after every transition of
     # every machine in the stack (ARP entries, reassembly, TCP sessions): the demo prints it.
     observer: Callable[[Any, str, str, str], None] | None = None
+    # The built-in layers by name (the seed's "transversal_layer_access"): a layer reaches
+    # another across a user's layer inserted between them.
+    layers: dict[str, Any] = field(default_factory=dict)
 
     def notify(self, obj: Any, old: str, trigger: str, new: str) -> None:
         """Pass one machine transition to the observer, if any."""
@@ -152,6 +155,8 @@ class Layer:
     def adopt_context(self, ctx: StackContext) -> None:
         """Join a stack: take its context, and give it to upper layers that have none."""
         self.ctx = ctx
+        if self.fast and self.name:
+            ctx.layers.setdefault(self.name, self)
         for upper in self.upperLayers.values():
             if isinstance(upper, Layer) and upper.ctx is None:
                 upper.adopt_context(ctx)
@@ -165,6 +170,13 @@ class Layer:
                 "register it above a layer that has a context (e.g. an EthernetProtocol)"
             )
         return self.ctx
+
+    def layer(self, name: str) -> Any:
+        """The stack's built-in layer called ``name`` ("IP", "ICMP", ...)."""
+        found = self._context().layers.get(name)
+        if found is None:
+            raise RuntimeError(f"this stack has no {name} layer")
+        return found
 
     @property
     def clock(self) -> Any:
@@ -189,8 +201,14 @@ class Layer:
         return packet
 
     def transfer_packet(self, packet: Any, **kwargs: Any) -> None:
-        """Hand ``packet`` to the default lower layer's send_packet."""
-        self.lowerLayers["default"].send_packet(packet, **kwargs)
+        """Hand ``packet`` to the default lower layer's send_packet.
+
+        A built-in layer hands a seed-style layer below it a scapy packet of its own kind.
+        """
+        lower = self.lowerLayers["default"]
+        if self.fast and not getattr(lower, "fast", False) and isinstance(packet, bytes):
+            packet = _scapy_class(self.name)(packet)
+        lower.send_packet(packet, **kwargs)
 
     def packet_received(self, packet: Any, **kwargs: Any) -> None:
         """The seed's default: pass the payload to the upper layer named after it."""

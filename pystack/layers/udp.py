@@ -89,7 +89,7 @@ class UDPProtocol(Layer):
         if app is None:
             self.stats.drop(self.name, UdpDrop.NO_PORT)
             # RFC 1122 §4.1.3.1: SHOULD send port unreachable.
-            self.lowerLayers["default"].send_icmp_error(
+            self.layer("IP").send_icmp_error(
                 icmp_wire.TYPE_DEST_UNREACHABLE, icmp_wire.CODE_PORT_UNREACHABLE, ip, **kwargs
             )
             return
@@ -116,7 +116,7 @@ class UDPProtocol(Layer):
         ip = dict(kwargs.get("IP") or {})
         if "dport" not in udp or "sport" not in udp or "dst" not in ip:
             raise ValueError('UDP.send_packet needs UDP={"sport", "dport"} and IP={"dst"}')
-        src = ip.get("src") or self.lowerLayers["default"].address
+        src = ip.get("src") or self._context().ip
         data = udp_wire.emit(
             UdpDatagram(udp["sport"], udp["dport"], as_bytes(packet)), src, ip["dst"]
         )

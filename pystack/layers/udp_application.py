@@ -66,7 +66,7 @@ class UDPApplication(Layer):
         self.remote = None
 
     def get_self_addr(self) -> Address:
-        return (self._udp().lowerLayers["default"].address, self.localPort or 0)
+        return (self._udp().layer("IP").address, self.localPort or 0)
 
     def get_conn_addr(self) -> Address | None:
         return self.remote
