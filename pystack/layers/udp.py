@@ -117,6 +117,8 @@ class UDPProtocol(Layer):
         if "dport" not in udp or "sport" not in udp or "dst" not in ip:
             raise ValueError('UDP.send_packet needs UDP={"sport", "dport"} and IP={"dst"}')
         src = ip.get("src") or self._context().ip
+        if src is None:
+            raise ValueError("this stack has no IP address: give the stack ip='a.b.c.d/n'")
         data = udp_wire.emit(
             UdpDatagram(udp["sport"], udp["dport"], as_bytes(packet)), src, ip["dst"]
         )
