@@ -175,7 +175,7 @@ class TransitionSpec:
 
     def label(self) -> str:
         """``trigger: SRC -> DEST`` for messages and listings."""
-        return f"{self.trigger}: {'|'.join(self.source)} -> {self.dest}"
+        return f"{self.trigger}: {', '.join(self.source)} -> {self.dest}"
 
 
 @dataclass(frozen=True)
