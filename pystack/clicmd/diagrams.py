@@ -222,7 +222,7 @@ def _index_section(compiled: CompiledMachine) -> list[str]:
     for kind, table in (("hook", spec.hooks), ("condition", spec.conditions)):
         for name, uses in table.items():
             doc = spec.hook_docs.get(name, "")
-            lines.append(f"| `{name}` | {kind} | {_cell(doc)} | {'; '.join(uses)} |")
+            lines.append(f"| `{name}` | {kind} | {_cell(doc)} | {_cell('; '.join(uses))} |")
     return [*lines, ""]
 
 
