@@ -26,6 +26,8 @@ import time
 from types import FrameType
 from typing import Any
 
+from pystack.benchmarks._netlab import system_busy_seconds
+
 CHUNK = 1 << 20
 
 
@@ -52,11 +54,12 @@ def role_sink(args: argparse.Namespace) -> None:
     conn.settimeout(args.timeout)
     buf = bytearray(CHUNK)
     total = 0
-    cpu0, t0 = time.process_time(), time.monotonic()
+    cpu0, t0, busy0 = time.process_time(), time.monotonic(), system_busy_seconds()
     while n := conn.recv_into(buf):
         total += n
     seconds = time.monotonic() - t0
-    emit({"bytes": total, "seconds": seconds, "cpu": time.process_time() - cpu0})
+    cpu, busy = time.process_time() - cpu0, system_busy_seconds() - busy0
+    emit({"bytes": total, "seconds": seconds, "cpu": cpu, "busy": busy})
     conn.close()
 
 
@@ -99,7 +102,7 @@ def role_acceptor(args: argparse.Namespace) -> None:
 def role_connector(args: argparse.Namespace) -> None:
     per_second = [0] * max(1, round(args.seconds))
     errors = 0
-    cpu0, t0 = time.process_time(), time.monotonic()
+    cpu0, t0, busy0 = time.process_time(), time.monotonic(), system_busy_seconds()
     end = t0 + args.seconds
     while (now := time.monotonic()) < end:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -120,6 +123,7 @@ def role_connector(args: argparse.Namespace) -> None:
             "per_second": per_second,
             "errors": errors,
             "cpu": time.process_time() - cpu0,
+            "busy": system_busy_seconds() - busy0,
         }
     )
 

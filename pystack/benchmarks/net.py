@@ -42,7 +42,6 @@ from pystack.benchmarks._netlab import (
     Worker,
     cpu_seconds,
     sweep_stale,
-    system_busy_seconds,
 )
 
 PATHS = ("kernel", "forwarder", "stack")
@@ -384,7 +383,6 @@ class Bench:
     def measure(self, workload: Callable[[Track], Measurement]) -> Measurement:
         """Run one workload; every process it starts is stopped whatever happens."""
         fwd0 = cpu_seconds(self.forwarder.pid) if self.forwarder else 0.0
-        busy0 = system_busy_seconds()
         started: list[Worker] = []
 
         def track(worker: Worker) -> Worker:
@@ -400,7 +398,6 @@ class Bench:
                 self.lab.forget(worker)
         if self.forwarder:
             m.cpu_process += cpu_seconds(self.forwarder.pid) - fwd0
-        m.cpu_machine = system_busy_seconds() - busy0
         return m
 
     def bulk(self, setup: PathSetup, inbound: bool) -> Measurement:
@@ -470,6 +467,7 @@ def bulk_measurement(sink: dict[str, Any], source: dict[str, Any]) -> Measuremen
         sink["bytes"] / seconds / 1e6,
         wall=seconds,
         cpu_process=float(sink["cpu"]) + float(source["cpu"]),
+        cpu_machine=float(sink.get("busy", 0.0)),
         extra={"bytes": sink["bytes"], "sent": source["bytes"]},
     )
 
@@ -482,6 +480,7 @@ def conn_measurement(client: dict[str, Any], server: dict[str, Any]) -> Measurem
         client["connections"] / seconds if seconds > 0 else None,
         wall=seconds,
         cpu_process=float(client["cpu"]) + float(server.get("cpu", 0.0)),
+        cpu_machine=float(client.get("busy", 0.0)),
         note="" if seconds > 0 else "the loop did not run",
         extra={"errors": client.get("errors", 0), "per_second": per_sec, "decay": decay(per_sec)},
     )

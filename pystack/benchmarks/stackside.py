@@ -27,6 +27,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from pystack.benchmarks._netlab import system_busy_seconds
+
 CHUNK = 64 * 1024
 
 
@@ -53,6 +55,8 @@ class Tally:
         self.lost = 0
         self.first: float | None = None
         self.last: float | None = None
+        self.busy_first = 0.0
+        self.busy_last = 0.0
         self.done = threading.Event()
 
 
@@ -71,21 +75,53 @@ def load_stack_api() -> tuple[Any, Any]:
     return PyStack, TCPApplication
 
 
-def make_apps(base: Any) -> dict[str, Any]:
-    """Application classes for each role, built on the stack's ``TCPApplication``."""
+def make_apps(base: Any, args: argparse.Namespace) -> dict[str, Any]:
+    """Application classes for each role, built on the stack's ``TCPApplication``.
+
+    Their hooks run in the reactor thread; the main thread only waits on :data:`TALLY`.
+    """
 
     class Discard(base):
         def connection_made(self) -> None:
             TALLY.made += 1
             TALLY.first = time.monotonic()
+            TALLY.busy_first = system_busy_seconds()
 
         def packet_received(self, data: bytes, **kwargs: Any) -> None:
             TALLY.bytes += len(data)
 
-        def connection_lost(self, reason: Any = None) -> None:
-            TALLY.last = time.monotonic()
-            TALLY.lost += 1
+        def tcp_eof(self, session: Any) -> None:
+            super().tcp_eof(session)
+            TALLY.last = time.monotonic()  # every byte has arrived
+            TALLY.busy_last = system_busy_seconds()
+            self.close()
             TALLY.done.set()
+
+    class Source(base):
+        """Fills the send buffer whenever it has room, up to ``--bytes`` or ``--seconds``."""
+
+        chunk = b"\x5a" * CHUNK
+
+        def connection_made(self) -> None:
+            TALLY.first = time.monotonic()
+            self.produce()
+
+        def tcp_writable(self, session: Any) -> None:
+            super().tcp_writable(session)
+            self.produce()
+
+        def produce(self) -> None:
+            deadline = (TALLY.first or 0.0) + args.seconds
+            while TALLY.bytes < args.bytes and time.monotonic() < deadline:
+                piece = self.chunk[: args.bytes - TALLY.bytes]
+                taken = self.send(piece)
+                TALLY.bytes += taken
+                if taken < len(piece):
+                    return  # the buffer is full: tcp_writable calls again
+            if TALLY.last is None:
+                TALLY.last = time.monotonic()
+                self.close()
+                TALLY.done.set()
 
     class AcceptClose(base):
         def connection_made(self) -> None:
@@ -99,7 +135,7 @@ def make_apps(base: Any) -> dict[str, Any]:
         def connection_lost(self, reason: Any = None) -> None:
             TALLY.lost += 1
 
-    return {"discard": Discard, "acceptor": AcceptClose, "holder": Hold}
+    return {"discard": Discard, "source": Source, "acceptor": AcceptClose, "holder": Hold}
 
 
 def start_stack(args: argparse.Namespace) -> tuple[Any, Any]:
@@ -118,49 +154,48 @@ def serve(stack: Any, app: Any, port: int) -> None:
 
 
 def role_discard(args: argparse.Namespace, stack: Any, app_cls: Any) -> None:
-    serve(stack, make_apps(app_cls)["discard"](), args.port)
+    serve(stack, make_apps(app_cls, args)["discard"](), args.port)
     emit({"ready": True})
     cpu0 = time.process_time()
     if not TALLY.done.wait(args.seconds + 60):
         emit({"error": "discard: the connection did not close in time"})
         return
     seconds = (TALLY.last or 0.0) - (TALLY.first or 0.0)
-    emit({"bytes": TALLY.bytes, "seconds": seconds, "cpu": time.process_time() - cpu0})
+    cpu = time.process_time() - cpu0
+    busy = TALLY.busy_last - TALLY.busy_first
+    emit({"bytes": TALLY.bytes, "seconds": seconds, "cpu": cpu, "busy": busy})
 
 
 def role_source(args: argparse.Namespace, stack: Any, app_cls: Any) -> None:
-    app = app_cls()
+    app = make_apps(app_cls, args)["source"]()
     stack.register_tcp_application(app)
     emit({"ready": True})
+    cpu0 = time.process_time()
     if not app.connect(args.addr, args.port, timeout=10):
         emit({"error": f"source: connect to {args.addr}:{args.port} failed"})
         return
-    data = b"\x5a" * CHUNK
-    total = 0
-    cpu0, t0 = time.process_time(), time.monotonic()
-    deadline = t0 + args.seconds
-    while total < args.bytes and time.monotonic() < deadline:
-        n = min(CHUNK, args.bytes - total)
-        app.send(data[:n])
-        total += n
-    app.close()
-    emit({"bytes": total, "seconds": time.monotonic() - t0, "cpu": time.process_time() - cpu0})
+    if not TALLY.done.wait(args.seconds + 60):
+        emit({"error": "source: sending did not finish in time"})
+        return
+    seconds = (TALLY.last or 0.0) - (TALLY.first or 0.0)
+    emit({"bytes": TALLY.bytes, "seconds": seconds, "cpu": time.process_time() - cpu0})
+    # Queued is not delivered: keep the stack running until the parent has the sink's
+    # figure and stops this process.
+    linger(args.seconds + 60)
 
 
 def role_acceptor(args: argparse.Namespace, stack: Any, app_cls: Any) -> None:
-    serve(stack, make_apps(app_cls)["acceptor"](), args.port)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    serve(stack, make_apps(app_cls, args)["acceptor"](), args.port)
     emit({"ready": True})
     cpu0 = time.process_time()
-    stop.wait(args.seconds + 120)
+    linger(args.seconds + 120)
     emit({"accepted": TALLY.made, "cpu": time.process_time() - cpu0})
 
 
 def role_holder(args: argparse.Namespace, stack: Any, app_cls: Any) -> None:
     gc.collect()
     base = rss_bytes()
-    serve(stack, make_apps(app_cls)["holder"](), args.port)
+    serve(stack, make_apps(app_cls, args)["holder"](), args.port)
     emit({"ready": True})
     deadline = time.monotonic() + args.seconds
     while TALLY.made < args.count and time.monotonic() < deadline:
@@ -171,9 +206,14 @@ def role_holder(args: argparse.Namespace, stack: Any, app_cls: Any) -> None:
     held = TALLY.made - TALLY.lost
     per_conn = grown / held if held else None
     emit({"established": held, "rss_growth": grown, "bytes_per_conn": per_conn})
+    linger(120)
+
+
+def linger(seconds: float) -> None:
+    """Keep the stack running until SIGTERM (from the parent) or ``seconds`` have passed."""
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
-    stop.wait(120)
+    stop.wait(seconds)
 
 
 ROLES = {
