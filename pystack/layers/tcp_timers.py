@@ -19,7 +19,13 @@ _SYN_STATES = frozenset({"SYN_SENT", "SYN_RECEIVED"})
 
 
 class Timer:
-    """One restartable timer on the injected clock; holds no delayed call while idle."""
+    """One restartable timer on the injected clock; holds no delayed call while idle.
+
+    Re-arming to a later deadline (the retransmission timer restarts on every ACK) keeps
+    the pending delayed call and only moves ``deadline``: when the call fires early it
+    re-schedules itself for the rest, so a busy connection costs one callLater per RTO
+    rather than one per ACK.
+    """
 
     __slots__ = ("_call", "_clock", "_fn", "deadline")
 
@@ -32,31 +38,48 @@ class Timer:
     @property
     def active(self) -> bool:
         """Whether the timer is armed."""
-        return self._call is not None
+        return self.deadline is not None
 
     def arm(self, delay: float) -> None:
         """(Re)start the timer to fire ``delay`` seconds from now."""
-        self.cancel()
-        self.deadline = self._clock.seconds() + delay
+        deadline = self._clock.seconds() + delay
+        call = self._call
+        if call is not None and call.getTime() <= deadline:
+            self.deadline = deadline  # the pending call fires early and re-schedules
+            return
+        if call is not None:
+            call.cancel()
+        self.deadline = deadline
         self._call = self._clock.callLater(delay, self._expire)
 
     def arm_if_idle(self, delay: float) -> None:
         """Start the timer unless it already runs."""
-        if self._call is None:
+        if self.deadline is None:
             self.arm(delay)
 
     def cancel(self) -> None:
-        """Stop the timer if armed."""
+        """Stop the timer if armed (a pending call is kept and ignored when it fires)."""
+        self.deadline = None
+
+    def _expire(self) -> None:
+        self._call = None
+        deadline = self.deadline
+        if deadline is None:
+            return
+        remaining = deadline - self._clock.seconds()
+        if remaining > 1e-9:
+            self._call = self._clock.callLater(remaining, self._expire)
+            return
+        self.deadline = None
+        self._fn()
+
+    def stop(self) -> None:
+        """Cancel for good, pending delayed call included (the connection is gone)."""
+        self.deadline = None
         if self._call is not None:
             if self._call.active():
                 self._call.cancel()
             self._call = None
-            self.deadline = None
-
-    def _expire(self) -> None:
-        self._call = None
-        self.deadline = None
-        self._fn()
 
 
 class TimerMixin(Tcb):
@@ -78,7 +101,7 @@ class TimerMixin(Tcb):
             self.keepalive_timer,
             self.time_wait_timer,
         ):
-            timer.cancel()
+            timer.stop()
 
     def arm_rexmit(self) -> None:
         """RFC 6298 §5.1: run the retransmission timer while data is outstanding."""

@@ -378,11 +378,11 @@ class TcpPair:
 
     def __init__(
         self, *, config: TcpConfig | None = None, session_class: type[TCPSession] = TCPSession,
-        seed: int = 0, **impairments: Any,
+        seed: int = 0, clock: Any = None, **impairments: Any,
     ) -> None:  # fmt: skip
         from pystack.layers.tcp import TCPLayer
 
-        self.clock = Clock()
+        self.clock = clock if clock is not None else Clock()
         self.wire = PipeWire(self.clock, seed=seed, **impairments)
         self.layers: list[TCPLayer] = []
         self.transitions: list[tuple[Any, str, str, str]] = []
