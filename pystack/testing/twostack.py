@@ -29,7 +29,8 @@ class SimNet:
     """``n`` stacks at 198.18.0.1, .2, ... /24 on one :class:`MemoryWire`.
 
     Wire impairments (``loss``, ``duplicate``, ``reorder``, ``delay``, ``mtu``) are keyword
-    arguments; ``pcap_dir`` captures each stack's frames to ``<dir>/<index>.pcap``; other
+    arguments; ``pcap_dir`` captures each stack's frames to ``<dir>/<index>.pcap`` (or
+    ``pcap_files`` lists a path, or None, per stack); other
     keywords go to every :class:`PyStack` (``observer``, ``overlap_policy``, ``tcp``, ...).
     """
 
@@ -44,6 +45,7 @@ class SimNet:
         delay: float = 0.001,
         mtu: int = 1500,
         pcap_dir: str | None = None,
+        pcap_files: list[str | None] | None = None,
         clock: Clock | None = None,
         **stack_options: Any,
     ) -> None:
@@ -55,6 +57,8 @@ class SimNet:
         self.stacks: list[PyStack] = []
         for i in range(n):
             pcap = f"{pcap_dir}/{i}.pcap" if pcap_dir else None
+            if pcap_files is not None and i < len(pcap_files):
+                pcap = pcap_files[i]
             rng = random.Random(seed * 1000 + i)
             ip = f"198.18.0.{i + 1}/24"
             stack = PyStack(link=self.wire.attach(), ip=ip, clock=self.clock, rng=rng,
