@@ -97,7 +97,7 @@ def _pair(net: SimNet) -> tuple[TCPApplication, TCPApplication]:
     client = TCPApplication()
     a.register_tcp_application(client)
     done: list[Any] = []
-    client.connect_deferred(b.address, 9)
+    client.connect_deferred(str(b.address), 9)
     server.accept_deferred().addCallback(done.append)
     net.run_until(lambda: bool(done), max_time=10)
     return client, done[0]
