@@ -1,0 +1,789 @@
+"""The ``socket`` module over a PyStack: ``import pystack.pystack_socket as socket``.
+
+Pick the stack once with :func:`use_stack` (``socket.use_stack(stack)``); the reactor runs in
+its background thread (``stack.run(doreactor=False)``) and socket calls, made from any other
+thread, block the way the standard module's do::
+
+    import pystack.pystack_socket as socket
+    socket.use_stack(stack)
+    with socket.create_connection(("www.lab", 80), timeout=5) as s:
+        s.sendall(b"GET / HTTP/1.0\\r\\n\\r\\n")
+        reply = s.recv(4096)
+
+TCP (``SOCK_STREAM``) and UDP (``SOCK_DGRAM``) over IPv4. Timeouts follow the standard
+semantics: blocking (``None``), non-blocking (``0.0``: ``BlockingIOError``) or a timeout
+(``TimeoutError``). Errors are the standard ``OSError`` subclasses with the standard errno.
+Names resolve through the stack's DNS resolver (:mod:`pystack.layers.dns`).
+``fileno()`` is an eventfd that select/selectors see readable when ``recv``/``accept`` would
+not block (it always looks writable). Anything not supported raises ``OSError`` naming it.
+"""
+
+from __future__ import annotations
+
+import errno
+import io
+import os
+import socket as _std
+import threading
+import weakref
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from pystack.reactor import blocking_call, call_soon
+
+# The standard names users expect from the socket module.
+AF_INET = _std.AF_INET
+SOCK_STREAM = _std.SOCK_STREAM
+SOCK_DGRAM = _std.SOCK_DGRAM
+IPPROTO_TCP = _std.IPPROTO_TCP
+IPPROTO_UDP = _std.IPPROTO_UDP
+SOL_SOCKET = _std.SOL_SOCKET
+SO_REUSEADDR = _std.SO_REUSEADDR
+SO_KEEPALIVE = _std.SO_KEEPALIVE
+SO_LINGER = _std.SO_LINGER
+SO_RCVBUF = _std.SO_RCVBUF
+SO_SNDBUF = _std.SO_SNDBUF
+SO_ERROR = _std.SO_ERROR
+TCP_NODELAY = _std.TCP_NODELAY
+SHUT_RD, SHUT_WR, SHUT_RDWR = _std.SHUT_RD, _std.SHUT_WR, _std.SHUT_RDWR
+AI_PASSIVE = _std.AI_PASSIVE
+AI_CANONNAME = _std.AI_CANONNAME
+error = OSError
+timeout = TimeoutError
+gaierror = _std.gaierror
+herror = _std.herror
+_GLOBAL_DEFAULT_TIMEOUT = _std._GLOBAL_DEFAULT_TIMEOUT  # type: ignore[attr-defined]
+
+RECV_LIMIT = 256 * 1024  # bytes pulled from a session ahead of recv(); beyond it the window closes
+_default: dict[str, Any] = {"stack": None, "timeout": None}
+_resolvers: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+
+
+# ---------------------------------------------------------------- the stack and names
+
+
+def use_stack(stack: Any) -> None:
+    """Make ``stack`` the one every socket of this module uses."""
+    _default["stack"] = stack
+
+
+def _stack() -> Any:
+    stack = _default["stack"]
+    if stack is None:
+        raise OSError(errno.ENETDOWN, "no stack: call pystack.pystack_socket.use_stack(stack)")
+    return stack
+
+
+def _resolver(stack: Any) -> Any:
+    resolver = getattr(stack, "dns", None)
+    if resolver is None:
+        resolver = _resolvers.get(stack)
+    if resolver is None:
+        from pystack.layers.dns_stack import resolver_for_stack
+
+        resolver = blocking_call(resolver_for_stack, stack, _reactor=stack.clock)
+        _resolvers[stack] = resolver
+    return resolver
+
+
+def gethostbyname(hostname: str) -> str:
+    """The first IPv4 address of ``hostname``, through the stack's resolver."""
+    if hostname in ("", "0.0.0.0"):
+        return "0.0.0.0"
+    return str(_resolver(_stack()).resolve_blocking(hostname, "A").values[0])
+
+
+def _port_number(port: Any, proto: str) -> int:
+    if port is None:
+        return 0
+    if isinstance(port, int):
+        return port
+    text = port.decode() if isinstance(port, bytes) else str(port)
+    return int(text) if text.isdigit() else _std.getservbyname(text, proto)
+
+
+def getaddrinfo(
+    host: Any, port: Any, family: int = 0, type: int = 0, proto: int = 0, flags: int = 0
+) -> list[tuple[int, int, int, str, tuple[str, int]]]:
+    """Like :func:`socket.getaddrinfo`, IPv4 only, names resolved by the stack's resolver."""
+    if family not in (0, AF_INET):
+        raise gaierror(_std.EAI_FAMILY, "ai_family not supported (the stack is IPv4 only)")
+    kinds = [type] if type else [SOCK_STREAM, SOCK_DGRAM]
+    if host is None:
+        addresses, canonical = ["0.0.0.0" if flags & AI_PASSIVE else "127.0.0.1"], ""
+    else:
+        name = host.decode() if isinstance(host, bytes) else host
+        answer = _resolver(_stack()).resolve_blocking(name, "A")
+        addresses, canonical = [str(v) for v in answer.values], answer.canonical_name
+    out: list[tuple[int, int, int, str, tuple[str, int]]] = []
+    for kind in kinds:
+        number = _port_number(port, "udp" if kind == SOCK_DGRAM else "tcp")
+        protocol = IPPROTO_UDP if kind == SOCK_DGRAM else IPPROTO_TCP
+        for i, address in enumerate(addresses):
+            name = canonical if (flags & AI_CANONNAME and i == 0) else ""
+            out.append((AF_INET, kind, protocol, name, (address, number)))
+    return out
+
+
+def getdefaulttimeout() -> float | None:
+    return _default["timeout"]
+
+
+def setdefaulttimeout(value: float | None) -> None:
+    _default["timeout"] = _check_timeout(value)
+
+
+def _check_timeout(value: float | None) -> float | None:
+    if value is not None and value < 0:
+        raise ValueError("Timeout value out of range")
+    return None if value is None else float(value)
+
+
+def create_connection(
+    address: tuple[str, int],
+    timeout: Any = _GLOBAL_DEFAULT_TIMEOUT,
+    source_address: tuple[str, int] | None = None,
+) -> socket:
+    """Connect a TCP socket to ``address`` (host names resolved), like the standard one."""
+    host, port = address
+    last: OSError | None = None
+    for _family, _kind, _proto, _name, sockaddr in getaddrinfo(host, port, type=SOCK_STREAM):
+        sock = socket(AF_INET, SOCK_STREAM)
+        try:
+            if timeout is not _GLOBAL_DEFAULT_TIMEOUT:
+                sock.settimeout(timeout)
+            if source_address:
+                sock.bind(source_address)
+            sock.connect(sockaddr)
+            return sock
+        except OSError as exc:
+            last = exc
+            sock.close()
+    raise last if last is not None else OSError(errno.EHOSTUNREACH, f"no address for {host}")
+
+
+# ---------------------------------------------------------------- readiness
+
+
+class _Notifier:
+    """An eventfd that is readable while the socket has something to read or accept."""
+
+    def __init__(self) -> None:
+        self.fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        self._set = False
+
+    def update(self, ready: bool) -> None:
+        if ready and not self._set:
+            os.eventfd_write(self.fd, 1)
+            self._set = True
+        elif not ready and self._set:
+            try:
+                os.eventfd_read(self.fd)
+            except BlockingIOError:
+                pass
+            self._set = False
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+class _Shared:
+    """State shared by the reactor thread (which fills it) and the socket's caller."""
+
+    def __init__(self) -> None:
+        self.cond = threading.Condition()
+        self.notifier: _Notifier | None = None
+
+    def ready(self) -> bool:
+        return False
+
+    def changed(self) -> None:
+        """Call with ``cond`` held: wake waiters and refresh the descriptor."""
+        self.cond.notify_all()
+        if self.notifier is not None:
+            self.notifier.update(self.ready())
+
+
+class _Stream(_Shared):
+    """The user of one TCP session (or listener), in the reactor thread."""
+
+    def __init__(self, session: Any = None) -> None:
+        super().__init__()
+        self.session = session
+        self.rbuf = bytearray()
+        self.eof = False
+        self.established = False
+        self.reason: Any = None
+        self.writable = False
+        self.accepted: deque[_Stream] = deque()
+
+    def ready(self) -> bool:
+        return bool(self.rbuf) or self.eof or self.reason is not None or bool(self.accepted)
+
+    # -- session callbacks (reactor thread)
+
+    def tcp_established(self, session: Any) -> None:
+        with self.cond:
+            self.session, self.established = session, True
+            self.changed()
+
+    def tcp_readable(self, session: Any) -> None:
+        self.pull()
+
+    def pull(self) -> None:
+        """Move received bytes into ``rbuf`` up to RECV_LIMIT (reactor thread)."""
+        with self.cond:
+            room = RECV_LIMIT - len(self.rbuf)
+            if room > 0 and self.session is not None:
+                data = self.session.read(room)
+                if data:
+                    self.rbuf += data
+                    self.changed()
+
+    def tcp_writable(self, session: Any) -> None:
+        with self.cond:
+            self.writable = True
+            self.changed()
+
+    def tcp_eof(self, session: Any) -> None:
+        self.pull()
+        with self.cond:
+            self.eof = True
+            self.changed()
+
+    def tcp_closed(self, session: Any, reason: Any) -> None:
+        self.pull()
+        with self.cond:
+            self.reason = reason
+            self.changed()
+
+    def tcp_accepted(self, listener: Any, child: Any) -> None:
+        stream = _Stream(child)
+        stream.established = True
+        child.user = stream
+        with self.cond:
+            listener.accept_queue.append(child)  # counts against the backlog until accepted
+            self.accepted.append(stream)
+            self.changed()
+
+
+class _Datagrams(_Shared):
+    """Received datagrams of one UDP socket, queued with their sender."""
+
+    def __init__(self, limit: int = 1024) -> None:
+        super().__init__()
+        self.queue: deque[tuple[bytes, tuple[str, int]]] = deque()
+        self.limit = limit
+        self.app: Any = None
+
+    def ready(self) -> bool:
+        return bool(self.queue)
+
+    def push(self, data: bytes, peer: tuple[str, int]) -> None:
+        with self.cond:
+            if len(self.queue) < self.limit:
+                self.queue.append((data, peer))
+                self.changed()
+
+
+def _udp_app(shared: _Datagrams) -> Any:
+    from pystack.layers.layer import unwrap
+    from pystack.layers.udp_application import UDPApplication
+
+    class _App(UDPApplication):
+        def packet_received(self, packet: Any, **kwargs: Any) -> None:
+            ip, udp = unwrap(kwargs["IP"]), unwrap(kwargs["UDP"])
+            peer = (ip.src, udp.src_port)
+            if self.remote is None or peer == self.remote:
+                shared.push(bytes(packet), peer)
+
+    return _App(max_queue=0)
+
+
+# ---------------------------------------------------------------- the socket class
+
+
+def _unsupported(what: str) -> OSError:
+    return OSError(errno.EOPNOTSUPP, f"pystack_socket does not support {what}")
+
+
+class socket:
+    """A TCP or UDP socket of the stack given to :func:`use_stack`."""
+
+    def __init__(
+        self,
+        family: int = AF_INET,
+        type: int = SOCK_STREAM,
+        proto: int = 0,
+        fileno: Any = None,
+        *,
+        stack: Any = None,
+    ) -> None:
+        if family != AF_INET:
+            raise _unsupported(f"address family {family} (AF_INET only)")
+        if type not in (SOCK_STREAM, SOCK_DGRAM):
+            raise _unsupported(f"socket type {type}")
+        if fileno is not None:
+            raise _unsupported("socket(fileno=...)")
+        self.family, self.type, self.proto = family, type, proto
+        self._stack = stack if stack is not None else _stack()  # stack=: a pystack extension
+        self._timeout: float | None = _default["timeout"]
+        self._closed = False
+        self._local: tuple[str, int] | None = None
+        self._peer: tuple[str, int] | None = None
+        self._options: dict[tuple[int, int], Any] = {}
+        self._listening = False
+        self._shared: _Stream | _Datagrams = _Stream() if type == SOCK_STREAM else _Datagrams()
+
+    # -- plumbing
+
+    def _call(self, f: Callable[..., Any], *args: Any) -> Any:
+        return blocking_call(f, *args, _reactor=self._stack.clock)
+
+    def _wait(self, predicate: Callable[[], bool], what: str) -> None:
+        """Wait (per the timeout mode) until ``predicate`` holds; call with cond held."""
+        if predicate():
+            return
+        if self._timeout == 0.0:
+            raise BlockingIOError(errno.EAGAIN, f"{what} would block")
+        if not self._shared.cond.wait_for(predicate, self._timeout):
+            raise TimeoutError(errno.ETIMEDOUT, f"{what} timed out")
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise OSError(errno.EBADF, "Bad file descriptor")
+
+    @property
+    def _stream(self) -> _Stream:
+        if not isinstance(self._shared, _Stream):
+            raise _unsupported("this call on a SOCK_DGRAM socket")
+        return self._shared
+
+    @property
+    def _dgrams(self) -> _Datagrams:
+        if not isinstance(self._shared, _Datagrams):
+            raise _unsupported("this call on a SOCK_STREAM socket")
+        return self._shared
+
+    def _my_ip(self) -> str:
+        return str(self._stack.address or "0.0.0.0")
+
+    # -- timeouts
+
+    def settimeout(self, value: float | None) -> None:
+        self._timeout = _check_timeout(value)
+
+    def gettimeout(self) -> float | None:
+        return self._timeout
+
+    def setblocking(self, flag: bool) -> None:
+        self._timeout = None if flag else 0.0
+
+    def getblocking(self) -> bool:
+        return self._timeout != 0.0
+
+    # -- addresses
+
+    def bind(self, address: tuple[str, int]) -> None:
+        """Bind to (ip, port): ip "", "0.0.0.0" or the stack's own; port 0 picks one."""
+        self._check_open()
+        host, port = address
+        if host not in ("", "0.0.0.0", self._my_ip()):
+            raise OSError(errno.EADDRNOTAVAIL, f"Cannot assign requested address: {host}")
+        if self._local is not None:
+            raise OSError(errno.EINVAL, "Invalid argument: already bound")
+        if self.type == SOCK_DGRAM:
+            self._bind_udp(int(port))
+        else:
+            self._local = (host or "0.0.0.0", self._call(self._tcp_port, int(port)))
+
+    def _tcp_port(self, port: int) -> int:
+        tcp = self._stack.tcp
+        if port == 0:
+            return int(tcp.ephemeral_port(self._my_ip(), "0.0.0.0", 0))
+        taken = any(key[1] == port for key in tcp.listeners) or any(
+            key[1] == port for key in tcp.connections
+        )
+        if taken and not self._options.get((SOL_SOCKET, SO_REUSEADDR)):
+            raise OSError(errno.EADDRINUSE, "Address already in use")
+        return port
+
+    def _bind_udp(self, port: int) -> None:
+        shared = self._dgrams
+
+        def bind() -> int:
+            app = shared.app or _udp_app(shared)
+            if shared.app is None:
+                self._stack.register_udp_application(app)
+                shared.app = app
+            return int(app.bind(port))
+
+        self._local = ("0.0.0.0", self._call(bind))
+
+    def getsockname(self) -> tuple[str, int]:
+        self._check_open()
+        if self._local is None:
+            return ("0.0.0.0", 0)
+        host, port = self._local
+        return (self._my_ip() if self._peer and host == "0.0.0.0" else host, port)
+
+    def getpeername(self) -> tuple[str, int]:
+        self._check_open()
+        if self._peer is None:
+            raise OSError(errno.ENOTCONN, "Transport endpoint is not connected")
+        return self._peer
+
+    # -- TCP: connecting
+
+    def connect(self, address: tuple[str, int]) -> None:
+        """Connect (TCP: handshake; UDP: fix the peer). Host names are resolved."""
+        self._check_open()
+        host, port = address
+        ip = host if _is_ip(host) else gethostbyname(host)
+        if self.type == SOCK_DGRAM:
+            if self._local is None:
+                self._bind_udp(0)
+            self._dgrams.app.connect(ip, int(port))
+            self._peer = (ip, int(port))
+            return
+        if self._peer is not None:
+            raise OSError(errno.EISCONN, "Transport endpoint is already connected")
+        stream = self._stream
+        local_port = self._local[1] if self._local else 0
+        session = self._call(self._open, ip, int(port), local_port)
+        self._local = (self._my_ip(), session.local_port)
+        with stream.cond:
+            try:
+                self._wait(lambda: stream.established or stream.reason is not None, "connect")
+            except TimeoutError:
+                self._call(session.abort)
+                raise
+        if not stream.established:
+            raise _close_error(stream.reason, connecting=True)
+        self._peer = (ip, int(port))
+
+    def _open(self, ip: str, port: int, local_port: int) -> Any:
+        stream = self._stream
+        stream.session = self._stack.tcp.connect(ip, port, user=stream, local_port=local_port)
+        self._apply_options(stream.session)
+        return stream.session
+
+    def connect_ex(self, address: tuple[str, int]) -> int:
+        try:
+            self.connect(address)
+        except OSError as exc:
+            return exc.errno or errno.EIO
+        return 0
+
+    # -- TCP: listening
+
+    def listen(self, backlog: int = 5) -> None:
+        self._check_open()
+        if self.type != SOCK_STREAM:
+            raise OSError(errno.EOPNOTSUPP, "Operation not supported on a SOCK_DGRAM socket")
+        if self._local is None:
+            self.bind(("", 0))
+        assert self._local is not None
+        host, port = self._local
+        stream = self._stream
+
+        def listen() -> None:
+            stream.session = self._stack.tcp.listen(
+                port, user=stream, backlog=max(int(backlog), 1), ip=host
+            )
+
+        self._call(listen)
+        self._listening = True
+
+    def accept(self) -> tuple[socket, tuple[str, int]]:
+        """Wait for an established client: (new socket, its address)."""
+        self._check_open()
+        stream = self._stream
+        if not self._listening:
+            raise OSError(errno.EINVAL, "Invalid argument: listen() first")
+        with stream.cond:
+            self._wait(lambda: bool(stream.accepted), "accept")
+            child = stream.accepted.popleft()
+            stream.changed()
+        self._call(_unqueue, stream.session, child.session)
+        return self._adopt(child), (child.session.remote_ip, child.session.remote_port)
+
+    def _adopt(self, child: _Stream) -> socket:
+        sock = socket.__new__(socket)
+        sock.family, sock.type, sock.proto = AF_INET, SOCK_STREAM, 0
+        sock._stack, sock._timeout, sock._closed = self._stack, _default["timeout"], False
+        sock._options, sock._listening = dict(self._options), False
+        sock._shared = child
+        session = child.session
+        sock._local = (session.local_ip, session.local_port)
+        sock._peer = (session.remote_ip, session.remote_port)
+        self._call(self._apply_options, session)
+        return sock
+
+    # -- data
+
+    def send(self, data: Any, flags: int = 0) -> int:
+        """Queue bytes; returns how many the send buffer took (blocks while it is full)."""
+        self._check_open()
+        if flags:
+            raise _unsupported(f"send flags {flags:#x}")
+        if self.type == SOCK_DGRAM:
+            return self.sendto(data, self.getpeername())
+        stream = self._stream
+        payload = bytes(data)
+        while True:
+            with stream.cond:
+                _raise_if_closed(stream, sending=True)
+                stream.writable = False
+            taken = self._call(_session_send, stream.session, payload)
+            if taken or not payload:
+                return int(taken)
+            with stream.cond:
+                self._wait(lambda: stream.writable or stream.reason is not None, "send")
+
+    def sendall(self, data: Any, flags: int = 0) -> None:
+        view = memoryview(bytes(data))
+        while view:
+            view = view[self.send(view, flags) :]
+
+    def recv(self, bufsize: int, flags: int = 0) -> bytes:
+        """Up to ``bufsize`` bytes; b"" at end of stream."""
+        self._check_open()
+        if flags:
+            raise _unsupported(f"recv flags {flags:#x}")
+        if self.type == SOCK_DGRAM:
+            return self.recvfrom(bufsize)[0]
+        stream = self._stream
+        with stream.cond:
+            self._wait(lambda: stream.ready(), "recv")
+            if not stream.rbuf:
+                if stream.reason is not None and stream.reason.name == "RESET":
+                    raise ConnectionResetError(errno.ECONNRESET, "Connection reset by peer")
+                return b""
+            data = bytes(stream.rbuf[:bufsize])
+            del stream.rbuf[:bufsize]
+            stream.changed()
+        call_soon(stream.pull, reactor=self._stack.clock)  # room again: take more, open the window
+        return data
+
+    def recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> int:
+        view = memoryview(buffer).cast("B")
+        data = self.recv(nbytes or len(view), flags)
+        view[: len(data)] = data
+        return len(data)
+
+    def recvfrom(self, bufsize: int, flags: int = 0) -> tuple[bytes, tuple[str, int] | None]:
+        """One datagram (truncated to ``bufsize``) and its sender; TCP: (recv(), None)."""
+        self._check_open()
+        if self.type == SOCK_STREAM:
+            return self.recv(bufsize, flags), None
+        shared = self._dgrams
+        if shared.app is None:
+            raise OSError(errno.EINVAL, "Invalid argument: bind() before recvfrom()")
+        with shared.cond:
+            self._wait(lambda: bool(shared.queue), "recvfrom")
+            data, peer = shared.queue.popleft()
+            shared.changed()
+        return data[:bufsize], peer
+
+    def sendto(self, data: Any, *args: Any) -> int:
+        """Send one datagram to (host, port)."""
+        self._check_open()
+        address = args[-1]
+        if self.type == SOCK_STREAM:
+            raise OSError(errno.EISCONN, "sendto on a SOCK_STREAM socket")
+        if self._local is None:
+            self._bind_udp(0)
+        host, port = address
+        ip = host if _is_ip(host) else gethostbyname(host)
+        payload = bytes(data)
+        self._call(self._dgrams.app.sendto, payload, (ip, int(port)))
+        return len(payload)
+
+    # -- closing
+
+    def shutdown(self, how: int) -> None:
+        self._check_open()
+        if self.type == SOCK_STREAM and how in (SHUT_WR, SHUT_RDWR):
+            session = self._stream.session
+            if session is None:
+                raise OSError(errno.ENOTCONN, "Transport endpoint is not connected")
+            self._call(session.close)
+
+    def close(self) -> None:
+        """Close; with SO_LINGER (on, 0 s) a TCP connection is aborted with RST."""
+        if self._closed:
+            return
+        self._closed = True
+        if isinstance(self._shared, _Stream):
+            session = self._shared.session
+            linger = self._options.get((SOL_SOCKET, SO_LINGER))
+            abort = linger is not None and linger[0] and linger[1] == 0
+            if session is not None:
+                self._call(session.abort if abort else session.close)
+        elif self._shared.app is not None:
+            self._call(self._shared.app.close)
+        if self._shared.notifier is not None:
+            self._shared.notifier.close()
+
+    def detach(self) -> int:
+        raise _unsupported("detach()")
+
+    def __enter__(self) -> socket:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        kind = "SOCK_STREAM" if self.type == SOCK_STREAM else "SOCK_DGRAM"
+        state = "closed" if self._closed else f"laddr={self._local}, raddr={self._peer}"
+        return f"<pystack_socket.socket {kind} {state}>"
+
+    # -- descriptors and files
+
+    def fileno(self) -> int:
+        """An eventfd, readable whenever recv/recvfrom/accept would not block."""
+        self._check_open()
+        shared = self._shared
+        with shared.cond:
+            if shared.notifier is None:
+                shared.notifier = _Notifier()
+                shared.notifier.update(shared.ready())
+            return shared.notifier.fd
+
+    def makefile(self, mode: str = "r", buffering: int | None = None, **kw: Any) -> Any:
+        """A file object over the socket, as the standard makefile()."""
+        raw = _SocketIO(self, "rw" if "w" in mode and "r" in mode else mode.strip("b"))
+        binary = "b" in mode
+        size = io.DEFAULT_BUFFER_SIZE if buffering in (None, -1) else buffering
+        buffered: Any
+        if "r" in mode and "w" in mode:
+            buffered = io.BufferedRWPair(raw, raw, size)
+        elif "w" in mode:
+            buffered = io.BufferedWriter(raw, size)
+        else:
+            buffered = io.BufferedReader(raw, size)
+        if binary:
+            return buffered
+        text = io.TextIOWrapper(
+            buffered, kw.get("encoding"), kw.get("errors"), kw.get("newline"), True
+        )
+        text.mode = mode  # type: ignore[misc]
+        return text
+
+    # -- options
+
+    def setsockopt(self, level: int, option: int, value: Any, optlen: Any = None) -> None:
+        self._check_open()
+        key = (level, option)
+        if key not in _OPTIONS:
+            raise OSError(errno.ENOPROTOOPT, f"pystack_socket does not support option {key}")
+        if key == (SOL_SOCKET, SO_LINGER) and isinstance(value, bytes):
+            value = tuple(int.from_bytes(value[i : i + 4], "little") for i in (0, 4))
+        self._options[key] = value
+        session = self._shared.session if isinstance(self._shared, _Stream) else None
+        if session is not None:
+            self._call(self._apply_options, session)
+
+    def getsockopt(self, level: int, option: int, buflen: int | None = None) -> Any:
+        self._check_open()
+        key = (level, option)
+        if key == (SOL_SOCKET, SO_ERROR):
+            return 0
+        if key not in _OPTIONS:
+            raise OSError(errno.ENOPROTOOPT, f"pystack_socket does not support option {key}")
+        value = self._options.get(key, _OPTIONS[key])
+        if key == (SOL_SOCKET, SO_LINGER):
+            on, seconds = value if isinstance(value, tuple) else (0, 0)
+            return on.to_bytes(4, "little") + seconds.to_bytes(4, "little")
+        return int(value)
+
+    def _apply_options(self, session: Any) -> None:
+        """Carry TCP_NODELAY and SO_KEEPALIVE into the session's configuration."""
+        import dataclasses
+
+        nodelay = bool(self._options.get((IPPROTO_TCP, TCP_NODELAY), session.config.nodelay))
+        keepalive = bool(self._options.get((SOL_SOCKET, SO_KEEPALIVE), session.config.keepalive))
+        if (nodelay, keepalive) != (session.config.nodelay, session.config.keepalive):
+            session.config = dataclasses.replace(
+                session.config, nodelay=nodelay, keepalive=keepalive
+            )
+
+
+_OPTIONS: dict[tuple[int, int], Any] = {
+    (IPPROTO_TCP, TCP_NODELAY): 0,
+    (SOL_SOCKET, SO_KEEPALIVE): 0,
+    (SOL_SOCKET, SO_LINGER): (0, 0),
+    (SOL_SOCKET, SO_REUSEADDR): 0,
+    (SOL_SOCKET, SO_RCVBUF): RECV_LIMIT,
+    (SOL_SOCKET, SO_SNDBUF): 256 * 1024,
+}
+
+
+class _SocketIO(io.RawIOBase):
+    """The raw file under makefile(): readinto -> recv_into, write -> send."""
+
+    def __init__(self, sock: socket, mode: str) -> None:
+        super().__init__()
+        self._sock, self._mode = sock, mode
+
+    def readable(self) -> bool:
+        return "r" in self._mode
+
+    def writable(self) -> bool:
+        return "w" in self._mode
+
+    def readinto(self, buffer: Any) -> int:
+        return self._sock.recv_into(buffer)
+
+    def write(self, data: Any) -> int:
+        return self._sock.send(data)
+
+    def fileno(self) -> int:
+        return self._sock.fileno()
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        _std.inet_aton(host)
+    except OSError:
+        return False
+    return host.count(".") == 3
+
+
+def _session_send(session: Any, data: bytes) -> int:
+    try:
+        return int(session.send(data))
+    except ConnectionError as exc:
+        raise BrokenPipeError(errno.EPIPE, f"Broken pipe ({exc})") from None
+
+
+def _unqueue(listener: Any, child: Any) -> None:
+    if listener is not None and child in listener.accept_queue:
+        listener.accept_queue.remove(child)
+
+
+def _raise_if_closed(stream: _Stream, *, sending: bool) -> None:
+    if stream.reason is not None:
+        raise _close_error(stream.reason, connecting=False)
+    if stream.session is None:
+        raise OSError(errno.ENOTCONN, "Transport endpoint is not connected")
+
+
+def _close_error(reason: Any, *, connecting: bool) -> OSError:
+    name = getattr(reason, "name", "")
+    if name == "RESET":
+        if connecting:
+            return ConnectionRefusedError(errno.ECONNREFUSED, "Connection refused")
+        return ConnectionResetError(errno.ECONNRESET, "Connection reset by peer")
+    if name == "TIMED_OUT":
+        return TimeoutError(errno.ETIMEDOUT, "Connection timed out")
+    if name == "UNREACHABLE":
+        return OSError(errno.EHOSTUNREACH, "No route to host")
+    if connecting:
+        return ConnectionAbortedError(errno.ECONNABORTED, f"Connection aborted ({name})")
+    return BrokenPipeError(errno.EPIPE, "Broken pipe")
