@@ -23,6 +23,10 @@ from twisted.python.failure import Failure
 
 from pystack.links.memory import MemoryWire
 from pystack.stack import PyStack
+from pystack.wire import ethernet as eth_wire
+from pystack.wire import ipv4
+from pystack.wire.ethernet import ETHERTYPE_IPV4
+from pystack.wire.ipv4 import Ipv4Packet
 
 
 class SimNet:
@@ -117,3 +121,28 @@ class SimNet:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class WireTap:
+    """One more port on a :class:`SimNet`'s wire: records every frame, injects IP datagrams.
+
+    ``inject`` hands a datagram straight to stack ``a``'s receive path in a frame from
+    a made-up station, as if it came from the wire.
+    """
+
+    def __init__(self, net: SimNet, mac: str = "02:00:00:00:00:99") -> None:
+        self.net = net
+        self.mac = mac
+        self.link = net.wire.attach()
+        self.frames: list[eth_wire.EthernetFrame] = []
+        self.link.set_receiver(lambda f: self.frames.append(eth_wire.parse(f)))
+
+    def ip(self) -> list[Ipv4Packet]:
+        """The IPv4 datagrams seen so far."""
+        return [ipv4.parse(f.payload) for f in self.frames if f.ethertype == ETHERTYPE_IPV4]
+
+    def inject(self, pkt: Ipv4Packet | bytes, dst_mac: str | None = None) -> None:
+        """Deliver ``pkt`` (a repr or raw bytes) to stack ``a`` now."""
+        data = pkt if isinstance(pkt, bytes) else ipv4.emit(pkt)
+        frame = eth_wire.EthernetFrame(dst_mac or self.net.a.mac, self.mac, ETHERTYPE_IPV4, data)
+        self.net.a.ethernet.packet_received(eth_wire.emit(frame))
