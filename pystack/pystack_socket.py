@@ -20,14 +20,16 @@ not block (it always looks writable). Anything not supported raises ``OSError`` 
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import io
 import os
 import socket as _std
+import sys
 import threading
 import weakref
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from pystack.reactor import blocking_call, call_soon
@@ -161,6 +163,44 @@ def create_connection(
             last = exc
             sock.close()
     raise last if last is not None else OSError(errno.EHOSTUNREACH, f"no address for {host}")
+
+
+def getfqdn(name: str = "") -> str:
+    """The name itself (the stack does no reverse lookups)."""
+    return name or "localhost"
+
+
+_HIJACKED = ("socket", "SocketType", "create_connection", "getaddrinfo", "gethostbyname",
+             "getfqdn")  # fmt: skip
+
+
+@contextlib.contextmanager
+def hijack(stack: Any = None) -> Iterator[Any]:
+    """Make unmodified standard-library code use the stack, for the ``with`` block.
+
+    Two things happen, both undone on exit: ``sys.modules["socket"]`` becomes this module
+    (what the seed documented: code imported inside the block sees it), and the standard
+    module's ``socket``, ``create_connection``, ``getaddrinfo``, ``gethostbyname`` and
+    ``getfqdn`` are replaced, so modules imported earlier (http.client, urllib.request,
+    socketserver) use the stack too. ``stack`` becomes the default stack (see
+    :func:`use_stack`). Not thread-safe: other threads see the swap while it lasts.
+    """
+    me = sys.modules[__name__]
+    saved = {name: getattr(_std, name) for name in _HIJACKED}
+    saved_stack = _default["stack"]
+    if stack is not None:
+        use_stack(stack)
+    sys.modules["socket_original"] = _std
+    sys.modules["socket"] = me
+    for name in _HIJACKED:
+        setattr(_std, name, getattr(me, name if name != "SocketType" else "socket"))
+    try:
+        yield me
+    finally:
+        for name, value in saved.items():
+            setattr(_std, name, value)
+        sys.modules["socket"] = _std
+        _default["stack"] = saved_stack
 
 
 # ---------------------------------------------------------------- readiness
@@ -331,7 +371,8 @@ class socket:
         self.family, self.type, self.proto = family, type, proto
         self._stack = stack if stack is not None else _stack()  # stack=: a pystack extension
         self._timeout: float | None = _default["timeout"]
-        self._closed = False
+        self._closed = self._released = False
+        self._io_refs = 0
         self._local: tuple[str, int] | None = None
         self._peer: tuple[str, int] | None = None
         self._options: dict[tuple[int, int], Any] = {}
@@ -353,7 +394,7 @@ class socket:
             raise TimeoutError(errno.ETIMEDOUT, f"{what} timed out")
 
     def _check_open(self) -> None:
-        if self._closed:
+        if self._released:
             raise OSError(errno.EBADF, "Bad file descriptor")
 
     @property
@@ -514,7 +555,9 @@ class socket:
     def _adopt(self, child: _Stream) -> socket:
         sock = socket.__new__(socket)
         sock.family, sock.type, sock.proto = AF_INET, SOCK_STREAM, 0
-        sock._stack, sock._timeout, sock._closed = self._stack, _default["timeout"], False
+        sock._stack, sock._timeout = self._stack, _default["timeout"]
+        sock._closed = sock._released = False
+        sock._io_refs = 0
         sock._options, sock._listening = dict(self._options), False
         sock._shared = child
         session = child.session
@@ -614,10 +657,24 @@ class socket:
             self._call(session.close)
 
     def close(self) -> None:
-        """Close; with SO_LINGER (on, 0 s) a TCP connection is aborted with RST."""
-        if self._closed:
-            return
+        """Close; with SO_LINGER (on, 0 s) a TCP connection is aborted with RST.
+
+        As with the standard socket, files from makefile() keep the connection open until
+        they are closed too.
+        """
         self._closed = True
+        if self._io_refs <= 0:
+            self._release()
+
+    def _decref_socketios(self) -> None:
+        self._io_refs -= 1
+        if self._closed and self._io_refs <= 0:
+            self._release()
+
+    def _release(self) -> None:
+        if self._released:
+            return
+        self._released = True
         if isinstance(self._shared, _Stream):
             session = self._shared.session
             linger = self._options.get((SOL_SOCKET, SO_LINGER))
@@ -640,7 +697,7 @@ class socket:
 
     def __repr__(self) -> str:
         kind = "SOCK_STREAM" if self.type == SOCK_STREAM else "SOCK_DGRAM"
-        state = "closed" if self._closed else f"laddr={self._local}, raddr={self._peer}"
+        state = "closed" if self._released else f"laddr={self._local}, raddr={self._peer}"
         return f"<pystack_socket.socket {kind} {state}>"
 
     # -- descriptors and files
@@ -658,6 +715,7 @@ class socket:
     def makefile(self, mode: str = "r", buffering: int | None = None, **kw: Any) -> Any:
         """A file object over the socket, as the standard makefile()."""
         raw = _SocketIO(self, "rw" if "w" in mode and "r" in mode else mode.strip("b"))
+        self._io_refs += 1
         binary = "b" in mode
         size = io.DEFAULT_BUFFER_SIZE if buffering in (None, -1) else buffering
         buffered: Any
@@ -745,6 +803,11 @@ class _SocketIO(io.RawIOBase):
 
     def fileno(self) -> int:
         return self._sock.fileno()
+
+    def close(self) -> None:
+        if not self.closed:
+            super().close()
+            self._sock._decref_socketios()
 
 
 def _is_ip(host: str) -> bool:
