@@ -58,9 +58,9 @@ def test_urllib_fetches_2_mib_from_http_server_intact(stacks, tmp_path: Path) ->
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05})
     thread.start()
     try:
-        with psocket.hijack(client):
-            with urllib.request.urlopen("http://files.lab:8080/blob.bin", timeout=30) as reply:
-                body = reply.read()
+        url = "http://files.lab:8080/blob.bin"
+        with psocket.hijack(client), urllib.request.urlopen(url, timeout=30) as reply:
+            body = reply.read()
     finally:
         httpd.shutdown()
         httpd.server_close()
