@@ -10,6 +10,7 @@ RFC 5961 hardens the RST, SYN and ACK checks against blind in-window attacks.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from pystack.layers.tcp_config import CloseReason, TcpDrop
 from pystack.layers.tcp_congestion import CongestionControl
@@ -118,9 +119,19 @@ class InputMixin(Tcb):
 
     # ---------------------------------------------- §3.10.7.4 the synchronized states
 
+    # The checks of RFC 9293 §3.10.7.4 in order (the third, security, does not apply);
+    # resolved per class so that a subclass may override any of them.
+    PIPELINE: tuple[str, ...] = (
+        "check_sequence", "check_rst", "check_syn", "check_ack", "check_text", "check_fin",
+    )  # fmt: skip
+    _pipeline: tuple[Check, ...] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._pipeline = tuple(getattr(cls, name) for name in cls.PIPELINE)
+
     def _in_synchronized(self, seg: Seg) -> None:
-        checks = PIPELINE
-        for check in checks:
+        for check in self._pipeline:
             result = check(self, seg)
             if result is None:
                 return
@@ -344,20 +355,3 @@ class InputMixin(Tcb):
 
     def reorder_insert(self, seq: SeqNum, data: bytes, fin: bool) -> bool:
         raise NotImplementedError
-
-
-PIPELINE: tuple[Check, ...] = (
-    InputMixin.check_sequence,
-    InputMixin.check_rst,
-    InputMixin.check_syn,
-    InputMixin.check_ack,
-    InputMixin.check_text,
-    InputMixin.check_fin,
-)
-"""The checks of RFC 9293 §3.10.7.4 in order (the third, security, does not apply)."""
-
-_BY_STATE: dict[str, Callable[[InputMixin, Seg], None]] = {
-    "CLOSED": InputMixin._in_closed,
-    "LISTEN": InputMixin._in_listen,
-    "SYN_SENT": InputMixin._in_syn_sent,
-}
