@@ -56,6 +56,9 @@ timeout = TimeoutError
 gaierror = _std.gaierror
 herror = _std.herror
 _GLOBAL_DEFAULT_TIMEOUT = _std._GLOBAL_DEFAULT_TIMEOUT  # type: ignore[attr-defined]
+# Every other constant of the standard module (EAI_*, MSG_*, ...), so that code importing
+# ``socket`` while hijacked finds the names it expects.
+globals().update({k: v for k, v in vars(_std).items() if k.isupper() and k not in globals()})
 
 RECV_LIMIT = 256 * 1024  # bytes pulled from a session ahead of recv(); beyond it the window closes
 _default: dict[str, Any] = {"stack": None, "timeout": None}
@@ -93,6 +96,8 @@ def gethostbyname(hostname: str) -> str:
     """The first IPv4 address of ``hostname``, through the stack's resolver."""
     if hostname in ("", "0.0.0.0"):
         return "0.0.0.0"
+    if _is_ip(hostname):
+        return hostname
     return str(_resolver(_stack()).resolve_blocking(hostname, "A").values[0])
 
 
@@ -116,8 +121,11 @@ def getaddrinfo(
         addresses, canonical = ["0.0.0.0" if flags & AI_PASSIVE else "127.0.0.1"], ""
     else:
         name = host.decode() if isinstance(host, bytes) else host
-        answer = _resolver(_stack()).resolve_blocking(name, "A")
-        addresses, canonical = [str(v) for v in answer.values], answer.canonical_name
+        if _is_ip(name):
+            addresses, canonical = [name], name
+        else:
+            answer = _resolver(_stack()).resolve_blocking(name, "A")
+            addresses, canonical = [str(v) for v in answer.values], answer.canonical_name
     out: list[tuple[int, int, int, str, tuple[str, int]]] = []
     for kind in kinds:
         number = _port_number(port, "udp" if kind == SOCK_DGRAM else "tcp")
@@ -185,6 +193,8 @@ def hijack(stack: Any = None) -> Iterator[Any]:
     socketserver) use the stack too. ``stack`` becomes the default stack (see
     :func:`use_stack`). Not thread-safe: other threads see the swap while it lasts.
     """
+    import pystack.layers.dns_stack  # noqa: F401 - imported now, with the real socket module
+
     me = sys.modules[__name__]
     saved = {name: getattr(_std, name) for name in _HIJACKED}
     saved_stack = _default["stack"]
