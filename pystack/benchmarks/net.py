@@ -114,6 +114,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="which of kernel,forwarder,stack to measure (all)",
     )
     parser.add_argument("--json", action="store_true", help="print JSON instead of the table")
+    parser.add_argument(
+        "--profile",
+        metavar="DIR",
+        help="cProfile the stack's reactor thread in every stack workload, one pstats file "
+        "per workload and run in DIR (slows the stack down; see docs/performance.md)",
+    )
 
 
 def positive_int(text: str) -> int:
@@ -164,6 +170,8 @@ def summarize_cell(samples: list[Measurement]) -> dict[str, Any]:
         "cpu_process": median_or_none(per_second(s.cpu_process, s) for s in samples),
         "cpu_machine": median_or_none(per_second(s.cpu_machine, s) for s in samples),
         "na": notes[0] if notes and all(v is None for v in values) else None,
+        "notes": sorted({s.note for s in samples if s.value is not None and s.note}),
+        "details": [s.extra for s in samples],
     }
     decays = [s.extra["decay"] for s in samples if s.extra.get("decay") is not None]
     if decays:
@@ -292,6 +300,7 @@ def notes(summary: dict[str, Any]) -> list[str]:
         for metric, cell in cells.items():
             if cell.get("na"):
                 out.append(f"n/a {path} {metric}: {cell['na']}")
+            out.extend(f"{path} {metric}: {note}" for note in cell.get("notes", ()))
             if cell.get("decay") is not None:
                 out.append(f"{path} {metric}: last/first quarter of the loop = {cell['decay']:.2f}")
     return out
@@ -367,11 +376,16 @@ class Bench:
         self.lab = lab
         self.args = args
         self.forwarder = forwarder
+        self.profiles = 0
 
     def endpoint(self, setup: PathSetup, role: str, *extra: str) -> Worker:
         """The endpoint's side of a workload: a kernel socket, or the stack."""
         if setup.stack_tap:
-            prefix = ("--tap", setup.stack_tap, "--ip", f"{setup.server_addr}/24")
+            prefix: tuple[str, ...] = ("--tap", setup.stack_tap, "--ip", f"{setup.server_addr}/24")
+            if getattr(self.args, "profile", None):
+                self.profiles += 1
+                name = f"stack-{self.profiles:02d}-{role}.prof"
+                prefix += ("--profile", str(Path(self.args.profile).resolve() / name))
             return self.lab.python(
                 f"stack {role}", setup.server_ns, STACKSIDE, role, *prefix, *extra
             )
@@ -481,9 +495,15 @@ def conn_measurement(client: dict[str, Any], server: dict[str, Any]) -> Measurem
         wall=seconds,
         cpu_process=float(client["cpu"]) + float(server.get("cpu", 0.0)),
         cpu_machine=float(client.get("busy", 0.0)),
-        note="" if seconds > 0 else "the loop did not run",
+        note=conn_note(seconds, int(client.get("errors", 0))),
         extra={"errors": client.get("errors", 0), "per_second": per_sec, "decay": decay(per_sec)},
     )
+
+
+def conn_note(seconds: float, errors: int) -> str:
+    if seconds <= 0:
+        return "the loop did not run"
+    return f"{errors} connects failed or timed out" if errors else ""
 
 
 def decay(per_second: list[int]) -> float | None:
@@ -552,6 +572,8 @@ def run(args: argparse.Namespace) -> int:
     if os.geteuid() != 0:
         print("pystack bench net needs root (network namespaces, TAP devices)", file=sys.stderr)
         return 2
+    if args.profile:
+        Path(args.profile).mkdir(parents=True, exist_ok=True)
     params = {
         "runs": args.runs,
         "mbytes": args.mbytes,

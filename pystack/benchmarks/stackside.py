@@ -17,6 +17,7 @@ Roles:
 from __future__ import annotations
 
 import argparse
+import cProfile
 import gc
 import json
 import signal
@@ -30,6 +31,7 @@ from typing import Any
 from pystack.benchmarks._netlab import system_busy_seconds
 
 CHUNK = 64 * 1024
+REACTOR_THREAD = "pystack-reactor"  # pystack.reactor's thread in thread mode
 
 
 def emit(obj: dict[str, Any]) -> None:
@@ -236,11 +238,50 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--bytes", type=int, default=0, help="source: bytes to send")
     parser.add_argument("--seconds", type=float, default=20.0, help="time bound of the role")
     parser.add_argument("--count", type=int, default=0, help="holder: connections to await")
+    parser.add_argument("--profile", metavar="FILE", help="cProfile the reactor thread to FILE")
     return parser
+
+
+class ReactorProfile:
+    """cProfile of the reactor thread, which cProfile run from the main thread cannot see.
+
+    Installed before the stack starts its reactor thread: the thread's first profiling event
+    enables a profiler in that thread. The dump also runs in that thread, so the profiler is
+    never touched from two threads at once.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.profiler: cProfile.Profile | None = None
+        threading.setprofile(self._boot)
+
+    def _boot(self, frame: Any, event: str, arg: Any) -> None:
+        if self.profiler is None and threading.current_thread().name == REACTOR_THREAD:
+            self.profiler = cProfile.Profile()
+            self.profiler.enable()  # replaces this hook for the reactor thread
+        else:
+            sys.setprofile(None)
+
+    def dump(self) -> None:
+        """Write the profile (a pstats file), from within the reactor thread."""
+        threading.setprofile(None)
+        if self.profiler is None:
+            return
+        from twisted.internet import reactor
+        from twisted.internet.threads import blockingCallFromThread
+
+        profiler = self.profiler
+
+        def write() -> None:
+            profiler.disable()
+            profiler.dump_stats(self.path)
+
+        blockingCallFromThread(reactor, write)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    profile = ReactorProfile(args.profile) if args.profile else None
     try:
         stack, app_cls = start_stack(args)
     except Exception as exc:  # any failure here means: this stack cannot do it yet
@@ -253,6 +294,8 @@ def main(argv: list[str] | None = None) -> int:
         emit({"na": f"{args.role}: {type(exc).__name__}: {exc}"})
         return 3
     finally:
+        if profile is not None:
+            profile.dump()
         stack.stop()
     return 0
 

@@ -112,6 +112,7 @@ def sample_summary() -> dict:
         ("forwarder", "bulk_in"): [Measurement(100.0, wall=2.0, cpu_process=3.0, cpu_machine=4)],
         ("stack", "bulk_in"): [Measurement(20.0, wall=5.0, cpu_process=5.0, cpu_machine=5.0)],
         ("stack", "mem_per_conn"): [Measurement(None, note="no TapLink yet")] * 3,
+        ("stack", "conn_rate"): [Measurement(500.0, wall=20, note="3 connect errors")],
         ("kernel", "conn_rate"): [
             Measurement(4000.0, wall=20, extra={"decay": 0.9}),
             Measurement(4500.0, wall=20, extra={"decay": 1.1}),
@@ -146,6 +147,7 @@ def test_table_shows_figures_ratios_cpu_and_reasons() -> None:
     mem_line = next(line for line in table.splitlines() if line.startswith("bytes per idle"))
     assert "n/a" in mem_line
     assert "n/a stack mem_per_conn: no TapLink yet" in table
+    assert "stack conn_rate: 3 connect errors" in table
     assert "1.00 / 1.80" in table
     assert "medians of 3 runs" in table
 
@@ -273,3 +275,8 @@ def test_an_unavailable_stack_row_is_tried_once_and_reported(
     assert summary["results"]["stack"]["bulk_in"]["na"] == "no TCPApplication yet"
     err = capsys.readouterr().err
     assert "[run 2/2] stack     kernel -> endpoint (MB/s): n/a (no TCPApplication yet)" in err
+
+
+def test_failed_connects_are_noted() -> None:
+    client = {"connections": 10, "seconds": 1.0, "per_second": [10], "cpu": 0, "errors": 2}
+    assert net.conn_measurement(client, {}).note == "2 connects failed or timed out"
