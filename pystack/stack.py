@@ -98,7 +98,7 @@ class PyStack:
         self.options = options  # what remains is for the TCP layer (see _attach_tcp)
         self.ethernet = EthernetProtocol(link, ip, mac, gateway, clock, self.rng,
                                          stats=self.stats, mtu=mtu)  # fmt: skip
-        self.ethernet.ctx.observer = observer  # type: ignore[union-attr]
+        self.set_observer(observer)
         self.arp = ARPProtocol(**arp_opts)
         self.ip = IPProtocol(**ip_opts)
         self.icmp = ICMPProtocol(**icmp_opts)
@@ -139,6 +139,12 @@ class PyStack:
         if self.tcp is None:
             raise RuntimeError("this stack has no TCP layer")
         self.tcp.register_application(app)
+
+    def set_observer(self, observer: Callable[[Any, str, str, str], None] | None) -> None:
+        """Call ``observer(machine, old, trigger, new)`` after every transition of every
+        machine of this stack (ARP entries, reassemblies, and TCP sessions that report
+        through ``ctx.notify``)."""
+        self.ethernet._context().observer = observer
 
     # -- applications ---------------------------------------------------------------------
 

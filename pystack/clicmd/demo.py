@@ -35,35 +35,22 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     parser.set_defaults(func=run)
 
 
-def _observer(net: dict[str, Any], say: Say) -> Callable[[Any, str, str, str], None]:
+def _observer(net: SimNet, who: str, say: Say) -> Callable[[Any, str, str, str], None]:
     def observe(obj: Any, old: str, trigger: str, new: str) -> None:
-        sim = net.get("sim")
-        if sim is None:
-            return
-        owner = next((s for s in sim.stacks if _owns(s, obj)), None)
-        who = "A" if owner is sim.a else "B"
-        what = f"{obj.fsm.spec.name} {getattr(obj, 'ip', '') or _key(obj)}"
-        say(f"  {sim.now() * 1000:8.3f} ms  {who}  {what}: {old} -> {new} ({trigger})")
+        key = getattr(obj, "key", None)
+        what = getattr(obj, "ip", None) or (f"id={key[3]}" if isinstance(key, tuple) else "")
+        name = obj.fsm.spec.name
+        say(f"  {net.now() * 1000:8.3f} ms  {who}  {name} {what}: {old} -> {new} ({trigger})")
 
     return observe
 
 
-def _owns(stack: Any, obj: Any) -> bool:
-    layer = getattr(obj, "layer", None) or getattr(getattr(obj, "owner", None), "deliver", None)
-    return layer is stack.arp or getattr(layer, "__self__", None) is stack.ip
-
-
-def _key(obj: Any) -> str:
-    key = getattr(obj, "key", None)
-    return f"id={key[3]}" if isinstance(key, tuple) else ""
-
-
 def run(args: argparse.Namespace) -> int:
     say: Say = print
-    box: dict[str, Any] = {}
-    observer = None if args.quiet else _observer(box, say)
-    net = SimNet(2, seed=args.seed, delay=0.0005, observer=observer, pcap_files=[args.pcap])
-    box["sim"] = net
+    net = SimNet(2, seed=args.seed, delay=0.0005, pcap_files=[args.pcap])
+    if not args.quiet:
+        for who, stack in zip("AB", net.stacks, strict=True):
+            stack.set_observer(_observer(net, who, say))
     a, b = net.a, net.b
     say(f"A = {a.address} {a.mac}    B = {b.address} {b.mac}    (simulated wire, 0.5 ms)")
     say("\n== ping B from A (ARP resolves first)")
