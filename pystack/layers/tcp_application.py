@@ -81,6 +81,13 @@ class TCPApplication(Layer):
         """Hook: the connection ended; ``reason`` tells a clean close (CLOSED), a reset
         (RESET), a timeout (TIMED_OUT) and a local abort (ABORTED) apart (RFC 9293 MUST-12)."""
 
+    def eof_received(self) -> bool:
+        """Hook: the peer finished sending (its FIN). Return True to keep the connection
+        half-open and close later yourself; by default (False) our side closes too once
+        the queued data is sent, as Twisted does for protocols that are not half-closeable.
+        """
+        return False
+
     def fork(self) -> TCPApplication:
         """The application serving one client of a ``newinstance=True`` server."""
         return type(self)()
@@ -183,6 +190,8 @@ class TCPApplication(Layer):
             if want == 0:
                 break
             out += session.read(want)
+            if session.state == "CLOSED" and not session.readable and session is not self.session:
+                self.sessions.pop(_conn_id(session), None)
         return bytes(out)
 
     def _data_sessions(self) -> list[TCPSession]:
@@ -258,10 +267,13 @@ class TCPApplication(Layer):
 
     def tcp_eof(self, session: TCPSession) -> None:
         self.eof = True
+        if not self.eof_received():
+            session.close()
 
     def tcp_closed(self, session: TCPSession, reason: CloseReason) -> None:
         self.close_reason = reason
-        self.sessions.pop(_conn_id(session), None)
+        if not session.readable:  # unread bytes stay reachable through fetch_data
+            self.sessions.pop(_conn_id(session), None)
         if self._connecting is not None and session is self.session:
             d, self._connecting = self._connecting, None
             self._cancel_timeout()

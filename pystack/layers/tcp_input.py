@@ -342,9 +342,9 @@ class InputMixin(Tcb):
             return
         self.fin_received = True
         self.rcv_nxt = self.rcv_nxt + 1
-        self.deliver_eof()
         if not self.fire("rcv_fin", segment=seg):
             self.send_ack()
+        self.deliver_eof()  # after the transition: the application may close in CLOSE_WAIT
 
     # Reassembly, provided by the session (it owns the reorder queue).
     def _drain_reorder(self) -> bool:

@@ -27,7 +27,7 @@ from pystack.layers.tcp_buffers import RecvBuffer, SendBuffer
 from pystack.layers.tcp_config import CloseReason, TcpConfig, TcpDrop
 from pystack.layers.tcp_congestion import Action, NewReno, rfc6928_initial_window
 from pystack.layers.tcp_input import InputMixin
-from pystack.layers.tcp_output import OutputMixin
+from pystack.layers.tcp_output import MAX_WINDOW, OutputMixin
 from pystack.layers.tcp_reorder import InsertResult, ReorderQueue
 from pystack.layers.tcp_rtt import RttEstimator
 from pystack.layers.tcp_timers import TimerMixin
@@ -145,8 +145,12 @@ class TCPSession(InputMixin, OutputMixin, TimerMixin, StateMachine, machine="tcp
         data = self.rcvbuf.read(n)
         if data and self.state in ("ESTABLISHED", "FIN_WAIT_1", "FIN_WAIT_2"):
             offered = max(self.rcv_adv - self.rcv_nxt, 0)
-            # RFC 9293 §3.8.6.2.2: announce a window that opened by a useful amount.
-            if self.rcvbuf.window_update_due(offered, self.config.mss):
+            # RFC 9293 §3.8.6.2.2: announce a window that opened by a useful amount, when
+            # the peer's view of it has fallen below half the buffer (else the next ACK,
+            # delayed or not, carries the update).
+            if offered < min(self.rcvbuf.capacity, MAX_WINDOW) // 2 and (
+                self.rcvbuf.window_update_due(offered, self.config.mss)
+            ):
                 self.send_ack()
         return data
 

@@ -158,8 +158,43 @@ def test_clean_close_both_ways(pair: TcpPair) -> None:
     assert client.session.state == "CLOSED"
 
 
-def test_half_close_keeps_receiving(pair: TcpPair) -> None:
-    client, server = connect_pair(pair)
+class HalfOpen(TCPApplication):
+    def eof_received(self) -> bool:
+        return True
+
+
+def test_peer_close_closes_our_side_by_default(pair: TcpPair) -> None:
+    lost: list[CloseReason] = []
+
+    class Client(TCPApplication):
+        def connection_lost(self, reason: CloseReason) -> None:
+            lost.append(reason)
+
+    client = Client()
+    pair.register(client, 0)
+    server = TCPApplication()
+    pair.register(server, 1)
+    server.bind(7)
+    server.listen(5)
+    client.connect_deferred(SERVER_IP, 7)
+    pair.run(0.1)
+    server.send(b"the whole answer")
+    server.close()
+    pair.run(0.5)
+    assert lost == [CloseReason.CLOSED]
+    assert client.fetch_data() == b"the whole answer"
+
+
+def test_half_close_keeps_receiving() -> None:
+    pair = TcpPair()
+    server = HalfOpen()
+    pair.register(server, 1)
+    server.bind(7)
+    server.listen(5)
+    client = TCPApplication()
+    pair.register(client, 0)
+    client.connect_deferred(SERVER_IP, 7)
+    pair.run(0.1)
     client.shutdown(1)
     pair.run(0.1)
     server.send(b"still flowing")
