@@ -173,6 +173,11 @@ def create_connection(
     raise last if last is not None else OSError(errno.EHOSTUNREACH, f"no address for {host}")
 
 
+def gethostname() -> str:
+    """This host's name (the seed's call; the kernel's answer)."""
+    return _std.gethostname()
+
+
 def getfqdn(name: str = "") -> str:
     """The name itself (the stack does no reverse lookups)."""
     return name or "localhost"
