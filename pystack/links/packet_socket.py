@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pystack.links import netdev
+from pystack.reactor import blocking_call
 
 ETH_P_ALL = 0x0003
 PACKET_OUTGOING = 4
@@ -111,6 +112,10 @@ class PacketSocketLink:
             self.send_errors += 1
 
     def start(self) -> None:
+        # addReader/removeReader belong to the reactor thread (thread mode).
+        blocking_call(self._start, _reactor=self.reactor)
+
+    def _start(self) -> None:
         if self._sock is None:
             raise RuntimeError("PacketSocketLink: start() after close()")
         if not self._reading:
@@ -118,6 +123,9 @@ class PacketSocketLink:
             self.reactor.addReader(self)
 
     def close(self) -> None:
+        blocking_call(self._close, _reactor=self.reactor)
+
+    def _close(self) -> None:
         if self._sock is None:
             return
         if self._reading:

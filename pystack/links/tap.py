@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pystack.links import netdev
+from pystack.reactor import blocking_call
 
 TUNSETIFF = 0x400454CA
 TUNSETOFFLOAD = 0x400454D0
@@ -101,6 +102,10 @@ class TapLink:
             self.send_errors += 1
 
     def start(self) -> None:
+        # addReader/removeReader belong to the reactor thread (thread mode).
+        blocking_call(self._start, _reactor=self.reactor)
+
+    def _start(self) -> None:
         if self._fd is None:
             raise RuntimeError("TapLink: start() after close()")
         if not self._reading:
@@ -108,6 +113,9 @@ class TapLink:
             self.reactor.addReader(self)
 
     def close(self) -> None:
+        blocking_call(self._close, _reactor=self.reactor)
+
+    def _close(self) -> None:
         if self._fd is None:
             return
         if self._reading:
