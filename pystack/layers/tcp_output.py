@@ -100,6 +100,9 @@ class OutputMixin(Tcb):
             return
         start = self.sndbuf_seq()
         end = start + len(self.sndbuf)
+        nxt = self.snd_nxt
+        if not force_one and nxt == end and not (self.fin_queued and nxt == self.snd_fin):
+            return  # nothing new to send (the common case on the receiving side)
         mss = self.snd_mss
         while True:
             window = min(self.snd_wnd, self.cc.cwnd)
@@ -118,7 +121,9 @@ class OutputMixin(Tcb):
             else:
                 break
             force_one = False
-        if self.snd_wnd == 0 and end - self.snd_nxt > 0 and self.snd_una == self.snd_max:
+        if end - self.snd_nxt > 0 and self.snd_una == self.snd_max:
+            # Data waits but nothing is in flight to bring an ACK: a zero or too small
+            # window. Probe it (RFC 9293 §3.8.6.1) / override SWS avoidance (§3.8.6.2.1).
             self.enter_persist()
         else:
             self.arm_rexmit()

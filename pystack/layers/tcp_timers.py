@@ -151,7 +151,7 @@ class TimerMixin(Tcb):
 
     def _on_persist_timeout(self) -> None:
         if self.snd_wnd > 0:
-            self.output()
+            self.output(force_one=True)  # the SWS override timeout (RFC 9293 §3.8.6.2.1)
             return
         # MUST-26: a zero window never closes the connection, so no R2 check here.
         offset = self.snd_una - self.sndbuf_seq()
