@@ -62,3 +62,23 @@ def test_connections_are_found_by_four_tuple() -> None:
     c2.send(b"two")
     pair.run(0.5)
     assert (s1.fetch_data(), s2.fetch_data()) == (b"one", b"two")
+
+
+def test_icmp_port_unreachable_aborts_a_connection_in_syn_sent() -> None:
+    from pystack.layers.tcp_application import TCPApplication
+    from pystack.layers.tcp_config import CloseReason
+
+    pair = TcpPair(loss=1.0)
+    client = TCPApplication()
+    pair.register(client, 0)
+    result: list[bool] = []
+    client.connect_deferred(B, 7).addCallback(result.append)
+    session = client.session
+    assert session is not None and session.state == "SYN_SENT"
+    syn = tcpwire.emit(session.syn_segment(), A, B)
+    quoted = ipv4.Ipv4Packet(A, B, 6, syn[:8])
+    pair.layers[0].icmp_error_received("time_exceeded", 0, quoted)  # soft: kept
+    assert session.state == "SYN_SENT"
+    pair.layers[0].icmp_error_received("unreachable", 3, quoted)  # port unreachable: hard
+    assert session.state == "CLOSED"
+    assert result == [False] and client.close_reason is CloseReason.UNREACHABLE
