@@ -573,7 +573,11 @@ def run(args: argparse.Namespace) -> int:
         print("pystack bench net needs root (network namespaces, TAP devices)", file=sys.stderr)
         return 2
     if args.profile:
-        Path(args.profile).mkdir(parents=True, exist_ok=True)
+        try:
+            Path(args.profile).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            print(f"--profile {args.profile}: {exc.strerror}", file=sys.stderr)
+            return 2
     params = {
         "runs": args.runs,
         "mbytes": args.mbytes,

@@ -92,12 +92,11 @@ def make_apps(base: Any, args: argparse.Namespace) -> dict[str, Any]:
         def packet_received(self, data: bytes, **kwargs: Any) -> None:
             TALLY.bytes += len(data)
 
-        def tcp_eof(self, session: Any) -> None:
-            super().tcp_eof(session)
+        def eof_received(self) -> bool:
             TALLY.last = time.monotonic()  # every byte has arrived
             TALLY.busy_last = system_busy_seconds()
-            self.close()
             TALLY.done.set()
+            return False  # close our side too
 
     class Source(base):
         """Fills the send buffer whenever it has room, up to ``--bytes`` or ``--seconds``."""
