@@ -14,6 +14,8 @@ _ntoa = socket.inet_ntoa
 _CACHE_MAX = 4096
 
 _ip_str: dict[bytes, str] = {}
+_addresses: dict[bytes, tuple[str, str]] = {}
+_pseudo: dict[tuple[str, str], int] = {}
 _ip_bytes: dict[str, bytes] = {}
 _ip_sums: dict[str, int] = {}
 _mac_bytes: dict[str, bytes] = {}
@@ -27,6 +29,27 @@ def ip_to_str(raw: bytes) -> str:
             _ip_str.clear()
         text = _ip_str[raw] = _ntoa(raw)
     return text
+
+
+def ip_pair_to_str(raw: bytes) -> tuple[str, str]:
+    """Eight packed bytes (source then destination, as in an IPv4 header) as two strings."""
+    pair = _addresses.get(raw)
+    if pair is None:
+        if len(_addresses) >= _CACHE_MAX:
+            _addresses.clear()
+        pair = _addresses[raw] = (_ntoa(raw[:4]), _ntoa(raw[4:]))
+    return pair
+
+
+def pseudo_sum(src: str, dst: str) -> int:
+    """The two addresses' part of a pseudo-header sum (RFC 9293 §3.1), memoised per pair."""
+    total = _pseudo.get((src, dst))
+    if total is None:
+        total = ip_sum(src) + ip_sum(dst)
+        if len(_pseudo) >= _CACHE_MAX:
+            _pseudo.clear()
+        _pseudo[(src, dst)] = total
+    return total
 
 
 def ip_to_bytes(ip: str) -> bytes:

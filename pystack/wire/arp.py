@@ -42,6 +42,8 @@ def parse(data: bytes) -> ArpPacket:
     Raises :class:`Malformed`: "truncated", or "unsupported" for anything but
     Ethernet (1) / IPv4 (0x0800) with address lengths 6 and 4.
     """
+    if type(data) is not bytes:
+        data = bytes(data)  # bytearray, memoryview: payload fields are bytes
     if len(data) < PACKET_LEN:
         raise Malformed("truncated", f"{len(data)} bytes, need {PACKET_LEN}")
     htype, ptype, hlen, plen, op, sha, spa, tha, tpa = _BODY.unpack_from(data)

@@ -46,6 +46,8 @@ _headers: dict[bytes, tuple[str, str, int]] = {}
 
 def parse(data: bytes) -> EthernetFrame:
     """Parse a frame (without FCS). Raises :class:`Malformed` ("truncated")."""
+    if type(data) is not bytes:
+        data = bytes(data)  # bytearray, memoryview: payload fields are bytes
     if len(data) < HEADER_LEN:
         raise Malformed("truncated", f"{len(data)} bytes, need {HEADER_LEN}")
     header = data[:HEADER_LEN]

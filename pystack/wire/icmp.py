@@ -97,6 +97,8 @@ def parse(data: bytes) -> IcmpMessage:
 
     Raises :class:`Malformed`: "truncated", "bad_checksum".
     """
+    if type(data) is not bytes:
+        data = bytes(data)  # bytearray, memoryview: payload fields are bytes
     if len(data) < HEADER_LEN:
         raise Malformed("truncated", f"{len(data)} bytes, need {HEADER_LEN}")
     if internet_checksum(data) != 0:

@@ -6,7 +6,7 @@ import struct
 from dataclasses import dataclass
 
 from pystack.wire import Malformed
-from pystack.wire._addr import _ip_str, _ip_sums, ip_sum, ip_to_bytes, ip_to_str
+from pystack.wire._addr import _addresses, _ip_sums, ip_pair_to_str, ip_sum, ip_to_bytes
 from pystack.wire._fast import fast_init
 from pystack.wire.checksum import checksum_from_sum, internet_checksum
 
@@ -33,7 +33,7 @@ HEADER_LEN = 20
 MAX_LEN = 0xFFFF
 
 _HDR = struct.Struct("!BBHHHBBH4s4s")
-_unpack_from = _HDR.unpack_from
+_unpack_from = struct.Struct("!BBHHHBBH").unpack_from
 _pack = _HDR.pack
 _from_bytes = int.from_bytes
 
@@ -79,22 +79,30 @@ def parse(data: bytes) -> Ipv4Packet:
     checksum is not checked here: see :func:`header_checksum_ok`. Raises :class:`Malformed`
     ("truncated", "bad_version", "bad_header_length", "bad_total_length").
     """
+    if type(data) is not bytes:
+        data = bytes(data)  # bytearray, memoryview: payload fields are bytes
     size = len(data)
     if size < HEADER_LEN:
         raise Malformed("truncated", f"{size} bytes, need {HEADER_LEN}")
-    ver_ihl, tos, total, ident, frag, ttl, proto, _, src, dst = _unpack_from(data)
-    hlen = (ver_ihl & 0x0F) << 2
-    if ver_ihl >> 4 != 4:
-        raise Malformed("bad_version", f"version {ver_ihl >> 4}")
-    if hlen < HEADER_LEN:
-        raise Malformed("bad_header_length", f"IHL {hlen >> 2}")
+    ver_ihl, tos, total, ident, frag, ttl, proto, _ = _unpack_from(data)
+    if ver_ihl == 0x45:
+        hlen = HEADER_LEN
+        options = b""
+    else:
+        if ver_ihl >> 4 != 4:
+            raise Malformed("bad_version", f"version {ver_ihl >> 4}")
+        hlen = (ver_ihl & 0x0F) << 2
+        if hlen < HEADER_LEN:
+            raise Malformed("bad_header_length", f"IHL {hlen >> 2}")
+        options = data[HEADER_LEN:hlen]
     if total < hlen:
         raise Malformed("bad_total_length", f"total length {total} < header {hlen}")
     if size < total:
         raise Malformed("truncated", f"{size} bytes, total length {total}")
+    src, dst = _addresses.get(data[12:20]) or ip_pair_to_str(data[12:20])
     return _build(
-        _ip_str.get(src) or ip_to_str(src),
-        _ip_str.get(dst) or ip_to_str(dst),
+        src,
+        dst,
         proto,
         data[hlen:total],
         ttl,
@@ -102,7 +110,7 @@ def parse(data: bytes) -> Ipv4Packet:
         ident,
         frag >> 13,
         (frag & 0x1FFF) << 3,
-        data[HEADER_LEN:hlen] if hlen > HEADER_LEN else b"",
+        options,
     )
 
 

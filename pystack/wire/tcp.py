@@ -6,7 +6,7 @@ import struct
 from dataclasses import dataclass
 
 from pystack.wire import Malformed
-from pystack.wire._addr import _ip_sums, ip_sum
+from pystack.wire._addr import _pseudo, pseudo_sum
 from pystack.wire._fast import fast_init
 from pystack.wire.checksum import checksum_from_sum, raw_sum
 from pystack.wire.tcp_options import (
@@ -140,10 +140,10 @@ class TcpSegment:
 _build = TcpSegment._build  # type: ignore[attr-defined]
 _timestamp = Timestamp._build  # type: ignore[attr-defined]
 _II = struct.Struct("!II")
-_II_unpack_from = _II.unpack_from
 _II_pack = _II.pack
 _NOP_NOP_TS = b"\x01\x01\x08\x0a"
 _TS_HLEN = HEADER_LEN + 12
+_unpack_ts_from = struct.Struct("!HHIIHH2xH4sII").unpack_from
 
 
 def parse(data: bytes) -> TcpSegment:
@@ -153,17 +153,28 @@ def parse(data: bytes) -> TcpSegment:
     past the end). Illegal option lengths do not raise (RFC 9293 MUST-7; see
     :mod:`pystack.wire.tcp_options`).
     """
-    if len(data) < HEADER_LEN:
-        raise Malformed("truncated", f"{len(data)} bytes, need {HEADER_LEN}")
+    if type(data) is not bytes:
+        data = bytes(data)  # bytearray, memoryview: payload fields are bytes
+    size = len(data)
+    if size >= _TS_HLEN:
+        # One unpack covers the layout Linux and most stacks put on every segment:
+        # NOP, NOP, timestamps (RFC 7323 Appendix A).
+        src_port, dst_port, seq, ack, off_flags, window, urgent, lead, tsval, tsecr = (
+            _unpack_ts_from(data)
+        )
+        if off_flags >> 12 == 8 and lead == _NOP_NOP_TS:
+            options: tuple[TcpOption, ...] = (NOP, NOP, _timestamp(tsval, tsecr))
+            return _build(
+                src_port, dst_port, seq, ack, off_flags & 0x0FFF, window, data[32:], options, urgent
+            )
+    elif size < HEADER_LEN:
+        raise Malformed("truncated", f"{size} bytes, need {HEADER_LEN}")
     src_port, dst_port, seq, ack, off_flags, window, _, urgent = _unpack_from(data)
     hlen = (off_flags >> 12) << 2
     if hlen == HEADER_LEN:
-        options: tuple[TcpOption, ...] = ()
-    elif hlen == _TS_HLEN and data[20:24] == _NOP_NOP_TS and len(data) >= _TS_HLEN:
-        # The layout Linux and most stacks put on every segment (RFC 7323 Appendix A).
-        options = (NOP, NOP, _timestamp(*_II_unpack_from(data, 24)))
-    elif hlen < HEADER_LEN or hlen > len(data):
-        raise Malformed("bad_header_length", f"data offset {hlen >> 2}, {len(data)} bytes")
+        options = ()
+    elif hlen < HEADER_LEN or hlen > size:
+        raise Malformed("bad_header_length", f"data offset {hlen >> 2}, {size} bytes")
     else:
         options = parse_options(data[HEADER_LEN:hlen])
     return _build(
@@ -173,14 +184,9 @@ def parse(data: bytes) -> TcpSegment:
 
 def checksum_ok(data: bytes, src_ip: str, dst_ip: str) -> bool:
     """True when the segment's checksum is right (RFC 9293 §3.1, MUST-2/3)."""
-    total = (
-        (_ip_sums.get(src_ip) or ip_sum(src_ip))
-        + (_ip_sums.get(dst_ip) or ip_sum(dst_ip))
-        + PROTO
-        + len(data)
-        + raw_sum(data)
-    )
-    return total % 0xFFFF == 0 and total != 0
+    total = (_pseudo.get((src_ip, dst_ip)) or pseudo_sum(src_ip, dst_ip)) + len(data) + 6
+    total += raw_sum(data)
+    return total % 0xFFFF == 0  # never an all-zero sum: the length and protocol are in it
 
 
 def _emit_options(options: tuple[TcpOption, ...]) -> bytes:
@@ -216,8 +222,7 @@ def emit(seg: TcpSegment, src_ip: str, dst_ip: str) -> bytes:
     # The header's words summed from the field values (a 32-bit field is congruent to the
     # sum of its halves mod 0xFFFF); struct.pack below rejects out-of-range values.
     total = (
-        (_ip_sums.get(src_ip) or ip_sum(src_ip))
-        + (_ip_sums.get(dst_ip) or ip_sum(dst_ip))
+        (_pseudo.get((src_ip, dst_ip)) or pseudo_sum(src_ip, dst_ip))
         + PROTO
         + hlen
         + len(payload)

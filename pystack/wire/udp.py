@@ -6,7 +6,7 @@ import struct
 from dataclasses import dataclass
 
 from pystack.wire import Malformed
-from pystack.wire._addr import ip_sum
+from pystack.wire._addr import pseudo_sum
 from pystack.wire._fast import fast_init
 from pystack.wire.checksum import checksum_from_sum, raw_sum
 
@@ -35,6 +35,8 @@ def parse(data: bytes) -> UdpDatagram:
     Raises :class:`Malformed`: "truncated" (shorter than the header or the length field
     says), "bad_length" (length field below 8).
     """
+    if type(data) is not bytes:
+        data = bytes(data)  # bytearray, memoryview: payload fields are bytes
     if len(data) < HEADER_LEN:
         raise Malformed("truncated", f"{len(data)} bytes, need {HEADER_LEN}")
     src_port, dst_port, length, _ = _HDR.unpack_from(data)
@@ -54,7 +56,7 @@ def checksum_ok(data: bytes, src_ip: str, dst_ip: str) -> bool:
         return False
     if data[6] == 0 and data[7] == 0:
         return True
-    total = ip_sum(src_ip) + ip_sum(dst_ip) + PROTO + length + raw_sum(data[:length])
+    total = pseudo_sum(src_ip, dst_ip) + PROTO + length + raw_sum(data[:length])
     return total % 0xFFFF == 0 and total != 0
 
 
@@ -68,7 +70,7 @@ def emit(dgram: UdpDatagram, src_ip: str, dst_ip: str) -> bytes:
         header = _HDR.pack(dgram.src_port, dgram.dst_port, length, 0)
     except struct.error as exc:
         raise ValueError(f"bad UdpDatagram field: {exc}") from None
-    total = ip_sum(src_ip) + ip_sum(dst_ip) + PROTO + length
+    total = pseudo_sum(src_ip, dst_ip) + PROTO + length
     csum = checksum_from_sum(total + _from_bytes(header, "big") + raw_sum(payload))
     # RFC 768: an all-zero computed checksum is transmitted as all ones.
     return header[:6] + (csum or 0xFFFF).to_bytes(2, "big") + payload

@@ -63,3 +63,9 @@ def test_arp_malformed(raw: bytes, reason: str) -> None:
     with pytest.raises(Malformed) as exc:
         arp.parse(raw)
     assert exc.value.reason == reason
+
+
+def test_parsers_accept_bytearray_and_memoryview() -> None:
+    assert ethernet.parse(bytearray(FRAME)) == ethernet.parse(FRAME)  # type: ignore[arg-type]
+    frame = ethernet.parse(memoryview(FRAME))  # type: ignore[arg-type]
+    assert type(frame.payload) is bytes
