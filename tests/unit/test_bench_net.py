@@ -210,9 +210,8 @@ def test_silent_worker_times_out_and_is_stopped() -> None:
 # ---------------------------------------------------------------- end to end
 
 
-@pytest.mark.root
-def test_kernel_and_forwarder_rows_end_to_end() -> None:
-    argv = ["--runs", "1", "--mbytes", "20", "--duration", "1", "--paths", "kernel,forwarder"]
+def run_bench(*argv: str) -> tuple[dict, str]:
+    """``python -m pystack.benchmarks.net ... --json``: (report, progress), lab removed."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "pystack.benchmarks.net", *argv, "--json"],
         stdout=subprocess.PIPE,
@@ -221,19 +220,37 @@ def test_kernel_and_forwarder_rows_end_to_end() -> None:
     )
     try:
         out, err = proc.communicate(timeout=120)
-    finally:
-        proc.kill()
+    except subprocess.TimeoutExpired:
+        proc.terminate()  # SIGTERM: the bench removes its lab before exiting
+        out, err = proc.communicate(timeout=60)
+        pytest.fail(f"bench net did not finish in 120 s: {err[-2000:]}")
     assert proc.returncode == 0, err
-    summary = json.loads(out)
+    assert list(leftovers(f"pyb{proc.pid}-")) == []
+    links = subprocess.run(["ip", "-br", "link"], capture_output=True, text=True).stdout
+    assert "bt0" not in links and "bv0" not in links and "bts" not in links
+    return json.loads(out), err
+
+
+@pytest.mark.root
+def test_kernel_and_forwarder_rows_end_to_end() -> None:
+    argv = ["--runs", "1", "--mbytes", "20", "--duration", "1", "--paths", "kernel,forwarder"]
+    summary, err = run_bench(*argv)
     for path in ("kernel", "forwarder"):
         cells = summary["results"][path]
         for metric in ("bulk_in", "bulk_out", "conn_rate"):
             assert cells[metric]["median"] > 0, (path, metric, cells[metric])
     assert summary["ratios"]["bulk_in"]["forwarder/kernel"] > 0
     assert "[run 1/1] forwarder" in err
-    assert list(leftovers(f"pyb{proc.pid}-")) == []
-    links = subprocess.run(["ip", "-br", "link"], capture_output=True, text=True).stdout
-    assert "bt0" not in links and "bv0" not in links
+
+
+@pytest.mark.root
+def test_stack_rows_end_to_end() -> None:
+    argv = ["--runs", "1", "--mbytes", "2", "--duration", "1", "--connections", "50"]
+    summary, _ = run_bench(*argv, "--paths", "stack")
+    cells = summary["results"]["stack"]
+    for metric in ("bulk_in", "bulk_out", "conn_rate", "mem_per_conn"):
+        assert cells[metric]["median"] is not None, (metric, cells[metric])
+    assert cells["mem_per_conn"]["details"][0]["established"] == 50
 
 
 class FakeBench:
