@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from pystack.benchmarks import net
-from pystack.benchmarks._netlab import LabError, Worker, leftovers
+from pystack.benchmarks._netlab import BenchLab, LabError, Worker, leftovers, sweep_stale
 from pystack.benchmarks.forwarder import Forwarder
 from pystack.benchmarks.net import Measurement
 
@@ -297,3 +297,29 @@ def test_an_unavailable_stack_row_is_tried_once_and_reported(
 def test_failed_connects_are_noted() -> None:
     client = {"connections": 10, "seconds": 1.0, "per_second": [10], "cpu": 0, "errors": 2}
     assert net.conn_measurement(client, {}).note == "2 connects failed or timed out"
+
+
+@pytest.mark.root
+def test_lab_is_removed_when_the_benchmark_fails() -> None:
+    tag = f"pybt{os.getpid()}"
+    with pytest.raises(RuntimeError, match="on purpose"), BenchLab(tag) as lab:
+        a, b = lab.namespace("a"), lab.namespace("b")
+        lab.veth(a, "198.18.9.1/24", b, "198.18.9.2/24")
+        lab.tap(a, "bt9", "198.18.10.1/24")
+        sleeper = lab.spawn("sleeper", a, ["sleep", "60"])
+        raise RuntimeError("on purpose")
+    assert list(leftovers(tag)) == []
+    assert sleeper.popen.returncode is not None
+
+
+@pytest.mark.root
+def test_namespaces_of_a_killed_benchmark_are_swept() -> None:
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    name = f"pyb{gone.pid}-s"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        assert name in sweep_stale()
+        assert list(leftovers(f"pyb{gone.pid}-")) == []
+    finally:
+        subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)
