@@ -114,7 +114,8 @@ def make_apps(base: Any, args: argparse.Namespace) -> dict[str, Any]:
         def produce(self) -> None:
             deadline = (TALLY.first or 0.0) + args.seconds
             while TALLY.bytes < args.bytes and time.monotonic() < deadline:
-                piece = self.chunk[: args.bytes - TALLY.bytes]
+                left = args.bytes - TALLY.bytes
+                piece = self.chunk if left >= CHUNK else self.chunk[:left]
                 taken = self.send(piece)
                 TALLY.bytes += taken
                 if taken < len(piece):
