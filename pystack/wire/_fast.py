@@ -5,9 +5,10 @@ which costs more than the struct unpack on the parse hot path. :func:`fast_init`
 the class:
 
 - an ``__init__`` of the same signature that stores through the slot descriptors;
-- ``cls._build(*all_fields)``, for the parsers: it fills an instance of a plain slotted twin
-  class with the same layout, then sets its ``__class__`` to the frozen class (CPython
-  allows this between classes with identical slots). It is about twice as fast again.
+- a *twin*: a plain class with the same ``__slots__``. The parsers create the twin, store
+  the fields with ordinary attribute assignments, then set ``__class__`` to the frozen
+  class, which CPython allows between classes of identical layout. That is about twice as
+  fast again. ``cls._build(*all_fields)`` does the same for code that is not that hot.
 
 Instances are real instances of the frozen class either way: ``__setattr__`` still raises.
 """
@@ -15,15 +16,16 @@ Instances are real instances of the frozen class either way: ``__setattr__`` sti
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+_TWINS: dict[type, type] = {}
 
 
 def fast_init(cls: type[T]) -> type[T]:
-    """Give a frozen, slotted dataclass a faster ``__init__`` and a ``_build`` constructor."""
+    """Give a frozen, slotted dataclass a faster ``__init__``, a twin and ``_build``."""
     fields = dataclasses.fields(cls)  # type: ignore[arg-type]
+    names = [f.name for f in fields]
     params = []
     namespace: dict[str, Any] = {}
     for f in fields:
@@ -33,34 +35,37 @@ def fast_init(cls: type[T]) -> type[T]:
             namespace[f"_d_{f.name}"] = f.default
             params.append(f"{f.name}=_d_{f.name}")
         namespace[f"_s_{f.name}"] = getattr(cls, f.name).__set__
-    body = "".join(f"    _s_{f.name}(self, {f.name})\n" for f in fields)
+    body = "".join(f"    _s_{n}(self, {n})\n" for n in names)
     exec(f"def __init__(self, {', '.join(params)}):\n{body}", namespace)
     init = namespace["__init__"]
     init.__qualname__ = f"{cls.__qualname__}.__init__"
     init.__doc__ = cls.__init__.__doc__
     cls.__init__ = init  # type: ignore[method-assign]
-    cls._build = staticmethod(_twin_builder(cls, [f.name for f in fields]))  # type: ignore[attr-defined]
+    twin = _make_twin(cls, names)
+    _TWINS[cls] = twin
+    stores = "".join(f"    obj.{n} = {n}\n" for n in names)
+    namespace = {"_cls": cls, "_twin": twin, "_new": object.__new__}
+    exec(
+        f"def _build({', '.join(names)}):\n    obj = _new(_twin)\n{stores}"
+        "    obj.__class__ = _cls\n    return obj\n",
+        namespace,
+    )
+    cls._build = staticmethod(namespace["_build"])  # type: ignore[attr-defined]
     return cls
 
 
-def _twin_builder(cls: type[T], names: list[str]) -> Callable[..., T]:
-    slots = cls.__dict__.get("__slots__", ())
-    if tuple(slots) != tuple(names):
-        return cls
-    stores = "".join(f"    obj.{n} = {n}\n" for n in names)
-    args = ", ".join(names)
-    source = (
-        f"class _Twin:\n    __slots__ = {tuple(names)!r}\n"
-        f"def build({args}):\n    obj = _new(_Twin)\n{stores}    obj.__class__ = _cls\n"
-        "    return obj\n"
-    )
-    namespace: dict[str, Any] = {"_cls": cls, "_new": object.__new__}
-    exec(source, namespace)
-    build: Callable[..., T] = namespace["build"]
+def _make_twin(cls: type, names: list[str]) -> type:
+    if tuple(cls.__dict__.get("__slots__", ())) != tuple(names):
+        raise TypeError(f"{cls.__name__}: fast_init needs a slots=True dataclass")
+    twin = type(f"_{cls.__name__}Twin", (), {"__slots__": tuple(names)})
+    probe: Any = object.__new__(twin)
     try:
-        probe = build(*range(len(names)))
-    except TypeError:
-        return cls  # layouts differ on this interpreter: the plain constructor still works
-    if type(probe) is not cls:
-        return cls
-    return build
+        probe.__class__ = cls
+    except TypeError as exc:  # not CPython's layout rules: say so at import, not per packet
+        raise TypeError(f"{cls.__name__}: cannot build through a twin class: {exc}") from None
+    return twin
+
+
+def twin_of(cls: type) -> type:
+    """The plain slotted class whose instances become ``cls`` by setting ``__class__``."""
+    return _TWINS[cls]

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from typing import Any
 
 from pystack.wire import Malformed
 from pystack.wire._addr import mac_to_bytes
-from pystack.wire._fast import fast_init
+from pystack.wire._fast import fast_init, twin_of
 
 __all__ = [
     "BROADCAST",
@@ -40,7 +41,8 @@ class EthernetFrame:
     payload: bytes
 
 
-_build = EthernetFrame._build  # type: ignore[attr-defined]
+_Twin: Any = twin_of(EthernetFrame)
+_new = object.__new__
 _headers: dict[bytes, tuple[str, str, int]] = {}
 
 
@@ -58,8 +60,11 @@ def parse(data: bytes) -> EthernetFrame:
             _headers.clear()
         dst, src, ethertype = _unpack_from(header)
         fields = _headers[header] = (dst.hex(":"), src.hex(":"), ethertype)
-    dst_mac, src_mac, ethertype = fields
-    return _build(dst_mac, src_mac, ethertype, data[HEADER_LEN:])
+    frame = _new(_Twin)  # see pystack.wire._fast: frozen once __class__ is set
+    frame.dst, frame.src, frame.ethertype = fields
+    frame.payload = data[HEADER_LEN:]
+    frame.__class__ = EthernetFrame
+    return frame
 
 
 def emit(frame: EthernetFrame) -> bytes:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from typing import Any
 
 from pystack.wire import Malformed
 from pystack.wire._addr import _addresses, _ip_sums, ip_pair_to_str, ip_sum, ip_to_bytes
-from pystack.wire._fast import fast_init
+from pystack.wire._fast import fast_init, twin_of
 from pystack.wire.checksum import checksum_from_sum, internet_checksum
 
 __all__ = [
@@ -69,7 +70,8 @@ class Ipv4Packet:
         return bool(self.flags & FLAG_MF) or self.frag_offset != 0
 
 
-_build = Ipv4Packet._build  # type: ignore[attr-defined]
+_Twin: Any = twin_of(Ipv4Packet)
+_new = object.__new__
 
 
 def parse(data: bytes) -> Ipv4Packet:
@@ -99,19 +101,18 @@ def parse(data: bytes) -> Ipv4Packet:
         raise Malformed("bad_total_length", f"total length {total} < header {hlen}")
     if size < total:
         raise Malformed("truncated", f"{size} bytes, total length {total}")
-    src, dst = _addresses.get(data[12:20]) or ip_pair_to_str(data[12:20])
-    return _build(
-        src,
-        dst,
-        proto,
-        data[hlen:total],
-        ttl,
-        tos,
-        ident,
-        frag >> 13,
-        (frag & 0x1FFF) << 3,
-        options,
-    )
+    pkt = _new(_Twin)  # see pystack.wire._fast: frozen once __class__ is set
+    pkt.src, pkt.dst = _addresses.get(data[12:20]) or ip_pair_to_str(data[12:20])
+    pkt.proto = proto
+    pkt.payload = data[hlen:total]
+    pkt.ttl = ttl
+    pkt.tos = tos
+    pkt.ident = ident
+    pkt.flags = frag >> 13
+    pkt.frag_offset = (frag & 0x1FFF) << 3
+    pkt.options = options
+    pkt.__class__ = Ipv4Packet
+    return pkt
 
 
 def parse_quoted(data: bytes) -> Ipv4Packet:

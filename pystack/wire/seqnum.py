@@ -1,7 +1,7 @@
 """TCP sequence numbers: arithmetic modulo 2**32 and comparisons per RFC 9293 §3.4.
 
 ``SeqNum`` never compares with a raw ``int`` by order (that is the bug this type exists to
-prevent); equality with an ``int`` is allowed and compares the reduced value.
+prevent); equality with an ``int`` is allowed (``SeqNum(7) == 7``).
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ class SeqNum:
         if isinstance(other, SeqNum):
             return self.value == other.value
         if isinstance(other, int):
-            return self.value == other & _MASK
+            return self.value == other  # no reduction: equal values must hash alike
         return NotImplemented
 
     def __add__(self, other: int) -> SeqNum:

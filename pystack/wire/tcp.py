@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from typing import Any
 
 from pystack.wire import Malformed
 from pystack.wire._addr import _pseudo, pseudo_sum
-from pystack.wire._fast import fast_init
+from pystack.wire._fast import fast_init, twin_of
 from pystack.wire.checksum import checksum_from_sum, raw_sum
 from pystack.wire.tcp_options import (
     NOP,
@@ -138,7 +139,9 @@ class TcpSegment:
 
 
 _build = TcpSegment._build  # type: ignore[attr-defined]
-_timestamp = Timestamp._build  # type: ignore[attr-defined]
+_Twin: Any = twin_of(TcpSegment)
+_TimestampTwin: Any = twin_of(Timestamp)
+_new = object.__new__
 _II = struct.Struct("!II")
 _II_pack = _II.pack
 _NOP_NOP_TS = b"\x01\x01\x08\x0a"
@@ -163,16 +166,29 @@ def parse(data: bytes) -> TcpSegment:
             _unpack_ts_from(data)
         )
         if off_flags >> 12 == 8 and lead == _NOP_NOP_TS:
-            options: tuple[TcpOption, ...] = (NOP, NOP, _timestamp(tsval, tsecr))
-            return _build(
-                src_port, dst_port, seq, ack, off_flags & 0x0FFF, window, data[32:], options, urgent
-            )
+            # Twins, see pystack.wire._fast: frozen once __class__ is set.
+            timestamp = _new(_TimestampTwin)
+            timestamp.tsval = tsval
+            timestamp.tsecr = tsecr
+            timestamp.__class__ = Timestamp
+            seg = _new(_Twin)
+            seg.src_port = src_port
+            seg.dst_port = dst_port
+            seg.seq = seq
+            seg.ack = ack
+            seg.flags = off_flags & 0x0FFF
+            seg.window = window
+            seg.payload = data[_TS_HLEN:]
+            seg.options = (NOP, NOP, timestamp)
+            seg.urgent = urgent
+            seg.__class__ = TcpSegment
+            return seg
     elif size < HEADER_LEN:
         raise Malformed("truncated", f"{size} bytes, need {HEADER_LEN}")
     src_port, dst_port, seq, ack, off_flags, window, _, urgent = _unpack_from(data)
     hlen = (off_flags >> 12) << 2
     if hlen == HEADER_LEN:
-        options = ()
+        options: tuple[TcpOption, ...] = ()
     elif hlen < HEADER_LEN or hlen > size:
         raise Malformed("bad_header_length", f"data offset {hlen >> 2}, {size} bytes")
     else:

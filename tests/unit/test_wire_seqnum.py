@@ -39,6 +39,7 @@ def test_ordering_against_plain_int_is_refused() -> None:
 
 def test_equality_with_int_and_hash() -> None:
     assert SeqNum(7) == 7
+    assert SeqNum(7) != 2**32 + 7  # equal objects must hash alike
     assert {SeqNum(7): "x"}[SeqNum(2**32 + 7)] == "x"
 
 
