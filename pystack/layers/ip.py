@@ -5,7 +5,9 @@ protocol they concern (RFC 1122 §3.2.2)."""
 from __future__ import annotations
 
 import enum
+import functools
 import ipaddress
+import socket
 from typing import Any
 
 from pystack.layers.ip_reassembly import OverlapPolicy, Reassembler, ReassemblyDrop
@@ -32,6 +34,12 @@ class IpDrop(enum.Enum):
     NO_ROUTE = "no_route"
     TOO_BIG_DF = "too_big_df"
     MALFORMED = "malformed"
+
+
+@functools.lru_cache(maxsize=4096)
+def ip_int(ip: str) -> int:
+    """A dotted IPv4 address as an integer (cached: the same few addresses recur)."""
+    return int.from_bytes(socket.inet_aton(ip), "big")
 
 
 def _multicast_mac(ip: str) -> str:
@@ -67,6 +75,8 @@ class IPProtocol(Layer):
         self._reassembler: Reassembler | None = None
         self._ident: int | None = None
         self._fragment_kwargs: dict[str, Any] = {}
+        self._addr_key: tuple[str | None, int] | None = None
+        self._addressing_cache: tuple[int, int, str] = (0, 0, "")
 
     # -- addresses ------------------------------------------------------------------------
 
@@ -74,26 +84,35 @@ class IPProtocol(Layer):
     def address(self) -> str | None:
         return self._context().ip
 
-    def _network(self) -> ipaddress.IPv4Network | None:
+    def _addressing(self) -> tuple[int, int, str]:
+        """(network as int, mask, directed broadcast) of our address, computed once."""
         ctx = self._context()
-        if ctx.ip is None:
-            return None
-        return ipaddress.IPv4Interface(f"{ctx.ip}/{ctx.prefix}").network
+        key = (ctx.ip, ctx.prefix)
+        if self._addr_key != key:
+            self._addr_key = key
+            mask = (0xFFFFFFFF << (32 - ctx.prefix)) & 0xFFFFFFFF if ctx.ip else 0
+            net = ip_int(ctx.ip) & mask if ctx.ip else 0
+            bcast = str(ipaddress.IPv4Address(net | (~mask & 0xFFFFFFFF)))
+            # A /31 or /32 has no directed broadcast (RFC 3021).
+            self._addressing_cache = (net, mask, bcast if ctx.ip and ctx.prefix < 31 else "")
+        return self._addressing_cache
 
     def is_broadcast(self, ip: str) -> bool:
         """The limited broadcast or our subnet's directed broadcast."""
-        net = self._network()
-        return ip == LIMITED_BROADCAST or (
-            net is not None and net.prefixlen < 31 and ip == str(net.broadcast_address)
-        )
+        return ip == LIMITED_BROADCAST or ip == self._addressing()[2]
 
     def is_for_us(self, ip: str) -> bool:
-        return ip == self.address or self.is_broadcast(ip)
+        return ip == self._context().ip or self.is_broadcast(ip)
 
     def bad_source(self, ip: str) -> bool:
         """RFC 1122 §3.2.1.3: a broadcast, multicast or loopback source is never valid."""
-        addr = ipaddress.IPv4Address(ip)
-        return addr.is_multicast or addr.is_loopback or self.is_broadcast(ip)
+        n = ip_int(ip)
+        return n >> 28 == 0xE or n >> 24 == 127 or self.is_broadcast(ip)
+
+    def on_link(self, ip: str) -> bool:
+        """True when ``ip`` is in our subnet (no gateway needed)."""
+        net, mask, _ = self._addressing()
+        return self._context().ip is not None and ip_int(ip) & mask == net
 
     @property
     def reassembler(self) -> Reassembler:
@@ -234,11 +253,9 @@ class IPProtocol(Layer):
         base: dict[str, Any] = {"type": ETHERTYPE_IPV4}
         if self.is_broadcast(dst):
             return {**base, "dst": BROADCAST}
-        addr = ipaddress.IPv4Address(dst)
-        if addr.is_multicast:
+        if ip_int(dst) >> 28 == 0xE:
             return {**base, "dst": _multicast_mac(dst)}
-        net = self._network()
-        if dst == self.address or (net is not None and addr in net):
+        if dst == self.address or self.on_link(dst):
             return {**base, "next_hop": dst}
         gateway = self._context().gateway
         return {**base, "next_hop": gateway} if gateway else None

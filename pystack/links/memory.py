@@ -9,6 +9,7 @@ give the same frames at the same simulated times.
 
 from __future__ import annotations
 
+import heapq
 import random
 from dataclasses import dataclass
 from typing import Any
@@ -65,6 +66,11 @@ class MemoryWire:
         self.rng = random.Random(seed)
         self.links: list[MemoryLink] = []
         self.counters = WireCounters()
+        # Frames in flight as (due time, sequence, port, frame): one clock call for the
+        # earliest, not one per frame (twisted's Clock sorts its calls on every callLater).
+        self._in_flight: list[tuple[float, int, MemoryLink, bytes]] = []
+        self._seq = 0
+        self._timer: Any = None
 
     def attach(self, mtu: int | None = None) -> MemoryLink:
         """A new port on this wire."""
@@ -94,13 +100,30 @@ class MemoryWire:
             if self.reorder and self.rng.random() < self.reorder:
                 self.counters.reordered += 1
                 delay += self.reorder_delay
-            self.clock.callLater(delay, self._deliver, link, frame)
+            self._seq += 1
+            due = self.clock.seconds() + delay
+            heapq.heappush(self._in_flight, (due, self._seq, link, frame))
+            self._schedule()
 
-    def _deliver(self, link: MemoryLink, frame: bytes) -> None:
-        if link.closed:
+    def _schedule(self) -> None:
+        if not self._in_flight:
             return
-        self.counters.delivered += 1
-        link.deliver(frame)
+        due = self._in_flight[0][0]
+        if self._timer is not None and self._timer.active():
+            if self._timer.getTime() <= due:
+                return
+            self._timer.cancel()
+        self._timer = self.clock.callLater(max(0.0, due - self.clock.seconds()), self._run)
+
+    def _run(self) -> None:
+        self._timer = None
+        now = self.clock.seconds()
+        while self._in_flight and self._in_flight[0][0] <= now:
+            _, _, link, frame = heapq.heappop(self._in_flight)
+            if not link.closed:
+                self.counters.delivered += 1
+                link.deliver(frame)
+        self._schedule()
 
 
 class MemoryLink:
