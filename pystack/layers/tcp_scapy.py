@@ -19,7 +19,7 @@ def to_scapy_tcp(session: Any, seg: tcpwire.TcpSegment, *, incoming: bool = Fals
     """The segment as a scapy ``IP()/TCP()`` packet, checksums left for scapy to compute."""
     from scapy.layers.inet import IP, TCP
 
-    src, dst = session.local_ip, session.remote_ip
+    src, dst = _addresses(session)
     if incoming:
         src, dst = dst, src
     data = tcpwire.emit(seg, src, dst)
@@ -28,6 +28,17 @@ def to_scapy_tcp(session: Any, seg: tcpwire.TcpSegment, *, incoming: bool = Fals
     del packet[IP].len
     del packet[TCP].chksum
     return packet
+
+
+def _addresses(session: Any) -> tuple[str, str]:
+    """Local and remote address; a listener has neither yet, so those of the segment the
+    TCP layer is demultiplexing stand in (its ``local_ip()`` and ``last_remote_ip``)."""
+    local, remote = session.local_ip, session.remote_ip
+    if local == "0.0.0.0" and hasattr(session.host, "local_ip"):
+        local = session.host.local_ip()
+    if remote is None:
+        remote = getattr(session.host, "last_remote_ip", None) or "0.0.0.0"
+    return local, remote
 
 
 def from_scapy_tcp(packet: Any) -> tuple[bytes, dict[str, Any]]:
