@@ -14,9 +14,13 @@ sit on UDP, TCP applications on a session above TCP.
 
 from __future__ import annotations
 
+import itertools
+import logging
 import random
 from collections.abc import Callable
 from typing import Any
+
+from twisted.internet import defer
 
 from pystack.layers.arp import ARPProtocol
 from pystack.layers.ethernet import EthernetProtocol
@@ -25,6 +29,11 @@ from pystack.layers.ip import IPProtocol
 from pystack.layers.udp import UDPProtocol
 from pystack.links.pcap import PcapCapture
 from pystack.stats import Stats
+
+log = logging.getLogger(__name__)
+STOP_GRACE = 2.0  # seconds stop() lets connections finish before resetting them
+STOP_POLL = 0.02  # how often stop() looks at the connections meanwhile
+_stack_ids = itertools.count(1)
 
 # Keyword options of PyStack, by the layer that takes them (and that layer's own name).
 ARP_OPTIONS = {
@@ -87,6 +96,8 @@ class PyStack:
         self.clock = clock
         self.rng = rng if rng is not None else random.Random()
         self.attachment: Any = None
+        self.stack_id = str(next(_stack_ids))
+        self._stopped: defer.Deferred[None] | None = None
         if link is None:
             link, ip, mac, gateway, mtu = self._attach(tap, interface, ip, mac, gateway, mtu)
         if pcap is not None:
@@ -109,6 +120,10 @@ class PyStack:
         self.ip.register_layer(self.udp)
         self.tcp: Any = None
         self._attach_tcp(tcp)
+        # Shared-address mode: TCP and UDP block the kernel's answers for their ports.
+        self.udp.kernel_filter = self.kernel_filter
+        if self.tcp is not None:
+            self.tcp.kernel_filter = self.kernel_filter
         if self.options:
             raise TypeError(f"unknown PyStack options: {', '.join(sorted(self.options))}")
         self.running = False
@@ -119,7 +134,7 @@ class PyStack:
         from pystack.attach import open_link
 
         att = open_link(tap=tap, interface=interface, ip=ip, gateway=gateway, mac=mac, mtu=mtu,
-                        reactor=self.clock, rng=self.rng)  # fmt: skip
+                        stack_id=self.stack_id, reactor=self.clock, rng=self.rng)  # fmt: skip
         self.attachment = att
         return att.link, att.ip, att.mac, att.gateway, att.mtu
 
@@ -192,15 +207,70 @@ class PyStack:
         else:
             reactor_mod.ensure_thread(self.clock)
 
-    def stop(self) -> None:
-        """Close the link (and the attachment); idempotent."""
-        if self.tcp is not None and hasattr(self.tcp, "stop"):
-            self.tcp.stop()
+    def stop(self, timeout: float = STOP_GRACE) -> Any:
+        """Stop the stack; idempotent.
+
+        Every connection is closed gracefully (FIN after its queued data); those not
+        finished (CLOSED or TIME_WAIT) after ``timeout`` seconds are reset (RST, RFC 9293
+        §3.10.5); then every session is forgotten and the link and the attachment (the
+        kernel filter's rules included) are closed. From another thread than the running
+        reactor's it blocks until done (about ``timeout`` at most). In the reactor thread,
+        or under a simulated clock with connections open, it returns a Deferred that fires
+        when done (the reactor's shutdown waits for it); with no reactor running it resets
+        what remains at once.
+        """
+        from pystack import reactor as reactor_mod
+
+        real = hasattr(self.clock, "run")
+        if real and reactor_mod.reactor_thread(self.clock) is None and not self.clock.running:
+            timeout = 0.0  # nothing would deliver the peers' answers: finish now
+        elif real and not reactor_mod.in_reactor_thread(self.clock):
+            reactor_mod.blocking_call(self._stop_deferred, timeout, _reactor=self.clock)
+            return None
+        return self._stop_deferred(timeout)
+
+    def _stop_deferred(self, timeout: float) -> Any:
+        if self._stopped is not None:
+            return None if self._stopped.called else _chained(self._stopped)
+        self._stopped = defer.Deferred()
         self.running = False
-        if self.attachment is not None:
-            self.attachment.close()
-        else:
-            self.link.close()
+        if self.tcp is not None:
+            self.tcp.stop()  # FIN on every connection, listeners closed
+        deadline = self.clock.seconds() + timeout
+        self._stop_poll(deadline)
+        return None if self._stopped.called else _chained(self._stopped)
+
+    def _stop_poll(self, deadline: float) -> None:
+        busy = [s for s in self._tcp_sessions() if s.state not in ("CLOSED", "TIME_WAIT")]
+        if busy and self.clock.seconds() < deadline:
+            self.clock.callLater(STOP_POLL, self._stop_poll, deadline)
+            return
+        try:
+            for session in self._tcp_sessions():
+                try:
+                    session.abort()  # RST where still synchronized; TIME_WAIT just ends
+                except Exception:  # an application's hook failing must not stop the stop
+                    log.exception("stop: aborting %r failed", session)
+        finally:
+            if self.attachment is not None:
+                self.attachment.close()
+            else:
+                self.link.close()
+            assert self._stopped is not None
+            self._stopped.callback(None)
+
+    def _tcp_sessions(self) -> list[Any]:
+        return list(self.tcp.sessions()) if self.tcp is not None else []
+
+    @property
+    def stopped(self) -> bool:
+        """True once `stop` has finished (the link is closed)."""
+        return self._stopped is not None and self._stopped.called
+
+    @property
+    def kernel_filter(self) -> Any:
+        """The shared-address mode's `KernelFilter`, else None."""
+        return getattr(self.attachment, "kernel_filter", None)
 
     def __enter__(self) -> PyStack:
         return self
@@ -210,3 +280,15 @@ class PyStack:
 
     def __repr__(self) -> str:
         return f"PyStack({self.address}, {self.mac})"
+
+
+def _chained(d: defer.Deferred[None]) -> defer.Deferred[None]:
+    """A new Deferred firing with ``d`` (so callers' callbacks do not alter ``d``)."""
+    out: defer.Deferred[None] = defer.Deferred()
+
+    def fire(result: Any) -> Any:
+        out.callback(None)
+        return result
+
+    d.addBoth(fire)
+    return out
