@@ -34,6 +34,8 @@ class TCPLayer(Layer):
 
     name = "TCP"
     fast = True
+    kernel_filter: Any = None
+    """Shared-address mode: the stack's `KernelFilter` (set by `PyStack`), else None."""
 
     def __init__(
         self,
@@ -92,6 +94,13 @@ class TCPLayer(Layer):
         lkey = (session.local_ip, session.local_port)
         if self.listeners.get(lkey) is session:
             del self.listeners[lkey]
+        if self.kernel_filter is not None and not self._port_in_use(session.local_port):
+            self.kernel_filter.unblock_tcp_port(session.local_port)
+
+    def _port_in_use(self, port: int) -> bool:
+        return any(key[1] == port for key in self.listeners) or any(
+            key[1] == port for key in self.connections
+        )
 
     # --------------------------------------------------------------------- user calls
 
@@ -106,6 +115,8 @@ class TCPLayer(Layer):
             raise OSError(98, f"port {port} is already listening")
         cls = session_class or self.session_class
         session = cls(self, local_ip=ip, local_port=port, config=self.config, user=user)
+        if self.kernel_filter is not None:  # before any SYN can reach the kernel
+            self.kernel_filter.block_tcp_port(port)
         session.open_passive(backlog)
         self.listeners[(ip, port)] = session
         return session
@@ -126,6 +137,8 @@ class TCPLayer(Layer):
             remote_port=remote_port, config=self.config, user=user,
         )  # fmt: skip
         self.connections[key] = session
+        if self.kernel_filter is not None:  # else the kernel resets the SYN,ACK
+            self.kernel_filter.block_tcp_port(port)
         session.open_active()
         return session
 

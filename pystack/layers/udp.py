@@ -30,6 +30,8 @@ class UDPProtocol(Layer):
 
     name = "UDP"
     fast = True
+    kernel_filter: Any = None
+    """Shared-address mode: the stack's `KernelFilter` (set by `PyStack`), else None."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -46,12 +48,16 @@ class UDPProtocol(Layer):
         owner = self.bindings.get(port)
         if owner is not None and owner is not app:
             raise OSError(errno.EADDRINUSE, f"UDP port {port} is already bound")
+        if self.kernel_filter is not None:  # the kernel must not answer port unreachable
+            self.kernel_filter.block_udp_port(port)
         self.bindings[port] = app
         return port
 
     def unbind(self, port: int, app: Any) -> None:
         if self.bindings.get(port) is app:
             del self.bindings[port]
+            if self.kernel_filter is not None:
+                self.kernel_filter.unblock_udp_port(port)
 
     def is_port_free(self, port: int) -> bool:
         """The seed's name: True if no application holds ``port``."""
