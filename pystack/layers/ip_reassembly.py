@@ -20,6 +20,9 @@ earlier trimming), the bytes in the overlap come from:
             §4); an exact duplicate of a fragment (same offset, length and bytes) is only
             ignored, as RFC 8200 §4.5 permits.
 
+``OVERLAP_CASE`` in tests/property/test_reassembly.py is one arrival sequence on which all
+six policies give different results.
+
 A datagram is delivered once, when the fragment just stored closes its last hole. Its entry
 then stays, without data, until the timeout so that late duplicates are not delivered again.
 Buffered bytes (plus a fixed overhead per stored piece) are bounded by ``memory_limit``:

@@ -215,6 +215,10 @@ class Layer:
         payload = packet.payload
         target = self.upperLayers.get(payload.name, self.upperLayers["default"])
         view = HeaderFields(packet.fields)
+        try:
+            view.repr = importlib.import_module("pystack.wire.scapy_edge").from_scapy(packet)
+        except Exception:  # a layer the codecs do not know: the dict alone goes up
+            view.repr = None
         kwargs[packet.name] = view
         if getattr(target, "fast", False):
             target.packet_received(bytes(payload), **kwargs)

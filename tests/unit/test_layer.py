@@ -93,3 +93,26 @@ def test_user_layer_between_ip_and_udp_sees_scapy_packets() -> None:
 def test_hand_built_stack_needs_a_clock() -> None:
     with pytest.raises(TypeError, match="clock"):
         EthernetProtocol(MemoryWire(Clock()).attach(), ip="198.18.0.1/24")
+
+
+class Passthrough(Layer):
+    """A seed-style layer that keeps the seed's default packet_received (decapsulate)."""
+
+    name = "UDP"
+
+
+def test_seed_default_packet_received_decapsulates_to_the_layer_above() -> None:
+    net = SimNet(1)
+    eth = EthernetProtocol(net.wire.attach(), ip="198.18.0.2/24", clock=net.clock)
+    ip_layer = IPProtocol()
+    eth.register_layer(ip_layer)
+    eth.register_layer(ARPProtocol())
+    passthrough = Passthrough()
+    ip_layer.register_layer(passthrough)
+    app = UDPApplication()
+    passthrough.register_layer_full("Raw", app)
+    client = UDPApplication()
+    net.a.register_udp_application(client)
+    client.sendto(b"raw payload", ("198.18.0.2", 9))
+    assert net.run_until(lambda: app.data)
+    assert app.recvfrom() == (b"raw payload", ("198.18.0.1", client.localPort))
