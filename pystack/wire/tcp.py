@@ -9,7 +9,7 @@ from typing import Any
 from pystack.wire import Malformed
 from pystack.wire._addr import _pseudo, pseudo_sum
 from pystack.wire._fast import fast_init, twin_of
-from pystack.wire.checksum import checksum_from_sum, raw_sum
+from pystack.wire.checksum import checksum_from_sum, raw_sum, swapped_sum
 from pystack.wire.tcp_options import (
     NOP,
     Mss,
@@ -200,9 +200,10 @@ def parse(data: bytes) -> TcpSegment:
 
 def checksum_ok(data: bytes, src_ip: str, dst_ip: str) -> bool:
     """True when the segment's checksum is right (RFC 9293 §3.1, MUST-2/3)."""
-    total = (_pseudo.get((src_ip, dst_ip)) or pseudo_sum(src_ip, dst_ip)) + len(data) + 6
-    total += raw_sum(data)
-    return total % 0xFFFF == 0  # never an all-zero sum: the length and protocol are in it
+    pseudo = (_pseudo.get((src_ip, dst_ip)) or pseudo_sum(src_ip, dst_ip)) + len(data) + PROTO
+    # Both sides times 256 (see checksum.swapped_sum); never an all-zero sum, so a right
+    # checksum is exactly a residue of 0.
+    return ((pseudo << 8) + swapped_sum(data)) % 0xFFFF == 0
 
 
 def _emit_options(options: tuple[TcpOption, ...]) -> bytes:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from pystack.wire.checksum import internet_checksum, ones_sum16, pseudo_header
 
 
@@ -42,3 +44,18 @@ def test_initial_partial_sum_adds() -> None:
     assert internet_checksum(b"\x00\x01\x00\x02", initial=0) == internet_checksum(
         b"\x00\x02", initial=1
     )
+
+
+def _reference(data: bytes) -> int:
+    padded = data + b"\x00" * (len(data) & 1)
+    total = sum(int.from_bytes(padded[i : i + 2], "big") for i in range(0, len(padded), 2))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+@pytest.mark.parametrize("size", [0, 1, 2, 3, 510, 511, 512, 513, 514, 515, 1499, 1500, 9001])
+def test_long_and_odd_buffers_match_a_word_by_word_sum(size: int) -> None:
+    data = bytes((i * 37 + 11) & 0xFF for i in range(size))
+    assert internet_checksum(data) == _reference(data)
+    assert internet_checksum(b"\xff" * size) == _reference(b"\xff" * size)
