@@ -39,6 +39,8 @@ def _observer(net: SimNet, who: str, say: Say) -> Callable[[Any, str, str, str],
     def observe(obj: Any, old: str, trigger: str, new: str) -> None:
         key = getattr(obj, "key", None)
         what = getattr(obj, "ip", None) or (f"id={key[3]}" if isinstance(key, tuple) else "")
+        if getattr(obj, "local_port", None) is not None:
+            what = f"port {obj.local_port}"
         name = obj.fsm.spec.name
         say(f"  {net.now() * 1000:8.3f} ms  {who}  {name} {what}: {old} -> {new} ({trigger})")
 
@@ -87,7 +89,11 @@ def _udp_section(net: SimNet, say: Say) -> None:
 
 
 def tcp_section(net: SimNet, say: Say) -> None:
-    """The TCP transfer of the demo: the TCP issue fills this section in."""
+    """The TCP transfer of the demo, written with the TCP layer (pystack.testing.harness)."""
     if net.a.tcp is None:
         return
-    say("\n== TCP: (the TCP transfer joins the demo with the TCP layer)")
+    try:
+        from pystack.testing.harness import demo_transfer
+    except ImportError:
+        return
+    demo_transfer(net, say)

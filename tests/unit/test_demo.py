@@ -23,6 +23,8 @@ def test_demo_prints_arp_ping_udp_and_writes_a_pcap(tmp_path: Path, capsys: Any)
     assert "ping 198.18.0.2: rtt 2.000 ms" in out
     assert "4000 bytes, same bytes" in out
     assert "ipv4_reassembly" in out and "COLLECTING -> COMPLETE" in out
+    if "== TCP" in out:  # once the TCP layer is in the stack, its transfer is in the demo
+        assert "sha256 equal" in out and "tcp port 9: LISTEN -> SYN_RECEIVED" in out
     data = pcap.read_bytes()
     assert data[:4] == bytes.fromhex("d4c3b2a1") and len(data) > 8000
 
