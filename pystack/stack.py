@@ -104,20 +104,10 @@ class PyStack:
             link = PcapCapture(link, pcap, clock)
         self.link = link
         self.stats = Stats()
-        arp_opts, ip_opts = _pick(options, ARP_OPTIONS), _pick(options, IP_OPTIONS)
-        icmp_opts = _pick(options, ICMP_OPTIONS)
-        self.options = options  # what remains is for the TCP layer (see _attach_tcp)
         self.ethernet = EthernetProtocol(link, ip, mac, gateway, clock, self.rng,
                                          stats=self.stats, mtu=mtu)  # fmt: skip
         self.set_observer(observer)
-        self.arp = ARPProtocol(**arp_opts)
-        self.ip = IPProtocol(**ip_opts)
-        self.icmp = ICMPProtocol(**icmp_opts)
-        self.udp = UDPProtocol()
-        self.ethernet.register_layer(self.arp)
-        self.ethernet.register_layer(self.ip)
-        self.ip.register_layer(self.icmp)
-        self.ip.register_layer(self.udp)
+        self.options = self._build_layers(options)  # what remains is for the TCP layer
         self.tcp: Any = None
         self._attach_tcp(tcp)
         # Shared-address mode: TCP and UDP block the kernel's answers for their ports.
@@ -128,6 +118,19 @@ class PyStack:
             raise TypeError(f"unknown PyStack options: {', '.join(sorted(self.options))}")
         self.running = False
         link.start()
+
+    def _build_layers(self, options: dict[str, Any]) -> dict[str, Any]:
+        """The seed's graph above Ethernet: ARP; IP with ICMP and UDP. Returns the options
+        no layer took."""
+        self.arp = ARPProtocol(**_pick(options, ARP_OPTIONS))
+        self.ip = IPProtocol(**_pick(options, IP_OPTIONS))
+        self.icmp = ICMPProtocol(**_pick(options, ICMP_OPTIONS))
+        self.udp = UDPProtocol()
+        self.ethernet.register_layer(self.arp)
+        self.ethernet.register_layer(self.ip)
+        self.ip.register_layer(self.icmp)
+        self.ip.register_layer(self.udp)
+        return options
 
     def _attach(self, tap: str | None, interface: str | None, ip: str | None, mac: str | None,
                 gateway: str | None, mtu: int | None) -> tuple[Any, ...]:  # fmt: skip
