@@ -139,3 +139,32 @@ def test_reassembly_timeout_and_policy_are_stack_options() -> None:
     assert net.a.stats.dropped("IP", "reassembly_overlap") == 1
     tap.inject(frags[1])
     assert net.a.stats.dropped("IP", "fragment_after_done") == 1
+
+
+# The arrival sequence of tests/property/test_reassembly.py (8-byte units), carried in a UDP
+# datagram to a bound port: C holds unit 0, so the UDP header (checksum 0) is C's first unit.
+POLICY_CASE = [("A", 1, 3), ("B", 1, 4), ("C", 0, 2), ("D", 5, 7), ("E", 4, 8), ("F", 2, 3),
+               ("H", 5, 6), ("G", 8, 9)]  # fmt: skip
+POLICY_RESULT = {"first": "AABEDDEG", "last": "CFBEHEEG", "bsd": "CABEEEEG",
+                 "linux": "CFBEEEEG", "windows": "AABEEEEG", "rfc5722": None}  # fmt: skip
+
+
+@pytest.mark.parametrize("policy", sorted(POLICY_RESULT))
+def test_overlap_policy_decides_what_the_application_receives(policy: str) -> None:
+    net = SimNet(2, overlap_policy=policy)
+    app = UDPApplication()
+    net.a.register_udp_application(app)
+    app.bind(7)
+    header = udp_wire.emit(udp_wire.UdpDatagram(1000, 7, bytes(64)), B, A)[:6] + b"\0\0"
+    tap = WireTap(net)
+    for letter, start, end in POLICY_CASE:
+        data = letter.encode() * 8 * (end - start)
+        if start == 0:
+            data = header + data[8:]
+        last = letter == "G"
+        tap_pkt = Ipv4Packet(B, A, 17, data, ident=77, flags=0 if last else 1,
+                             frag_offset=start * 8)  # fmt: skip
+        tap.inject(tap_pkt)
+    expected = POLICY_RESULT[policy]
+    got = app.fetch_data()
+    assert got == (b"".join(c.encode() * 8 for c in expected) if expected else b"")
