@@ -61,7 +61,7 @@ ACK = 0x10
 URG = 0x20
 ECE = 0x40
 CWR = 0x80
-AE = 0x100  # RFC 9768 (formerly the NS bit of RFC 3540)
+AE = 0x100  # AccECN's AE bit, formerly the NS bit of RFC 3540
 # tcpdump's letters, lowest bit first.
 _FLAG_LETTERS = ((FIN, "F"), (SYN, "S"), (RST, "R"), (PSH, "P"), (URG, "U"), (ECE, "E"), (CWR, "W"))
 
