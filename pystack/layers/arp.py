@@ -232,8 +232,13 @@ class ARPProtocol(Layer):
         except Malformed:
             self.stats.drop(self.name, ArpDrop.MALFORMED)
             return
-        if int(pkt.sender_mac[:2], 16) & 1 or pkt.sender_mac == ZERO_MAC:
-            self.stats.drop(self.name, ArpDrop.BAD_SENDER)  # a group MAC never sends
+        if (
+            int(pkt.sender_mac[:2], 16) & 1
+            or pkt.sender_mac == ZERO_MAC
+            or int(pkt.sender_ip.split(".", 1)[0]) >= 224
+        ):
+            # A group MAC never sends; a multicast or broadcast address is nobody's.
+            self.stats.drop(self.name, ArpDrop.BAD_SENDER)
             return
         if pkt.sender_ip == self.my_ip:
             # RFC 5227 §2.4: someone else claims our address; never learn it.
