@@ -31,5 +31,7 @@ if [ ! -x .venv/bin/python ]; then
     "$PYTHON" -m venv .venv
 fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
-.venv/bin/python -m pip install -q -e '.[dev]'
+# compat mode puts the checkout on sys.path, so twisted finds twisted/plugins/ (the
+# pystack: endpoint strings) the same way as in a regular install.
+.venv/bin/python -m pip install -q -e '.[dev]' --config-settings editable_mode=compat
 echo "setup: ready (.venv)"
