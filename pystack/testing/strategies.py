@@ -19,7 +19,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from pystack.wire import ipv4
+from pystack.wire import arp, ethernet, icmp, ipv4, tcp, udp
 from pystack.wire.arp import ArpPacket
 from pystack.wire.ethernet import EthernetFrame
 from pystack.wire.icmp import IcmpMessage
@@ -293,3 +293,57 @@ def scapy_frames(draw: st.DrawFn) -> Any:
     else:
         upper = ICMP(type=draw(st.sampled_from([0, 8])), id=draw(u16), seq=draw(u16))
     return ether / ip / upper / data
+
+
+# --- whole frames as bytes, for feeding a receive path ---------------------------------
+
+
+@st.composite
+def wire_frames(
+    draw: st.DrawFn,
+    dst_mac: str | None = None,
+    dst_ip: str | None = None,
+    corrupt: bool = True,
+) -> bytes:
+    """Ethernet frames as bytes: ARP, or IPv4 carrying TCP, UDP, ICMP or anything.
+
+    ``dst_mac``/``dst_ip`` pin the destination (a frame your stack will look at); the
+    checksums are right. With ``corrupt`` some frames are then damaged: truncated, a bit
+    flipped, a byte overwritten or junk appended, which a receive path must survive.
+    """
+    dst_mac = dst_mac or draw(mac_addresses())
+    if draw(st.integers(0, 9)) == 0:
+        body = arp.emit(draw(arp_packets()))
+        raw = ethernet.emit(EthernetFrame(dst_mac, draw(mac_addresses()), 0x0806, body))
+    else:
+        src_ip = draw(ipv4_addresses())
+        to_ip = dst_ip or draw(ipv4_addresses())
+        proto = draw(st.sampled_from([6, 17, 1, 6, 17, 0, 50]))
+        if proto == 6:
+            payload = tcp.emit(draw(tcp_segments()), src_ip, to_ip)
+        elif proto == 17:
+            payload = udp.emit(draw(udp_datagrams()), src_ip, to_ip)
+        elif proto == 1:
+            payload = icmp.emit(draw(icmp_messages()))
+        else:
+            payload = draw(payloads())
+        packet = draw(ipv4_packets(st.just(payload)))
+        packet = Ipv4Packet(src_ip, to_ip, proto, payload, packet.ttl, packet.tos, packet.ident)
+        raw = ethernet.emit(
+            EthernetFrame(dst_mac, draw(mac_addresses()), 0x0800, ipv4.emit(packet))
+        )
+    return draw(_corrupted(raw)) if corrupt else raw
+
+
+@st.composite
+def _corrupted(draw: st.DrawFn, raw: bytes) -> bytes:
+    how = draw(st.sampled_from(["intact", "intact", "truncate", "flip", "overwrite", "append"]))
+    if how == "truncate":
+        return raw[: draw(st.integers(0, len(raw) - 1))]
+    if how == "append":
+        return raw + draw(st.binary(min_size=1, max_size=40))
+    if how == "intact":
+        return raw
+    index = draw(st.integers(0, len(raw) - 1))
+    value = raw[index] ^ (1 << draw(st.integers(0, 7))) if how == "flip" else draw(u8)
+    return raw[:index] + bytes([value]) + raw[index + 1 :]

@@ -140,3 +140,35 @@ def test_seqnum_distance_and_order(a: SeqNum, n: int) -> None:
     assert (a < b) == (n > 0)
     assert (a == b) == (n == 0)
     assert (b - n) == a
+
+
+def _parse_all(raw: bytes) -> bool:
+    """Parse every layer as a stack would; True when every checksum on the way is right."""
+    frame = ethernet.parse(raw)
+    if frame.ethertype == ethernet.ETHERTYPE_ARP:
+        arp.parse(frame.payload)
+        return True
+    datagram = ipv4.parse(frame.payload)
+    ok = ipv4.header_checksum_ok(frame.payload)
+    upper = {ipv4.PROTO_TCP: tcp, ipv4.PROTO_UDP: udp}.get(datagram.proto)
+    if upper is not None:
+        upper.parse(datagram.payload)
+        ok &= upper.checksum_ok(datagram.payload, datagram.src, datagram.dst)
+    elif datagram.proto == ipv4.PROTO_ICMP:
+        icmp.parse(datagram.payload)  # verifies the checksum or raises Malformed
+    return ok
+
+
+@settings(max_examples=examples(ci=500, dev=60))
+@given(raw=pst.wire_frames(corrupt=False))
+def test_generated_frames_parse_through_every_layer(raw: bytes) -> None:
+    assert _parse_all(raw)
+
+
+@settings(max_examples=examples(ci=500, dev=60))
+@given(raw=pst.wire_frames(dst_mac="02:00:00:00:00:01", dst_ip="198.18.0.1"))
+def test_damaged_frames_give_reprs_or_malformed_at_every_layer(raw: bytes) -> None:
+    try:
+        _parse_all(raw)
+    except Malformed:
+        pass
