@@ -251,7 +251,7 @@ class PyStack:
         try:
             for session in self._tcp_sessions():
                 try:
-                    session.abort()  # RST where still synchronized; TIME_WAIT just ends
+                    _end(session)
                 except Exception:  # an application's hook failing must not stop the stop
                     log.exception("stop: aborting %r failed", session)
         finally:
@@ -283,6 +283,18 @@ class PyStack:
 
     def __repr__(self) -> str:
         return f"PyStack({self.address}, {self.mac})"
+
+
+def _end(session: Any) -> None:
+    """ABORT a session for `PyStack.stop`: RST where still synchronized (RFC 9293 §3.10.5).
+    A TIME_WAIT connection ended cleanly; only its 2*MSL wait is cut short, so the
+    application hears CLOSED, not ABORTED."""
+    if session.state == "TIME_WAIT":
+        from pystack.layers.tcp_config import CloseReason
+
+        session.fire("app_abort", reason=CloseReason.CLOSED)
+    else:
+        session.abort()
 
 
 def _chained(d: defer.Deferred[None]) -> defer.Deferred[None]:
