@@ -15,7 +15,6 @@ from pystack.reactor import blocking_call, ensure_thread
 from pystack.stack import PyStack
 from pystack.testing.lab import Lab, kernel_ping
 
-pytestmark = pytest.mark.root
 PORT = 7
 
 
@@ -40,6 +39,7 @@ def close_on_eof(sock: socket.socket, seen: list[bytes]) -> threading.Thread:
     return thread
 
 
+@pytest.mark.root
 def test_stop_closes_connections_with_fin_and_removes_everything(lab: Lab, stack: Any) -> None:
     echo_server(stack, PORT)
     clients = [kernel_connect(lab, PORT) for _ in range(3)]
@@ -66,6 +66,7 @@ def test_stop_closes_connections_with_fin_and_removes_everything(lab: Lab, stack
     blocking_call(stack.stop)  # from the reactor thread too
 
 
+@pytest.mark.root
 def test_stop_resets_what_does_not_finish_within_the_bound(tap_lab: Lab) -> None:
     ensure_thread()
     with PyStack(link=tap_lab.open_link(), ip=tap_lab.stack_cidr) as stack:
@@ -86,6 +87,7 @@ def test_stop_resets_what_does_not_finish_within_the_bound(tap_lab: Lab) -> None
     assert stack.stopped
 
 
+@pytest.mark.root
 def test_stop_from_the_reactor_thread_waits_through_a_deferred(tap_lab: Lab) -> None:
     ensure_thread()
     stack = PyStack(link=tap_lab.open_link(), ip=tap_lab.stack_cidr)
@@ -102,6 +104,7 @@ def test_stop_from_the_reactor_thread_waits_through_a_deferred(tap_lab: Lab) -> 
         stack.stop()
 
 
+@pytest.mark.root
 def test_the_stack_is_a_context_manager_stopped_on_errors(tap_lab: Lab) -> None:
     ensure_thread()
     with (
@@ -118,3 +121,48 @@ def test_the_stack_is_a_context_manager_stopped_on_errors(tap_lab: Lab) -> None:
         probe.settimeout(0.5)
         with pytest.raises((TimeoutError, OSError)):
             probe.connect((tap_lab.stack_ip, PORT))
+
+
+# ============================================ stop under a simulated clock (no root needed)
+
+
+@pytest.mark.parametrize("peer_closes", [True, False])
+def test_stop_under_a_simulated_clock(peer_closes: bool) -> None:
+    from pystack.layers.tcp_application import TCPApplication
+    from pystack.testing.twostack import SimNet
+
+    class Peer(TCPApplication):
+        def eof_received(self) -> bool:
+            return not peer_closes  # True: stay half-open, so our side waits in FIN_WAIT_2
+
+    net = SimNet()
+    a, b = net.a, net.b
+    server = Peer()
+    b.register_tcp_application(server)
+    server.bind(PORT, app=server, newinstance=True)
+    server.listen(1)
+    client = TCPApplication()
+    a.register_tcp_application(client)
+    assert net.wait(client.connect_deferred("198.18.0.2", PORT)) is True
+    started = net.now()
+    d = a.stop(timeout=2.0)
+    assert d is not None and not a.stopped  # a Deferred: the clock must move
+    net.wait(d)
+    took = net.now() - started
+    assert a.stopped and a.tcp.sessions() == []
+    assert client.session is not None and client.session.state == "CLOSED"
+    if peer_closes:
+        assert took < 1.0 and str(client.session.close_reason) == "CloseReason.CLOSED"
+    else:
+        assert 2.0 <= took < 2.1 and str(client.session.close_reason) == "CloseReason.ABORTED"
+    assert a.stop() is None  # idempotent
+    b.stop()
+    a.stop()
+
+
+def test_stop_without_connections_is_immediate_under_a_simulated_clock() -> None:
+    from pystack.testing.twostack import SimNet
+
+    net = SimNet()
+    assert net.a.stop() is None and net.a.stopped
+    net.close()
