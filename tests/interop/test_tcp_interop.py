@@ -314,3 +314,33 @@ def test_curl_fetches_from_a_stack_http_responder(lab: Lab, stack: Any, tmp_path
                     f"http://{lab.stack_ip}/file"], capture_output=True, text=True)  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert sha(out.read_bytes()) == sha(body)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="TCPApplication.send_packet drops what the send buffer does not take "
+    "(TCPSession.send returns the count; send_packet ignores it), so `pystack serve echo` "
+    "loses data when its client reads late",
+)
+def test_serve_echo_keeps_every_byte_for_a_client_that_reads_late(tap_lab: Lab) -> None:
+    from pystack.clicmd.serve import app_class
+    from pystack.reactor import ensure_thread
+    from pystack.stack import PyStack
+
+    ensure_thread()
+    with PyStack(link=tap_lab.open_link(), ip=tap_lab.stack_cidr) as stack:
+        stack.run(doreactor=False)
+
+        def start() -> None:
+            app = app_class("echo")()
+            stack.register_tcp_application(app)
+            app.bind(ECHO_PORT, app=app, newinstance=True)
+            app.listen(4)
+
+        blocking_call(start)
+        payload = random_bytes(2 * MiB)
+        with kernel_connect(tap_lab, ECHO_PORT) as sock:
+            sock.sendall(payload)  # everything first: the echo waits in the stack meanwhile
+            sock.shutdown(socket.SHUT_WR)
+            back = b"".join(iter(lambda: sock.recv(256 * 1024), b""))
+    assert len(back) == len(payload)
