@@ -14,6 +14,7 @@ frame is being delivered join the end of the queue, so there is no re-entrancy.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pystack.links.base import Receiver
@@ -48,6 +49,8 @@ class ControlledWire:
     links: list[ControlledLink] = field(default_factory=list)
     in_flight: list[InFlight] = field(default_factory=list)
     counters: ControlledCounters = field(default_factory=ControlledCounters)
+    observers: list[Callable[[ControlledLink, bytes], None]] = field(default_factory=list)
+    """Called with (sender, frame) for every frame sent, before it joins the queue."""
 
     def attach(self, mtu: int | None = None) -> ControlledLink:
         """A new port on this wire."""
@@ -57,6 +60,8 @@ class ControlledWire:
 
     def transmit(self, sender: ControlledLink, frame: bytes) -> None:
         self.counters.sent += 1
+        for observe in self.observers:
+            observe(sender, frame)
         if len(frame) > self.mtu + 14:
             self.counters.too_big += 1
             return

@@ -67,3 +67,12 @@ def test_empty_wire_operations_raise_and_closed_ports_receive_nothing() -> None:
     wire.deliver_all()
     assert got == []
     assert wire.counters.too_big == 1
+
+
+def test_observers_see_every_frame_as_it_is_sent() -> None:
+    wire = ControlledWire()
+    a, _b = wire.attach(), wire.attach()
+    seen: list[bytes] = []
+    wire.observers.append(lambda sender, frame: seen.append(frame))
+    a.send(b"one")
+    assert seen == [b"one"] and len(wire.in_flight) == 1
