@@ -59,6 +59,15 @@ MEASURED = {
     "forwarder": ("bulk_in", "bulk_out", "conn_rate"),
     "stack": METRICS,
 }
+# Issue 7's targets for the stack on a 2-vCPU machine at MTU 1500 without offloads.
+TARGETS = {
+    "bulk_in": (">=", 20.0),
+    "bulk_out": (">=", 20.0),
+    "conn_rate": (">=", 500.0),
+    "mem_per_conn": ("<=", 8192.0),
+}
+# "Sustained without decay": the loop's last quarter keeps 90 % of its first quarter's rate.
+MIN_DECAY = 0.9
 BULK_PORT, CONN_PORT, HOLD_PORT = 5001, 5002, 5003
 KERNELSIDE = "pystack.benchmarks.kernelside"
 STACKSIDE = "pystack.benchmarks.stackside"
@@ -211,7 +220,28 @@ def summarize(
         "units": UNITS,
         "results": results,
         "ratios": ratios,
+        "targets": check_targets(results.get("stack", {}), params),
     }
+
+
+def check_targets(stack: dict[str, Any], params: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each stack figure against its target; ``met`` is None when there is no figure."""
+    out = {}
+    for metric, (op, bound) in TARGETS.items():
+        cell = stack.get(metric) or {}
+        value = cell.get("median")
+        met = None if value is None else value >= bound if op == ">=" else value <= bound
+        target = {"target": f"{op} {bound:g} {UNITS[metric]}", "value": value, "met": met}
+        if met and metric == "conn_rate" and cell.get("decay") is not None:
+            target["met"] = cell["decay"] >= MIN_DECAY
+            target["why"] = f"decay {cell['decay']:.2f}, at least {MIN_DECAY} wanted"
+        if met and metric == "mem_per_conn":
+            wanted = params.get("connections", 0)
+            held = min((d.get("established", 0) for d in cell.get("details", [])), default=0)
+            target["met"] = held >= wanted
+            target["why"] = f"{held} of {wanted} connections held"
+        out[metric] = target
+    return out
 
 
 def machine_info() -> dict[str, Any]:
@@ -256,17 +286,19 @@ def cell_text(cell: dict[str, Any] | None, metric: str) -> str:
 def format_table(summary: dict[str, Any]) -> str:
     """The human-readable report: figures, ratios, CPU, and the n/a reasons as notes."""
     results = summary["results"]
-    head = ("", *PATHS, "stack/kernel", "stack/fwd", "fwd/kernel")
+    head = ("", *PATHS, "stack/kernel", "stack/fwd", "fwd/kernel", "stack target")
     rows: list[tuple[str, ...]] = [head]
+    ratio_keys = ("stack/kernel", "stack/forwarder", "forwarder/kernel")
     for metric in METRICS:
         r = summary["ratios"][metric]
         figures = [cell_text(results.get(p, {}).get(metric), metric) for p in PATHS]
-        ratio_keys = ("stack/kernel", "stack/forwarder", "forwarder/kernel")
-        rows.append((LABELS[metric], *figures, *(fmt_ratio(r[k]) for k in ratio_keys)))
+        ratios = [fmt_ratio(r[k]) for k in ratio_keys]
+        target = target_text(summary.get("targets", {}).get(metric))
+        rows.append((LABELS[metric], *figures, *ratios, target))
     rows.append(("CPU, cores busy: processes / machine", *[""] * (len(head) - 1)))
     for metric in METRICS:
         cpu = [cpu_text(results.get(p, {}).get(metric)) for p in PATHS]
-        rows.append(("  " + LABELS[metric].split(" (")[0], *cpu, "", "", ""))
+        rows.append(("  " + LABELS[metric].split(" (")[0], *cpu, "", "", "", ""))
     widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
     lines = [
         "  ".join(
@@ -276,6 +308,14 @@ def format_table(summary: dict[str, Any]) -> str:
         for row in rows
     ]
     return "\n".join([title_line(summary), ENDPOINTS, *lines, *notes(summary)]) + "\n"
+
+
+def target_text(target: dict[str, Any] | None) -> str:
+    if target is None:
+        return "-"
+    verdict = {True: "met", False: "NOT met", None: "-"}[target["met"]]
+    why = f" ({target['why']})" if target["met"] is False and target.get("why") else ""
+    return f"{target['target']}: {verdict}{why}"
 
 
 def cpu_text(cell: dict[str, Any] | None) -> str:

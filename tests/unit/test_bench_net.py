@@ -132,6 +132,33 @@ def test_summary_holds_medians_and_ratios() -> None:
     assert summary["results"]["stack"]["mem_per_conn"]["na"] == "no TapLink yet"
 
 
+def test_targets_are_judged_on_the_stack_medians() -> None:
+    targets = sample_summary()["targets"]
+    assert targets["bulk_in"] == {"target": ">= 20 MB/s", "value": 20.0, "met": True}
+    assert targets["bulk_out"]["met"] is None  # no figure: not judged
+    assert targets["mem_per_conn"]["met"] is None
+
+
+def test_a_decaying_connection_rate_misses_its_target() -> None:
+    steady = {"median": 800.0, "decay": 0.95}
+    decaying = {"median": 800.0, "decay": 0.5}
+    assert net.check_targets({"conn_rate": steady}, {})["conn_rate"]["met"] is True
+    missed = net.check_targets({"conn_rate": decaying}, {})["conn_rate"]
+    assert missed["met"] is False
+    assert net.target_text(missed) == ">= 500 conn/s: NOT met (decay 0.50, at least 0.9 wanted)"
+    assert net.check_targets({"conn_rate": {"median": 400.0}}, {})["conn_rate"]["met"] is False
+
+
+def test_memory_target_needs_every_connection_held() -> None:
+    params = {"connections": 10_000}
+    held = {"median": 6000.0, "details": [{"established": 10_000}]}
+    short = {"median": 6000.0, "details": [{"established": 9_000}]}
+    assert net.check_targets({"mem_per_conn": held}, params)["mem_per_conn"]["met"] is True
+    assert net.check_targets({"mem_per_conn": short}, params)["mem_per_conn"]["met"] is False
+    fat = {"median": 9000.0, "details": [{"established": 10_000}]}
+    assert net.check_targets({"mem_per_conn": fat}, params)["mem_per_conn"]["met"] is False
+
+
 def test_summary_is_json() -> None:
     summary = sample_summary()
     again = json.loads(json.dumps(summary))
@@ -143,7 +170,8 @@ def test_summary_is_json() -> None:
 def test_table_shows_figures_ratios_cpu_and_reasons() -> None:
     table = net.format_table(sample_summary())
     bulk_line = next(line for line in table.splitlines() if line.startswith("kernel -> endpoint"))
-    assert bulk_line.split()[-6:] == ["2,000.0", "100.0", "20.0", "0.010", "0.20", "0.050"]
+    assert bulk_line.split()[-10:-4] == ["2,000.0", "100.0", "20.0", "0.010", "0.20", "0.050"]
+    assert bulk_line.endswith(">= 20 MB/s: met")
     mem_line = next(line for line in table.splitlines() if line.startswith("bytes per idle"))
     assert "n/a" in mem_line
     assert "n/a stack mem_per_conn: no TapLink yet" in table
