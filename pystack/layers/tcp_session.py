@@ -20,7 +20,7 @@ establishment, readable data, end of data and the close with its `CloseReason`.
 from __future__ import annotations
 
 import collections
-from typing import Any
+from typing import Any, NamedTuple
 
 from pystack.fsm import StateMachine
 from pystack.layers.tcp_buffers import RecvBuffer, SendBuffer
@@ -39,6 +39,8 @@ __all__ = ["TCPSession"]
 
 SYN, ACK, RST = tcpwire.SYN, tcpwire.ACK, tcpwire.RST
 _ZERO = SeqNum(0)
+_MASK = 0xFFFFFFFF
+_HALF = 1 << 31  # ((a - b + _HALF) & _MASK) - _HALF: SeqNum(a) - SeqNum(b) on ints
 # States in which the application may still queue data (RFC 9293 §3.10.2).
 _SEND_STATES = frozenset({"SYN_SENT", "SYN_RECEIVED", "ESTABLISHED", "CLOSE_WAIT"})
 # Half-open connections a listener keeps besides its accept queue.
@@ -226,7 +228,11 @@ class TCPSession(InputMixin, OutputMixin, TimerMixin, StateMachine, machine="tcp
         """Reset in answer to ``seg`` (RFC 9293 §3.10.7.1), never to an RST."""
         if seg.flags & RST:
             return
-        self.host.transmit(self, reset_for(seg))
+        to: Any = self
+        if self.remote_ip is None:  # a listener: answer whoever sent the segment
+            local = self.local_ip if self.local_ip != "0.0.0.0" else self.host.local_ip()
+            to = _ReplyTo(local, self.host.last_remote_ip)
+        self.host.transmit(to, reset_for(seg))
 
     def deliver_data(self, data: bytes, **kw: Any) -> None:
         """Hook: in-order bytes for the application (buffered until it reads them)."""
@@ -358,15 +364,17 @@ class TCPSession(InputMixin, OutputMixin, TimerMixin, StateMachine, machine="tcp
 
     def on_ack_advanced(self, acked: int, seg: tcpwire.TcpSegment) -> None:
         """New data acknowledged: free it, sample the RTT, grow cwnd, restart the timer."""
-        ack = SeqNum(seg.ack)
-        start = self.sndbuf_seq()
-        data_acked = min(max(ack - start, 0), len(self.sndbuf))
+        ack_v = seg.ack
+        ack = SeqNum(ack_v)
+        start = self.sndbuf_seq().value
+        data_acked = min(max(((ack_v - start + _HALF) & _MASK) - _HALF, 0), len(self.sndbuf))
         self.snd_una = ack
-        if self.snd_nxt < ack:
+        if ((self.snd_nxt.value - ack_v + _HALF) & _MASK) - _HALF < 0:
             self.snd_nxt = ack
         if data_acked:
             self.sndbuf.ack(data_acked)
-        if self.rtt_seq is not None and ack >= self.rtt_seq:
+        rtt_seq = self.rtt_seq
+        if rtt_seq is not None and ((ack_v - rtt_seq.value + _HALF) & _MASK) - _HALF >= 0:
             self.rtt.on_sample(self.clock.seconds() - self.rtt_time)  # RFC 6298 §2, §3
             self.rtt_seq = None
         self.rexmit_since = None
@@ -374,7 +382,7 @@ class TCPSession(InputMixin, OutputMixin, TimerMixin, StateMachine, machine="tcp
         if self.cc.on_ack(ack, acked, self.snd_max) is Action.RETRANSMIT:
             self._retransmit_una()
         self.rexmit_timer.cancel()  # RFC 6298 §5.3: restart on new data acknowledged
-        if self.snd_una != self.snd_max:
+        if ack_v != self.snd_max.value:
             self.arm_rexmit()
         if self.user is not None and data_acked:
             self.user.tcp_writable(self)
@@ -470,6 +478,13 @@ class TCPSession(InputMixin, OutputMixin, TimerMixin, StateMachine, machine="tcp
             f"<{type(self).__name__} {self.local_ip}:{self.local_port} -> "
             f"{self.remote_ip}:{self.remote_port} {self.state}>"
         )
+
+
+class _ReplyTo(NamedTuple):
+    """The addresses of a reply sent by a listener, which has no remote address itself."""
+
+    local_ip: str
+    remote_ip: str | None
 
 
 def reset_for(seg: tcpwire.TcpSegment) -> tcpwire.TcpSegment:
