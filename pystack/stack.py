@@ -17,6 +17,7 @@ from __future__ import annotations
 import itertools
 import logging
 import random
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -71,7 +72,8 @@ class PyStack:
     ``arp_reachable_time`` (30 s), ``arp_stale_time`` (1200 s), ``arp_cache_size`` (256),
     ``arp_max_pending`` (64), ``ttl`` (64), ``tos`` (0), ``df`` (False),
     ``reassembly_timeout`` (30 s), ``overlap_policy`` ("linux"; see
-    :mod:`pystack.layers.ip_reassembly`), ``reassembly_memory`` (1 MiB), ``echo_server``.
+    :mod:`pystack.layers.ip_reassembly`), ``reassembly_memory`` (1 MiB), ``echo_server``,
+    ``dns_servers`` (the resolver's servers, default /etc/resolv.conf; see :attr:`dns`).
     """
 
     def __init__(
@@ -107,6 +109,9 @@ class PyStack:
         self.ethernet = EthernetProtocol(link, ip, mac, gateway, clock, self.rng,
                                          stats=self.stats, mtu=mtu)  # fmt: skip
         self.set_observer(observer)
+        self._dns_servers: list[str] | None = options.pop("dns_servers", None)
+        self._dns: Any = None
+        self._dns_lock = threading.Lock()
         self.options = self._build_layers(options)  # what remains is for the TCP layer
         self.tcp: Any = None
         self._attach_tcp(tcp)
@@ -157,6 +162,7 @@ class PyStack:
         if self.tcp is None:
             raise RuntimeError("this stack has no TCP layer")
         self.tcp.register_application(app)
+        app.stack = self  # connect() resolves host names through stack.dns
 
     def set_observer(self, observer: Callable[[Any, str, str, str], None] | None) -> None:
         """Call ``observer(machine, old, trigger, new)`` after every transition of every
@@ -169,6 +175,26 @@ class PyStack:
     def register_udp_application(self, app: Any) -> None:
         """Attach a UDPApplication above UDP (the seed's call)."""
         app.register_lower_layer("default", self.udp)
+        app.stack = self
+
+    @property
+    def dns(self) -> Any:
+        """The stack's DNS resolver (:class:`pystack.layers.dns.DNSResolver` over its UDP,
+        TCP on truncation), created on first use with the ``dns_servers`` option, else the
+        servers of /etc/resolv.conf. ``stack.dns.nslookup("name")`` is the seed's call
+        (blocking); code on the reactor uses ``stack.dns.resolve(name)`` (a Deferred)."""
+        with self._dns_lock:
+            if self._dns is None:
+                from pystack.layers.dns_stack import resolver_for_stack
+
+                self._dns = resolver_for_stack(self, servers=self._dns_servers)
+            return self._dns
+
+    @dns.setter
+    def dns(self, resolver: Any) -> None:
+        """Use another resolver (e.g. ``resolver_for_stack(stack, timeout=...)``)."""
+        with self._dns_lock:
+            self._dns = resolver
 
     @property
     def address(self) -> str | None:
@@ -237,6 +263,8 @@ class PyStack:
             return None if self._stopped.called else _chained(self._stopped)
         self._stopped = defer.Deferred()
         self.running = False
+        if self._dns is not None:
+            self._dns.stop()  # queries in flight fail now, their ports close
         if self.tcp is not None:
             self.tcp.stop()  # FIN on every connection, listeners closed
         deadline = self.clock.seconds() + timeout

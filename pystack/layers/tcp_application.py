@@ -19,6 +19,16 @@ in the listen queue (``backlog``) until accepted.
 
 The blocking calls (`connect`, `accept`) wrap `connect_deferred` / `accept_deferred`, which
 is what code on the reactor thread (and tests under a `Clock`) uses.
+
+Threads: in thread mode (``stack.run(doreactor=False)``) every call a user makes from their
+own thread (`bind`, `listen`, `accept`, `connect`, `send_packet`, `send`, `fetch_data`,
+`close`, `shutdown`, `abort`) runs in the reactor thread and returns its result there
+(:mod:`pystack.layers.app_calls`); hooks run in the reactor thread and call them in place.
+
+`send_packet` never loses bytes: what the session's send buffer cannot take yet waits in
+the application, in order, and goes out as the peer acknowledges (`tcp_writable`; a subclass
+overriding it calls ``super().tcp_writable(session)``); `close` sends FIN after it. `send`
+takes only what fits and returns the count, as a socket does.
 """
 
 from __future__ import annotations
@@ -28,6 +38,7 @@ from typing import Any
 
 from twisted.internet import defer
 
+from pystack.layers.app_calls import in_reactor
 from pystack.layers.layer import Layer
 from pystack.layers.tcp_config import CloseReason
 from pystack.layers.tcp_session import TCPSession
@@ -36,6 +47,11 @@ from pystack.reactor import blocking_call
 __all__ = ["TCPApplication"]
 
 ConnId = tuple[str, int, str, int]
+
+
+def _is_ipv4(host: str) -> bool:
+    parts = host.split(".")
+    return len(parts) == 4 and all(p.isdigit() and int(p) < 256 for p in parts)
 
 
 def _conn_id(session: TCPSession) -> ConnId:
@@ -64,6 +80,10 @@ class TCPApplication(Layer):
         self._waiting_accept: collections.deque[defer.Deferred[Any]] = collections.deque()
         self._connecting: defer.Deferred[bool] | None = None
         self._timeout_call: Any = None
+        self.stack: Any = None  # set by stack.register_tcp_application (names resolve there)
+        self._unsent: dict[TCPSession, bytearray] = {}  # beyond the send buffer, in order
+        self._close_after_unsent: set[TCPSession] = set()
+        self._read_shut: set[TCPSession] = set()  # shutdown(SHUT_RD): reads see EOF
 
     # ============================================================================ hooks
 
@@ -101,6 +121,10 @@ class TCPApplication(Layer):
             )
         return self.tcp
 
+    def _reactor_clock(self) -> Any:
+        return self.tcp.clock if self.tcp is not None else None
+
+    @in_reactor
     def bind(self, port: int, app: TCPApplication | None = None, newinstance: bool = False) -> None:
         """Choose the port to listen on and who serves the clients (see the module doc)."""
         if not 0 < int(port) < 65536:
@@ -109,6 +133,7 @@ class TCPApplication(Layer):
         self._serve_app = app if app is not None else self
         self._newinstance = bool(newinstance)
 
+    @in_reactor
     def listen(self, backlog: int = 5) -> None:
         """Start listening; ``backlog`` bounds the established connections awaiting accept."""
         if self._port is None:
@@ -138,17 +163,33 @@ class TCPApplication(Layer):
 
     def accept(self, timeout: float | None = None) -> TCPApplication:
         """Block until a client is established; returns the application serving it."""
-        return blocking_call(self.accept_deferred, timeout)
+        return blocking_call(self.accept_deferred, timeout, _reactor=self._reactor_clock())
 
     def connect_deferred(self, host: str, port: int, timeout: float | None = None) -> Any:
-        """A Deferred firing True once established, False on refusal, reset or timeout."""
+        """A Deferred firing True once established, False on refusal, reset or timeout.
+
+        A host name is resolved first through ``stack.dns`` (the seed did); a name that
+        does not resolve fails the Deferred with the resolver's DNSError.
+        """
         if self.session is not None and self.session.state != "CLOSED":
             raise RuntimeError(f"already connected or connecting ({self.session.state})")
+        layer = self._layer()
+        if _is_ipv4(host):
+            return self._open(host, int(port), timeout)
+        if self.stack is None:
+            raise ValueError(f"{host!r} is not an IPv4 address (and no stack to resolve it)")
+        resolving = self.stack.dns.resolve(host, "A")
+        return resolving.addCallback(
+            lambda answer: self._open(str(answer.values[0]), int(port), timeout, layer)
+        )
+
+    def _open(self, ip: str, port: int, timeout: float | None, layer: Any = None) -> Any:
         d: defer.Deferred[bool] = defer.Deferred()
         self._connecting = d
-        self.session = self._layer().connect(host, int(port), user=self)
+        layer = layer or self._layer()
+        self.session = layer.connect(ip, port, user=self)
         if timeout is not None and self._connecting is not None:
-            self._timeout_call = self._layer().clock.callLater(timeout, self._connect_timeout)
+            self._timeout_call = layer.clock.callLater(timeout, self._connect_timeout)
         return d
 
     def _connect_timeout(self) -> None:
@@ -157,8 +198,14 @@ class TCPApplication(Layer):
             self.session.abort()
 
     def connect(self, host: str, port: int, timeout: float | None = None) -> bool:
-        """Connect to ``host:port``; True once established, False otherwise (the seed's API)."""
-        return bool(blocking_call(self.connect_deferred, host, port, timeout))
+        """Connect to ``host:port``; True once established, False otherwise (the seed's API).
+
+        Host names are resolved through ``stack.dns``; one that does not resolve raises the
+        resolver's error (a ``socket.gaierror``), as the seed raised.
+        """
+        result = blocking_call(self.connect_deferred, host, port, timeout,
+                               _reactor=self._reactor_clock())  # fmt: skip
+        return bool(result)
 
     # ============================================================================= data
 
@@ -174,22 +221,44 @@ class TCPApplication(Layer):
             raise ConnectionError("not connected")
         return self.session
 
+    @in_reactor
     def send_packet(self, packet: bytes, **kwargs: Any) -> None:
-        """Send bytes on the connection (``id=`` selects a shared server's client)."""
-        self._target(kwargs).send(bytes(packet))
+        """Send bytes on the connection (``id=`` selects a shared server's client); what the
+        send buffer cannot take now is kept, in order, and sent as room frees up."""
+        session = self._target(kwargs)
+        data = bytes(packet)
+        if session in self._close_after_unsent:
+            raise ConnectionError("cannot send after close/shutdown")
+        pending = self._unsent.get(session)
+        if pending is not None:
+            pending += data
+            return
+        taken = session.send(data)
+        if taken < len(data):
+            self._unsent[session] = bytearray(data[taken:])
 
+    @in_reactor
     def send(self, data: bytes, **kwargs: Any) -> int:
-        """Send bytes; returns how many the send buffer took."""
-        return self._target(kwargs).send(bytes(data))
+        """Send bytes; returns how many the send buffer took (0 while `send_packet` bytes
+        still wait for room, so that the order stays)."""
+        session = self._target(kwargs)
+        if session in self._unsent:
+            return 0
+        return session.send(bytes(data))
 
+    @in_reactor
     def fetch_data(self, size: int | None = None) -> bytes:
-        """Non-blocking: return (and remove) up to ``size`` received bytes, b"" if none."""
+        """Non-blocking: return (and remove) up to ``size`` received bytes, b"" if none
+        (always b"" after ``shutdown(0)``)."""
         out = bytearray()
         for session in self._data_sessions():
             want = None if size is None else size - len(out)
             if want == 0:
                 break
-            out += session.read(want)
+            if session in self._read_shut:
+                session.read()  # discarded: the window stays open, the peer is ACKed
+            else:
+                out += session.read(want)
             if session.state == "CLOSED" and not session.readable and session is not self.session:
                 self.sessions.pop(_conn_id(session), None)
         return bytes(out)
@@ -199,24 +268,53 @@ class TCPApplication(Layer):
             return list(self.sessions.values())
         return [self.session] if self.session is not None else []
 
+    @in_reactor
     def close(self) -> None:
         """Close gracefully (FIN after queued data); for a server, stop listening."""
-        for session in list(self.sessions.values()):
-            session.close()
+        for session in self._data_sessions():
+            self._close_session(session)
         if self.session is not None:
-            self.session.close()
+            self._close_session(self.session)
 
+    def _close_session(self, session: TCPSession) -> None:
+        if session in self._unsent:
+            self._close_after_unsent.add(session)  # FIN once the rest is in the buffer
+        else:
+            session.close()
+
+    @in_reactor
     def shutdown(self, how: int = 1) -> None:
-        """Shut down reading (0), writing (1, sends FIN) or both (2)."""
-        if how in (1, 2) and self.session is not None:
-            self.session.close()
+        """Shut down reading (0), writing (1, sends FIN) or both (2).
 
+        After reading is shut down `fetch_data` returns b"", ``eof`` is True and bytes
+        still arriving are discarded; as Linux does, the connection keeps acknowledging
+        them (no RST), so the peer is not told.
+        """
+        if how not in (0, 1, 2):
+            raise ValueError(f"shutdown(how): 0, 1 or 2, not {how!r}")
+        sessions = self._data_sessions()
+        if how in (0, 2):
+            for session in sessions:
+                self._read_shut.add(session)
+                session.read()
+            self.eof = True
+        if how in (1, 2):
+            for session in sessions:
+                self._close_session(session)
+
+    @in_reactor
     def abort(self) -> None:
-        """Abort with RST (RFC 9293 §3.10.5)."""
-        for session in list(self.sessions.values()):
+        """Abort with RST (RFC 9293 §3.10.5); bytes waiting in `send_packet` are dropped."""
+        for session in self._data_sessions():
+            self._forget_unsent(session)
             session.abort()
         if self.session is not None:
+            self._forget_unsent(self.session)
             self.session.abort()
+
+    def _forget_unsent(self, session: TCPSession) -> None:
+        self._unsent.pop(session, None)
+        self._close_after_unsent.discard(session)
 
     # ===================================================== the session's user interface
 
@@ -255,6 +353,9 @@ class TCPApplication(Layer):
         self.connection_made()
 
     def tcp_readable(self, session: TCPSession) -> None:
+        if session in self._read_shut:
+            session.read()  # shutdown(SHUT_RD): discarded, still acknowledged
+            return
         if type(self).packet_received is TCPApplication.packet_received:
             return
         data = session.read()
@@ -263,7 +364,20 @@ class TCPApplication(Layer):
             self.packet_received(data, id=self.lastclient)
 
     def tcp_writable(self, session: TCPSession) -> None:
-        """Send buffer space was freed (flow control for producers)."""
+        """Send buffer space was freed (flow control for producers); moves bytes that
+        `send_packet` kept into it. Overrides call ``super().tcp_writable(session)``."""
+        pending = self._unsent.get(session)
+        if pending is None:
+            return
+        room = session.send_space
+        if room > 0:
+            taken = session.send(bytes(pending[:room]))
+            del pending[:taken]
+        if not pending:
+            del self._unsent[session]
+            if session in self._close_after_unsent:
+                self._close_after_unsent.discard(session)
+                session.close()
 
     def tcp_eof(self, session: TCPSession) -> None:
         self.eof = True
@@ -272,6 +386,10 @@ class TCPApplication(Layer):
 
     def tcp_closed(self, session: TCPSession, reason: CloseReason) -> None:
         self.close_reason = reason
+        self._forget_unsent(session)
+        if session in self._read_shut:
+            session.read()
+            self._read_shut.discard(session)
         if not session.readable:  # unread bytes stay reachable through fetch_data
             self.sessions.pop(_conn_id(session), None)
         if self._connecting is not None and session is self.session:

@@ -4,6 +4,12 @@ Register it with ``stack.register_udp_application(app)``. Received datagrams go 
 :meth:`UDPApplication.packet_received` hook (override it to react at once); by default it
 queues them, with the sender's real address, for ``recvfrom`` / ``fetch_data``. Calls
 never block: a blocking socket facade is ``pystack.pystack_socket``'s job.
+
+Threads: in thread mode (``stack.run(doreactor=False)``) the calls a user makes from their
+own thread (`bind`, `connect`, `sendto`, `send_packet`, `recvfrom`, `fetch_data`,
+`fetch_data_from`, `close`) run in the reactor thread (:mod:`pystack.layers.app_calls`).
+Host names given to `connect` / `sendto` are resolved through ``stack.dns`` first (in the
+caller's thread, which may wait for the answer; the seed resolved them too).
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import errno
 from collections import deque
 from typing import Any
 
+from pystack.layers.app_calls import in_reactor
 from pystack.layers.layer import Layer, unwrap
 
 Address = tuple[str, int]
@@ -31,6 +38,7 @@ class UDPApplication(Layer):
         self.max_queue = max_queue
         self.dropped = 0
         self.errors: list[tuple[str, int, Address]] = []
+        self.stack: Any = None  # set by stack.register_udp_application (names resolve there)
 
     def _udp(self) -> Any:
         udp = self.lowerLayers.get("default")
@@ -40,8 +48,22 @@ class UDPApplication(Layer):
             )
         return udp
 
+    def _reactor_clock(self) -> Any:
+        udp = self.lowerLayers.get("default")
+        return udp.clock if udp is not None else None
+
+    def _address(self, host: str) -> str:
+        """``host`` as an IPv4 address: names go through ``stack.dns`` (blocking)."""
+        parts = host.split(".")
+        if len(parts) == 4 and all(p.isdigit() and int(p) < 256 for p in parts):
+            return host
+        if self.stack is None:
+            raise ValueError(f"{host!r} is not an IPv4 address (and no stack to resolve it)")
+        return str(self.stack.dns.nslookup(host))
+
     # -- addressing -----------------------------------------------------------------------
 
+    @in_reactor
     def bind(self, port: int = 0, app: Any = None, fork: Any = None) -> int:
         """Receive on ``port`` (0: an ephemeral one); the seed's signature. Returns the port."""
         if app is not None and app is not self:
@@ -54,10 +76,15 @@ class UDPApplication(Layer):
 
     def connect(self, ip: str, port: int) -> None:
         """Fix the peer: ``send_packet`` goes there and only its datagrams are kept."""
+        self._connect(self._address(ip), int(port))
+
+    @in_reactor
+    def _connect(self, ip: str, port: int) -> None:
         self.remote = (ip, port)
         if self.localPort is None:
             self.bind(0)
 
+    @in_reactor
     def close(self) -> None:
         """Release the port."""
         if self.localPort is not None:
@@ -74,9 +101,14 @@ class UDPApplication(Layer):
     # -- sending --------------------------------------------------------------------------
 
     def sendto(self, data: bytes, address: Address) -> None:
-        """Send one datagram to ``address`` = (ip, port)."""
-        self.send_packet(data, IP={"dst": address[0]}, UDP={"dport": address[1]})
+        """Send one datagram to ``address`` = (ip or name, port)."""
+        self._sendto(data, self._address(address[0]), address[1])
 
+    @in_reactor
+    def _sendto(self, data: bytes, ip: str, port: int) -> None:
+        self.send_packet(data, IP={"dst": ip}, UDP={"dport": port})
+
+    @in_reactor
     def send_packet(self, packet: Any, **kwargs: Any) -> None:
         """Send one datagram to the connected peer, or to ``IP["dst"]`` / ``UDP["dport"]``."""
         ip = dict(kwargs.get("IP") or {})
@@ -105,6 +137,7 @@ class UDPApplication(Layer):
             return
         self.data.append((bytes(packet), peer))
 
+    @in_reactor
     def recvfrom(self, size: int | None = None) -> tuple[bytes, Address] | None:
         """The oldest datagram and its sender, or None; beyond ``size`` bytes is discarded."""
         if not self.data:
@@ -112,11 +145,13 @@ class UDPApplication(Layer):
         payload, peer = self.data.popleft()
         return (payload if size is None else payload[:size]), peer
 
+    @in_reactor
     def fetch_data(self, size: int | None = None) -> bytes:
         """The oldest datagram's bytes (b"" when none), as the seed's non-blocking call."""
         got = self.recvfrom(size)
         return got[0] if got is not None else b""
 
+    @in_reactor
     def fetch_data_from(self, size: int | None = None) -> tuple[str, int, bytes] | None:
         """The seed's (ip, port, data) of the oldest datagram, or None."""
         got = self.recvfrom(size)
