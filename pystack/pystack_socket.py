@@ -23,15 +23,24 @@ from __future__ import annotations
 import contextlib
 import errno
 import io
-import os
 import socket as _std
 import sys
-import threading
 import weakref
-from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from pystack._socket_state import RECV_LIMIT
+from pystack._socket_state import Datagrams as _Datagrams
+from pystack._socket_state import Notifier as _Notifier
+from pystack._socket_state import SocketIO as _SocketIO
+from pystack._socket_state import Stream as _Stream
+from pystack._socket_state import close_error as _close_error
+from pystack._socket_state import is_ip as _is_ip
+from pystack._socket_state import raise_if_closed as _raise_if_closed
+from pystack._socket_state import session_send as _session_send
+from pystack._socket_state import udp_app as _udp_app
+from pystack._socket_state import unqueue as _unqueue
+from pystack._socket_state import unsupported as _unsupported
 from pystack.reactor import blocking_call, call_soon
 
 # The standard names users expect from the socket module.
@@ -60,7 +69,6 @@ _GLOBAL_DEFAULT_TIMEOUT = _std._GLOBAL_DEFAULT_TIMEOUT  # type: ignore[attr-defi
 # ``socket`` while hijacked finds the names it expects.
 globals().update({k: v for k, v in vars(_std).items() if k.isupper() and k not in globals()})
 
-RECV_LIMIT = 256 * 1024  # bytes pulled from a session ahead of recv(); beyond it the window closes
 _default: dict[str, Any] = {"stack": None, "timeout": None}
 _resolvers: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
@@ -218,151 +226,7 @@ def hijack(stack: Any = None) -> Iterator[Any]:
         _default["stack"] = saved_stack
 
 
-# ---------------------------------------------------------------- readiness
-
-
-class _Notifier:
-    """An eventfd that is readable while the socket has something to read or accept."""
-
-    def __init__(self) -> None:
-        self.fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
-        self._set = False
-
-    def update(self, ready: bool) -> None:
-        if ready and not self._set:
-            os.eventfd_write(self.fd, 1)
-            self._set = True
-        elif not ready and self._set:
-            try:
-                os.eventfd_read(self.fd)
-            except BlockingIOError:
-                pass
-            self._set = False
-
-    def close(self) -> None:
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
-
-
-class _Shared:
-    """State shared by the reactor thread (which fills it) and the socket's caller."""
-
-    def __init__(self) -> None:
-        self.cond = threading.Condition()
-        self.notifier: _Notifier | None = None
-
-    def ready(self) -> bool:
-        return False
-
-    def changed(self) -> None:
-        """Call with ``cond`` held: wake waiters and refresh the descriptor."""
-        self.cond.notify_all()
-        if self.notifier is not None:
-            self.notifier.update(self.ready())
-
-
-class _Stream(_Shared):
-    """The user of one TCP session (or listener), in the reactor thread."""
-
-    def __init__(self, session: Any = None) -> None:
-        super().__init__()
-        self.session = session
-        self.rbuf = bytearray()
-        self.eof = False
-        self.established = False
-        self.reason: Any = None
-        self.writable = False
-        self.accepted: deque[_Stream] = deque()
-
-    def ready(self) -> bool:
-        return bool(self.rbuf) or self.eof or self.reason is not None or bool(self.accepted)
-
-    # -- session callbacks (reactor thread)
-
-    def tcp_established(self, session: Any) -> None:
-        with self.cond:
-            self.session, self.established = session, True
-            self.changed()
-
-    def tcp_readable(self, session: Any) -> None:
-        self.pull()
-
-    def pull(self) -> None:
-        """Move received bytes into ``rbuf`` up to RECV_LIMIT (reactor thread)."""
-        with self.cond:
-            room = RECV_LIMIT - len(self.rbuf)
-            if room > 0 and self.session is not None:
-                data = self.session.read(room)
-                if data:
-                    self.rbuf += data
-                    self.changed()
-
-    def tcp_writable(self, session: Any) -> None:
-        with self.cond:
-            self.writable = True
-            self.changed()
-
-    def tcp_eof(self, session: Any) -> None:
-        self.pull()
-        with self.cond:
-            self.eof = True
-            self.changed()
-
-    def tcp_closed(self, session: Any, reason: Any) -> None:
-        self.pull()
-        with self.cond:
-            self.reason = reason
-            self.changed()
-
-    def tcp_accepted(self, listener: Any, child: Any) -> None:
-        stream = _Stream(child)
-        stream.established = True
-        child.user = stream
-        with self.cond:
-            listener.accept_queue.append(child)  # counts against the backlog until accepted
-            self.accepted.append(stream)
-            self.changed()
-
-
-class _Datagrams(_Shared):
-    """Received datagrams of one UDP socket, queued with their sender."""
-
-    def __init__(self, limit: int = 1024) -> None:
-        super().__init__()
-        self.queue: deque[tuple[bytes, tuple[str, int]]] = deque()
-        self.limit = limit
-        self.app: Any = None
-
-    def ready(self) -> bool:
-        return bool(self.queue)
-
-    def push(self, data: bytes, peer: tuple[str, int]) -> None:
-        with self.cond:
-            if len(self.queue) < self.limit:
-                self.queue.append((data, peer))
-                self.changed()
-
-
-def _udp_app(shared: _Datagrams) -> Any:
-    from pystack.layers.layer import unwrap
-    from pystack.layers.udp_application import UDPApplication
-
-    class _App(UDPApplication):
-        def packet_received(self, packet: Any, **kwargs: Any) -> None:
-            ip, udp = unwrap(kwargs["IP"]), unwrap(kwargs["UDP"])
-            peer = (ip.src, udp.src_port)
-            if self.remote is None or peer == self.remote:
-                shared.push(bytes(packet), peer)
-
-    return _App(max_queue=0)
-
-
 # ---------------------------------------------------------------- the socket class
-
-
-def _unsupported(what: str) -> OSError:
-    return OSError(errno.EOPNOTSUPP, f"pystack_socket does not support {what}")
 
 
 class socket:
@@ -795,73 +659,3 @@ _OPTIONS: dict[tuple[int, int], Any] = {
     (SOL_SOCKET, SO_RCVBUF): RECV_LIMIT,
     (SOL_SOCKET, SO_SNDBUF): 256 * 1024,
 }
-
-
-class _SocketIO(io.RawIOBase):
-    """The raw file under makefile(): readinto -> recv_into, write -> send."""
-
-    def __init__(self, sock: socket, mode: str) -> None:
-        super().__init__()
-        self._sock, self._mode = sock, mode
-
-    def readable(self) -> bool:
-        return "r" in self._mode
-
-    def writable(self) -> bool:
-        return "w" in self._mode
-
-    def readinto(self, buffer: Any) -> int:
-        return self._sock.recv_into(buffer)
-
-    def write(self, data: Any) -> int:
-        return self._sock.send(data)
-
-    def fileno(self) -> int:
-        return self._sock.fileno()
-
-    def close(self) -> None:
-        if not self.closed:
-            super().close()
-            self._sock._decref_socketios()
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        _std.inet_aton(host)
-    except OSError:
-        return False
-    return host.count(".") == 3
-
-
-def _session_send(session: Any, data: bytes) -> int:
-    try:
-        return int(session.send(data))
-    except ConnectionError as exc:
-        raise BrokenPipeError(errno.EPIPE, f"Broken pipe ({exc})") from None
-
-
-def _unqueue(listener: Any, child: Any) -> None:
-    if listener is not None and child in listener.accept_queue:
-        listener.accept_queue.remove(child)
-
-
-def _raise_if_closed(stream: _Stream, *, sending: bool) -> None:
-    if stream.reason is not None:
-        raise _close_error(stream.reason, connecting=False)
-    if stream.session is None:
-        raise OSError(errno.ENOTCONN, "Transport endpoint is not connected")
-
-
-def _close_error(reason: Any, *, connecting: bool) -> OSError:
-    name = getattr(reason, "name", "")
-    if name == "RESET":
-        if connecting:
-            return ConnectionRefusedError(errno.ECONNREFUSED, "Connection refused")
-        return ConnectionResetError(errno.ECONNRESET, "Connection reset by peer")
-    if name == "TIMED_OUT":
-        return TimeoutError(errno.ETIMEDOUT, "Connection timed out")
-    if name == "UNREACHABLE":
-        return OSError(errno.EHOSTUNREACH, "No route to host")
-    if connecting:
-        return ConnectionAbortedError(errno.ECONNABORTED, f"Connection aborted ({name})")
-    return BrokenPipeError(errno.EPIPE, "Broken pipe")
