@@ -71,9 +71,27 @@ class Stream(Shared):
         self.reason: Any = None
         self.writable = False
         self.accepted: deque[Stream] = deque()
+        self.limit = RECV_LIMIT  # SO_RCVBUF: bytes kept ahead of recv()
+        self.read_shut = False  # shutdown(SHUT_RD): recv() sees EOF, arrivals are discarded
 
     def ready(self) -> bool:
-        return bool(self.rbuf) or self.eof or self.reason is not None or bool(self.accepted)
+        return (bool(self.rbuf) or self.eof or self.read_shut or self.reason is not None
+                or bool(self.accepted))  # fmt: skip
+
+    def shut_read(self) -> None:
+        """shutdown(SHUT_RD) (reactor thread): drop what is buffered and what comes later.
+
+        The session keeps acknowledging (and so discarding) arrivals, as Linux keeps ACKing
+        after SHUT_RD: the peer is not told. (Linux would still hand bytes queued before the
+        shutdown to recv(); here recv() returns b"" at once, as POSIX's "further receptions
+        disallowed" reads.)
+        """
+        with self.cond:
+            self.read_shut = True
+            self.rbuf.clear()
+            if self.session is not None:
+                self.session.read()
+            self.changed()
 
     # -- session callbacks (reactor thread)
 
@@ -86,9 +104,12 @@ class Stream(Shared):
         self.pull()
 
     def pull(self) -> None:
-        """Move received bytes into ``rbuf`` up to RECV_LIMIT (reactor thread)."""
+        """Move received bytes into ``rbuf`` up to ``limit`` (reactor thread)."""
         with self.cond:
-            room = RECV_LIMIT - len(self.rbuf)
+            if self.read_shut and self.session is not None:
+                self.session.read()  # discarded; the window stays open
+                return
+            room = self.limit - len(self.rbuf)
             if room > 0 and self.session is not None:
                 data = self.session.read(room)
                 if data:
@@ -115,6 +136,7 @@ class Stream(Shared):
     def tcp_accepted(self, listener: Any, child: Any) -> None:
         stream = Stream(child)
         stream.established = True
+        stream.limit = self.limit
         child.user = stream
         with self.cond:
             listener.accept_queue.append(child)  # counts against the backlog until accepted

@@ -21,6 +21,7 @@ not block (it always looks writable). Anything not supported raises ``OSError`` 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import io
 import socket as _std
@@ -387,9 +388,22 @@ class socket:
 
     def _open(self, ip: str, port: int, local_port: int) -> Any:
         stream = self._stream
-        stream.session = self._stack.tcp.connect(ip, port, user=stream, local_port=local_port)
+        with self._layer_config() as tcp:
+            stream.session = tcp.connect(ip, port, user=stream, local_port=local_port)
         self._apply_options(stream.session)
         return stream.session
+
+    @contextlib.contextmanager
+    def _layer_config(self) -> Iterator[Any]:
+        """The TCP layer, with this socket's options in the configuration the session it
+        opens now copies (reactor thread): SO_RCVBUF sizes the window of the SYN."""
+        tcp = self._stack.tcp
+        saved = tcp.config
+        tcp.config = self._config(saved)
+        try:
+            yield tcp
+        finally:
+            tcp.config = saved
 
     def connect_ex(self, address: tuple[str, int]) -> int:
         try:
@@ -411,9 +425,9 @@ class socket:
         stream = self._stream
 
         def listen() -> None:
-            stream.session = self._stack.tcp.listen(
-                port, user=stream, backlog=max(int(backlog), 1), ip=host
-            )
+            with self._layer_config() as tcp:  # accepted sessions copy the listener's
+                stream.session = tcp.listen(port, user=stream, backlog=max(int(backlog), 1),
+                                            ip=host)  # fmt: skip
 
         self._call(listen)
         self._listening = True
@@ -481,6 +495,8 @@ class socket:
         stream = self._stream
         with stream.cond:
             self._wait(lambda: stream.ready(), "recv")
+            if stream.read_shut:
+                return b""
             if not stream.rbuf:
                 if stream.reason is not None and stream.reason.name == "RESET":
                     raise ConnectionResetError(errno.ECONNRESET, "Connection reset by peer")
@@ -528,11 +544,20 @@ class socket:
     # -- closing
 
     def shutdown(self, how: int) -> None:
+        """SHUT_WR sends FIN after the queued data; SHUT_RD makes recv() return b"" and
+        discards what still arrives (acknowledged, as Linux does); SHUT_RDWR both."""
         self._check_open()
-        if self.type == SOCK_STREAM and how in (SHUT_WR, SHUT_RDWR):
-            session = self._stream.session
-            if session is None:
-                raise OSError(errno.ENOTCONN, "Transport endpoint is not connected")
+        if how not in (SHUT_RD, SHUT_WR, SHUT_RDWR):
+            raise OSError(errno.EINVAL, f"Invalid argument: shutdown({how!r})")
+        if self.type != SOCK_STREAM:
+            return
+        stream = self._stream
+        session = stream.session
+        if session is None or self._listening:
+            raise OSError(errno.ENOTCONN, "Transport endpoint is not connected")
+        if how in (SHUT_RD, SHUT_RDWR):
+            self._call(stream.shut_read)
+        if how in (SHUT_WR, SHUT_RDWR):
             self._call(session.close)
 
     def close(self) -> None:
@@ -621,10 +646,21 @@ class socket:
             raise OSError(errno.ENOPROTOOPT, f"pystack_socket does not support option {key}")
         if key == (SOL_SOCKET, SO_LINGER) and isinstance(value, bytes):
             value = tuple(int.from_bytes(value[i : i + 4], "little") for i in (0, 4))
+        if key in _BUFFERS and (not isinstance(value, int) or value <= 0):
+            raise OSError(errno.EINVAL, f"Invalid argument: buffer size {value!r}")
+        missing = object()
+        previous = self._options.get(key, missing)
         self._options[key] = value
         session = self._shared.session if isinstance(self._shared, _Stream) else None
         if session is not None:
-            self._call(self._apply_options, session)
+            try:
+                self._call(self._apply_options, session)
+            except OSError:
+                if previous is missing:
+                    del self._options[key]
+                else:
+                    self._options[key] = previous
+                raise
 
     def getsockopt(self, level: int, option: int, buflen: int | None = None) -> Any:
         self._check_open()
@@ -639,16 +675,39 @@ class socket:
             return on.to_bytes(4, "little") + seconds.to_bytes(4, "little")
         return int(value)
 
-    def _apply_options(self, session: Any) -> None:
-        """Carry TCP_NODELAY and SO_KEEPALIVE into the session's configuration."""
-        import dataclasses
+    def _config(self, config: Any) -> Any:
+        """``config`` (a TcpConfig) with TCP_NODELAY, SO_KEEPALIVE and the buffer sizes."""
+        opts = self._options
+        wanted = {
+            "nodelay": bool(opts.get((IPPROTO_TCP, TCP_NODELAY), config.nodelay)),
+            "keepalive": bool(opts.get((SOL_SOCKET, SO_KEEPALIVE), config.keepalive)),
+            "rcv_buf": int(opts.get((SOL_SOCKET, SO_RCVBUF), config.rcv_buf)),
+            "snd_buf": int(opts.get((SOL_SOCKET, SO_SNDBUF), config.snd_buf)),
+        }
+        if all(getattr(config, k) == v for k, v in wanted.items()):
+            return config
+        return dataclasses.replace(config, **wanted)
 
-        nodelay = bool(self._options.get((IPPROTO_TCP, TCP_NODELAY), session.config.nodelay))
-        keepalive = bool(self._options.get((SOL_SOCKET, SO_KEEPALIVE), session.config.keepalive))
-        if (nodelay, keepalive) != (session.config.nodelay, session.config.keepalive):
-            session.config = dataclasses.replace(
-                session.config, nodelay=nodelay, keepalive=keepalive
-            )
+    def _apply_options(self, session: Any) -> None:
+        """Carry the options into a live session (reactor thread).
+
+        SO_SNDBUF resizes the send buffer at once (never below what is queued). SO_RCVBUF
+        may grow the receive buffer of a connected socket but not shrink it: the window
+        already offered must stay usable (RFC 9293 §3.8.6.2.2, the window SHOULD NOT
+        shrink), so a smaller value raises EINVAL; set it before connect() or listen().
+        """
+        rcv = self._options.get((SOL_SOCKET, SO_RCVBUF))
+        if rcv is not None and session.state not in ("CLOSED", "LISTEN"):
+            if int(rcv) < session.rcvbuf.capacity:
+                raise OSError(errno.EINVAL, "SO_RCVBUF cannot shrink the receive buffer of a "
+                              "connected socket (set it before connect/listen)")  # fmt: skip
+            session.rcvbuf.capacity = int(rcv)
+        snd = self._options.get((SOL_SOCKET, SO_SNDBUF))
+        if snd is not None:
+            session.sndbuf.capacity = max(int(snd), len(session.sndbuf), 1)
+        session.config = self._config(session.config)
+        if rcv is not None and isinstance(self._shared, _Stream):
+            self._shared.limit = int(rcv)
 
 
 _OPTIONS: dict[tuple[int, int], Any] = {
@@ -659,3 +718,4 @@ _OPTIONS: dict[tuple[int, int], Any] = {
     (SOL_SOCKET, SO_RCVBUF): RECV_LIMIT,
     (SOL_SOCKET, SO_SNDBUF): 256 * 1024,
 }
+_BUFFERS = {(SOL_SOCKET, SO_RCVBUF), (SOL_SOCKET, SO_SNDBUF)}
