@@ -131,8 +131,8 @@ def real(args: argparse.Namespace, stack: Any, say: Callable[[str], None]) -> in
             raise ConnectionError(f"cannot connect to {args.host}:{args.port}")
         blocking_call(hide, client.session, args.secret.encode(), _reactor=stack.clock)
         for word in b"an entirely innocent conversation about the weather".split():
-            blocking_call(client.send_packet, word + b" ", _reactor=stack.clock)
-        blocking_call(client.close, _reactor=stack.clock)
+            client.send_packet(word + b" ")
+        client.close()
     finally:
         stack.stop()
     return 0

@@ -65,16 +65,13 @@ def simulated(names: Sequence[str], rdtype: str, say: Callable[[str], None]) -> 
 
 def real(args: argparse.Namespace, say: Callable[[str], None]) -> None:
     """Resolve on a stack attached to a real device, with the real reactor in a thread."""
-    from pystack.reactor import blocking_call
-
-    stack = PyStack(tap=args.tap, interface=args.interface, ip=args.ip)
+    servers = [args.server] if args.server else None  # None: /etc/resolv.conf
+    stack = PyStack(tap=args.tap, interface=args.interface, ip=args.ip, dns_servers=servers)
     stack.run(doreactor=False)
     try:
-        servers = [args.server] if args.server else None
-        resolver = blocking_call(resolver_for_stack, stack, servers=servers)
         for name in args.names:
             try:
-                say(show(name, resolver.resolve_blocking(name, args.type)))
+                say(show(name, stack.dns.resolve_blocking(name, args.type)))
             except DNSError as exc:
                 say(show(name, exc))
     finally:

@@ -5,8 +5,8 @@ Fetch a page from a web server on the kernel side of a TAP device (root)::
     python examples/tcp_client.py --tap tap0 --ip 198.18.0.2/24 198.18.0.1 80
 
 The stack runs in its background thread (``stack.run(doreactor=False)``) so that the
-program can block in ``connect``; calls that touch the connection go through
-`pystack.reactor.blocking_call`, which hands them to the reactor thread.
+program can block in ``connect``; the application's calls made from this thread are
+handed to the reactor thread by the stack itself.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from typing import Any
 
 from pystack.clicmd._attach import add_options, make_stack
 from pystack.layers.tcp_application import TCPApplication
-from pystack.reactor import blocking_call
 
 
 def fetch(stack: Any, host: str, port: int, request: bytes, wait: float = 10.0) -> bytes:
@@ -29,16 +28,16 @@ def fetch(stack: Any, host: str, port: int, request: bytes, wait: float = 10.0) 
     stack.register_tcp_application(conn)
     if not conn.connect(host, port, timeout=wait):
         raise ConnectionError(f"could not connect to {host}:{port}")
-    blocking_call(conn.send_packet, request, _reactor=stack.clock)
+    conn.send_packet(request)
     answer = bytearray()
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
-        answer += blocking_call(conn.fetch_data, _reactor=stack.clock)
+        answer += conn.fetch_data()
         if conn.eof or conn.close_reason is not None:
-            answer += blocking_call(conn.fetch_data, _reactor=stack.clock)
+            answer += conn.fetch_data()
             break
         time.sleep(0.02)
-    blocking_call(conn.close, _reactor=stack.clock)
+    conn.close()
     return bytes(answer)
 
 
