@@ -266,3 +266,28 @@ def test_connect_by_name_through_stack_dns(stacks: tuple[PyStack, PyStack]) -> N
     while len(got) < 5:
         got += conn.fetch_data()
     assert got == b"named"
+
+
+def test_shutdown_read_gives_eof_and_discards_but_keeps_acknowledging(
+    stacks: tuple[PyStack, PyStack],
+) -> None:
+    client, server = stacks
+    sink = TCPApplication()
+    server.register_tcp_application(sink)
+    sink.bind(9002)
+    sink.listen(1)
+    conn = TCPApplication()
+    client.register_tcp_application(conn)
+    assert conn.connect(SERVER, 9002, timeout=10)
+    served = sink.accept(timeout=10)
+    served.shutdown(0)
+    assert served.eof and served.fetch_data() == b""
+    conn.send_packet(b"z" * 1_000_000)  # beyond any window: goes only if still ACKed
+    served.send_packet(b"the other way still works")
+    got = b""
+    while len(got) < 25:
+        got += conn.fetch_data()
+    assert got == b"the other way still works"
+    conn.close()  # FIN after the million bytes: the server must have ACKed them all
+    while conn.session is not None and conn.session.state not in ("FIN_WAIT_2", "TIME_WAIT"):
+        assert served.fetch_data() == b""
