@@ -125,11 +125,12 @@ def open_link(
     if tap is not None:
         if ip is None:
             raise ValueError("a TAP attachment needs the stack's own ip='a.b.c.d/prefix'")
+        # Validate every argument before a device exists, so misuse creates nothing.
+        ip = _check_ip(ip)
         from pystack.links.tap import TapLink
 
         link: Any = TapLink(tap, create=True, reactor=reactor, mtu=mtu)
-        return Attachment(link, _check_ip(ip), mac or random_mac(rng), gateway,
-                          link.mtu, "tap", tap)  # fmt: skip
+        return Attachment(link, ip, mac or random_mac(rng), gateway, link.mtu, "tap", tap)
     if interface is None:
         route = default_route()
         if route is None:

@@ -26,7 +26,9 @@ def test_misuse_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="needs the stack's own ip"):
         open_link(tap="t0")
     with pytest.raises(ValueError, match=r"a\.b\.c\.d/prefix"):
-        open_link(tap="t0", ip="198.18.0.2")
+        open_link(tap="pstmisuse0", ip="198.18.0.2")
+    # Misuse is refused before anything exists: no device appears in this namespace.
+    assert not netdev.exists("pstmisuse0")
 
 
 @pytest.mark.root
