@@ -36,18 +36,6 @@ def make_stack(args: argparse.Namespace) -> Any:
         "mac": args.mac,
         "mtu": args.mtu,
     }
-    if not args.pcap:
-        return PyStack(**options)
-    from pystack.attach import open_link
-    from pystack.links.pcap import PcapCapture
-
-    att = open_link(**options)
-    stack = PyStack(
-        link=PcapCapture(att.link, args.pcap),
-        ip=att.ip,
-        mac=att.mac,
-        gateway=att.gateway,
-        mtu=att.mtu,
-    )
-    stack.attachment = att
-    return stack
+    # PyStack wraps the link in the capture itself, after attaching, so a shared-address
+    # stack still hands its kernel filter to TCP and UDP.
+    return PyStack(pcap=args.pcap or None, **options)
