@@ -164,7 +164,12 @@ class InputMixin(Tcb):
                 return
             # Simultaneous open (RFC 9293 §3.5, Figure 8 line 6): the peer's SYN,ACK
             # repeats a SYN we hold; what matters is its ACK of our SYN.
-            self._in_synchronized(self._trim(seg, SeqNum(seg.seq), self.rcv_nxt, 0))
+            flags = seg.flags & ~SYN & ~(FIN if seg.payload else 0)  # text: beyond RCV.WND
+            ack_part = tcpwire.TcpSegment(
+                seg.src_port, seg.dst_port, self.rcv_nxt.value, seg.ack, flags, seg.window,
+                b"", seg.options, seg.urgent,
+            )  # fmt: skip
+            self._in_synchronized(ack_part)
             return
         if self.state == "TIME_WAIT" and seg.flags & FIN:
             self.fire("rcv_fin", segment=seg)  # a retransmitted FIN: ACK, restart 2*MSL
@@ -173,13 +178,14 @@ class InputMixin(Tcb):
 
     def _trim(self, seg: Seg, seq: SeqNum, rcv_nxt: SeqNum, wnd: int) -> Seg:
         """Keep only the part of the segment inside the receive window."""
+        flags = seg.flags
+        if flags & (RST | SYN):
+            # RFC 5961 §3.2, §4: the RST and SYN checks judge SEG.SEQ and the SYN bit as
+            # they arrived, and drop the segment whatever its text: nothing to trim.
+            return seg
         front = rcv_nxt - seq
         payload = seg.payload
-        flags = seg.flags
         if front > 0:
-            if flags & SYN:
-                flags &= ~SYN
-                front -= 1
             payload = payload[front:]
             seq = rcv_nxt
         room = (rcv_nxt + wnd) - seq
@@ -197,9 +203,13 @@ class InputMixin(Tcb):
         """Second: RST (RFC 5961 §3): exactly RCV.NXT resets; otherwise a challenge ACK."""
         if not seg.flags & RST:
             return seg
-        if seg.seq == self.rcv_nxt:
+        seq = SeqNum(seg.seq)
+        if seq == self.rcv_nxt:
             self.fire("rcv_rst", segment=seg, reason=CloseReason.RESET)
             self.on_reset_handled(seg)
+        elif not seq.in_window(self.rcv_nxt, max(self.rcv_adv - self.rcv_nxt, 0)):
+            # RFC 5961 §3.2 (1): SEG.SEQ outside the window (its text reached into it).
+            self.count_drop(TcpDrop.RST_OUT_OF_WINDOW)
         else:
             self.count_drop(TcpDrop.RST_CHALLENGED)
             self.send_ack()  # RFC 5961 §3.2: the challenge ACK

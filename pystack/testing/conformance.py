@@ -319,6 +319,9 @@ def check_one_segment(
     answered = [(s.flags & ~PSH, s.seq, s.ack) for s in sent]
     expected = expected_answer(before, seg)
     if expected is not None and expected[0] == "exactly":
+        assert not (seg.flags & RST and session.state != state), (
+            f"an RST not at RCV.NXT reset it (RFC 5961 §3.2) {where}"
+        )
         assert answered == expected[1], f"answered {answered}, RFC requires {expected[1]} {where}"
         assert session.state == state, f"went to {session.state}, should stay {where}"
     elif expected is not None and expected[0] == "reset":
