@@ -382,7 +382,7 @@ class TCPApplication(Layer):
     def tcp_eof(self, session: TCPSession) -> None:
         self.eof = True
         if not self.eof_received():
-            session.close()
+            self._close_session(session)  # our FIN goes after what send_packet still keeps
 
     def tcp_closed(self, session: TCPSession, reason: CloseReason) -> None:
         self.close_reason = reason

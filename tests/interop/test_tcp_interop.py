@@ -316,12 +316,6 @@ def test_curl_fetches_from_a_stack_http_responder(lab: Lab, stack: Any, tmp_path
     assert sha(out.read_bytes()) == sha(body)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="TCPApplication.send_packet drops what the send buffer does not take "
-    "(TCPSession.send returns the count; send_packet ignores it), so `pystack serve echo` "
-    "loses data when its client reads late",
-)
 def test_serve_echo_keeps_every_byte_for_a_client_that_reads_late(tap_lab: Lab) -> None:
     from pystack.clicmd.serve import app_class
     from pystack.reactor import ensure_thread

@@ -232,3 +232,29 @@ def test_window_follows_reads() -> None:
         pair.run(1.0)  # the read opened the window: a window update lets data flow
         total += len(server.fetch_data())
     assert total == 20000
+
+
+def test_echo_keeps_every_byte_when_the_peer_closes_before_reading(pair: TcpPair) -> None:
+    # The peer sends everything, closes its side, and reads only afterwards: the echo's
+    # replies outgrow the send buffer, and the FIN that answers the peer's must wait for
+    # them (a FIN sent early made the rest fail with "cannot send in LAST_ACK").
+    server = Echo()
+    pair.register(server, 1)
+    server.bind(7007, server, True)
+    server.listen(1)
+    client = TCPApplication()
+    pair.register(client, 0)
+    connected: list[bool] = []
+    client.connect_deferred(SERVER_IP, 7007).addCallback(connected.append)
+    pair.run(0.5)
+    assert connected == [True]
+    data = random.Random(7).randbytes(600_000)
+    client.send_packet(data)
+    client.close()
+    got = bytearray()
+    for _ in range(4000):
+        pair.run(0.05)
+        got += client.fetch_data()
+        if client.eof and not client.session.readable:
+            break
+    assert hashlib.sha256(got).digest() == hashlib.sha256(data).digest()
