@@ -55,10 +55,14 @@ class OutputMixin(Tcb):
     # ---------------------------------------------------------------------------- ACKs
 
     def send_ack(self, **kw: Any) -> None:
-        """Hook: send an ACK now (<SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>)."""
+        """Hook: send an ACK now (<SEQ=SND.MAX><ACK=RCV.NXT><CTL=ACK>).
+
+        SND.MAX rather than RFC 9293's SND.NXT, as BSD does: after a timeout rewinds SND.NXT
+        the peer's RCV.NXT may lie beyond it, and it would drop our ACKs as unacceptable.
+        """
         self.ack_pending = 0
         self.delack_timer.cancel()
-        self.emit_segment(self.make_segment(self.snd_nxt, ACK))
+        self.emit_segment(self.make_segment(self.snd_max, ACK))
 
     def on_data_ack(self, seg: tcpwire.TcpSegment, full_sized: bool) -> None:
         """In-order data arrived: acknowledge it now or within the delayed-ACK time.

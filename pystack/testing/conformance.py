@@ -209,8 +209,10 @@ def acceptable(before: Before, seg: tcpwire.TcpSegment) -> bool:
 
 
 def _ack_only(before: Before) -> tuple[int, int, int]:
-    """(flags, seq, ack) of <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>."""
-    return (ACK, before.snd_nxt, before.rcv_nxt)
+    """(flags, seq, ack) of <SEQ=SND.MAX><ACK=RCV.NXT><CTL=ACK>: SND.NXT as RFC 9293
+    writes it, taken as the highest sequence sent (BSD's SND.MAX) since a retransmission
+    timeout may have rewound SND.NXT below what the peer already received."""
+    return (ACK, before.snd_max, before.rcv_nxt)
 
 
 def _reset_reply(seg: tcpwire.TcpSegment) -> tuple[int, int, int]:
