@@ -83,6 +83,7 @@ class EthernetProtocol(Layer):
             )
         )  # fmt: skip
         self.link = link
+        self._headers: dict[tuple[str, str | None, int], bytes] = {}
         link.set_receiver(self.packet_received)
 
     @property
@@ -91,21 +92,26 @@ class EthernetProtocol(Layer):
 
     def packet_received(self, packet: Any, **kwargs: Any) -> None:
         """A frame from the link: filter by destination, pass the payload up by ethertype."""
+        ctx = self._context()
         try:
-            frame = eth_wire.parse(as_bytes(packet))
+            frame = eth_wire.parse(packet if type(packet) is bytes else as_bytes(packet))
         except Malformed:
-            self.stats.drop(self.name, EtherDrop.MALFORMED)
+            ctx.stats.drop(self.name, EtherDrop.MALFORMED)
             return
-        if frame.dst != self.mac and frame.dst != BROADCAST:
-            self.stats.drop(self.name, EtherDrop.NOT_FOR_US)
+        dst = frame.dst
+        if dst != ctx.mac and dst != BROADCAST:
+            ctx.stats.drop(self.name, EtherDrop.NOT_FOR_US)
             return
         kind = self.ETHERTYPES.get(frame.ethertype)
         target = self.upperLayers.get(kind) if kind else None
         if target is None:
-            self.stats.drop(self.name, EtherDrop.UNKNOWN_ETHERTYPE)
+            ctx.stats.drop(self.name, EtherDrop.UNKNOWN_ETHERTYPE)
             return
-        self.stats.incr(self.name, "frames_received")
-        self.deliver_up(target, frame.payload, kind or "Raw", Ether=frame)
+        ctx.stats.incr(self.name, "frames_received")
+        if getattr(target, "fast", False):
+            target.packet_received(frame.payload, Ether=frame)
+        else:
+            self.deliver_up(target, frame.payload, kind or "Raw", Ether=frame)
 
     def send_packet(self, packet: Any, **kwargs: Any) -> None:
         """Send ``packet`` with ``Ether={"dst": mac}`` or ``Ether={"next_hop": ip}``.
@@ -128,10 +134,20 @@ class EthernetProtocol(Layer):
 
     def transmit(self, dst: str, ethertype: int, payload: bytes) -> None:
         """Put one frame on the link, padded to the Ethernet minimum."""
-        frame = eth_wire.emit(eth_wire.EthernetFrame(dst, self.mac, ethertype, payload))
+        ctx = self._context()
+        key = (dst, ctx.mac, ethertype)
+        header = self._headers.get(key)
+        if header is None:
+            # The codec builds each (dst, src, type) header once; a stack talks to few peers.
+            if len(self._headers) >= 1024:
+                self._headers.clear()
+            mac = ctx.mac or ""
+            header = eth_wire.emit(eth_wire.EthernetFrame(dst, mac, ethertype, b""))
+            self._headers[key] = header
+        frame = header + payload
         if len(frame) < MIN_FRAME:
             frame += bytes(MIN_FRAME - len(frame))
-        self.stats.incr(self.name, "frames_sent")
+        ctx.stats.incr(self.name, "frames_sent")
         self.link.send(frame)
 
     def link_unreachable(self, ethertype: int, payload: bytes) -> None:

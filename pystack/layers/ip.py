@@ -77,6 +77,11 @@ class IPProtocol(Layer):
         self._fragment_kwargs: dict[str, Any] = {}
         self._addr_key: tuple[str | None, int] | None = None
         self._addressing_cache: tuple[int, int, str] = (0, 0, "")
+        # Per-datagram work cached by address (cleared when our addressing changes): the
+        # verdict of the destination/source checks per (src, dst) pair, the route per dst.
+        self._verdicts: dict[tuple[str, str], IpDrop | None] = {}
+        self._routes: dict[str, dict[str, Any] | None] = {}
+        self._cache_key: tuple[str | None, int, str | None] | None = None
 
     # -- addresses ------------------------------------------------------------------------
 
@@ -133,31 +138,57 @@ class IPProtocol(Layer):
 
     def packet_received(self, packet: Any, **kwargs: Any) -> None:
         """A datagram from the link: validate (RFC 1122 §3.2.1), reassemble, dispatch."""
-        data = as_bytes(packet)
+        data = packet if type(packet) is bytes else as_bytes(packet)
+        stats = self._context().stats
         try:
             pkt = ipv4.parse(data)
         except Malformed as exc:
             reason = IpDrop.__members__.get(exc.reason.upper(), IpDrop.MALFORMED)
-            self.stats.drop(self.name, reason)
+            stats.drop(self.name, reason)
             return
         # RFC 1122 §3.2.1.2: a host MUST verify the header checksum and silently discard.
         if not ipv4.header_checksum_ok(data):
-            self.stats.drop(self.name, IpDrop.BAD_CHECKSUM)
+            stats.drop(self.name, IpDrop.BAD_CHECKSUM)
             return
-        # RFC 1122 §3.2.1.3: silently discard datagrams not addressed to us.
-        if not self.is_for_us(pkt.dst):
-            self.stats.drop(self.name, IpDrop.NOT_OUR_ADDRESS)
+        verdict = self._address_verdict(pkt.src, pkt.dst)
+        if verdict is not None:
+            stats.drop(self.name, verdict)
             return
-        if self.bad_source(pkt.src):
-            self.stats.drop(self.name, IpDrop.BAD_SOURCE)
-            return
-        self.stats.incr(self.name, "datagrams_received")
-        if pkt.is_fragment:
-            self.stats.incr(self.name, "fragments_received")
+        stats.incr(self.name, "datagrams_received")
+        if pkt.flags & FLAG_MF or pkt.frag_offset:
+            stats.incr(self.name, "fragments_received")
             self._fragment_kwargs = kwargs
             self.reassembler.add(pkt)
             return
         self.dispatch(pkt, **kwargs)
+
+    def _address_verdict(self, src: str, dst: str) -> IpDrop | None:
+        """The drop reason of a datagram from ``src`` to ``dst``, None when acceptable."""
+        self._check_cache()
+        key = (src, dst)
+        try:
+            return self._verdicts[key]
+        except KeyError:
+            pass
+        if not self.is_for_us(dst):
+            verdict: IpDrop | None = IpDrop.NOT_OUR_ADDRESS  # RFC 1122 §3.2.1.3: discard
+        elif self.bad_source(src):
+            verdict = IpDrop.BAD_SOURCE
+        else:
+            verdict = None
+        if len(self._verdicts) >= 4096:
+            self._verdicts.clear()
+        self._verdicts[key] = verdict
+        return verdict
+
+    def _check_cache(self) -> None:
+        """Forget cached verdicts and routes when our address, prefix or gateway changed."""
+        ctx = self._context()
+        key = (ctx.ip, ctx.prefix, ctx.gateway)
+        if key != self._cache_key:
+            self._cache_key = key
+            self._verdicts.clear()
+            self._routes.clear()
 
     def _deliver_reassembled(self, pkt: Ipv4Packet) -> None:
         self.stats.incr(self.name, "datagrams_reassembled")
@@ -174,8 +205,11 @@ class IPProtocol(Layer):
                 icmp_wire.TYPE_DEST_UNREACHABLE, icmp_wire.CODE_PROTOCOL_UNREACHABLE, pkt, **kwargs
             )
             return
-        self.stats.incr(self.name, "datagrams_delivered")
-        self.deliver_up(target, pkt.payload, kind or "Raw", IP=pkt, **kwargs)
+        self._context().stats.incr(self.name, "datagrams_delivered")
+        if getattr(target, "fast", False):
+            target.packet_received(pkt.payload, IP=pkt, **kwargs)
+        else:
+            self.deliver_up(target, pkt.payload, kind or "Raw", IP=pkt, **kwargs)
 
     def send_icmp_error(self, type_: int, code: int, offending: Ipv4Packet, **kwargs: Any) -> None:
         """Ask the ICMP layer (if any) for an error about ``offending``."""
@@ -221,12 +255,21 @@ class IPProtocol(Layer):
         src = header.get("src") or self.address
         if src is None:
             raise ValueError("this stack has no IP address: give the stack ip='a.b.c.d/n'")
-        ident = header.get("ident", header.get("id"))
+        if len(header) == 3 and "src" in header:  # the TCP layer's: defaults for the rest
+            ttl, tos, ident, df = self.ttl, self.tos, None, self.df
+        else:
+            ident = header.get("ident", header.get("id"))
+            ttl, tos, df = (
+                header.get("ttl", self.ttl),
+                header.get("tos", self.tos),
+                header.get("df", self.df),
+            )
+        if ident is None:
+            ident = self.next_ident()
         pkt = Ipv4Packet(
-            src, header["dst"], header["proto"], as_bytes(packet),
-            ttl=header.get("ttl", self.ttl), tos=header.get("tos", self.tos),
-            ident=self.next_ident() if ident is None else ident,
-            flags=FLAG_DF if header.get("df", self.df) else 0,
+            src, header["dst"], header["proto"],
+            packet if type(packet) is bytes else as_bytes(packet),
+            ttl=ttl, tos=tos, ident=ident, flags=FLAG_DF if df else 0,
         )  # fmt: skip
         self.send_datagram(pkt)
 
@@ -238,8 +281,13 @@ class IPProtocol(Layer):
             quoted = ipv4.parse_quoted(icmp_wire.quote(ipv4.emit(pkt)))
             self.deliver_icmp_error("unreachable", icmp_wire.CODE_NET_UNREACHABLE, quoted)
             return
-        if pkt.dst == self.address:
+        ctx = self._context()
+        if pkt.dst == ctx.ip:
             self.clock.callLater(0, self.packet_received, ipv4.emit(pkt))
+            return
+        if 20 + len(pkt.options) + len(pkt.payload) <= ctx.mtu:
+            ctx.stats.incr(self.name, "datagrams_sent")  # the common case: one piece
+            self.transfer_packet(ipv4.emit(pkt), Ether=ether)
             return
         for piece in self.fragment(pkt):
             if piece is None:
@@ -248,8 +296,27 @@ class IPProtocol(Layer):
             self.stats.incr(self.name, "datagrams_sent")
             self.transfer_packet(ipv4.emit(piece), Ether=ether)
 
+    def transfer_packet(self, packet: Any, **kwargs: Any) -> None:
+        """Hand a datagram to the layer below (a seed-style one gets a scapy packet)."""
+        lower = self.lowerLayers["default"]
+        if getattr(lower, "fast", False):
+            lower.send_packet(packet, **kwargs)
+        else:
+            super().transfer_packet(packet, **kwargs)
+
     def _route(self, dst: str) -> dict[str, Any] | None:
-        """The Ethernet header hint for ``dst``: a fixed MAC, or the next hop to resolve."""
+        """The Ethernet header hint for ``dst`` (a fresh dict: the layer below may keep it)."""
+        self._check_cache()
+        try:
+            hint = self._routes[dst]
+        except KeyError:
+            hint = self._routes[dst] = self._compute_route(dst)
+            if len(self._routes) >= 4096:
+                self._routes.clear()
+        return None if hint is None else hint.copy()
+
+    def _compute_route(self, dst: str) -> dict[str, Any] | None:
+        """A fixed MAC (broadcast, multicast), or the next hop to resolve, or None."""
         base: dict[str, Any] = {"type": ETHERTYPE_IPV4}
         if self.is_broadcast(dst):
             return {**base, "dst": BROADCAST}

@@ -16,6 +16,7 @@ from pystack.layers.tcp_isn import IsnGenerator
 from pystack.layers.tcp_session import TCPSession, reset_for
 from pystack.wire import Malformed
 from pystack.wire import tcp as tcpwire
+from pystack.wire.ipv4 import Ipv4Packet
 
 __all__ = ["TCPLayer", "TCPProtocol"]
 
@@ -71,14 +72,18 @@ class TCPLayer(Layer):
 
     def transmit(self, session: Any, seg: tcpwire.TcpSegment) -> None:
         """Send one segment of ``session`` down to IP."""
-        data = tcpwire.emit(seg, session.local_ip, session.remote_ip)
-        self.transmit_bytes(session, data)
+        remote_ip = session.remote_ip
+        data = tcpwire.emit(seg, session.local_ip, remote_ip)
+        self._context().stats.incr("tcp", "segments_out")
+        fields = {"dst": remote_ip, "proto": PROTO_TCP, "src": session.local_ip}
+        self.lowerLayers["default"].send_packet(data, IP=fields)
 
     def transmit_bytes(self, session: Any, data: bytes, **ip: Any) -> None:
         """Send an already encoded TCP segment of ``session`` down to IP."""
         fields = {"dst": session.remote_ip, "proto": PROTO_TCP, "src": session.local_ip}
-        fields.update(ip)
-        self.stats.incr("tcp", "segments_out")
+        if ip:
+            fields.update(ip)
+        self._context().stats.incr("tcp", "segments_out")
         self.lowerLayers["default"].send_packet(data, IP=fields)
 
     def adopt(self, session: TCPSession) -> None:
@@ -179,7 +184,9 @@ class TCPLayer(Layer):
 
     def packet_received(self, packet: Any, **kwargs: Any) -> None:
         """One TCP segment from IP (bytes, with the IP repr in ``kwargs["IP"]``)."""
-        ip = unwrap(kwargs["IP"])
+        ip = kwargs["IP"]
+        if type(ip) is not Ipv4Packet:
+            ip = unwrap(ip)
         data = packet if type(packet) is bytes else bytes(packet)
         if not tcpwire.checksum_ok(data, ip.src, ip.dst):
             self.count_drop(TcpDrop.BAD_CHECKSUM)  # RFC 9293 §3.1 (MUST-3)
@@ -193,7 +200,7 @@ class TCPLayer(Layer):
 
     def segment_received(self, seg: tcpwire.TcpSegment, src: str, dst: str) -> None:
         """Demultiplex a parsed segment: 4-tuple, then listener, else reset."""
-        self.stats.incr("tcp", "segments_in")
+        self._context().stats.incr("tcp", "segments_in")
         session = self.connections.get((dst, seg.dst_port, src, seg.src_port))
         if session is None:
             session = self.listeners.get((dst, seg.dst_port)) or self.listeners.get(
