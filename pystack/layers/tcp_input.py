@@ -26,6 +26,10 @@ Check = Callable[["InputMixin", Seg], "Seg | None"]
 
 # States whose data we still accept: the peer has not sent its FIN (RFC 9293 §3.10.7.4).
 _RECEIVING = frozenset({"ESTABLISHED", "FIN_WAIT_1", "FIN_WAIT_2"})
+# Signed distances on SeqNum.value ints in the hot checks (RFC 9293 §3.4 arithmetic):
+# ((a - b + _HALF) & _MASK) - _HALF is SeqNum(a) - SeqNum(b).
+_MASK = 0xFFFFFFFF
+_HALF = 1 << 31
 # The MSS assumed when a SYN carries no MSS option (RFC 9293 §3.7.1, MUST-15).
 DEFAULT_MSS = 536
 
@@ -125,36 +129,73 @@ class InputMixin(Tcb):
         "check_sequence", "check_rst", "check_syn", "check_ack", "check_text", "check_fin",
     )  # fmt: skip
     _pipeline: tuple[Check, ...] = ()
+    _default_pipeline = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls._pipeline = tuple(getattr(cls, name) for name in cls.PIPELINE)
+        cls._default_pipeline = cls.PIPELINE == InputMixin.PIPELINE and all(
+            getattr(cls, name) is getattr(InputMixin, name) for name in cls.PIPELINE
+        )
 
     def _in_synchronized(self, seg: Seg) -> None:
+        if self._default_pipeline:
+            self._in_synchronized_default(seg)
+            return
         for check in self._pipeline:
             result = check(self, seg)
             if result is None:
                 return
             seg = result
 
+    def _in_synchronized_default(self, seg: Seg) -> None:
+        """The default pipeline, skipping the calls of checks that would pass the segment
+        through untouched (no RST, no SYN, no text, no FIN): same order, same outcome."""
+        result = self.check_sequence(seg)
+        if result is None:
+            return
+        flags = result.flags
+        if flags & RST:
+            self.check_rst(result)  # an RST always stops here
+            return
+        if flags & SYN:
+            self.check_syn(result)  # so does a SYN
+            return
+        result = self.check_ack(result)
+        if result is None:
+            return
+        if result.payload:
+            result = self.check_text(result)
+            if result is None:
+                return
+        if result.flags & FIN:
+            self.check_fin(result)
+
     def check_sequence(self, seg: Seg) -> Seg | None:
         """First: the acceptability test, then trim to the window (RFC 9293 §3.10.7.4)."""
-        seq = SeqNum(seg.seq)
-        length = seg_len(seg)
-        rcv_nxt = self.rcv_nxt
-        wnd = max(self.rcv_adv - rcv_nxt, 0)
+        seq = seg.seq
+        flags = seg.flags
+        size = len(seg.payload)
+        length = size + (flags & SYN and 1) + (flags & FIN and 1)  # SEG.LEN
+        rcv_nxt = self.rcv_nxt.value
+        wnd = ((self.rcv_adv.value - rcv_nxt + _HALF) & _MASK) - _HALF
+        if wnd < 0:
+            wnd = 0
+        front = (seq - rcv_nxt) & _MASK  # SEG.SEQ's offset in the window, if inside
         if length == 0:
-            ok = seq == rcv_nxt if wnd == 0 else seq.in_window(rcv_nxt, wnd)
+            ok = front == 0 if wnd == 0 else front < wnd
         elif wnd == 0:
             ok = False
         else:
-            ok = seq.in_window(rcv_nxt, wnd) or (seq + length - 1).in_window(rcv_nxt, wnd)
+            ok = front < wnd or (seq + length - 1 - rcv_nxt) & _MASK < wnd
         if not ok:
             self.count_drop(TcpDrop.UNACCEPTABLE_SEQ)
-            if not seg.flags & RST:
+            if not flags & RST:
                 self.on_unacceptable(seg)
             return None
-        return self._trim(seg, seq, rcv_nxt, wnd)
+        if front == 0 and size <= wnd:
+            return seg  # starts at RCV.NXT and fits: nothing to trim
+        return self._trim(seg, SeqNum(seq), self.rcv_nxt, wnd)
 
     def on_unacceptable(self, seg: Seg) -> None:
         """Answer an unacceptable segment: <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>."""
@@ -245,11 +286,13 @@ class InputMixin(Tcb):
                 self.send_rst_reply(seg)
                 return None
         # RFC 5961 §5.2: acceptable ACKs lie in [SND.UNA - MAX.SND.WND, SND.NXT].
-        if ack > self.snd_max:
+        ack_v = ack.value
+        una = self.snd_una.value
+        if ((ack_v - self.snd_max.value + _HALF) & _MASK) - _HALF > 0:
             self.count_drop(TcpDrop.ACK_UNSENT)
             self.send_ack()
             return None
-        if ack < self.snd_una - self.max_snd_wnd:
+        if ((ack_v - una + self.max_snd_wnd + _HALF) & _MASK) - _HALF < 0:
             self.count_drop(TcpDrop.ACK_TOO_OLD)
             self.send_ack()
             return None
@@ -257,7 +300,7 @@ class InputMixin(Tcb):
         return self._after_ack(seg)
 
     def _process_ack(self, seg: Seg, ack: SeqNum) -> None:
-        acked = ack - self.snd_una
+        acked = ((ack.value - self.snd_una.value + _HALF) & _MASK) - _HALF
         if acked > 0:
             self.on_ack_advanced(acked, seg)
             self._update_window(seg, ack)
@@ -265,7 +308,7 @@ class InputMixin(Tcb):
         elif acked == 0:
             before = self.snd_wnd
             self._update_window(seg, ack)
-            if self.snd_wnd != before or self.snd_una == self.snd_max:
+            if self.snd_wnd != before or self.snd_una.value == self.snd_max.value:
                 self.dupacks = 0
                 self.output()
             elif not seg.payload and not seg.flags & (SYN | FIN):
@@ -273,14 +316,19 @@ class InputMixin(Tcb):
 
     def _update_window(self, seg: Seg, ack: SeqNum) -> None:
         """RFC 9293 §3.10.7.4: take SND.WND from the newest segment (SND.WL1/WL2)."""
-        seq = SeqNum(seg.seq)
-        if self.snd_wl1 < seq or (self.snd_wl1 == seq and self.snd_wl2 <= ack):
-            self.snd_wnd = seg.window
-            self.snd_wl1 = seq
+        seq = seg.seq
+        newer = ((seq - self.snd_wl1.value + _HALF) & _MASK) - _HALF
+        if newer > 0 or (
+            newer == 0 and ((ack.value - self.snd_wl2.value + _HALF) & _MASK) - _HALF >= 0
+        ):
+            window = seg.window
+            self.snd_wnd = window
+            if newer:
+                self.snd_wl1 = SeqNum(seq)
             self.snd_wl2 = ack
-            if seg.window > self.max_snd_wnd:
-                self.max_snd_wnd = seg.window
-            if seg.window and self.persist_timer.active:
+            if window > self.max_snd_wnd:
+                self.max_snd_wnd = window
+            if window and self.persist_timer.deadline is not None:
                 self.persist_timer.cancel()
                 self.output()
 
@@ -308,19 +356,18 @@ class InputMixin(Tcb):
         if self.state not in _RECEIVING:
             self.count_drop(TcpDrop.DATA_AFTER_FIN)
             return seg
-        seq = SeqNum(seg.seq)
-        if seq == self.rcv_nxt:
+        if seg.seq == self.rcv_nxt.value:
             self._take_in_order(seg)
         else:
-            self._take_out_of_order(seg, seq)
+            self._take_out_of_order(seg, SeqNum(seg.seq))
         return seg
 
     def _take_in_order(self, seg: Seg) -> None:
         payload = seg.payload
         self.rcv_nxt = self.rcv_nxt + len(payload)
         self.deliver_data(payload)
-        filled = self._drain_reorder()
-        if filled or self.reorder_pending():
+        # Draining an empty reorder queue does nothing: skip it in the common case.
+        if self.reorder_pending() and (self._drain_reorder() or self.reorder_pending()):
             self.send_ack()  # RFC 5681 §4.2: ACK at once when a hole is (being) filled
         else:
             self.on_data_ack(seg, len(payload) >= self.snd_mss)

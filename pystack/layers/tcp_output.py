@@ -14,6 +14,11 @@ from pystack.layers.tcp_tcb import Tcb
 from pystack.wire import tcp as tcpwire
 from pystack.wire.seqnum import SeqNum
 
+# The data path works on SeqNum.value ints: the signed distance a - b modulo 2**32 is
+# ((a - b + _HALF) & _MASK) - _HALF, the same arithmetic as SeqNum's (RFC 9293 §3.4).
+_MASK = 0xFFFFFFFF
+_HALF = 1 << 31
+
 __all__ = ["MAX_WINDOW", "OutputMixin"]
 
 ACK = tcpwire.ACK
@@ -33,11 +38,8 @@ class OutputMixin(Tcb):
     def make_segment(self, seq: SeqNum, flags: int, payload: bytes = b"") -> tcpwire.TcpSegment:
         """A segment of this connection carrying our current ACK and window."""
         assert self.remote_port is not None
-        if flags & ACK:
-            ack = self.rcv_nxt.value
-            window = self.window_to_advertise()
-        else:
-            ack, window = 0, self.window_to_advertise()
+        window = self.window_to_advertise()
+        ack = self.rcv_nxt.value if flags & ACK else 0
         return tcpwire.TcpSegment(
             self.local_port, self.remote_port, seq.value, ack, flags, window, payload
         )
@@ -46,10 +48,16 @@ class OutputMixin(Tcb):
         """RCV.WND to announce: free buffer space, never shrinking the right edge
         (RFC 9293 §3.8.6.2.2, MUST-35 discourages shrinking) and growing only in steps of
         min(buffer / 2, MSS) to avoid silly windows (MUST-39)."""
-        free = min(self.rcvbuf.window, MAX_WINDOW)
-        offered = max(self.rcv_adv - self.rcv_nxt, 0)
-        wnd = free if free - offered >= min(self.rcvbuf.capacity // 2, self.config.mss) else offered
-        self.rcv_adv = self.rcv_nxt + wnd
+        rcvbuf = self.rcvbuf
+        free = rcvbuf.window
+        if free > MAX_WINDOW:
+            free = MAX_WINDOW
+        rcv_nxt = self.rcv_nxt
+        edge = ((self.rcv_adv.value - rcv_nxt.value + _HALF) & _MASK) - _HALF
+        offered = edge if edge > 0 else 0
+        wnd = free if free - offered >= min(rcvbuf.capacity // 2, self.config.mss) else offered
+        if wnd != edge:  # else RCV.ADV already is RCV.NXT + wnd
+            self.rcv_adv = rcv_nxt + wnd
         return wnd
 
     # ---------------------------------------------------------------------------- ACKs
@@ -102,30 +110,35 @@ class OutputMixin(Tcb):
         """
         if self.state not in _DATA_STATES:
             return
-        start = self.sndbuf_seq()
-        end = start + len(self.sndbuf)
-        nxt = self.snd_nxt
-        if not force_one and nxt == end and not (self.fin_queued and nxt == self.snd_fin):
+        start = self.sndbuf_seq().value
+        end = (start + len(self.sndbuf)) & _MASK
+        nxt = self.snd_nxt.value
+        fin_queued = self.fin_queued
+        if not force_one and nxt == end and not (fin_queued and nxt == self.snd_fin.value):
             return  # nothing new to send (the common case on the receiving side)
         mss = self.snd_mss
         while True:
-            window = min(self.snd_wnd, self.cc.cwnd)
+            snd_wnd = self.snd_wnd
+            window = min(snd_wnd, self.cc.cwnd)
             if force_one:
-                window = max(window, min(self.snd_wnd, mss), 1)
-            usable = (self.snd_una + window) - self.snd_nxt
-            unsent = end - self.snd_nxt
+                window = max(window, min(snd_wnd, mss), 1)
+            nxt = self.snd_nxt.value
+            usable = ((self.snd_una.value + window - nxt + _HALF) & _MASK) - _HALF
+            unsent = ((end - nxt + _HALF) & _MASK) - _HALF
             if unsent > 0:
                 n = min(unsent, mss, usable)
                 if n <= 0 or not self._may_send(n, unsent, force_one):
                     break
                 self._emit_chunk(start, end, n)
-            elif self.fin_queued and self.snd_nxt == self.snd_fin:
+            elif self.fin_queued and nxt == self.snd_fin.value:
                 self.send_data(self.snd_nxt, b"", FIN)
                 self._advance_snd_nxt(self.snd_nxt + 1)
             else:
                 break
             force_one = False
-        if end - self.snd_nxt > 0 and self.snd_una == self.snd_max:
+        if ((end - self.snd_nxt.value + _HALF) & _MASK) - _HALF > 0 and (
+            self.snd_una.value == self.snd_max.value
+        ):
             # Data waits but nothing is in flight to bring an ACK: a zero or too small
             # window. Probe it (RFC 9293 §3.8.6.1) / override SWS avoidance (§3.8.6.2.1).
             self.enter_persist()
@@ -136,26 +149,33 @@ class OutputMixin(Tcb):
         """Sender silly-window avoidance and Nagle (RFC 9293 §3.8.6.2.1, §3.7.4)."""
         if n >= self.snd_mss or force_one:
             return True
-        in_flight = self.snd_max != self.snd_una
+        in_flight = self.snd_max.value != self.snd_una.value
         if n == unsent and (self.config.nodelay or not in_flight):
             return True  # Nagle: a small segment only when nothing is unacknowledged
         return not in_flight and n >= self.max_snd_wnd // 2 > 0
 
-    def _emit_chunk(self, start: SeqNum, end: SeqNum, n: int) -> None:
+    def _emit_chunk(self, start: int, end: int, n: int) -> None:
+        """Send ``n`` new bytes at SND.NXT; ``start``/``end`` bound the send buffer (ints)."""
         seq = self.snd_nxt
-        data = self.sndbuf.peek(seq - self.sndbuf_seq(), n)
-        last = seq + n == end
+        seq_v = seq.value
+        data = self.sndbuf.peek(((seq_v - start + _HALF) & _MASK) - _HALF, n)
+        after = (seq_v + n) & _MASK
+        last = after == end
         flags = PSH if last else 0
-        if last and self.fin_queued and (self.snd_una + self.snd_wnd) - (seq + n) > 0:
+        if (
+            last
+            and self.fin_queued
+            and (((self.snd_una.value + self.snd_wnd - after + _HALF) & _MASK) - _HALF > 0)
+        ):
             flags |= FIN
-        if self.rtt_seq is None and seq == self.snd_max:
+        if self.rtt_seq is None and seq_v == self.snd_max.value:
             # RFC 6298 §3: time one segment at a time; never a retransmitted one (Karn).
-            self.rtt_seq = seq + n
+            self.rtt_seq = SeqNum(after)
             self.rtt_time = self.clock.seconds()
         self.send_data(seq, data, flags)
-        self._advance_snd_nxt(seq + n + (1 if flags & FIN else 0))
+        self._advance_snd_nxt(SeqNum(after + 1 if flags & FIN else after))
 
     def _advance_snd_nxt(self, nxt: SeqNum) -> None:
         self.snd_nxt = nxt
-        if nxt > self.snd_max:
+        if ((nxt.value - self.snd_max.value + _HALF) & _MASK) - _HALF > 0:
             self.snd_max = nxt

@@ -79,7 +79,7 @@ class TCPSession(InputMixin, OutputMixin, TimerMixin, StateMachine, machine="tcp
         self.remote_ip, self.remote_port = remote_ip, remote_port
         self.user = user
         self.listener: TCPSession | None = None
-        self.accept_queue: collections.deque[TCPSession] = collections.deque()
+        self._accept_queue: collections.deque[TCPSession] | None = None
         self.half_open = 0
         self.backlog = 0
         self.passive = False
@@ -104,6 +104,15 @@ class TCPSession(InputMixin, OutputMixin, TimerMixin, StateMachine, machine="tcp
         self.rtt_seq: SeqNum | None = None
         self.rtt_time = 0.0
         self._make_timers()
+
+    @property
+    def accept_queue(self) -> collections.deque[TCPSession]:
+        """A listener's established connections waiting for accept() (made on first use:
+        a connection never needs one, and an empty deque costs ~600 bytes)."""
+        queue = self._accept_queue
+        if queue is None:
+            queue = self._accept_queue = collections.deque()
+        return queue
 
     def new_cc(self, smss: int) -> Any:
         """A congestion controller for ``smss`` (NewReno with IW10 unless a factory is given)."""

@@ -105,8 +105,10 @@ class TimerMixin(Tcb):
 
     def arm_rexmit(self) -> None:
         """RFC 6298 §5.1: run the retransmission timer while data is outstanding."""
-        if self.snd_una != self.snd_max and not self.persist_timer.active:
-            self.rexmit_timer.arm_if_idle(self.rtt.rto)
+        if self.snd_una.value != self.snd_max.value and self.persist_timer.deadline is None:
+            timer = self.rexmit_timer
+            if timer.deadline is None:
+                timer.arm(self.rtt.rto)
 
     # ------------------------------------------------------------- retransmission timer
 
