@@ -71,6 +71,7 @@ class MemoryWire:
         self._in_flight: list[tuple[float, int, MemoryLink, bytes]] = []
         self._seq = 0
         self._timer: Any = None
+        self._timer_due = 0.0  # when self._timer fires (valid while it is not None)
 
     def attach(self, mtu: int | None = None) -> MemoryLink:
         """A new port on this wire."""
@@ -83,9 +84,17 @@ class MemoryWire:
         if len(frame) > self.mtu + ETHERNET_HEADER:
             self.counters.too_big += 1
             return
+        impaired = self.loss or self.duplicate or self.reorder
         for link in self.links:
             if link is not sender and not link.closed:
-                self._impair(link, frame)
+                if impaired:
+                    self._impair(link, frame)
+                else:  # a perfect wire: one copy after the delay, no draw from the rng
+                    self._seq += 1
+                    due = self.clock.seconds() + self.delay
+                    heapq.heappush(self._in_flight, (due, self._seq, link, frame))
+                    if self._timer is None or due < self._timer_due:
+                        self._schedule()
 
     def _impair(self, link: MemoryLink, frame: bytes) -> None:
         copies = 1
@@ -110,19 +119,24 @@ class MemoryWire:
             return
         due = self._in_flight[0][0]
         if self._timer is not None and self._timer.active():
-            if self._timer.getTime() <= due:
+            if self._timer_due <= due:
                 return
             self._timer.cancel()
+        self._timer_due = due
         self._timer = self.clock.callLater(max(0.0, due - self.clock.seconds()), self._run)
 
     def _run(self) -> None:
         self._timer = None
         now = self.clock.seconds()
-        while self._in_flight and self._in_flight[0][0] <= now:
-            _, _, link, frame = heapq.heappop(self._in_flight)
+        in_flight = self._in_flight
+        counters = self.counters
+        while in_flight and in_flight[0][0] <= now:
+            _, _, link, frame = heapq.heappop(in_flight)
             if not link.closed:
-                self.counters.delivered += 1
-                link.deliver(frame)
+                counters.delivered += 1
+                receive = link._receive
+                if receive is not None:
+                    receive(frame)
         self._schedule()
 
 
