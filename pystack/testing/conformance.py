@@ -85,15 +85,19 @@ def _in_window(seq: int, start: int, size: int) -> bool:
 
 
 class Recorder:
-    """A session user that reads everything delivered and records how the session ended."""
+    """A session user that reads everything delivered (unless `paused`) and records how the
+    session ended."""
 
     def __init__(self) -> None:
+        self.paused = False
         self.received = bytearray()
         self.eof = False
         self.reasons: list[CloseReason | None] = []
         self.accepted: list[TCPSession] = []
 
     def _drain(self, session: TCPSession) -> None:
+        if self.paused:
+            return
         data = session.read()
         if data:
             self.received += data
@@ -377,6 +381,9 @@ def single_session_check(
 CLIENT, SERVER = 0, 1
 ADDRESSES = ("198.18.0.1", "198.18.0.2")
 PORT = 80
+# A receive buffer small enough that an application that stops reading closes its window
+# within a run, so that zero windows and their probes (RFC 9293 §3.8.6.1) are exercised.
+SMALL_BUFFERS = TcpConfig(rcv_buf=6000)
 # Small enough that R2 (100 s) cannot expire inside a run of bounded steps.
 ADVANCE = (0.001, 0.05, 0.2, 0.5, 1.0, 2.0)
 
@@ -401,12 +408,12 @@ def _tcp_of(frame: bytes) -> tuple[str, str, tcpwire.TcpSegment] | None:
 
 def two_stack_machine(
     session_class: type[TCPSession] = TCPSession, *, config: TcpConfig | None = None
-) -> type[RuleBasedStateMachine]:
+) -> type[TwoStackConformance]:
     """A `TwoStackConformance` machine whose sessions are of ``session_class``."""
     name = f"TwoStackConformance_{session_class.__name__}"
     attrs = {
         "session_class": session_class,
-        "config": config or TcpConfig(),
+        "config": config or SMALL_BUFFERS,
         "__module__": __name__,
     }
     return type(name, (TwoStackConformance,), attrs)
@@ -447,14 +454,15 @@ class TwoStackConformance(RuleBasedStateMachine):
     Invariants after every step: every state is declared; every observed transition is an
     edge of the machine; SND.UNA <= SND.NXT <= SND.MAX; no segment acknowledges what the
     other side has not sent; no segment carries data beyond the right edge of the window
-    the receiver advertised (one byte more for a zero-window probe); each side's received
+    the receiver advertised, but for a one-byte probe of a zero window (RFC 9293 §3.8.6.1)
+    starting at its edge while the sender's SND.WND is zero; each side's received
     bytes are a prefix of what the other side's application sent. Teardown lets everything
     drain on a clean wire and requires delivered == sent both ways and both connections
     CLOSED, through TIME_WAIT where the side closed first, unless a reset intervened.
     """
 
     session_class: ClassVar[type[TCPSession]] = TCPSession
-    config: ClassVar[TcpConfig] = TcpConfig()
+    config: ClassVar[TcpConfig] = SMALL_BUFFERS
 
     def __init__(self) -> None:
         super().__init__()
@@ -546,6 +554,14 @@ class TwoStackConformance(RuleBasedStateMachine):
         self.closed[side] = True
         s.abort()
 
+    @rule(side=st.sampled_from([CLIENT, SERVER]), paused=st.booleans())
+    def reading(self, side: int, paused: bool) -> None:
+        """The application stops reading (its window closes) or reads again."""
+        self.users[side].paused = paused
+        s = self.session(side)
+        if s is not None:
+            self.users[side]._drain(s)
+
     @precondition(lambda self: self.wire.in_flight)
     @rule(index=st.integers(0, 7))
     def deliver(self, index: int) -> None:
@@ -601,11 +617,15 @@ class TwoStackConformance(RuleBasedStateMachine):
         except AssertionError as exc:
             self.violations.append(str(exc))
 
-    def _addressed_to(self, src: str, dst: str, seg: tcpwire.TcpSegment) -> TCPSession | None:
-        """The newest session the segment is for (its 4-tuple), if any."""
+    def _addressed_to(
+        self, src: str, dst: str, seg: tcpwire.TcpSegment, *, outgoing: bool = False
+    ) -> TCPSession | None:
+        """The newest session the segment is for (its 4-tuple), if any; with ``outgoing``,
+        ``src`` and ``dst`` are swapped and this is the session that sent it."""
+        ports = (seg.src_port, seg.dst_port) if outgoing else (seg.dst_port, seg.src_port)
         for s in reversed(self.sessions):
             if (s.local_ip, s.local_port, s.remote_ip, s.remote_port) == (
-                dst, seg.dst_port, src, seg.src_port,
+                dst, ports[0], src, ports[1],
             ):  # fmt: skip
                 return s
         return None
@@ -630,8 +650,13 @@ class TwoStackConformance(RuleBasedStateMachine):
         if seg.payload:
             assert edge is not None, f"{ADDRESSES[side]} sent data before any window"
             end = SeqNum(seg.seq) + len(seg.payload)
-            slack = 1 if len(seg.payload) == 1 else 0  # a zero-window probe
-            assert end <= edge + slack, (
+            sender = self._addressed_to(dst, src, seg, outgoing=True)
+            # RFC 9293 §3.8.6.1: a zero window is probed with one byte, just beyond it.
+            probe = (
+                len(seg.payload) == 1 and SeqNum(seg.seq) == edge
+                and sender is not None and sender.snd_wnd == 0
+            )  # fmt: skip
+            assert end <= edge or probe, (
                 f"{ADDRESSES[side]} sent up to {int(end)}, beyond the right edge {int(edge)} "
                 f"{ADDRESSES[peer]} advertised"
             )
@@ -660,6 +685,8 @@ class TwoStackConformance(RuleBasedStateMachine):
             self.cls.sink = None  # type: ignore[attr-defined]
 
     def _drain(self) -> None:
+        for side in (CLIENT, SERVER):
+            self.reading(side, paused=False)
         self._run(lambda: self.client.state not in ("SYN_SENT", "SYN_RECEIVED"))
         self._run(lambda: not any(s.state == "SYN_RECEIVED" for s in self.sessions))
         for side, s in [(CLIENT, self.client)] + [(SERVER, a) for a in self.users[1].accepted]:
