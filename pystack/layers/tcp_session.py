@@ -230,8 +230,10 @@ class TCPSession(InputMixin, OutputMixin, TimerMixin, StateMachine, machine="tcp
         self.output()
 
     def send_rst(self, **kw: Any) -> None:
-        """Hook (ABORT): send <SEQ=SND.NXT><CTL=RST> (RFC 9293 §3.10.5)."""
-        self.emit_segment(self.make_segment(self.snd_nxt, RST))
+        """Hook (ABORT): send <SEQ=SND.NXT><CTL=RST> (RFC 9293 §3.10.5), SND.NXT read as
+        SND.MAX: after a timeout rewound SND.NXT, the peer's RCV.NXT may be past it and an
+        RST there would be dropped (RFC 5961 §3.2), leaving the peer's side open."""
+        self.emit_segment(self.make_segment(self.snd_max, RST))
 
     def send_rst_reply(self, seg: tcpwire.TcpSegment) -> None:
         """Reset in answer to ``seg`` (RFC 9293 §3.10.7.1), never to an RST."""

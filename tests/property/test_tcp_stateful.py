@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, settings
 from pystack.layers.tcp_session import TCPSession
 from pystack.testing import examples
 from pystack.testing.conformance import (
+    ADDRESSES,
     CLIENT,
     SERVER,
     TwoStackConformance,
@@ -95,3 +96,27 @@ def test_bytes_beyond_the_window_other_than_a_probe_are_caught(broken: type[TCPS
     machine, _ = close_the_window(broken)
     with pytest.raises(AssertionError, match="beyond the right edge"):
         machine.segments_respect_acks_and_windows()
+
+
+def test_an_abort_after_a_timeout_resets_the_peer_that_had_everything() -> None:
+    # The timeout rewinds SND.NXT; the RST goes at SND.MAX, the peer's RCV.NXT (RFC 5961
+    # §3.2 drops any other), so the peer does not stay ESTABLISHED alone.
+    machine = TwoStacks()
+    for _ in range(3):
+        machine.deliver_in_order(20)
+    server = machine.session(SERVER)
+    assert server is not None and server.state == "ESTABLISHED"
+    machine.send(CLIENT, 3 * 1460)
+    while machine.wire.in_flight:  # the data arrives, every ACK of it is lost
+        parsed = _tcp_of(machine.wire.in_flight[0].frame)
+        if parsed is not None and parsed[0] == ADDRESSES[SERVER]:
+            machine.wire.drop(0)
+        else:
+            machine.wire.deliver(0)
+    machine.advance(1.0)
+    machine.advance(0.2)
+    client = machine.client
+    assert client.snd_nxt != client.snd_max, "no timeout rewound SND.NXT"
+    machine.abort(CLIENT, 0)
+    machine.deliver_in_order(20)
+    assert server.state == "CLOSED"
