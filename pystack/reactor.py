@@ -17,6 +17,7 @@ the reactor thread and waits for its result (or for the Deferred it returns).
 from __future__ import annotations
 
 import atexit
+import signal
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -82,7 +83,29 @@ def ensure_thread(reactor: Any = None) -> threading.Thread:
         thread.start()
     if not started.wait(_START_TIMEOUT):
         raise RuntimeError("the reactor thread did not start")
+    _reap_children_from(reactor)
     return thread
+
+
+def _reap_children_from(reactor: Any) -> None:
+    """Let a reactor in a background thread notice its child processes ending.
+
+    Twisted learns that a spawned process exited from SIGCHLD, whose handler it installs
+    only when it runs in the main thread; otherwise it tries once, when the child's pipes
+    close, and a child not yet reapable then is never reported (an SSH `exec` channel
+    over the stack hung that way). The main thread forwards SIGCHLD to the reactor
+    thread instead, unless the program already handles the signal.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGCHLD) not in (signal.SIG_DFL, None):
+        return
+    from twisted.internet import process
+
+    def forward(signum: int, frame: Any) -> None:
+        reactor.callFromThread(process.reapAllProcesses)
+
+    signal.signal(signal.SIGCHLD, forward)
 
 
 def stop_thread(reactor: Any = None, timeout: float = _JOIN_TIMEOUT) -> None:
