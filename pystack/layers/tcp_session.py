@@ -406,7 +406,21 @@ class TCPSession(InputMixin, OutputMixin, TimerMixin, StateMachine, machine="tcp
         if self.cc.on_dupack(self.snd_una, self.snd_max) is Action.RETRANSMIT:
             self.rtt_seq = None  # Karn
             self._retransmit_una()
+        elif self.dupacks <= 2 and not self.cc.in_recovery:
+            self._limited_transmit()
+            return
         self.output()
+
+    def _limited_transmit(self) -> None:
+        """RFC 5681 §3.2 step 1 (RFC 3042, SHOULD): on the first two duplicate ACKs, send
+        new data the peer's window allows with up to cwnd + 2*SMSS outstanding, so that a
+        small window still brings the three duplicate ACKs fast retransmit needs."""
+        cwnd = self.cc.cwnd
+        self.cc.cwnd = cwnd + self.dupacks * self.snd_mss
+        try:
+            self.output()
+        finally:
+            self.cc.cwnd = cwnd
 
     def _retransmit_una(self) -> None:
         """Resend the first unacknowledged segment without rewinding SND.NXT."""

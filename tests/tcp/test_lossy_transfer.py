@@ -12,7 +12,8 @@ from pystack.layers.tcp_application import TCPApplication
 from pystack.testing.twostack import SimNet
 
 SIZE = 10_000_000
-# Simulated seconds allowed for both transfers (they take ~tens of seconds at 10 % loss).
+# Simulated seconds allowed for both transfers: about 240 s here (220-330 s for seeds 1-4),
+# bound by retransmission timeouts (minimum RTO 1 s) when losses hit small windows.
 MAX_SIMULATED = 900.0
 
 
