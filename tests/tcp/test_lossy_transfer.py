@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 from pystack.layers.tcp_application import TCPApplication
+from pystack.testing.harness import TcpHarness
 from pystack.testing.twostack import SimNet
 
 SIZE = 10_000_000
@@ -60,3 +61,19 @@ def test_ten_megabytes_both_ways_at_once_through_loss_duplication_and_reordering
         assert hashlib.sha256(received).digest() == hashlib.sha256(data[side]).digest()
     counters = net.wire.counters
     assert counters.lost and counters.duplicated and counters.reordered
+
+
+def test_limited_transmit_sends_new_data_on_the_first_two_duplicate_acks() -> None:
+    # RFC 5681 §3.2 step 1 / RFC 3042: a two-segment window that loses its first segment
+    # still gets three duplicate ACKs, so fast retransmit, not a timeout, repairs the loss.
+    h = TcpHarness("ESTABLISHED", iss=1000, irs=5000)
+    mss = h.session.snd_mss
+    h.session.cc.cwnd = 2 * mss
+    h.session.send(bytes(5 * mss))
+    assert [s.seq for s in h.take()] == [h.local(1), h.local(1 + mss)]
+    for n in (2, 3):  # first and second duplicate ACK: one new segment each
+        h.send(".", seq=h.remote(1), ack=h.local(1))
+        assert [(s.seq, len(s.payload)) for s in h.take()] == [(h.local(1 + n * mss), mss)]
+        assert h.session.cc.cwnd == 2 * mss  # RFC 3042 §2: cwnd itself is unchanged
+    h.send(".", seq=h.remote(1), ack=h.local(1))  # the third: fast retransmit
+    assert h.take()[0].seq == h.local(1)
