@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 
@@ -39,3 +41,13 @@ def make_stack(args: argparse.Namespace) -> Any:
     # PyStack wraps the link in the capture itself, after attaching, so a shared-address
     # stack still hands its kernel filter to TCP and UDP.
     return PyStack(pcap=args.pcap or None, **options)
+
+
+@contextlib.contextmanager
+def attached_stack(args: argparse.Namespace) -> Iterator[Any]:
+    """``make_stack(args)``, stopped on leaving the block however it is left."""
+    stack = make_stack(args)
+    try:
+        yield stack
+    finally:
+        stack.stop()

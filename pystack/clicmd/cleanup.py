@@ -14,6 +14,7 @@ from pystack.testing import lab, netns
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``pystack cleanup``."""
     parser = sub.add_parser(
         "cleanup",
         help="remove netfilter rules and lab namespaces of pystack processes that are gone",
@@ -26,6 +27,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def run(args: argparse.Namespace) -> int:
+    """Remove (or with --dry-run list) what gone processes left; print each."""
     verb = "would remove" if args.dry_run else "removed"
     scope = netns.enter(args.netns) if args.netns else contextlib.nullcontext()
     with scope:

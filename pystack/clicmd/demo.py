@@ -19,11 +19,14 @@ Say = Callable[[str], None]
 
 
 class _Echo(UDPApplication):
+    """Sends each datagram back to where it came from."""
+
     def packet_received(self, packet: Any, **kwargs: Any) -> None:
         self.sendto(packet, (kwargs["IP"].src, kwargs["UDP"].src_port))
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``pystack demo``."""
     parser = sub.add_parser(
         "demo",
         help="two stacks on a simulated wire: ARP, ping, UDP (no root needed)",
@@ -48,6 +51,7 @@ def _observer(net: SimNet, who: str, say: Say) -> Callable[[Any, str, str, str],
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run the demo's sections on a fresh two-stack wire, printing as it goes."""
     say: Say = print
     net = SimNet(2, seed=args.seed, delay=0.0005, pcap_files=[args.pcap])
     if not args.quiet:

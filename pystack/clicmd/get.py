@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import threading
 import time
@@ -10,12 +11,13 @@ from typing import IO, Any
 from urllib.parse import urlsplit
 
 from pystack.clicmd import _attach
-from pystack.reactor import blocking_call
+from pystack.layers.tcp_application import TCPApplication
 
 PROGRESS_EVERY = 1 << 20  # bytes between progress lines
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``pystack get``."""
     parser = sub.add_parser(
         "get",
         help="fetch a URL with HTTP/1.0 over the stack",
@@ -43,6 +45,7 @@ class Response:
         self.started = time.monotonic()
 
     def feed(self, data: bytes) -> None:
+        """Take the next bytes of the response."""
         self.activity.set()
         if not self.in_body:
             self.head += data
@@ -59,41 +62,40 @@ class Response:
 
     @property
     def status(self) -> str:
+        """The status line (``HTTP/1.0 200 OK``)."""
         return self.head.split(b"\r\n", 1)[0].decode("latin-1")
 
 
-def client(response: Response) -> Any:
-    from pystack.layers.tcp_application import TCPApplication
+class HttpClient(TCPApplication):
+    """Feeds what arrives to a :class:`Response` and marks it done when the server closes."""
 
-    class HttpClient(TCPApplication):
-        def packet_received(self, packet: bytes, **kwargs: Any) -> None:
-            response.feed(packet)
+    def __init__(self, response: Response) -> None:
+        super().__init__()
+        self.response = response
 
-        def connection_lost(self, reason: object = None) -> None:
-            response.done.set()
+    def packet_received(self, packet: bytes, **kwargs: Any) -> None:
+        self.response.feed(packet)
 
-    return HttpClient()
+    def connection_lost(self, reason: object = None) -> None:
+        self.response.done.set()
 
 
 def run(args: argparse.Namespace) -> int:
+    """Fetch the URL; 0 on a 200 response."""
     url = urlsplit(args.url)
     if url.scheme != "http" or not url.hostname:
         print("pystack get: only http://HOST[:PORT]/PATH URLs", file=sys.stderr)
         return 2
-    out = open(args.output, "wb") if args.output else sys.stdout.buffer  # noqa: SIM115
-    response = Response(out, sys.stderr)
-    stack = _attach.make_stack(args)
-    try:
+    with contextlib.ExitStack() as cleanup:
+        out = cleanup.enter_context(open(args.output, "wb")) if args.output else sys.stdout.buffer
+        stack = cleanup.enter_context(_attach.attached_stack(args))
         stack.run(doreactor=False)
-        return fetch(stack, url, response, args.timeout)
-    finally:
-        stack.stop()
-        if args.output:
-            out.close()
+        return fetch(stack, url, Response(out, sys.stderr), args.timeout)
 
 
 def fetch(stack: Any, url: Any, response: Response, timeout: float) -> int:
-    app = client(response)
+    """GET ``url`` with a connected client on ``stack``; print the status line."""
+    app = HttpClient(response)
     stack.register_tcp_application(app)
     if not app.connect(url.hostname, url.port or 80, timeout=timeout):
         print(f"pystack get: cannot connect to {url.netloc}", file=sys.stderr)
@@ -102,7 +104,7 @@ def fetch(stack: Any, url: Any, response: Response, timeout: float) -> int:
     if url.query:
         path += "?" + url.query
     request = f"GET {path} HTTP/1.0\r\nHost: {url.netloc}\r\n\r\n".encode()
-    blocking_call(app.send_packet, request)  # the session lives in the reactor thread
+    app.send_packet(request)
     while not response.done.wait(0.2):
         if response.activity.wait(timeout):
             response.activity.clear()

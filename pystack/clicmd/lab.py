@@ -26,6 +26,7 @@ Remove it with:
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``pystack lab``."""
     parser = sub.add_parser(
         "lab",
         help="create, use and remove a namespace lab (root)",

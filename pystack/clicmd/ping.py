@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from pystack.clicmd import _attach
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``pystack ping``."""
     parser = sub.add_parser(
         "ping",
         help="send ICMP echo requests from the stack",
@@ -21,21 +23,24 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def run(args: argparse.Namespace) -> int:
-    stack = _attach.make_stack(args)
+    """Ping, print each reply and a summary; 0 when at least one reply came."""
     received = 0
-    try:
-        stack.run(doreactor=False)
-        for seq in range(args.count):
-            try:
-                rtt = stack.ping(args.host, timeout=args.timeout)
-            except TimeoutError:
-                print(f"no reply from {args.host}: seq={seq}", flush=True)
-                continue
-            received += 1
-            print(f"reply from {args.host}: seq={seq} time={rtt * 1000:.2f} ms", flush=True)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        stack.stop()
+    with _attach.attached_stack(args) as stack:
+        try:
+            stack.run(doreactor=False)
+            for seq in range(args.count):
+                received += _ping_once(stack, args.host, seq, args.timeout)
+        except KeyboardInterrupt:
+            pass
     print(f"{args.count} sent, {received} received")
     return 0 if received else 1
+
+
+def _ping_once(stack: Any, host: str, seq: int, timeout: float) -> int:
+    try:
+        rtt = stack.ping(host, timeout=timeout)
+    except TimeoutError:
+        print(f"no reply from {host}: seq={seq}", flush=True)
+        return 0
+    print(f"reply from {host}: seq={seq} time={rtt * 1000:.2f} ms", flush=True)
+    return 1

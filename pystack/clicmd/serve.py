@@ -5,13 +5,17 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from twisted.internet.task import LoopingCall
+
 from pystack.clicmd import _attach
+from pystack.layers.tcp_application import TCPApplication
 
 PORTS = {"echo": 7, "discard": 9, "chargen": 19}
 CHARGEN_INTERVAL = 0.01  # seconds between bursts of lines
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``pystack serve``."""
     parser = sub.add_parser(
         "serve",
         help="run an echo, discard or chargen TCP server on the stack until Ctrl+C",
@@ -35,51 +39,53 @@ def chargen_lines(start: int, count: int) -> bytes:
     )
 
 
-def app_class(service: str) -> type:
-    from pystack.layers.tcp_application import TCPApplication
+class Echo(TCPApplication):
+    """RFC 862: sends back what it receives."""
 
-    class Echo(TCPApplication):
-        def packet_received(self, packet: bytes, **kwargs: Any) -> None:
-            self.send_packet(packet)
+    def packet_received(self, packet: bytes, **kwargs: Any) -> None:
+        self.send_packet(packet)
 
-    class Discard(TCPApplication):
-        def packet_received(self, packet: bytes, **kwargs: Any) -> None:
-            pass
 
-    class Chargen(TCPApplication):
-        def connection_made(self) -> None:
-            from twisted.internet.task import LoopingCall
+class Discard(TCPApplication):
+    """RFC 863: reads and drops."""
 
-            self._line = 0
-            self._loop = LoopingCall(self._burst)
-            self._loop.start(CHARGEN_INTERVAL)
+    def packet_received(self, packet: bytes, **kwargs: Any) -> None:
+        pass
 
-        def _burst(self) -> None:
-            self.send_packet(chargen_lines(self._line, 16))
-            self._line += 16
 
-        def connection_lost(self, reason: object = None) -> None:
-            if getattr(self, "_loop", None) is not None and self._loop.running:
-                self._loop.stop()
+class Chargen(TCPApplication):
+    """RFC 864: sends lines of characters until the client closes."""
 
-    return {"echo": Echo, "discard": Discard, "chargen": Chargen}[service]
+    def connection_made(self) -> None:
+        self._line = 0
+        self._loop = LoopingCall(self._burst)
+        self._loop.start(CHARGEN_INTERVAL)
+
+    def _burst(self) -> None:
+        self.send_packet(chargen_lines(self._line, 16))
+        self._line += 16
+
+    def connection_lost(self, reason: object = None) -> None:
+        if getattr(self, "_loop", None) is not None and self._loop.running:
+            self._loop.stop()
+
+
+SERVERS: dict[str, type[TCPApplication]] = {"echo": Echo, "discard": Discard, "chargen": Chargen}
+
+
+def app_class(service: str) -> type[TCPApplication]:
+    """The application class of ``service`` (``"echo"``, ``"discard"`` or ``"chargen"``)."""
+    return SERVERS[service]
 
 
 def run(args: argparse.Namespace) -> int:
+    """Serve until Ctrl+C or SIGTERM."""
     port = args.port or PORTS[args.service]
-    stack = _attach.make_stack(args)
-    server = app_class(args.service)()
-    stack.register_tcp_application(server)
-    server.bind(port, app=server, newinstance=True)
-    server.listen(16)
-    print(f"{args.service} server on {stack_address(stack)}:{port}; Ctrl+C to stop", flush=True)
-    try:
+    with _attach.attached_stack(args) as stack:
+        server = app_class(args.service)()
+        stack.register_tcp_application(server)
+        server.bind(port, app=server, newinstance=True)
+        server.listen(16)
+        print(f"{args.service} server on {stack.address}:{port}; Ctrl+C to stop", flush=True)
         stack.run(doreactor=True)
-    finally:
-        stack.stop()
     return 0
-
-
-def stack_address(stack: Any) -> str:
-    ip = getattr(stack, "ip_address", None) or getattr(stack, "ip", "")
-    return str(getattr(ip, "address", ip)).split("/")[0]

@@ -1,11 +1,24 @@
-"""The link contract (docs/internals.md "Links") and a base for wrappers."""
+"""The link contract (docs/internals.md "Links") and what the links share.
+
+- :class:`Link`: the protocol the Ethernet layer sits on.
+- :class:`LinkWrapper`: forwards to an inner link (pcap capture, lossy wrapper).
+- :class:`WirePort`: one port on a simulated wire (memory and controlled wires).
+- :class:`DescriptorLink`: a kernel descriptor read through a Twisted reactor (packet
+  socket, TAP).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
+
+from pystack.reactor import blocking_call
 
 Receiver = Callable[[bytes], None]
+
+ETHERNET_HEADER = 14
+
+_MAX_BATCH = 1024  # bound a wake-up so a flood cannot starve timers
 
 
 @runtime_checkable
@@ -15,10 +28,17 @@ class Link(Protocol):
     mtu: int
     mac: str | None
 
-    def set_receiver(self, receive: Receiver) -> None: ...
-    def send(self, frame: bytes) -> None: ...
-    def start(self) -> None: ...
-    def close(self) -> None: ...
+    def set_receiver(self, receive: Receiver) -> None:
+        """Call ``receive(frame)`` for every frame that arrives."""
+
+    def send(self, frame: bytes) -> None:
+        """Send one Ethernet frame (a link that cannot loses it, as a wire would)."""
+
+    def start(self) -> None:
+        """Begin delivering frames (register with the reactor)."""
+
+    def close(self) -> None:
+        """Release the device or socket; idempotent."""
 
 
 class LinkWrapper:
@@ -31,22 +51,28 @@ class LinkWrapper:
 
     @property
     def mtu(self) -> int:
+        """The inner link's MTU."""
         return self.inner.mtu
 
     @property
     def mac(self) -> str | None:
+        """The inner link's MAC."""
         return self.inner.mac
 
     def set_receiver(self, receive: Receiver) -> None:
+        """See :class:`Link`."""
         self._receive = receive
 
     def send(self, frame: bytes) -> None:
+        """See :class:`Link`."""
         self.inner.send(frame)
 
     def start(self) -> None:
+        """See :class:`Link`."""
         self.inner.start()
 
     def close(self) -> None:
+        """See :class:`Link`."""
         self.inner.close()
 
     def _on_frame(self, frame: bytes) -> None:
@@ -59,3 +85,166 @@ class LinkWrapper:
     def __getattr__(self, name: str) -> object:
         # Link-specific extras (a TAP's name, a wire's counters) stay reachable.
         return getattr(self.inner, name)
+
+
+def check_probabilities(**probabilities: float) -> None:
+    """Raise ValueError unless every impairment probability is in [0, 1]."""
+    for name, p in probabilities.items():
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"{name} must be a probability in [0, 1], not {p!r}")
+
+
+class _Wire(Protocol):
+    def transmit(self, sender: Any, frame: bytes) -> None: ...
+
+
+class WirePort:
+    """One port on a simulated wire; it has no MAC of its own (the stack picks one).
+
+    The wire calls :meth:`deliver` (or reads ``_receive`` directly on its hot path).
+    """
+
+    mac: str | None = None
+
+    def __init__(self, wire: _Wire, mtu: int) -> None:
+        self.wire = wire
+        self.mtu = mtu
+        self.closed = False
+        self._receive: Receiver | None = None
+
+    def set_receiver(self, receive: Receiver) -> None:
+        """See :class:`Link`."""
+        self._receive = receive
+
+    def send(self, frame: bytes) -> None:
+        """Put ``frame`` on the wire (nothing once closed)."""
+        if not self.closed:
+            self.wire.transmit(self, frame)
+
+    def start(self) -> None:
+        """Nothing to register: the wire delivers."""
+
+    def close(self) -> None:
+        """Stop sending and receiving."""
+        self.closed = True
+
+    def deliver(self, frame: bytes) -> None:
+        """Hand ``frame`` to the receiver (the wire's side of the port)."""
+        if self._receive is not None:
+            self._receive(frame)
+
+
+class DescriptorLink:
+    """A link on a non-blocking kernel descriptor, read as a reactor ``IReadDescriptor``.
+
+    Subclasses provide :attr:`closed`, :meth:`fileno`, ``_write(frame)``, ``_read()`` (one
+    frame; None to skip it; ``OSError`` once nothing is left) and ``_release()`` (close the
+    descriptor), and list in ``lost_errnos`` the send errors that lose a frame rather than
+    signal a fault. ``reactor`` defaults to the global Twisted reactor.
+    """
+
+    lost_errnos: frozenset[int] = frozenset()
+
+    def __init__(self, device: str, reactor: Any = None) -> None:
+        self.frames_in = 0
+        self.frames_out = 0
+        self.send_errors = 0
+        self._device = device
+        self._reactor = reactor
+        self._receive: Receiver | None = None
+        self._reading = False
+
+    @property
+    def closed(self) -> bool:
+        """True once the descriptor is released."""
+        raise NotImplementedError
+
+    def fileno(self) -> int:
+        """The descriptor (-1 once closed)."""
+        raise NotImplementedError
+
+    def _write(self, frame: bytes) -> None:
+        raise NotImplementedError
+
+    def _read(self) -> bytes | None:
+        raise NotImplementedError
+
+    def _release(self) -> None:
+        raise NotImplementedError
+
+    @property
+    def reactor(self) -> Any:
+        """The reactor that reads the descriptor."""
+        if self._reactor is None:
+            from twisted.internet import reactor
+
+            self._reactor = reactor
+        return self._reactor
+
+    # -- Link protocol -------------------------------------------------------------------
+
+    def set_receiver(self, receive: Receiver) -> None:
+        """See :class:`Link`."""
+        self._receive = receive
+
+    def send(self, frame: bytes) -> None:
+        """Send one frame; a lost frame (``lost_errnos``) is counted in ``send_errors``."""
+        if self.closed:
+            return
+        try:
+            self._write(frame)
+            self.frames_out += 1
+        except OSError as exc:
+            # A full queue or a device going away loses the frame, as a wire would;
+            # TCP retransmits. Anything else is a real fault.
+            if exc.errno not in self.lost_errnos:
+                raise
+            self.send_errors += 1
+
+    def start(self) -> None:
+        """Register with the reactor (in its thread: addReader belongs to it)."""
+        blocking_call(self._start, _reactor=self.reactor)
+
+    def _start(self) -> None:
+        if self.closed:
+            raise RuntimeError(f"{type(self).__name__}: start() after close()")
+        if not self._reading:
+            self._reading = True
+            self.reactor.addReader(self)
+
+    def close(self) -> None:
+        """Unregister and release the descriptor (in the reactor thread); idempotent."""
+        blocking_call(self._close, _reactor=self.reactor)
+
+    def _close(self) -> None:
+        if self.closed:
+            return
+        if self._reading:
+            self._reading = False
+            self.reactor.removeReader(self)
+        self._release()
+
+    # -- IReadDescriptor ---------------------------------------------------------------
+
+    def logPrefix(self) -> str:
+        """Twisted's log prefix."""
+        return f"{type(self).__name__}({self._device})"
+
+    def connectionLost(self, reason: object) -> None:
+        """The reactor dropped the descriptor."""
+        self._reading = False
+
+    def doRead(self) -> None:
+        """Drain every pending frame (bounded per wake-up)."""
+        for _ in range(_MAX_BATCH):
+            if self.closed:
+                return
+            try:
+                data = self._read()
+            except OSError:
+                return  # EAGAIN: drained; EBADF/EIO: closing
+            if data is None:
+                continue
+            self.frames_in += 1
+            if self._receive is not None:
+                self._receive(data)

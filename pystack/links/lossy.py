@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from pystack.links.base import Link, LinkWrapper
+from pystack.links.base import Link, LinkWrapper, check_probabilities
 
 
 class LossyLink(LinkWrapper):
@@ -31,9 +31,7 @@ class LossyLink(LinkWrapper):
     ) -> None:
         if directions not in ("both", "send", "receive"):
             raise ValueError("directions must be 'both', 'send' or 'receive'")
-        for name, p in (("loss", loss), ("duplicate", duplicate), ("reorder", reorder)):
-            if not 0.0 <= p <= 1.0:
-                raise ValueError(f"{name} must be a probability in [0, 1], not {p!r}")
+        check_probabilities(loss=loss, duplicate=duplicate, reorder=reorder)
         super().__init__(link)
         self.clock = clock
         self.loss, self.duplicate, self.reorder = loss, duplicate, reorder
@@ -43,6 +41,7 @@ class LossyLink(LinkWrapper):
         self.lost = self.duplicated = self.reordered = 0
 
     def send(self, frame: bytes) -> None:
+        """Send ``frame`` through the impairments (unless ``directions="receive"``)."""
         if self.directions == "receive":
             self.inner.send(frame)
         else:

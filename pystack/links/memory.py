@@ -14,9 +14,7 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from pystack.links.base import Receiver
-
-ETHERNET_HEADER = 14
+from pystack.links.base import ETHERNET_HEADER, WirePort, check_probabilities
 
 
 @dataclass
@@ -51,9 +49,7 @@ class MemoryWire:
         mtu: int = 1500,
         seed: int | None = None,
     ) -> None:
-        for name, p in (("loss", loss), ("duplicate", duplicate), ("reorder", reorder)):
-            if not 0.0 <= p <= 1.0:
-                raise ValueError(f"{name} must be a probability in [0, 1], not {p!r}")
+        check_probabilities(loss=loss, duplicate=duplicate, reorder=reorder)
         if delay < 0 or reorder_delay < 0:
             raise ValueError("delays must be >= 0")
         self.clock = clock
@@ -80,6 +76,7 @@ class MemoryWire:
         return link
 
     def transmit(self, sender: MemoryLink, frame: bytes) -> None:
+        """Offer ``frame`` from ``sender`` to every other open port, impaired as configured."""
         self.counters.sent += 1
         if len(frame) > self.mtu + ETHERNET_HEADER:
             self.counters.too_big += 1
@@ -140,30 +137,5 @@ class MemoryWire:
         self._schedule()
 
 
-class MemoryLink:
+class MemoryLink(WirePort):
     """One port on a :class:`MemoryWire`; has no MAC of its own (the stack picks one)."""
-
-    mac: str | None = None
-
-    def __init__(self, wire: MemoryWire, mtu: int) -> None:
-        self.wire = wire
-        self.mtu = mtu
-        self.closed = False
-        self._receive: Receiver | None = None
-
-    def set_receiver(self, receive: Receiver) -> None:
-        self._receive = receive
-
-    def send(self, frame: bytes) -> None:
-        if not self.closed:
-            self.wire.transmit(self, frame)
-
-    def start(self) -> None:
-        """Nothing to register: the wire delivers through the clock."""
-
-    def close(self) -> None:
-        self.closed = True
-
-    def deliver(self, frame: bytes) -> None:
-        if self._receive is not None:
-            self._receive(frame)

@@ -33,6 +33,7 @@ class PcapWriter:
         return self.clock.seconds() if self.clock is not None else time.time()
 
     def write(self, frame: bytes) -> None:
+        """Append one record stamped with the clock's time (nothing once closed)."""
         if self._file is None:
             return
         usec_total = round(self._now() * 1_000_000)
@@ -42,6 +43,7 @@ class PcapWriter:
         self._file.flush()
 
     def close(self) -> None:
+        """Close the file; idempotent."""
         if self._file is not None:
             self._file.close()
             self._file = None
@@ -55,6 +57,7 @@ class PcapCapture(LinkWrapper):
         self.writer = PcapWriter(path, clock)
 
     def send(self, frame: bytes) -> None:
+        """Record ``frame``, then send it."""
         self.writer.write(frame)
         self.inner.send(frame)
 
@@ -63,5 +66,6 @@ class PcapCapture(LinkWrapper):
         self._deliver(frame)
 
     def close(self) -> None:
+        """Close the link, then the capture file."""
         self.inner.close()
         self.writer.close()

@@ -19,11 +19,10 @@ import errno
 import fcntl
 import os
 import struct
-from collections.abc import Callable
 from typing import Any
 
 from pystack.links import netdev
-from pystack.reactor import blocking_call
+from pystack.links.base import DescriptorLink
 
 TUNSETIFF = 0x400454CA
 TUNSETOFFLOAD = 0x400454D0
@@ -35,11 +34,13 @@ IFF_TUN_EXCL = 0x8000
 VIRTIO_NET_HDR_F_NEEDS_CSUM = 1
 _VNET_HDR = struct.Struct("=BBHHHH")  # flags, gso_type, hdr_len, gso_size, csum_start/off
 _MAX_FRAME = 65536 + 14 + _VNET_HDR.size
-_MAX_BATCH = 1024  # bound a wake-up so a flood cannot starve timers
 
 
-class TapLink:
+class TapLink(DescriptorLink):
     """Ethernet frames through TAP device ``name``; implements docs/internals.md's Link."""
+
+    # A down device or a full queue loses the frame, as a wire would.
+    lost_errnos = frozenset((errno.EAGAIN, errno.EIO, errno.ENOBUFS, errno.EINVAL))
 
     def __init__(
         self,
@@ -54,16 +55,11 @@ class TapLink:
         existed = netdev.exists(name)
         if not existed and not create:
             raise FileNotFoundError(f"TAP device {name!r} does not exist (create=False)")
+        super().__init__(name, reactor)
         self.name = name
         self.created = not existed
         self.mac: str | None = None
         self.vnet_hdr = vnet_hdr
-        self.frames_in = 0
-        self.frames_out = 0
-        self.send_errors = 0
-        self._reactor = reactor
-        self._receive: Callable[[bytes], None] | None = None
-        self._reading = False
         self._fd: int | None = self._open(name, vnet_hdr, offload_flags)
         if self.created:
             netdev.set_up(name)
@@ -82,87 +78,31 @@ class TapLink:
             raise
         return fd
 
-    # -- Link protocol -------------------------------------------------------------------
+    @property
+    def closed(self) -> bool:
+        """True once the device's descriptor is closed."""
+        return self._fd is None
 
-    def set_receiver(self, receive: Callable[[bytes], None]) -> None:
-        self._receive = receive
+    def fileno(self) -> int:
+        """The device's descriptor (-1 once closed)."""
+        return self._fd if self._fd is not None else -1
 
-    def send(self, frame: bytes) -> None:
-        if self._fd is None:
-            return
+    def _write(self, frame: bytes) -> None:
+        assert self._fd is not None
         if self.vnet_hdr:
             frame = bytes(_VNET_HDR.size) + frame
-        try:
-            os.write(self._fd, frame)
-            self.frames_out += 1
-        except OSError as exc:
-            # A down device or a full queue loses the frame, as a wire would.
-            if exc.errno not in (errno.EAGAIN, errno.EIO, errno.ENOBUFS, errno.EINVAL):
-                raise
-            self.send_errors += 1
+        os.write(self._fd, frame)
 
-    def start(self) -> None:
-        # addReader/removeReader belong to the reactor thread (thread mode).
-        blocking_call(self._start, _reactor=self.reactor)
+    def _read(self) -> bytes:
+        assert self._fd is not None
+        data = os.read(self._fd, _MAX_FRAME)
+        return self._strip_vnet_hdr(data) if self.vnet_hdr else data
 
-    def _start(self) -> None:
-        if self._fd is None:
-            raise RuntimeError("TapLink: start() after close()")
-        if not self._reading:
-            self._reading = True
-            self.reactor.addReader(self)
-
-    def close(self) -> None:
-        blocking_call(self._close, _reactor=self.reactor)
-
-    def _close(self) -> None:
-        if self._fd is None:
-            return
-        if self._reading:
-            self._reading = False
-            self.reactor.removeReader(self)
+    def _release(self) -> None:
+        assert self._fd is not None
         # A device we created is not persistent: closing its last descriptor removes it.
         os.close(self._fd)
         self._fd = None
-
-    @property
-    def closed(self) -> bool:
-        return self._fd is None
-
-    @property
-    def reactor(self) -> Any:
-        if self._reactor is None:
-            from twisted.internet import reactor
-
-            self._reactor = reactor
-        return self._reactor
-
-    # -- IReadDescriptor ---------------------------------------------------------------
-
-    def fileno(self) -> int:
-        return self._fd if self._fd is not None else -1
-
-    def logPrefix(self) -> str:
-        return f"TapLink({self.name})"
-
-    def connectionLost(self, reason: object) -> None:
-        self._reading = False
-
-    def doRead(self) -> None:
-        """Drain every pending frame (bounded per wake-up)."""
-        for _ in range(_MAX_BATCH):
-            fd = self._fd
-            if fd is None:
-                return
-            try:
-                data = os.read(fd, _MAX_FRAME)
-            except OSError:
-                return  # EAGAIN: drained; EBADF/EIO: closing
-            if self.vnet_hdr:
-                data = self._strip_vnet_hdr(data)
-            self.frames_in += 1
-            if self._receive is not None:
-                self._receive(data)
 
     @staticmethod
     def _strip_vnet_hdr(data: bytes) -> bytes:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from pystack.links.base import Receiver
+from pystack.links.base import ETHERNET_HEADER, WirePort
 
 __all__ = ["ControlledLink", "ControlledWire", "InFlight"]
 
@@ -59,10 +59,11 @@ class ControlledWire:
         return link
 
     def transmit(self, sender: ControlledLink, frame: bytes) -> None:
+        """Queue ``frame`` from ``sender`` (after the observers saw it) unless too big."""
         self.counters.sent += 1
         for observe in self.observers:
             observe(sender, frame)
-        if len(frame) > self.mtu + 14:
+        if len(frame) > self.mtu + ETHERNET_HEADER:
             self.counters.too_big += 1
             return
         self.in_flight.append(InFlight(sender, frame))
@@ -103,30 +104,5 @@ class ControlledWire:
         return n
 
 
-class ControlledLink:
+class ControlledLink(WirePort):
     """One port on a `ControlledWire`; has no MAC of its own (the stack picks one)."""
-
-    mac: str | None = None
-
-    def __init__(self, wire: ControlledWire, mtu: int) -> None:
-        self.wire = wire
-        self.mtu = mtu
-        self.closed = False
-        self._receive: Receiver | None = None
-
-    def set_receiver(self, receive: Receiver) -> None:
-        self._receive = receive
-
-    def send(self, frame: bytes) -> None:
-        if not self.closed:
-            self.wire.transmit(self, frame)
-
-    def start(self) -> None:
-        """Nothing to register: the test delivers."""
-
-    def close(self) -> None:
-        self.closed = True
-
-    def deliver(self, frame: bytes) -> None:
-        if self._receive is not None:
-            self._receive(frame)

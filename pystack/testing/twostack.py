@@ -71,13 +71,16 @@ class SimNet:
 
     @property
     def a(self) -> PyStack:
+        """The first stack (198.18.0.1)."""
         return self.stacks[0]
 
     @property
     def b(self) -> PyStack:
+        """The second stack (198.18.0.2)."""
         return self.stacks[1]
 
     def now(self) -> float:
+        """The simulated time in seconds."""
         return float(self.clock.seconds())
 
     def run_until(self, predicate: Callable[[], object], max_time: float = 10.0) -> bool:
@@ -113,6 +116,7 @@ class SimNet:
         return result
 
     def close(self) -> None:
+        """Stop every stack."""
         for stack in self.stacks:
             stack.stop()
 
