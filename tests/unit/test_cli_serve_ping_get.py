@@ -26,19 +26,8 @@ def test_help_texts() -> None:
         assert out.returncode == 0 and "--interface" in out.stdout and "--pcap" in out.stdout
 
 
-def needs_stack() -> None:
-    pytest.importorskip("pystack.stack", reason="PyStack (pystack/stack.py) has not landed")
-
-
-def needs_tcp() -> None:
-    tcp = pytest.importorskip("pystack.layers.tcp", reason="the TCP layer has not landed")
-    if not hasattr(tcp.TCPLayer, "register_application"):
-        pytest.skip("TCPLayer.register_application (TCP issue) has not landed")
-
-
 @pytest.mark.root
 def test_serve_echo_answers_nc_style_clients_and_stops_on_ctrl_c(veth_lab: Lab) -> None:
-    needs_tcp()
     pcap = os.path.join(tempfile.mkdtemp(), "serve.pcap")
     cmd = [*PYSTACK, "serve", "echo", "--port", "7", *ATTACH, "--pcap", pcap]
     proc = netns.popen(veth_lab.info.stack_ns, cmd, stdout=subprocess.PIPE, text=True)
@@ -60,7 +49,6 @@ def test_serve_echo_answers_nc_style_clients_and_stops_on_ctrl_c(veth_lab: Lab) 
 
 @pytest.mark.root
 def test_ping_reaches_the_kernel(veth_lab: Lab) -> None:
-    needs_stack()
     cmd = [*PYSTACK, "ping", veth_lab.kernel_ip, "-c", "2", *ATTACH]
     out = netns.run(veth_lab.info.stack_ns, cmd, timeout=60)
     assert out.returncode == 0, out.stderr
@@ -69,7 +57,6 @@ def test_ping_reaches_the_kernel(veth_lab: Lab) -> None:
 
 @pytest.mark.root
 def test_get_fetches_a_file_from_a_kernel_http_server(veth_lab: Lab) -> None:
-    needs_tcp()
     root = tempfile.mkdtemp()
     body = os.urandom(300_000)
     with open(os.path.join(root, "f.bin"), "wb") as f:

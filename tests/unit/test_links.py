@@ -1,8 +1,11 @@
-"""Links: the simulated wire's impairments, the pcap capture and the lossy wrapper."""
+"""Links: the simulated wire's impairments, the pcap capture, the lossy wrapper, and the
+reader/drain/close logic the real links share."""
 
 from __future__ import annotations
 
+import errno
 import shutil
+import socket
 import struct
 import subprocess
 
@@ -10,6 +13,7 @@ import pytest
 from twisted.internet.task import Clock
 
 from pystack.links import LossyLink, MemoryLink, MemoryWire, PcapCapture
+from pystack.links.base import DescriptorLink
 
 
 def _pair(
@@ -131,3 +135,86 @@ def test_lossy_wrapper_drops_and_delays_both_directions() -> None:
     assert 60 < len(mine) < 140
     assert lossy.lost == 400 - len(got) - len(mine)
     assert lossy.mtu == 1500 and lossy.closed is False
+
+
+class _Reactor:
+    """Records readers, as the real reactor would select on them."""
+
+    def __init__(self) -> None:
+        self.readers: list[object] = []
+
+    def addReader(self, reader: object) -> None:
+        self.readers.append(reader)
+
+    def removeReader(self, reader: object) -> None:
+        self.readers.remove(reader)
+
+
+class _PairLink(DescriptorLink):
+    """A DescriptorLink on one end of a datagram socketpair; frames starting b"!" are
+    skipped, as a packet socket skips its own outgoing frames."""
+
+    lost_errnos = frozenset({errno.EAGAIN})
+
+    def __init__(self, sock: socket.socket) -> None:
+        super().__init__("pair0", _Reactor())
+        sock.setblocking(False)
+        self.sock: socket.socket | None = sock
+
+    @property
+    def closed(self) -> bool:
+        return self.sock is None
+
+    def fileno(self) -> int:
+        return self.sock.fileno() if self.sock is not None else -1
+
+    def _write(self, frame: bytes) -> None:
+        assert self.sock is not None
+        self.sock.send(frame)
+
+    def _read(self) -> bytes | None:
+        assert self.sock is not None
+        data = self.sock.recv(2048)
+        return None if data.startswith(b"!") else data
+
+    def _release(self) -> None:
+        assert self.sock is not None
+        self.sock.close()
+        self.sock = None
+
+
+def test_descriptor_link_drains_skips_counts_and_closes_once() -> None:
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    with theirs:
+        link = _PairLink(ours)
+        got: list[bytes] = []
+        link.set_receiver(got.append)
+        link.start()
+        link.start()
+        assert link.reactor.readers == [link]
+        for frame in (b"one", b"!own", b"two"):
+            theirs.send(frame)
+        link.doRead()  # one wake-up reads everything pending, then stops at EAGAIN
+        assert got == [b"one", b"two"] and link.frames_in == 2
+        link.send(b"out")
+        assert theirs.recv(100) == b"out" and link.frames_out == 1
+        assert link.logPrefix() == "_PairLink(pair0)"
+        link.close()
+        link.close()
+        assert link.closed and link.reactor.readers == [] and link.fileno() == -1
+        link.send(b"lost")  # a closed link drops frames silently
+        assert link.frames_out == 1
+        with pytest.raises(RuntimeError, match="start\\(\\) after close\\(\\)"):
+            link.start()
+
+
+def test_descriptor_link_counts_a_full_queue_as_a_lost_frame() -> None:
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    with theirs:
+        link = _PairLink(ours)
+        sent = 0
+        while link.send_errors == 0 and sent < 100_000:  # the peer never reads
+            link.send(b"x" * 1000)
+            sent += 1
+        assert link.send_errors == 1 and link.frames_out == sent - 1
+        link.close()
