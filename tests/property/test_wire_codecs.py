@@ -106,7 +106,16 @@ def test_from_scapy_inverts_to_scapy(name: str, data: st.DataObject) -> None:
     rep = data.draw(CODECS[name][2])
     packet = to_scapy(rep)
     assume(not isinstance(packet, Raw))  # see to_scapy: short ICMP timestamp/mask messages
+    assume(not _short_tcp_ao(rep))
     assert from_scapy(packet) == rep
+
+
+def _short_tcp_ao(rep: object) -> bool:
+    """scapy models TCP-AO (kind 29, RFC 5925 §2.2) as KeyID and RNextKeyID before the
+    MAC, so it cannot dissect, nor rebuild as it was, one with fewer than 2 bytes of body;
+    our codec keeps such an option raw, as it should."""
+    options = getattr(rep, "options", ())
+    return any(getattr(o, "kind", None) == 29 and len(o.data) < 2 for o in options)
 
 
 @THOROUGH
