@@ -73,10 +73,16 @@ class Stream(Shared):
         self.accepted: deque[Stream] = deque()
         self.limit = RECV_LIMIT  # SO_RCVBUF: bytes kept ahead of recv()
         self.read_shut = False  # shutdown(SHUT_RD): recv() sees EOF, arrivals are discarded
+        # Bytes the session still holds beyond ``rbuf`` (it was full), as of the last pull.
+        # While any are left, the peer's FIN or a close is not the end of the stream yet:
+        # recv() of an emptied ``rbuf`` must wait for the pull it scheduled, not see EOF.
+        self.behind = 0
 
     def ready(self) -> bool:
-        return (bool(self.rbuf) or self.eof or self.read_shut or self.reason is not None
-                or bool(self.accepted))  # fmt: skip
+        ended = self.eof or self.reason is not None
+        return (
+            bool(self.rbuf) or self.read_shut or bool(self.accepted) or (ended and not self.behind)
+        )
 
     def shut_read(self) -> None:
         """shutdown(SHUT_RD) (reactor thread): drop what is buffered and what comes later.
@@ -89,6 +95,7 @@ class Stream(Shared):
         with self.cond:
             self.read_shut = True
             self.rbuf.clear()
+            self.behind = 0
             if self.session is not None:
                 self.session.read()
             self.changed()
@@ -106,15 +113,18 @@ class Stream(Shared):
     def pull(self) -> None:
         """Move received bytes into ``rbuf`` up to ``limit`` (reactor thread)."""
         with self.cond:
-            if self.read_shut and self.session is not None:
+            if self.session is None:
+                return
+            if self.read_shut:
                 self.session.read()  # discarded; the window stays open
                 return
             room = self.limit - len(self.rbuf)
-            if room > 0 and self.session is not None:
-                data = self.session.read(room)
-                if data:
-                    self.rbuf += data
-                    self.changed()
+            data = self.session.read(room) if room > 0 else b""
+            behind = self.session.readable
+            if data or behind != self.behind:
+                self.rbuf += data
+                self.behind = behind
+                self.changed()
 
     def tcp_writable(self, session: Any) -> None:
         with self.cond:

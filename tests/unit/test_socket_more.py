@@ -4,8 +4,11 @@ thread."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import http.client
+import os
+import select
 import socketserver
 import threading
 from collections.abc import Iterator
@@ -119,6 +122,53 @@ def test_so_rcvbuf_on_a_connected_socket_grows_but_never_shrinks(
     with pytest.raises(OSError):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 0)
     for s in (sock, served, listening):
+        s.close()
+
+
+@contextlib.contextmanager
+def reactor_held() -> Iterator[None]:
+    """Keep the reactor thread busy inside the block: what the user's thread hands it
+    (recv()'s pull of more bytes) waits until the block ends."""
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        held.set()
+        release.wait(10)
+
+    reactor.callFromThread(hold)
+    assert held.wait(10)
+    try:
+        yield
+    finally:
+        release.set()
+
+
+def test_recv_does_not_end_the_stream_while_the_session_holds_bytes(
+    stacks: tuple[PyStack, PyStack],
+) -> None:
+    """The peer's FIN arrived while the socket's buffer was full and the session held the
+    tail: once recv() empties the buffer, the tail is still to come (urllib read a 512 KiB
+    body short by the last segment when its next recv() ran before the reactor's pull)."""
+    listening, sock, served = connected(*stacks, SO_RCVBUF=16384)
+    payload = os.urandom(16384 + 1000)
+    served.sendall(payload)
+    served.close()  # FIN after the data
+    stream = sock._shared
+    with stream.cond:  # the FIN is in; the buffer is full and the session keeps the tail
+        assert stream.cond.wait_for(lambda: stream.eof, 10)
+        assert len(stream.rbuf) == 16384 and stream.session.readable == 1000
+    sock.settimeout(0.0)
+    with reactor_held():  # recv()'s pull of the tail cannot run yet
+        head = sock.recv(65536)
+        assert select.select([sock], [], [], 0)[0] == []  # not readable: no data, no EOF
+        with pytest.raises(BlockingIOError):
+            sock.recv(65536)  # was b"": end of stream with 1000 bytes unread
+    sock.settimeout(10)
+    rest = b""
+    while chunk := sock.recv(65536):
+        rest += chunk
+    assert head + rest == payload
+    for s in (sock, listening):
         s.close()
 
 
