@@ -16,7 +16,7 @@ from pystack.wire.seqnum import SeqNum
 
 class FixedIsnSession(TCPSession):
     def choose_isn(self, **kw: Any) -> None:
-        self.iss = self.snd_una = self.snd_nxt = self.snd_max = SeqNum(5555)
+        self.iss = SeqNum(5555)
 
 
 if __name__ == "__main__":

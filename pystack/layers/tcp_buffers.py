@@ -112,7 +112,8 @@ class RecvBuffer:
     @property
     def window(self) -> int:
         """Free space: the receive window to advertise (RFC 9293 §3.8.6.2.2)."""
-        return self.capacity - len(self._q)
+        free = self.capacity - len(self._q)
+        return free if free > 0 else 0
 
     def push(self, data: bytes | bytearray | memoryview) -> int:
         """Store in-order bytes up to the window; returns how many were taken.
@@ -123,6 +124,12 @@ class RecvBuffer:
         taken = min(len(data), self.window)
         self._q.extend(memoryview(data)[:taken] if taken < len(data) else data)
         return taken
+
+    def store(self, data: bytes | bytearray | memoryview) -> None:
+        """Store in-order bytes the receive window admitted, all of them: with window
+        scaling that window may exceed the free space by less than one scale unit (RFC 7323
+        §2.4 rounds it up rather than shrink it)."""
+        self._q.extend(data)
 
     def read(self, n: int | None = None) -> bytes:
         """Remove and return up to ``n`` bytes (all when ``n`` is None)."""

@@ -5,7 +5,10 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-__all__ = ["CloseReason", "ConnectionTimedOut", "TcpConfig", "TcpDrop"]
+__all__ = ["MAX_WSCALE", "CloseReason", "ConnectionTimedOut", "TcpConfig", "TcpDrop"]
+
+# RFC 7323 §2.3: the largest shift count; a larger one received is used as 14.
+MAX_WSCALE = 14
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,7 +21,8 @@ class TcpConfig:
     mss: int = 1460
     """MSS we announce (RFC 9293 §3.7.1); the link MTU minus 40 by default."""
     rcv_buf: int = 256 * 1024
-    """Receive buffer: the largest window we ever advertise (capped at 65535, no scaling)."""
+    """Receive buffer: the largest window we ever advertise. It fills on demand, so an idle
+    connection costs nothing for it; above 65535 it needs window scaling."""
     snd_buf: int = 256 * 1024
     """Send buffer: bytes the application may queue before send() refuses more."""
     msl: float = 30.0
@@ -53,6 +57,19 @@ class TcpConfig:
     """Initial congestion window in segments (RFC 6928 allows 10; RFC 5681 says <= 4)."""
     isn_clock_hz: float = 250_000.0
     """Rate of the ISN clock (RFC 6528: a 4 µs timer)."""
+    window_scaling: bool = True
+    """Offer the window scale option (RFC 7323 §2) on SYN and SYN,ACK."""
+
+    @property
+    def rcv_wscale(self) -> int:
+        """The shift we announce: the smallest that lets the window field cover
+        ``rcv_buf`` (RFC 7323 §2.3: at most 14); 0 when scaling is off."""
+        if not self.window_scaling:
+            return 0
+        shift = 0
+        while shift < MAX_WSCALE and self.rcv_buf >> shift > 0xFFFF:
+            shift += 1
+        return shift
 
     def __post_init__(self) -> None:
         if not 0 < self.min_rto <= self.max_rto:

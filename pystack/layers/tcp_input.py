@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from pystack.layers.tcp_config import CloseReason, TcpDrop
+from pystack.layers.tcp_config import MAX_WSCALE, CloseReason, TcpDrop
 from pystack.layers.tcp_congestion import CongestionControl
 from pystack.layers.tcp_tcb import Tcb
 from pystack.wire import tcp as tcpwire
@@ -86,6 +86,17 @@ class InputMixin(Tcb):
         peer_mss = seg.mss if seg.mss else DEFAULT_MSS
         self.snd_mss = max(1, min(peer_mss, self.config.mss))
         self.cc = self.new_cc(self.snd_mss)
+        self._negotiate_wscale(seg.wscale)
+
+    def _negotiate_wscale(self, shift: int | None) -> None:
+        """RFC 7323 §2.2: scaling is on only if both SYNs carry the option (we offer it
+        whenever `TcpConfig.window_scaling` is on); §2.3: a shift above 14 is used as 14."""
+        if shift is not None and self.config.window_scaling:
+            self.snd_wscale = min(shift, MAX_WSCALE)
+            self.wscale_ok = True
+        else:
+            self.snd_wscale = self.rcv_wscale = 0
+            self.wscale_ok = False
 
     # --------------------------------------------------------- §3.10.7.3 SYN-SENT state
 
@@ -321,7 +332,8 @@ class InputMixin(Tcb):
         if newer > 0 or (
             newer == 0 and ((ack.value - self.snd_wl2.value + _HALF) & _MASK) - _HALF >= 0
         ):
-            window = seg.window
+            # RFC 7323 §2.3: SEG.WND is scaled, except in a SYN.
+            window = seg.window if seg.flags & SYN else seg.window << self.snd_wscale
             self.snd_wnd = window
             if newer:
                 self.snd_wl1 = SeqNum(seq)

@@ -22,6 +22,7 @@ _HALF = 1 << 31
 __all__ = ["MAX_WINDOW", "OutputMixin"]
 
 ACK = tcpwire.ACK
+SYN = tcpwire.SYN
 FIN = tcpwire.FIN
 PSH = tcpwire.PSH
 # Without window scaling (a later issue) the window field carries at most 65535.
@@ -38,27 +39,37 @@ class OutputMixin(Tcb):
     def make_segment(self, seq: SeqNum, flags: int, payload: bytes = b"") -> tcpwire.TcpSegment:
         """A segment of this connection carrying our current ACK and window."""
         assert self.remote_port is not None
-        window = self.window_to_advertise()
+        # RFC 7323 §2.2: the window of a SYN or SYN,ACK is never scaled.
+        window = self.window_to_advertise(0 if flags & SYN else self.rcv_wscale)
         ack = self.rcv_nxt.value if flags & ACK else 0
         return tcpwire.TcpSegment(
             self.local_port, self.remote_port, seq.value, ack, flags, window, payload
         )
 
-    def window_to_advertise(self) -> int:
-        """RCV.WND to announce: free buffer space, never shrinking the right edge
-        (RFC 9293 §3.8.6.2.2, MUST-35 discourages shrinking) and growing only in steps of
-        min(buffer / 2, MSS) to avoid silly windows (MUST-39)."""
+    def window_to_advertise(self, shift: int = 0) -> int:
+        """The window field to announce, RCV.WND >> ``shift``: free buffer space, never
+        shrinking the right edge (RFC 9293 §3.8.6.2.2, MUST-35 discourages shrinking) and
+        growing only in steps of min(buffer / 2, MSS) to avoid silly windows (MUST-39)."""
         rcvbuf = self.rcvbuf
         free = rcvbuf.window
-        if free > MAX_WINDOW:
-            free = MAX_WINDOW
+        limit = MAX_WINDOW << shift
+        if free > limit:
+            free = limit
         rcv_nxt = self.rcv_nxt
         edge = ((self.rcv_adv.value - rcv_nxt.value + _HALF) & _MASK) - _HALF
         offered = edge if edge > 0 else 0
-        wnd = free if free - offered >= min(rcvbuf.capacity // 2, self.config.mss) else offered
+        if free - offered >= min(rcvbuf.capacity // 2, self.config.mss):
+            field = free >> shift
+        else:
+            field = offered >> shift
+        if field << shift < offered:
+            # RFC 7323 §2.4: round up to the scale unit so that the right edge never moves
+            # left (the receive buffer takes the few bytes beyond its capacity).
+            field = min(-(-offered >> shift), MAX_WINDOW)
+        wnd = field << shift
         if wnd != edge:  # else RCV.ADV already is RCV.NXT + wnd
             self.rcv_adv = rcv_nxt + wnd
-        return wnd
+        return field
 
     # ---------------------------------------------------------------------------- ACKs
 

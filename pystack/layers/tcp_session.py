@@ -6,8 +6,7 @@ overriding hooks, each a method below with a documented default::
 
     class MySession(TCPSession):
         def choose_isn(self, **kw):
-            super().choose_isn(**kw)
-            self.iss = self.snd_una = self.snd_nxt = self.snd_max = SeqNum(5555)
+            self.iss = SeqNum(5555)
 
 The session talks to its `host` (the TCP layer, or a test harness): ``host.clock``,
 ``host.transmit(session, segment)``, ``host.transmit_bytes(session, tcp_bytes)``,
@@ -30,10 +29,10 @@ from pystack.layers.tcp_input import InputMixin
 from pystack.layers.tcp_output import MAX_WINDOW, OutputMixin
 from pystack.layers.tcp_reorder import InsertResult, ReorderQueue
 from pystack.layers.tcp_rtt import RttEstimator
-from pystack.layers.tcp_timers import TimerMixin
+from pystack.layers.tcp_timers import NO_TIMER, TimerMixin
 from pystack.wire import tcp as tcpwire
 from pystack.wire.seqnum import SeqNum
-from pystack.wire.tcp_options import Mss
+from pystack.wire.tcp_options import NOP, Mss, TcpOption, WindowScale
 
 __all__ = ["TCPSession"]
 
@@ -89,6 +88,11 @@ class TCPSession(InputMixin, OutputMixin, TimerMixin, StateMachine, machine="tcp
         self.snd_wl1 = self.snd_wl2 = self.rcv_nxt = self.rcv_adv = _ZERO
         self.snd_wnd = self.max_snd_wnd = 0
         self.snd_mss = min(config.mss, 536)
+        # RFC 7323 §2.2: Snd.Wind.Shift (the peer's) and Rcv.Wind.Shift (ours); both stay
+        # 0 unless both SYNs carry the option.
+        self.snd_wscale = 0
+        self.rcv_wscale = config.rcv_wscale
+        self.wscale_ok = False
         self.sndbuf = SendBuffer(config.snd_buf)
         self.rcvbuf = RecvBuffer(config.rcv_buf)
         self.rtt = RttEstimator(
@@ -159,7 +163,7 @@ class TCPSession(InputMixin, OutputMixin, TimerMixin, StateMachine, machine="tcp
             # RFC 9293 §3.8.6.2.2: announce a window that opened by a useful amount, when
             # the peer's view of it has fallen below half the buffer (else the next ACK,
             # delayed or not, carries the update).
-            if offered < min(self.rcvbuf.capacity, MAX_WINDOW) // 2 and (
+            if offered < min(self.rcvbuf.capacity, MAX_WINDOW << self.rcv_wscale) // 2 and (
                 self.rcvbuf.window_update_due(offered, self.config.mss)
             ):
                 self.send_ack()
@@ -192,31 +196,40 @@ class TCPSession(InputMixin, OutputMixin, TimerMixin, StateMachine, machine="tcp
     # ============================================================================ hooks
 
     def choose_isn(self, **kw: Any) -> None:
-        """Hook: pick the ISS (RFC 9293 §3.4.1; RFC 6528 via ``host.isn``)."""
-        isn = SeqNum(self.host.isn(self.local_ip, self.local_port, self.remote_ip,
-                                   self.remote_port))  # fmt: skip
-        self.iss = self.snd_una = self.snd_nxt = self.snd_max = isn
+        """Hook: pick the ISS (RFC 9293 §3.4.1; RFC 6528 via ``host.isn``). An override
+        only sets ``self.iss``: SND.UNA, SND.NXT and SND.MAX follow from it in `send_syn`
+        and `send_synack`."""
+        self.iss = SeqNum(self.host.isn(self.local_ip, self.local_port, self.remote_ip,
+                                        self.remote_port))  # fmt: skip
 
     def syn_segment(self) -> tcpwire.TcpSegment:
-        """Our SYN (with the MSS option, RFC 9293 §3.7.1 / MUST-14)."""
-        return self._with_mss(self.make_segment(self.iss, SYN))
+        """Our SYN (with the MSS option, RFC 9293 §3.7.1 / MUST-14, and the window scale
+        option unless `TcpConfig.window_scaling` is off, RFC 7323 §2.2)."""
+        return self._with_syn_options(self.make_segment(self.iss, SYN), self.config.window_scaling)
 
-    def _with_mss(self, seg: tcpwire.TcpSegment) -> tcpwire.TcpSegment:
+    def _with_syn_options(self, seg: tcpwire.TcpSegment, wscale: bool) -> tcpwire.TcpSegment:
+        options: tuple[TcpOption, ...] = (Mss(self.config.mss),)
+        if wscale:
+            options += (NOP, WindowScale(self.rcv_wscale))
         return tcpwire.TcpSegment(
-            seg.src_port, seg.dst_port, seg.seq, seg.ack, seg.flags, seg.window, b"",
-            (Mss(self.config.mss),),
+            seg.src_port, seg.dst_port, seg.seq, seg.ack, seg.flags, seg.window, b"", options,
         )  # fmt: skip
 
     def send_syn(self, **kw: Any) -> None:
         """Hook: send our SYN <SEQ=ISS><CTL=SYN> with the MSS option."""
+        self.snd_una = self.iss  # RFC 9293 §3.10.1: SND.UNA = ISS, SND.NXT = ISS+1
         self.emit_segment(self.syn_segment())
         self.snd_nxt = self.snd_max = self.iss + 1
         self.rtt_seq, self.rtt_time = self.snd_nxt, self.clock.seconds()
         self.arm_rexmit()
 
     def send_synack(self, **kw: Any) -> None:
-        """Hook: send <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK> with the MSS option."""
-        self.emit_segment(self._with_mss(self.make_segment(self.iss, SYN | ACK)))
+        """Hook: send <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK> with the MSS option, and the
+        window scale option only if the SYN carried one (RFC 7323 §2.2)."""
+        if self.snd_una != self.iss:  # the first SYN,ACK: SND.UNA = ISS (RFC 9293 §3.10.7.2)
+            self.snd_una = self.snd_nxt = self.snd_max = self.iss
+        seg = self.make_segment(self.iss, SYN | ACK)
+        self.emit_segment(self._with_syn_options(seg, self.wscale_ok))
         if self.snd_max == self.iss:
             self.snd_nxt = self.snd_max = self.iss + 1
             self.rtt_seq, self.rtt_time = self.snd_nxt, self.clock.seconds()
@@ -247,7 +260,7 @@ class TCPSession(InputMixin, OutputMixin, TimerMixin, StateMachine, machine="tcp
 
     def deliver_data(self, data: bytes, **kw: Any) -> None:
         """Hook: in-order bytes for the application (buffered until it reads them)."""
-        self.rcvbuf.push(data)
+        self.rcvbuf.store(data)
         if self.user is not None:
             self.user.tcp_readable(self)
 
@@ -468,6 +481,30 @@ class TCPSession(InputMixin, OutputMixin, TimerMixin, StateMachine, machine="tcp
         )  # fmt: skip
         self.take_fin(seg)
 
+    # ====================================================================== TIME_WAIT
+
+    def release_for_time_wait(self) -> None:
+        """In TIME_WAIT both FINs are acknowledged: nothing is sent but ACKs and nothing is
+        received but retransmitted FINs. Keep the 2*MSL timer and what the peer's segments
+        are checked against; swap the buffers (unless unread data remains), reorder queue,
+        congestion and RTT state and the other timers for shared idle ones, and let equal
+        sequence numbers share one object, so that the thousands of TIME_WAIT sessions a
+        busy server holds are a handful of objects each for the cyclic GC."""
+        if self.rexmit_timer is NO_TIMER:
+            return  # already released (a retransmitted FIN restarted 2*MSL)
+        self.delack_timer.stop()
+        self.rexmit_timer = self.persist_timer = NO_TIMER
+        self.delack_timer = self.keepalive_timer = NO_TIMER
+        self.sndbuf = _IDLE.sndbuf
+        if not len(self.rcvbuf):
+            self.rcvbuf = _IDLE.rcvbuf
+        self.reorder = _IDLE.reorder
+        self.ooo_fin = self.rtt_seq = None
+        self.rtt = _IDLE.rtt
+        self.cc = _IDLE.cc
+        self._cc_factory = None
+        self.snd_nxt = self.snd_wl2 = self.snd_una = self.snd_max
+
     # ======================================================================= snapshot
 
     def snapshot(self) -> dict[str, Any]:
@@ -481,6 +518,7 @@ class TCPSession(InputMixin, OutputMixin, TimerMixin, StateMachine, machine="tcp
             "snd_max": int(self.snd_max), "snd_wnd": self.snd_wnd,
             "snd_wl1": int(self.snd_wl1), "snd_wl2": int(self.snd_wl2),
             "snd_mss": self.snd_mss, "rcv_nxt": int(self.rcv_nxt),
+            "snd_wscale": self.snd_wscale, "rcv_wscale": self.rcv_wscale,
             "rcv_wnd": max(self.rcv_adv - self.rcv_nxt, 0),
             "rto": self.rtt.rto, "srtt": self.rtt.srtt,
             "cwnd": self.cc.cwnd, "ssthresh": self.cc.ssthresh,
@@ -520,6 +558,21 @@ def reset_for(seg: tcpwire.TcpSegment) -> tcpwire.TcpSegment:
     ack = (seg.seq + seg.seg_len) & 0xFFFFFFFF
     return tcpwire.TcpSegment(seg.dst_port, seg.src_port, 0, ack, RST | ACK, 0)
 
+
+class _Idle:
+    """The shared, never-written state TIME_WAIT sessions point to (see
+    `TCPSession.release_for_time_wait`)."""
+
+    def __init__(self) -> None:
+        self.sndbuf = SendBuffer(1)
+        self.rcvbuf = RecvBuffer(1)
+        self.reorder = ReorderQueue(1)
+        self.rtt = RttEstimator()
+        self.cc = NewReno(DEFAULT_SMSS)
+
+
+DEFAULT_SMSS = 536
+_IDLE = _Idle()
 
 _BY_STATE = {
     "CLOSED": TCPSession._in_closed,

@@ -42,6 +42,10 @@ class Tcb:
     snd_wl2: SeqNum
     max_snd_wnd: int
     snd_mss: int
+    # RFC 7323 §2.2: the peer's shift (applied to SEG.WND) and ours (to RCV.WND).
+    snd_wscale: int
+    rcv_wscale: int
+    wscale_ok: bool
     # RFC 9293 §3.3.1, receive sequence variables.
     irs: SeqNum
     rcv_nxt: SeqNum

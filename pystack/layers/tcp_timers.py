@@ -82,6 +82,28 @@ class Timer:
             self._call = None
 
 
+class _NoTimer:
+    """A timer that never runs: what a TIME_WAIT session keeps in place of the ones it no
+    longer needs (one shared instance, so the session holds no bound methods for them)."""
+
+    __slots__ = ()
+    deadline = None
+    active = False
+
+    def arm(self, delay: float) -> None:
+        """Nothing to time in TIME_WAIT besides 2*MSL."""
+
+    arm_if_idle = arm
+
+    def cancel(self) -> None:
+        """Nothing to stop."""
+
+    stop = cancel
+
+
+NO_TIMER: Any = _NoTimer()
+
+
 class TimerMixin(Tcb):
     """Timer expiry handlers of a TCP session."""
 
@@ -196,10 +218,13 @@ class TimerMixin(Tcb):
 
     def start_time_wait_timer(self, **kw: Any) -> None:
         """Hook: (re)start the 2*MSL timeout (RFC 9293 §3.10.7.4, §3.4.2)."""
-        self.rexmit_timer.cancel()
-        self.persist_timer.cancel()
-        self.keepalive_timer.cancel()
+        for timer in (self.rexmit_timer, self.persist_timer, self.keepalive_timer):
+            timer.stop()
         self.time_wait_timer.arm(2 * self.config.msl)
+        self.release_for_time_wait()
+
+    def release_for_time_wait(self) -> None:
+        """Drop what a connection in TIME_WAIT no longer needs (defined by the session)."""
 
     def _on_time_wait_timeout(self) -> None:
         self.fire("timeout_2msl")

@@ -660,8 +660,12 @@ class TwoStackConformance(RuleBasedStateMachine):
                 f"{ADDRESSES[side]} sent up to {int(end)}, beyond the right edge {int(edge)} "
                 f"{ADDRESSES[peer]} advertised"
             )
+        # RFC 7323 §2.3: the window field of a segment other than a SYN is scaled by its
+        # sender's shift.
+        sender_s = self._addressed_to(dst, src, seg, outgoing=True)
+        shift = sender_s.rcv_wscale if sender_s is not None and not seg.flags & SYN else 0
         mine = (
-            SeqNum(seg.ack) + seg.window if seg.flags & ACK
+            SeqNum(seg.ack) + (seg.window << shift) if seg.flags & ACK
             else SeqNum(seg.seq) + 1 + seg.window if seg.flags & SYN else None
         )  # fmt: skip
         if mine is not None and (self.right_edge[side] is None or mine > self.right_edge[side]):

@@ -61,7 +61,10 @@ def flags_of(text: str | int) -> int:
 
 def tcpdump(seg: tcpwire.TcpSegment, src: str = "local", dst: str = "remote") -> str:
     """One tcpdump-like line for a segment."""
-    opts = f", options [mss {seg.mss}]" if seg.mss else ""
+    named = [f"mss {seg.mss}"] if seg.mss else []
+    if seg.wscale is not None:
+        named.append(f"wscale {seg.wscale}")
+    opts = f", options [{','.join(named)}]" if named else ""
     return (
         f"{src}.{seg.src_port} > {dst}.{seg.dst_port}: Flags [{seg.flags_str}], "
         f"seq {seg.seq}, ack {seg.ack}, win {seg.window}{opts}, length {len(seg.payload)}"
@@ -78,6 +81,8 @@ class Expected:
     window: int | None = None
     payload: bytes | None = b""
     mss: int | None = None
+    wscale: int | None = None
+    """The window scale option's shift; -1 expects no such option."""
 
     def matches(self, seg: tcpwire.TcpSegment) -> bool:
         """Whether ``seg`` fits this pattern."""
@@ -85,12 +90,14 @@ class Expected:
             (self.seq, seg.seq), (self.ack, seg.ack), (self.window, seg.window),
             (self.payload, seg.payload), (self.mss, seg.mss),
         )  # fmt: skip
+        if self.wscale is not None and (-1 if seg.wscale is None else seg.wscale) != self.wscale:
+            return False
         return seg.flags == self.flags and all(w is None or w == got for w, got in checks)
 
     def __str__(self) -> str:
         flags = tcpwire.TcpSegment(0, 0, 0, 0, self.flags, 0).flags_str
         parts = [f"Flags [{flags}]"]
-        for name in ("seq", "ack", "window", "mss"):
+        for name in ("seq", "ack", "window", "mss", "wscale"):
             value = getattr(self, name)
             if value is not None:
                 parts.append(f"{'win' if name == 'window' else name} {value}")
@@ -151,6 +158,8 @@ class TcpHarness:
 
     ``h.local(n)`` is ISS + n and ``h.remote(n)`` is IRS + n, as ints.
     In LISTEN, the connection a SYN creates becomes ``h.session`` once answered.
+    A session built in a state past LISTEN has the window shifts ``wscale`` = (SND.WIND.SHIFT,
+    RCV.WIND.SHIFT) of RFC 7323 §2.2: no scaling unless asked.
     """
 
     def __init__(
@@ -164,6 +173,7 @@ class TcpHarness:
         peer_window: int = 65535,
         peer_mss: int = 1460,
         user: Any = None,
+        wscale: tuple[int, int] = (0, 0),
     ) -> None:
         self.clock = Clock()
         self.host = HarnessHost(self.clock, iss)
@@ -181,6 +191,8 @@ class TcpHarness:
         if state == "LISTEN":
             self.session.open_passive()
         elif state != "CLOSED":
+            self.session.snd_wscale, self.session.rcv_wscale = wscale
+            self.session.wscale_ok = wscale != (0, 0)
             self._build(state, peer_window, peer_mss)
 
     # -------------------------------------------------------------------- construction
@@ -206,7 +218,7 @@ class TcpHarness:
             s.rcv_nxt = s.rcv_adv = s.irs + 2
         s.passive = state == "SYN_RECEIVED"
         s.set_state(state)
-        s.window_to_advertise()
+        s.window_to_advertise(s.rcv_wscale)
         if state in ("SYN_SENT", "SYN_RECEIVED", "FIN_WAIT_1", "CLOSING", "LAST_ACK"):
             s.arm_rexmit()
         if state == "TIME_WAIT":
@@ -266,9 +278,11 @@ class TcpHarness:
     def expect(
         self, flags: str | int, *, seq: int | None = None, ack: int | None = None,
         window: int | None = None, payload: bytes | None = b"", mss: int | None = None,
+        wscale: int | None = None,
     ) -> Expected:  # fmt: skip
-        """A pattern for a segment we expect the session to send."""
-        return Expected(flags_of(flags), seq, ack, window, payload, mss)
+        """A pattern for a segment we expect the session to send (``wscale=-1``: without
+        the window scale option)."""
+        return Expected(flags_of(flags), seq, ack, window, payload, mss, wscale)
 
     def take(self) -> list[tcpwire.TcpSegment]:
         """Remove and return everything sent so far."""
