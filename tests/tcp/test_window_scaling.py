@@ -17,12 +17,15 @@ from pystack.wire.tcp_options import WindowScale
 
 # The default 256 KiB receive buffer needs a shift of 3 to fit the 16-bit window field.
 DEFAULT_SHIFT = 3
+WS = TcpConfig(window_scaling=True)
 
 
 def test_default_shift_covers_the_receive_buffer() -> None:
-    assert TcpConfig().rcv_wscale == DEFAULT_SHIFT
-    assert TcpConfig(rcv_buf=65535).rcv_wscale == 0
-    assert TcpConfig(rcv_buf=1 << 40).rcv_wscale == 14  # RFC 7323 §2.3: at most 14
+    assert WS.rcv_wscale == DEFAULT_SHIFT
+    assert TcpConfig(rcv_buf=65535, window_scaling=True).rcv_wscale == 0
+    assert (
+        TcpConfig(rcv_buf=1 << 40, window_scaling=True).rcv_wscale == 14
+    )  # RFC 7323 §2.3: at most 14
     assert TcpConfig(window_scaling=False).rcv_wscale == 0
 
 
@@ -30,13 +33,13 @@ def test_default_shift_covers_the_receive_buffer() -> None:
 
 
 def test_syn_offers_window_scale_with_an_unscaled_window() -> None:
-    h = TcpHarness("CLOSED")
+    h = TcpHarness("CLOSED", config=WS)
     h.session.open_active()
     h.recv(h.expect("S", seq=h.local(0), window=65535, mss=1460, wscale=DEFAULT_SHIFT))
 
 
 def test_synack_with_window_scale_turns_scaling_on() -> None:
-    h = TcpHarness("CLOSED")
+    h = TcpHarness("CLOSED", config=WS)
     h.session.open_active()
     h.take()
     wscale = (WindowScale(7),)
@@ -50,7 +53,7 @@ def test_synack_with_window_scale_turns_scaling_on() -> None:
 
 
 def test_synack_without_window_scale_leaves_both_directions_unscaled() -> None:
-    h = TcpHarness("CLOSED")
+    h = TcpHarness("CLOSED", config=WS)
     h.session.open_active()
     h.take()
     h.send("S.", seq=h.remote(0), ack=h.local(1), window=1000, mss=1460)
@@ -70,7 +73,7 @@ def test_switched_off_no_option_on_syn() -> None:
 
 
 def test_syn_with_window_scale_is_answered_with_our_shift() -> None:
-    h = TcpHarness("LISTEN")
+    h = TcpHarness("LISTEN", config=WS)
     h.send("S", seq=h.remote(0), window=2000, mss=1460, options=(WindowScale(2),))
     h.recv(h.expect("S.", seq=h.local(0), ack=h.remote(1), window=65535, wscale=DEFAULT_SHIFT))
     h.assert_tcb(state="SYN_RECEIVED", snd_wnd=2000, snd_wscale=2, rcv_wscale=DEFAULT_SHIFT)
@@ -79,14 +82,14 @@ def test_syn_with_window_scale_is_answered_with_our_shift() -> None:
 
 
 def test_syn_without_window_scale_gets_a_synack_without_it() -> None:
-    h = TcpHarness("LISTEN")
+    h = TcpHarness("LISTEN", config=WS)
     h.send("S", seq=h.remote(0), mss=1460)
     h.recv(h.expect("S.", ack=h.remote(1), wscale=-1))
     h.assert_tcb(snd_wscale=0, rcv_wscale=0)
 
 
 def test_a_shift_above_14_is_used_as_14() -> None:
-    h = TcpHarness("LISTEN")
+    h = TcpHarness("LISTEN", config=WS)
     h.send("S", seq=h.remote(0), mss=1460, options=(WindowScale(20),))
     h.take()
     h.assert_tcb(snd_wscale=14)
@@ -105,7 +108,7 @@ def test_switched_off_the_synack_carries_no_option_even_if_the_syn_did() -> None
 
 
 def test_established_scales_the_peer_window_and_ours() -> None:
-    h = TcpHarness(config=TcpConfig(rcv_buf=200_000), wscale=(2, 2))
+    h = TcpHarness(config=TcpConfig(rcv_buf=200_000, window_scaling=True), wscale=(2, 2))
     h.send(".", seq=h.remote(1), ack=h.local(1), window=30_000)
     h.assert_tcb(snd_wnd=120_000)
     h.session.cc.cwnd = 1 << 20  # past slow start: only the peer's window limits
@@ -121,7 +124,7 @@ def test_established_scales_the_peer_window_and_ours() -> None:
 def test_right_edge_never_shrinks_in_scaled_units() -> None:
     """RFC 7323 §2.4: rounding the window down to the scale unit would move the right edge
     left; it is rounded up, and data up to that edge is kept."""
-    h = TcpHarness(config=TcpConfig(rcv_buf=10_000, mss=1000), wscale=(0, 4))
+    h = TcpHarness(config=TcpConfig(rcv_buf=10_000, mss=1000, window_scaling=True), wscale=(0, 4))
     edge = h.remote(1) + 10_000
     h.send("P.", seq=h.remote(1), ack=h.local(1), payload=b"a" * 1000)
     h.send("P.", seq=h.remote(1001), ack=h.local(1), payload=b"b" * 999)
@@ -139,7 +142,7 @@ def test_right_edge_never_shrinks_in_scaled_units() -> None:
 
 
 def test_two_stacks_negotiate_and_keep_more_than_64_kib_in_flight() -> None:
-    net = SimNet(2, seed=3)
+    net = SimNet(2, seed=3, tcp=WS)
     a, b = net.stacks
     server = TCPApplication()
     b.register_tcp_application(server)
@@ -178,7 +181,7 @@ def test_linux_negotiates_window_scaling_with_the_stack() -> None:
     from pystack.testing.lab import Lab
 
     with Lab(mode="tap") as lab:
-        stack = PyStack(link=lab.open_link(), ip=lab.stack_cidr)
+        stack = PyStack(link=lab.open_link(), ip=lab.stack_cidr, tcp=WS)
         seen: list[Any] = []
 
         class Recorder(TCPApplication):
