@@ -57,10 +57,9 @@ class TcpConfig:
     """Initial congestion window in segments (RFC 6928 allows 10; RFC 5681 says <= 4)."""
     isn_clock_hz: float = 250_000.0
     """Rate of the ISN clock (RFC 6528: a 4 µs timer)."""
-    window_scaling: bool = False
-    """Offer the window scale option (RFC 7323 §2) on SYN and SYN,ACK. Off by default for
-    now: with it on, the interop test of an echo to a kernel client that reads late stalls
-    (under investigation)."""
+    window_scaling: bool = True
+    """Offer the window scale option (RFC 7323 §2) on SYN and SYN,ACK; the shift covers
+    ``rcv_buf``. Off, the window field caps every window at 65535 bytes."""
 
     @property
     def rcv_wscale(self) -> int:

@@ -25,7 +25,7 @@ ACK = tcpwire.ACK
 SYN = tcpwire.SYN
 FIN = tcpwire.FIN
 PSH = tcpwire.PSH
-# Without window scaling (a later issue) the window field carries at most 65535.
+# The 16-bit window field: 65535 at most, shifted by RCV.WIND.SHIFT when scaling is on.
 MAX_WINDOW = 65535
 # Flags of the states where our segments carry an ACK (every state past SYN_SENT).
 _DATA_STATES = frozenset({"ESTABLISHED", "CLOSE_WAIT", "FIN_WAIT_1", "LAST_ACK", "CLOSING"})
@@ -78,10 +78,25 @@ class OutputMixin(Tcb):
 
         SND.MAX rather than RFC 9293's SND.NXT, as BSD does: after a timeout rewinds SND.NXT
         the peer's RCV.NXT may lie beyond it, and it would drop our ACKs as unacceptable.
+        But never beyond the peer's right edge SND.UNA + SND.WND (as Linux's
+        tcp_acceptable_seq): once the peer's window closed below SND.MAX (it shrank, or a
+        probe's byte was refused), RFC 9293 §3.10.7.4 makes a zero-window receiver accept a
+        segment without text only at SEQ = RCV.NXT, so an ACK at SND.MAX would be dropped
+        with the acknowledgment it carries, and both sides can wait on each other.
         """
         self.ack_pending = 0
         self.delack_timer.cancel()
-        self.emit_segment(self.make_segment(self.snd_max, ACK))
+        self.emit_segment(self.make_segment(self.ack_seq(), ACK))
+
+    def ack_seq(self) -> SeqNum:
+        """SEQ of a segment without text: SND.MAX, or the peer's right edge if before it."""
+        snd_max, snd_una = self.snd_max, self.snd_una
+        if snd_una.value == self.iss.value:  # our SYN is not acknowledged: no window yet
+            return snd_max
+        edge = snd_una + self.snd_wnd
+        if ((snd_max.value - edge.value + _HALF) & _MASK) - _HALF > 0:
+            return edge
+        return snd_max
 
     def on_data_ack(self, seg: tcpwire.TcpSegment, full_sized: bool) -> None:
         """In-order data arrived: acknowledge it now or within the delayed-ACK time.

@@ -44,7 +44,7 @@ def pump(pair: TcpPair, sender: TCPApplication, receiver: TCPApplication, data: 
             closed = True
         calls = pair.clock.getDelayedCalls()
         assert calls, "transfer stalled with nothing scheduled"
-        pair.clock.advance(max(min(c.getTime() for c in calls) - pair.clock.seconds(), 0.0))
+        pair.clock.advance(max(min(c.time for c in calls) - pair.clock.seconds(), 0.0))
         got += receiver.fetch_data()
         assert pair.clock.seconds() - start < limit, "transfer did not finish in time"
     return bytes(got)

@@ -255,6 +255,6 @@ def test_echo_keeps_every_byte_when_the_peer_closes_before_reading(pair: TcpPair
     for _ in range(4000):
         pair.run(0.05)
         got += client.fetch_data()
-        if client.eof and not client.session.readable:
+        if client.eof and client.session is not None and not client.session.readable:
             break
     assert hashlib.sha256(got).digest() == hashlib.sha256(data).digest()

@@ -32,7 +32,12 @@ def test_accepted_connections_of_a_server_use_the_subclass() -> None:
     session_class = load_example().FixedIsnSession
     pair = TcpPair(session_class=session_class)
     seen: list[int] = []
-    pair.wire.filter = lambda src, dst, data: seen.append(int.from_bytes(data[4:8])) or True
+
+    def note(src: Any, dst: Any, data: bytes) -> bool:
+        seen.append(int.from_bytes(data[4:8]))
+        return True
+
+    pair.wire.filter = note
     from conftest import connect_pair
 
     _client, _server = connect_pair(pair)

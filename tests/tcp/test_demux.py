@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pystack.layers.tcp_config import TcpDrop
 from pystack.testing.harness import TcpPair
 from pystack.wire import ipv4
@@ -13,7 +15,12 @@ A, B = TcpPair.ADDRESSES
 def inject(pair: TcpPair, seg: tcpwire.TcpSegment, *, corrupt: bool = False) -> list[bytes]:
     """Give ``seg`` (from A) to B's TCP layer; return what B sent back."""
     out: list[bytes] = []
-    pair.wire.filter = lambda src, dst, data: out.append(data) and False
+
+    def keep(src: Any, dst: Any, data: bytes) -> bool:
+        out.append(data)
+        return False
+
+    pair.wire.filter = keep
     data = tcpwire.emit(seg, A, B)
     if corrupt:
         data = (

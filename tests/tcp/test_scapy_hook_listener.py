@@ -27,5 +27,6 @@ def test_listener_with_on_segment_in_accepts_and_sees_the_syn() -> None:
         server.listen(5)
         client = TCPApplication()
         net.a.register_tcp_application(client)
+        assert net.b.address is not None
         assert net.wait(client.connect_deferred(net.b.address, 9000), 5) is True
     assert Watching.seen[0] == ("198.18.0.1", "198.18.0.2", "S")

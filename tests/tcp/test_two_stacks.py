@@ -23,6 +23,7 @@ def open_pair(net: SimNet, port: int = 7) -> tuple[TCPApplication, TCPApplicatio
     a.register_tcp_application(client)
     connected: list[bool] = []
     accepted: list[Any] = []
+    assert b.address is not None
     client.connect_deferred(b.address, port).addCallback(connected.append)
     server.accept_deferred().addCallback(accepted.append)
     net.run_until(lambda: connected and accepted, max_time=30)

@@ -151,6 +151,7 @@ def test_two_stacks_negotiate_and_keep_more_than_64_kib_in_flight() -> None:
     client = TCPApplication()
     a.register_tcp_application(client)
     accepted: list[Any] = []
+    assert b.address is not None
     client.connect_deferred(b.address, 7)
     server.accept_deferred().addCallback(accepted.append)
     assert net.run_until(lambda: bool(accepted), 10)
@@ -170,6 +171,23 @@ def test_two_stacks_negotiate_and_keep_more_than_64_kib_in_flight() -> None:
         got += accepted[0].fetch_data()
     assert bytes(got) == data
     assert sender.max_snd_wnd > 65535 and in_flight > 65535
+
+
+def test_a_pure_ack_never_lies_beyond_the_peer_s_closed_window() -> None:
+    """Linux with a scaled window may drop data inside the window it announced (its buffer
+    memory ran out first) and then announce zero, leaving SND.MAX past its right edge. Our
+    ACKs must then carry SEQ = SND.UNA + SND.WND, which a closed window accepts (RFC 9293
+    §3.10.7.4): at SND.MAX the kernel dropped them with the acknowledgment they carried, and
+    test_serve_echo_keeps_every_byte_for_a_client_that_reads_late stalled."""
+    h = TcpHarness(config=WS, wscale=(DEFAULT_SHIFT, 0))
+    h.session.send(b"x" * 3000)
+    h.take()
+    # The peer takes 1000 bytes and closes its window: SND.MAX is 2000 beyond its edge.
+    h.send(".", seq=h.remote(1), ack=h.local(1001), window=0)
+    h.send("P.", seq=h.remote(1), ack=h.local(1001), window=0, payload=b"y" * 1460)
+    h.send("P.", seq=h.remote(1461), ack=h.local(1001), window=0, payload=b"y" * 1460)
+    (ack,) = h.take()
+    assert (ack.seq, ack.ack) == (h.local(1001), h.remote(2921))
 
 
 # -------------------------------------------------------------------------- Linux kernel
@@ -199,7 +217,7 @@ def test_linux_negotiates_window_scaling_with_the_stack() -> None:
                     seen.append(seg)
                 original(packet, **kw)
 
-            stack.tcp.packet_received = spy  # type: ignore[method-assign]
+            stack.tcp.packet_received = spy
             with lab.kernel():
                 listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             listener.bind((lab.kernel_ip, 0))
