@@ -102,6 +102,13 @@ class TCPLayer(Layer):
         if self.kernel_filter is not None and not self._port_in_use(session.local_port):
             self.kernel_filter.unblock_tcp_port(session.local_port)
 
+    def listener_for(self, local_ip: str, local_port: int) -> TCPSession | None:
+        """The listener a new SYN to ``local_ip:local_port`` goes to (exact address first),
+        or None; a session in TIME_WAIT asks it before reopening (RFC 6191)."""
+        return self.listeners.get((local_ip, local_port)) or self.listeners.get(
+            ("0.0.0.0", local_port)
+        )
+
     def _port_in_use(self, port: int) -> bool:
         return any(key[1] == port for key in self.listeners) or any(
             key[1] == port for key in self.connections

@@ -11,7 +11,9 @@ overriding hooks, each a method below with a documented default::
 The session talks to its `host` (the TCP layer, or a test harness): ``host.clock``,
 ``host.transmit(session, segment)``, ``host.transmit_bytes(session, tcp_bytes)``,
 ``host.isn(local_ip, local_port, remote_ip, remote_port)``, ``host.count_drop(reason)``,
-``host.forget(session)`` and ``host.adopt(session)`` (register a new child by 4-tuple).
+``host.forget(session)`` and ``host.adopt(session)`` (register a new child by 4-tuple);
+optionally ``host.listener_for(local_ip, local_port)`` (the listener a SYN reopening a
+TIME_WAIT connection goes to, or None).
 Its `user` (a `TCPApplication`, or anything with the same ``tcp_*`` methods) is told of
 establishment, readable data, end of data and the close with its `CloseReason`.
 """
@@ -51,6 +53,8 @@ class TCPSession(InputMixin, OutputMixin, TimerMixin, StateMachine, machine="tcp
 
     _segment_in_scapy = False
     _segment_out_scapy = False
+    _isn_floor: SeqNum | None = None
+    """Set on a connection that replaces one in TIME_WAIT: its ISS must lie beyond this."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -201,6 +205,11 @@ class TCPSession(InputMixin, OutputMixin, TimerMixin, StateMachine, machine="tcp
         and `send_synack`."""
         self.iss = SeqNum(self.host.isn(self.local_ip, self.local_port, self.remote_ip,
                                         self.remote_port))  # fmt: skip
+        floor = self._isn_floor
+        if floor is not None and not self.iss > floor:
+            # RFC 1122 §4.2.2.13, RFC 6191 §2: a connection reopened from TIME_WAIT starts
+            # above the old one's highest sequence number (Linux: SND.NXT + 65535 + 2).
+            self.iss = floor + 65537
 
     def syn_segment(self) -> tcpwire.TcpSegment:
         """Our SYN (with the MSS option, RFC 9293 §3.7.1 / MUST-14, and the window scale
@@ -363,15 +372,29 @@ class TCPSession(InputMixin, OutputMixin, TimerMixin, StateMachine, machine="tcp
 
     def on_listen_syn(self, seg: tcpwire.TcpSegment) -> None:
         """A SYN for this listener: a child session of the same class takes it over."""
+        local_ip = self.local_ip if self.local_ip != "0.0.0.0" else self.host.local_ip()
+        self._spawn_child(seg, local_ip, self.host.last_remote_ip, None)
+
+    def take_reopening_syn(self, seg: tcpwire.TcpSegment, old: TCPSession) -> None:
+        """A SYN that closed ``old`` in TIME_WAIT (`reopen_from_time_wait`): a new child
+        takes it, with an ISS above ``old``'s highest sequence number."""
+        self._spawn_child(seg, old.local_ip, old.remote_ip, old.snd_max)
+
+    def _spawn_child(
+        self, seg: tcpwire.TcpSegment, local_ip: str, remote_ip: str | None,
+        isn_floor: SeqNum | None,
+    ) -> None:  # fmt: skip
         child = type(self)(
             self.host,
-            local_ip=self.local_ip if self.local_ip != "0.0.0.0" else self.host.local_ip(),
+            local_ip=local_ip,
             local_port=self.local_port,
-            remote_ip=self.host.last_remote_ip,
+            remote_ip=remote_ip,
             remote_port=seg.src_port,
             config=self.config,
             cc_factory=self._cc_factory,
         )
+        if isn_floor is not None:
+            child._isn_floor = isn_floor
         child.passive = True
         child.fire("app_passive_open")
         child.listener = self
@@ -483,6 +506,27 @@ class TCPSession(InputMixin, OutputMixin, TimerMixin, StateMachine, machine="tcp
 
     # ====================================================================== TIME_WAIT
 
+    def _in_time_wait(self, seg: tcpwire.TcpSegment) -> None:
+        if seg.flags & (SYN | ACK | RST) == SYN and self.reopen_from_time_wait(seg):
+            return
+        self._in_synchronized(seg)
+
+    def reopen_from_time_wait(self, seg: tcpwire.TcpSegment) -> bool:
+        """A new SYN for this 4-tuple in TIME_WAIT (no ACK, no RST): RFC 1122 §4.2.2.13
+        (MAY) and RFC 6191 §2 without timestamps accept it when SEG.SEQ > RCV.NXT, as
+        Linux does: the TIME_WAIT session closes and the listener on our port takes the
+        SYN as a new connection. Otherwise (an old SEG.SEQ, or no listener, the host has
+        no ``listener_for``) returns False: RFC 9293 §3.10.7.4 and RFC 5961 §4 apply."""
+        if not SeqNum(seg.seq) > self.rcv_nxt:
+            return False
+        listener_for = getattr(self.host, "listener_for", None)
+        listener = listener_for(self.local_ip, self.local_port) if listener_for else None
+        if listener is None:
+            return False
+        self.fire("rcv_syn_reopen", segment=seg, reason=CloseReason.CLOSED)
+        listener.take_reopening_syn(seg, self)
+        return True
+
     def release_for_time_wait(self) -> None:
         """In TIME_WAIT both FINs are acknowledged: nothing is sent but ACKs and nothing is
         received but retransmitted FINs. Keep the 2*MSL timer and what the peer's segments
@@ -578,4 +622,5 @@ _BY_STATE = {
     "CLOSED": TCPSession._in_closed,
     "LISTEN": TCPSession._in_listen,
     "SYN_SENT": TCPSession._in_syn_sent,
+    "TIME_WAIT": TCPSession._in_time_wait,
 }

@@ -42,6 +42,7 @@ EXTENSIONS = (
         for s in ["SYN_SENT", "SYN_RECEIVED", *SYNC, "CLOSING", "LAST_ACK"]
     }
     | {("SYN_SENT", "rcv_hard_error", "CLOSED"), ("TIME_WAIT", "rcv_fin", "TIME_WAIT")}
+    | {("TIME_WAIT", "rcv_syn_reopen", "CLOSED")}  # RFC 1122 §4.2.2.13, RFC 6191
 )
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from pystack.layers.tcp_config import TcpConfig
-from pystack.testing.harness import TcpHarness
+from pystack.layers.tcp_session import TCPSession
+from pystack.testing.harness import LOCAL, REMOTE, TcpHarness, TcpPair
 
 
 def test_time_wait_lasts_two_msl() -> None:
@@ -30,3 +31,102 @@ def test_rst_in_time_wait_closes() -> None:
     h = TcpHarness("TIME_WAIT")
     h.send("R", seq=h.remote(2))
     assert h.state == "CLOSED"
+
+
+# ------------------------------------------- a new SYN reopens TIME_WAIT (RFC 6191)
+
+
+def with_listener(h: TcpHarness) -> TCPSession:
+    """A listener on the harness session's port, found by the host as the TCP layer's."""
+    listener = TCPSession(h.host, local_ip=LOCAL[0], local_port=LOCAL[1])
+    listener.open_passive()
+    h.host.listener_for = lambda ip, port: listener if port == LOCAL[1] else None  # type: ignore[attr-defined]
+    return listener
+
+
+def test_new_syn_beyond_rcv_nxt_closes_time_wait_and_the_listener_answers() -> None:
+    h = TcpHarness("TIME_WAIT")
+    old = h.session
+    listener = with_listener(h)
+    h.send("S", seq=h.remote(1000), mss=1460)
+    assert old.state == "CLOSED"
+    assert ("TIME_WAIT", "rcv_syn_reopen", "CLOSED") in h.transitions
+    assert old in h.host.forgotten
+    (child,) = h.host.children
+    assert child.state == "SYN_RECEIVED"
+    assert (child.remote_ip, child.remote_port) == (REMOTE[0], REMOTE[1])
+    assert listener.half_open == 1
+    # RFC 1122 §4.2.2.13: the host's ISN (= the old ISS) is not above the old SND.MAX
+    # (ISS + 2), so the new ISS starts past it.
+    h.recv(h.expect("S.", seq=h.local(2 + 65537), ack=h.remote(1001), mss=1460))
+
+
+def test_reopened_connection_keeps_a_generated_iss_above_the_old_one() -> None:
+    h = TcpHarness("TIME_WAIT")
+    with_listener(h)
+    h.host.next_isn = h.local(1_000_000)
+    h.send("S", seq=h.remote(1000))
+    h.recv(h.expect("S.", seq=h.local(1_000_000), ack=h.remote(1001)))
+
+
+def test_old_syn_in_time_wait_gets_a_challenge_ack_and_stays() -> None:
+    h = TcpHarness("TIME_WAIT")
+    with_listener(h)
+    for seq in (h.remote(1), h.remote(2)):  # before RCV.NXT, and at it (in the window)
+        h.send("S", seq=seq)
+        h.recv(h.expect(".", seq=h.local(2), ack=h.remote(2)))
+        assert h.state == "TIME_WAIT"
+    assert not h.host.children
+
+
+def test_syn_with_ack_in_time_wait_does_not_reopen() -> None:
+    h = TcpHarness("TIME_WAIT")
+    with_listener(h)
+    h.send("S.", seq=h.remote(1000), ack=h.local(2))
+    h.recv(h.expect(".", seq=h.local(2), ack=h.remote(2)))
+    assert h.state == "TIME_WAIT"
+
+
+def test_new_syn_without_listener_keeps_time_wait() -> None:
+    h = TcpHarness("TIME_WAIT")  # the harness host has no listener_for: none listens
+    h.send("S", seq=h.remote(1000))
+    h.recv(h.expect(".", seq=h.local(2), ack=h.remote(2)))
+    assert h.state == "TIME_WAIT"
+    assert not h.host.children
+
+
+def test_client_reuses_its_port_at_once_after_the_server_closed_first() -> None:
+    pair = TcpPair()
+    client_layer, server_layer = pair.layers
+    server_layer.listen(7)
+    server_ip = TcpPair.ADDRESSES[1]
+
+    def connect() -> tuple[TCPSession, TCPSession]:
+        client = client_layer.connect(server_ip, 7, local_port=50000)
+        key = (server_ip, 7, TcpPair.ADDRESSES[0], 50000)
+
+        def up() -> bool:
+            server = server_layer.connections.get(key)
+            return (
+                client.state == "ESTABLISHED"
+                and server is not None
+                and (server.state == "ESTABLISHED")
+            )
+
+        pair.run_until(up, limit=0.5)
+        return client, server_layer.connections[key]
+
+    client, server = connect()
+    server.close()  # the server closes first: TIME_WAIT is on its side
+    pair.run_until(lambda: client.state == "CLOSE_WAIT")
+    client.close()
+    pair.run_until(lambda: client.state == "CLOSED" and server.state == "TIME_WAIT")
+    # Without the reopen, the SYN gets an ACK, the client an RST out and a 1 s SYN
+    # retransmission: establishing within 0.5 s of protocol time proves the reopen.
+    client2, server2 = connect()
+    assert server.state == "CLOSED"
+    assert server2 is not server
+    assert server2.iss > server.snd_max
+    client2.send(b"hello")
+    pair.run_until(lambda: server2.readable == 5)
+    assert server2.read() == b"hello"
