@@ -122,7 +122,8 @@ def remove_tag(tag: str) -> int:
     return removed
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (owned by anyone)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -134,7 +135,7 @@ def _pid_alive(pid: int) -> bool:
 
 def stale_rules() -> list[TaggedRule]:
     """Tagged rules whose owner process no longer exists."""
-    return [r for r in tagged_rules() if not _pid_alive(r.pid)]
+    return [r for r in tagged_rules() if not pid_alive(r.pid)]
 
 
 def cleanup(dry_run: bool = False) -> list[TaggedRule]:

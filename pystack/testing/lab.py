@@ -31,6 +31,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from pystack.kernel_filter import pid_alive
 from pystack.links import netdev
 from pystack.testing import netns
 
@@ -51,16 +52,6 @@ def _unique_name() -> str:
         return f"{PREFIX}{os.getpid()}x{_counter}"
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def owner_pid(namespace: str) -> int | None:
     """The pid encoded in a test-run namespace name ``pst<pid>x<n>-k``, else None."""
     if not namespace.startswith(PREFIX) or "x" not in namespace:
@@ -74,7 +65,7 @@ def sweep_stale(dry_run: bool = False) -> list[str]:
     removed = []
     for name in netns.listing():
         pid = owner_pid(name)
-        if pid is not None and pid != os.getpid() and not _pid_alive(pid):
+        if pid is not None and pid != os.getpid() and not pid_alive(pid):
             if not dry_run:
                 netns.ip("netns", "del", name, check=False)
             removed.append(name)
