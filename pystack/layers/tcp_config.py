@@ -60,6 +60,9 @@ class TcpConfig:
     window_scaling: bool = True
     """Offer the window scale option (RFC 7323 §2) on SYN and SYN,ACK; the shift covers
     ``rcv_buf``. Off, the window field caps every window at 65535 bytes."""
+    timestamps: bool = True
+    """Offer the timestamps option (RFC 7323 §3) on SYN and SYN,ACK; once both SYNs carry
+    it, every segment but an RST carries TSval/TSecr and the send MSS is 12 bytes less."""
 
     @property
     def rcv_wscale(self) -> int:

@@ -17,6 +17,7 @@ from pystack.layers.tcp_congestion import CongestionControl
 from pystack.layers.tcp_tcb import Tcb
 from pystack.wire import tcp as tcpwire
 from pystack.wire.seqnum import SeqNum
+from pystack.wire.tcp_options import Timestamp
 
 __all__ = ["InputMixin"]
 
@@ -32,11 +33,21 @@ _MASK = 0xFFFFFFFF
 _HALF = 1 << 31
 # The MSS assumed when a SYN carries no MSS option (RFC 9293 §3.7.1, MUST-15).
 DEFAULT_MSS = 536
+# NOP, NOP, TSopt: what timestamps add to every segment (RFC 7323 Appendix A).
+TS_OPTION_LEN = 12
 
 
 def seg_len(seg: Seg) -> int:
     """SEG.LEN: payload plus one for each of SYN and FIN (RFC 9293 §3.3.1)."""
     return len(seg.payload) + (seg.flags & SYN and 1) + (seg.flags & FIN and 1)
+
+
+def seg_tsval(seg: Seg) -> int | None:
+    """SEG.TSval when the segment carries the timestamps option (RFC 7323 §3.2)."""
+    for opt in seg.options:
+        if type(opt) is Timestamp:
+            return opt.tsval
+    return None
 
 
 class InputMixin(Tcb):
@@ -84,7 +95,15 @@ class InputMixin(Tcb):
         self.snd_wl1 = SeqNum(seg.seq)
         # RFC 9293 §3.7.1 (MUST-15): 536 when the SYN carries no MSS option.
         peer_mss = seg.mss if seg.mss else DEFAULT_MSS
-        self.snd_mss = max(1, min(peer_mss, self.config.mss))
+        tsval = seg_tsval(seg)
+        # RFC 7323 §3.2: timestamps are on only if both SYNs carry TSopt (we offer it
+        # whenever `TcpConfig.timestamps` is on).
+        self.ts_ok = tsval is not None and self.config.timestamps
+        mss = min(peer_mss, self.config.mss)
+        if self.ts_ok:
+            self.ts_recent = tsval or 0
+            mss -= TS_OPTION_LEN  # RFC 7323 §3.2, RFC 6691 §2: options come out of the MSS
+        self.snd_mss = max(1, mss)
         self.cc = self.new_cc(self.snd_mss)
         self._negotiate_wscale(seg.wscale)
 
@@ -204,9 +223,24 @@ class InputMixin(Tcb):
             if not flags & RST:
                 self.on_unacceptable(seg)
             return None
+        if self.ts_ok and not flags & RST:
+            self._update_ts_recent(seg)
         if front == 0 and size <= wnd:
             return seg  # starts at RCV.NXT and fits: nothing to trim
         return self._trim(seg, SeqNum(seq), self.rcv_nxt, wnd)
+
+    def _update_ts_recent(self, seg: Seg) -> None:
+        """RFC 7323 §4.3 (2): an acceptable segment with SEG.TSval >= TS.Recent and
+        SEG.SEQ <= Last.ACK.sent sets TS.Recent, so TSecr echoes the earliest segment our
+        next ACK acknowledges (RFC 7323 dropped RFC 1323's Last.ACK.sent < SEG.SEQ +
+        SEG.LEN bound, which kept ACK-only segments from ever updating it)."""
+        tsval = seg_tsval(seg)
+        if (
+            tsval is not None
+            and (tsval - self.ts_recent) & _MASK < _HALF
+            and (self.last_ack_sent - seg.seq) & _MASK < _HALF
+        ):
+            self.ts_recent = tsval
 
     def on_unacceptable(self, seg: Seg) -> None:
         """Answer an unacceptable segment: <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>."""

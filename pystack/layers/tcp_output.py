@@ -13,6 +13,7 @@ from typing import Any
 from pystack.layers.tcp_tcb import Tcb
 from pystack.wire import tcp as tcpwire
 from pystack.wire.seqnum import SeqNum
+from pystack.wire.tcp_options import NOP, Timestamp
 
 # The data path works on SeqNum.value ints: the signed distance a - b modulo 2**32 is
 # ((a - b + _HALF) & _MASK) - _HALF, the same arithmetic as SeqNum's (RFC 9293 §3.4).
@@ -25,6 +26,7 @@ ACK = tcpwire.ACK
 SYN = tcpwire.SYN
 FIN = tcpwire.FIN
 PSH = tcpwire.PSH
+RST = tcpwire.RST
 # The 16-bit window field: 65535 at most, shifted by RCV.WIND.SHIFT when scaling is on.
 MAX_WINDOW = 65535
 # Flags of the states where our segments carry an ACK (every state past SYN_SENT).
@@ -41,10 +43,26 @@ class OutputMixin(Tcb):
         assert self.remote_port is not None
         # RFC 7323 §2.2: the window of a SYN or SYN,ACK is never scaled.
         window = self.window_to_advertise(0 if flags & SYN else self.rcv_wscale)
-        ack = self.rcv_nxt.value if flags & ACK else 0
+        if flags & ACK:
+            ack = self.last_ack_sent = self.rcv_nxt.value  # Last.ACK.sent (RFC 7323 §4.3)
+        else:
+            ack = 0
+        if self.ts_ok and not flags & RST:
+            # RFC 7323 §3.2: once negotiated, every segment but an RST MUST carry TSopt,
+            # laid out NOP, NOP, TSopt (Appendix A) for the wire's one-pack fast path.
+            options = (NOP, NOP, Timestamp(self.ts_val(), self.ts_recent))
+            return tcpwire.TcpSegment(
+                self.local_port, self.remote_port, seq.value, ack, flags, window, payload,
+                options,
+            )  # fmt: skip
         return tcpwire.TcpSegment(
             self.local_port, self.remote_port, seq.value, ack, flags, window, payload
         )
+
+    def ts_val(self) -> int:
+        """Our TSval: a millisecond clock (RFC 7323 §5.4: 1 ms to 1 s per tick) plus the
+        connection's random offset (§7.1), modulo 2**32."""
+        return (self.ts_offset + int(self.clock.seconds() * 1000)) & _MASK
 
     def window_to_advertise(self, shift: int = 0) -> int:
         """The window field to announce, RCV.WND >> ``shift``: free buffer space, never

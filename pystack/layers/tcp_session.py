@@ -34,7 +34,7 @@ from pystack.layers.tcp_rtt import RttEstimator
 from pystack.layers.tcp_timers import NO_TIMER, TimerMixin
 from pystack.wire import tcp as tcpwire
 from pystack.wire.seqnum import SeqNum
-from pystack.wire.tcp_options import NOP, Mss, TcpOption, WindowScale
+from pystack.wire.tcp_options import NOP, Mss, TcpOption, Timestamp, WindowScale
 
 __all__ = ["TCPSession"]
 
@@ -97,6 +97,11 @@ class TCPSession(InputMixin, OutputMixin, TimerMixin, StateMachine, machine="tcp
         self.snd_wscale = 0
         self.rcv_wscale = config.rcv_wscale
         self.wscale_ok = False
+        # RFC 7323 §3.2, §4.3: TS.Recent, Last.ACK.sent, and the TSval offset (§7.1).
+        # PAWS (§5) is not implemented: TS.Recent only feeds TSecr, nothing is dropped
+        # for an old TSval.
+        self.ts_ok = False
+        self.ts_recent = self.ts_offset = self.last_ack_sent = 0
         self.sndbuf = SendBuffer(config.snd_buf)
         self.rcvbuf = RecvBuffer(config.rcv_buf)
         self.rtt = RttEstimator(
@@ -210,16 +215,29 @@ class TCPSession(InputMixin, OutputMixin, TimerMixin, StateMachine, machine="tcp
             # RFC 1122 §4.2.2.13, RFC 6191 §2: a connection reopened from TIME_WAIT starts
             # above the old one's highest sequence number (Linux: SND.NXT + 65535 + 2).
             self.iss = floor + 65537
+        if self.config.timestamps:
+            # RFC 7323 §5.4, §7.1: a random offset per connection keeps TSval from
+            # revealing the host's uptime or linking its connections.
+            rng = getattr(self.host, "rng", None)
+            self.ts_offset = rng.getrandbits(32) if rng is not None else 0
 
     def syn_segment(self) -> tcpwire.TcpSegment:
         """Our SYN (with the MSS option, RFC 9293 §3.7.1 / MUST-14, and the window scale
-        option unless `TcpConfig.window_scaling` is off, RFC 7323 §2.2)."""
-        return self._with_syn_options(self.make_segment(self.iss, SYN), self.config.window_scaling)
+        option and the timestamps option unless turned off in `TcpConfig`, RFC 7323 §2.2,
+        §3.2)."""
+        config = self.config
+        seg = self.make_segment(self.iss, SYN)
+        return self._with_syn_options(seg, config.window_scaling, config.timestamps)
 
-    def _with_syn_options(self, seg: tcpwire.TcpSegment, wscale: bool) -> tcpwire.TcpSegment:
+    def _with_syn_options(
+        self, seg: tcpwire.TcpSegment, wscale: bool, timestamps: bool
+    ) -> tcpwire.TcpSegment:
         options: tuple[TcpOption, ...] = (Mss(self.config.mss),)
         if wscale:
             options += (NOP, WindowScale(self.rcv_wscale))
+        if timestamps:
+            # RFC 7323 §3.2: TSecr is zero on a SYN (it echoes nothing yet).
+            options += (NOP, NOP, Timestamp(self.ts_val(), self.ts_recent))
         return tcpwire.TcpSegment(
             seg.src_port, seg.dst_port, seg.seq, seg.ack, seg.flags, seg.window, b"", options,
         )  # fmt: skip
@@ -234,11 +252,12 @@ class TCPSession(InputMixin, OutputMixin, TimerMixin, StateMachine, machine="tcp
 
     def send_synack(self, **kw: Any) -> None:
         """Hook: send <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK> with the MSS option, and the
-        window scale option only if the SYN carried one (RFC 7323 §2.2)."""
+        window scale and timestamps options only if the SYN carried them (RFC 7323 §2.2,
+        §3.2)."""
         if self.snd_una != self.iss:  # the first SYN,ACK: SND.UNA = ISS (RFC 9293 §3.10.7.2)
             self.snd_una = self.snd_nxt = self.snd_max = self.iss
         seg = self.make_segment(self.iss, SYN | ACK)
-        self.emit_segment(self._with_syn_options(seg, self.wscale_ok))
+        self.emit_segment(self._with_syn_options(seg, self.wscale_ok, self.ts_ok))
         if self.snd_max == self.iss:
             self.snd_nxt = self.snd_max = self.iss + 1
             self.rtt_seq, self.rtt_time = self.snd_nxt, self.clock.seconds()
@@ -563,6 +582,7 @@ class TCPSession(InputMixin, OutputMixin, TimerMixin, StateMachine, machine="tcp
             "snd_wl1": int(self.snd_wl1), "snd_wl2": int(self.snd_wl2),
             "snd_mss": self.snd_mss, "rcv_nxt": int(self.rcv_nxt),
             "snd_wscale": self.snd_wscale, "rcv_wscale": self.rcv_wscale,
+            "ts_ok": self.ts_ok, "ts_recent": self.ts_recent,
             "rcv_wnd": max(self.rcv_adv - self.rcv_nxt, 0),
             "rto": self.rtt.rto, "srtt": self.rtt.srtt,
             "cwnd": self.cc.cwnd, "ssthresh": self.cc.ssthresh,

@@ -46,6 +46,10 @@ class Tcb:
     snd_wscale: int
     rcv_wscale: int
     wscale_ok: bool
+    ts_ok: bool
+    ts_recent: int
+    ts_offset: int
+    last_ack_sent: int
     # RFC 9293 §3.3.1, receive sequence variables.
     irs: SeqNum
     rcv_nxt: SeqNum

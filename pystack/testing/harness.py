@@ -28,7 +28,7 @@ from pystack.layers.tcp_session import TCPSession
 from pystack.wire import ipv4
 from pystack.wire import tcp as tcpwire
 from pystack.wire.seqnum import SeqNum
-from pystack.wire.tcp_options import Mss
+from pystack.wire.tcp_options import NOP, Mss, Timestamp
 
 __all__ = [
     "Expected",
@@ -159,7 +159,8 @@ class TcpHarness:
     ``h.local(n)`` is ISS + n and ``h.remote(n)`` is IRS + n, as ints.
     In LISTEN, the connection a SYN creates becomes ``h.session`` once answered.
     A session built in a state past LISTEN has the window shifts ``wscale`` = (SND.WIND.SHIFT,
-    RCV.WIND.SHIFT) of RFC 7323 §2.2: no scaling unless asked.
+    RCV.WIND.SHIFT) of RFC 7323 §2.2: no scaling unless asked, and timestamps (RFC 7323 §3)
+    only when ``ts_recent`` is given (then TS.Recent, and Last.ACK.sent = RCV.NXT).
     """
 
     def __init__(
@@ -174,6 +175,7 @@ class TcpHarness:
         peer_mss: int = 1460,
         user: Any = None,
         wscale: tuple[int, int] = (0, 0),
+        ts_recent: int | None = None,
     ) -> None:
         self.clock = Clock()
         self.host = HarnessHost(self.clock, iss)
@@ -194,6 +196,10 @@ class TcpHarness:
             self.session.snd_wscale, self.session.rcv_wscale = wscale
             self.session.wscale_ok = wscale != (0, 0)
             self._build(state, peer_window, peer_mss)
+            if ts_recent is not None:
+                s = self.session
+                s.ts_ok, s.ts_recent = True, ts_recent
+                s.last_ack_sent = s.rcv_nxt.value
 
     # -------------------------------------------------------------------- construction
 
@@ -249,9 +255,12 @@ class TcpHarness:
     def segment(
         self, flags: str | int, *, seq: int | None = None, ack: int = 0,
         window: int = 65535, payload: bytes = b"", mss: int | None = None,
-        options: tuple[Any, ...] = (),
+        options: tuple[Any, ...] = (), tsval: int | None = None, tsecr: int = 0,
     ) -> tcpwire.TcpSegment:  # fmt: skip
-        """A segment from the peer to our session."""
+        """A segment from the peer to our session (with NOP, NOP, TSopt when ``tsval``
+        is given, RFC 7323 Appendix A)."""
+        if tsval is not None:
+            options = (*options, NOP, NOP, Timestamp(tsval, tsecr))
         if mss is not None:
             options = (Mss(mss), *options)
         return tcpwire.TcpSegment(
@@ -283,6 +292,14 @@ class TcpHarness:
         """A pattern for a segment we expect the session to send (``wscale=-1``: without
         the window scale option)."""
         return Expected(flags_of(flags), seq, ack, window, payload, mss, wscale)
+
+    @staticmethod
+    def timestamp(seg: tcpwire.TcpSegment) -> tuple[int, int] | None:
+        """(TSval, TSecr) of a segment we sent, or None without the timestamps option."""
+        for opt in seg.options:
+            if isinstance(opt, Timestamp):
+                return opt.tsval, opt.tsecr
+        return None
 
     def take(self) -> list[tcpwire.TcpSegment]:
         """Remove and return everything sent so far."""
