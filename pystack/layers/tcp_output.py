@@ -194,8 +194,12 @@ class OutputMixin(Tcb):
         if n >= self.snd_mss or force_one:
             return True
         in_flight = self.snd_max.value != self.snd_una.value
-        if n == unsent and (self.config.nodelay or not in_flight):
-            return True  # Nagle: a small segment only when nothing is unacknowledged
+        if n == unsent and (self.config.nodelay or not in_flight or self.fin_queued):
+            # Nagle: a small segment only when nothing is unacknowledged; but after CLOSE
+            # no later write can join the tail, and holding it for an ACK the peer may
+            # delay (RFC 9293 §3.8.6.3, an odd segment count) only stalls the close (as
+            # Linux's tcp_nagle_test exempts the final FIN).
+            return True
         return not in_flight and n >= self.max_snd_wnd // 2 > 0
 
     def _emit_chunk(self, start: int, end: int, n: int) -> None:

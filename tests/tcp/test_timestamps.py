@@ -223,3 +223,18 @@ def test_linux_answers_with_timestamps_and_we_echo_them() -> None:
             listener.close()
         finally:
             stack.stop()
+
+
+def test_two_full_sized_segments_with_timestamps_are_acked_at_once() -> None:
+    # RFC 9293 §3.8.6.3 (SHOULD-18 / MUST-40): ACK at least every second full-sized
+    # segment. With TSopt a full-sized segment carries MSS - 12 = 1448 bytes, which must
+    # count as full-sized, or every ACK waits for the delayed-ACK timer.
+    h = TcpHarness("CLOSED")
+    h.session.open_active()
+    h.take()
+    h.send("S.", seq=h.remote(0), ack=h.local(1), mss=1460, tsval=777, tsecr=0)
+    h.take()
+    h.send(".", seq=h.remote(1), ack=h.local(1), payload=b"a" * 1448, tsval=778, tsecr=0)
+    h.recv_nothing()  # the first one may wait
+    h.send(".", seq=h.remote(1449), ack=h.local(1), payload=b"b" * 1448, tsval=778, tsecr=0)
+    h.recv(h.expect(".", seq=h.local(1), ack=h.remote(2897)))
