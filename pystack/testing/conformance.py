@@ -54,6 +54,7 @@ __all__ = [
     "SYNCHRONIZED",
     "Recorder",
     "expected_answer",
+    "in_order_segment",
     "run_conformance",
     "segments",
     "single_session_check",
@@ -138,9 +139,38 @@ def _options() -> st.SearchStrategy[tuple[Any, ...]]:
     return st.lists(one, max_size=3).map(tuple)
 
 
+# One drawn segment in IN_ORDER_SHARE is an acceptable in-order text segment (below). Among
+# arbitrary segments only ~0.3 % are, so a session that mishandles the commonest case of all
+# (e.g. delivers text twice) went unnoticed for a thousand examples whenever the draw was
+# unlucky; and a fixed seed does not pin the draw, since hypothesis also mixes in constants
+# from whatever local modules are loaded (so it depends on which tests ran before).
+IN_ORDER_SHARE = 4
+
+
+@st.composite
+def in_order_segment(
+    draw: st.DrawFn, rcv_nxt: int, snd_una: int, snd_max: int
+) -> tcpwire.TcpSegment:
+    """A segment with text at RCV.NXT and an ACK in [SND.UNA, SND.MAX]: what a receiving
+    session must deliver, exactly once (RFC 9293 §3.10.7.4, seventh)."""
+    return tcpwire.TcpSegment(
+        src_port=49500,
+        dst_port=80,
+        seq=rcv_nxt,
+        ack=_mod(snd_una + draw(st.integers(0, (snd_max - snd_una) % MOD))),
+        flags=draw(st.sampled_from([ACK, ACK | PSH, ACK | FIN, ACK | PSH | FIN])),
+        window=draw(st.integers(0, 65535)),
+        payload=draw(st.binary(min_size=1, max_size=120)),
+        options=draw(_options()),
+    )
+
+
 @st.composite
 def segments(draw: st.DrawFn, rcv_nxt: int, snd_una: int, snd_max: int) -> tcpwire.TcpSegment:
-    """An arbitrary segment for a session, biased toward the interesting edges."""
+    """An arbitrary segment for a session, biased toward the interesting edges, and one in
+    `IN_ORDER_SHARE` an acceptable in-order text segment (`in_order_segment`)."""
+    if draw(st.integers(0, IN_ORDER_SHARE - 1)) == 0:
+        return draw(in_order_segment(rcv_nxt, snd_una, snd_max))
     near = st.integers(-3000, 70_000)
     seq = draw(
         st.one_of(
