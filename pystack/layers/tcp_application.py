@@ -77,13 +77,15 @@ class TCPApplication(Layer):
         self._serve_app: TCPApplication = self
         self._newinstance = False
         self._listener: TCPSession | None = None
-        self._waiting_accept: collections.deque[defer.Deferred[Any]] = collections.deque()
+        # Created on first use, and sets kept as dicts (an empty dict is not tracked by the
+        # cyclic GC): a newinstance server's per-connection copy lives through TIME_WAIT.
+        self._waiting_accept: collections.deque[defer.Deferred[Any]] | None = None
         self._connecting: defer.Deferred[bool] | None = None
         self._timeout_call: Any = None
         self.stack: Any = None  # set by stack.register_tcp_application (names resolve there)
         self._unsent: dict[TCPSession, bytearray] = {}  # beyond the send buffer, in order
-        self._close_after_unsent: set[TCPSession] = set()
-        self._read_shut: set[TCPSession] = set()  # shutdown(SHUT_RD): reads see EOF
+        self._close_after_unsent: dict[TCPSession, None] = {}
+        self._read_shut: dict[TCPSession, None] = {}  # shutdown(SHUT_RD): reads see EOF
 
     # ============================================================================ hooks
 
@@ -150,6 +152,8 @@ class TCPApplication(Layer):
         if listener.accept_queue:
             d.callback(self._app_for(listener.accept_queue.popleft()))
             return d
+        if self._waiting_accept is None:
+            self._waiting_accept = collections.deque()
         self._waiting_accept.append(d)
         if timeout is not None:
             call = self._layer().clock.callLater(timeout, self._accept_timeout, d)
@@ -157,7 +161,7 @@ class TCPApplication(Layer):
         return d
 
     def _accept_timeout(self, d: defer.Deferred[Any]) -> None:
-        if d in self._waiting_accept:
+        if self._waiting_accept and d in self._waiting_accept:
             self._waiting_accept.remove(d)
             d.errback(TimeoutError("accept() timed out"))
 
@@ -278,7 +282,7 @@ class TCPApplication(Layer):
 
     def _close_session(self, session: TCPSession) -> None:
         if session in self._unsent:
-            self._close_after_unsent.add(session)  # FIN once the rest is in the buffer
+            self._close_after_unsent[session] = None  # FIN once the rest is in the buffer
         else:
             session.close()
 
@@ -295,7 +299,7 @@ class TCPApplication(Layer):
         sessions = self._data_sessions()
         if how in (0, 2):
             for session in sessions:
-                self._read_shut.add(session)
+                self._read_shut[session] = None
                 session.read()
             self.eof = True
         if how in (1, 2):
@@ -314,7 +318,7 @@ class TCPApplication(Layer):
 
     def _forget_unsent(self, session: TCPSession) -> None:
         self._unsent.pop(session, None)
-        self._close_after_unsent.discard(session)
+        self._close_after_unsent.pop(session, None)
 
     # ===================================================== the session's user interface
 
@@ -376,7 +380,7 @@ class TCPApplication(Layer):
         if not pending:
             del self._unsent[session]
             if session in self._close_after_unsent:
-                self._close_after_unsent.discard(session)
+                self._close_after_unsent.pop(session, None)
                 session.close()
 
     def tcp_eof(self, session: TCPSession) -> None:
@@ -389,7 +393,7 @@ class TCPApplication(Layer):
         self._forget_unsent(session)
         if session in self._read_shut:
             session.read()
-            self._read_shut.discard(session)
+            self._read_shut.pop(session, None)
         if not session.readable:  # unread bytes stay reachable through fetch_data
             self.sessions.pop(_conn_id(session), None)
         if self._connecting is not None and session is self.session:

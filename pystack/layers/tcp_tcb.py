@@ -16,7 +16,7 @@ from pystack.wire.seqnum import SeqNum
 if TYPE_CHECKING:
     from pystack.layers.tcp_congestion import CongestionControl
     from pystack.layers.tcp_reorder import ReorderQueue
-    from pystack.layers.tcp_timers import Timer
+    from pystack.layers.tcp_timers import Timer, TimeWaitTimer
     from pystack.wire.tcp import TcpSegment
 
 __all__ = ["Tcb"]
@@ -69,7 +69,7 @@ class Tcb:
     persist_timer: Timer
     delack_timer: Timer
     keepalive_timer: Timer
-    time_wait_timer: Timer
+    time_wait_timer: TimeWaitTimer
     rexmit_since: float | None
     rtt_seq: SeqNum | None
     rtt_time: float

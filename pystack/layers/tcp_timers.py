@@ -6,6 +6,9 @@ All of them run on the injected clock (`callLater`), never on real time, so a te
 
 from __future__ import annotations
 
+import heapq
+import itertools
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -13,7 +16,7 @@ from pystack.layers.tcp_config import CloseReason
 from pystack.layers.tcp_tcb import Tcb
 from pystack.wire import tcp as tcpwire
 
-__all__ = ["Timer", "TimerMixin"]
+__all__ = ["TimeWaitTimer", "Timer", "TimerMixin"]
 
 _SYN_STATES = frozenset({"SYN_SENT", "SYN_RECEIVED"})
 
@@ -104,6 +107,77 @@ class _NoTimer:
 NO_TIMER: Any = _NoTimer()
 
 
+class _Reaper:
+    """One delayed call per clock for every 2*MSL timer: a TIME_WAIT session then holds
+    no delayed call or bound method of its own, only a heap entry (a busy server keeps
+    hundreds of thousands of them, each tracked by the cyclic GC). Stale entries (a timer
+    restarted or stopped) are skipped when they come due."""
+
+    def __init__(self, clock: Any) -> None:
+        self.clock = clock
+        self.heap: list[tuple[float, int, TimeWaitTimer]] = []
+        self.call: Any = None
+        self.order = itertools.count()
+
+    def add(self, timer: TimeWaitTimer, deadline: float) -> None:
+        heapq.heappush(self.heap, (deadline, next(self.order), timer))
+        call = self.call
+        if call is not None and call.getTime() <= deadline:
+            return
+        if call is not None:
+            call.cancel()
+        self.call = self.clock.callLater(deadline - self.clock.seconds(), self._run)
+
+    def _run(self) -> None:
+        self.call = None
+        heap = self.heap
+        while heap and heap[0][0] - self.clock.seconds() <= 1e-9:
+            deadline, _, timer = heapq.heappop(heap)
+            if timer.deadline == deadline:
+                timer.deadline = None
+                timer.session._on_time_wait_timeout()
+        if heap and self.call is None:
+            self.call = self.clock.callLater(heap[0][0] - self.clock.seconds(), self._run)
+
+
+_REAPERS: weakref.WeakKeyDictionary[Any, _Reaper] = weakref.WeakKeyDictionary()
+
+
+class TimeWaitTimer:
+    """The 2*MSL timer (the `Timer` interface), run by the clock's shared `_Reaper`."""
+
+    __slots__ = ("deadline", "session")
+
+    def __init__(self, session: TimerMixin) -> None:
+        self.session = session
+        self.deadline: float | None = None
+
+    @property
+    def active(self) -> bool:
+        """Whether the timer is armed."""
+        return self.deadline is not None
+
+    def arm(self, delay: float) -> None:
+        """(Re)start the timer to fire ``delay`` seconds from now."""
+        clock = self.session.clock
+        reaper = _REAPERS.get(clock)
+        if reaper is None:
+            reaper = _REAPERS[clock] = _Reaper(clock)
+        self.deadline = clock.seconds() + delay
+        reaper.add(self, self.deadline)
+
+    def arm_if_idle(self, delay: float) -> None:
+        """Start the timer unless it already runs."""
+        if self.deadline is None:
+            self.arm(delay)
+
+    def cancel(self) -> None:
+        """Stop the timer (its heap entry is skipped when it comes due)."""
+        self.deadline = None
+
+    stop = cancel
+
+
 class TimerMixin(Tcb):
     """Timer expiry handlers of a TCP session."""
 
@@ -112,7 +186,7 @@ class TimerMixin(Tcb):
         self.persist_timer = Timer(self.clock, self._on_persist_timeout)
         self.delack_timer = Timer(self.clock, self._on_delack_timeout)
         self.keepalive_timer = Timer(self.clock, self._on_keepalive_timeout)
-        self.time_wait_timer = Timer(self.clock, self._on_time_wait_timeout)
+        self.time_wait_timer = TimeWaitTimer(self)
 
     def cancel_timers(self) -> None:
         """Stop every timer (the connection is gone)."""

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gc
+import types
+
 from pystack.layers.tcp_config import TcpConfig
 from pystack.layers.tcp_session import TCPSession
 from pystack.testing.harness import LOCAL, REMOTE, TcpHarness, TcpPair
@@ -130,3 +133,62 @@ def test_client_reuses_its_port_at_once_after_the_server_closed_first() -> None:
     client2.send(b"hello")
     pair.run_until(lambda: server2.readable == 5)
     assert server2.read() == b"hello"
+
+
+# ------------------------------------- what a TIME_WAIT session costs (shared 2*MSL reaper)
+
+
+def test_time_wait_sessions_on_one_clock_each_expire_at_their_own_deadline() -> None:
+    first, second, third = (TcpHarness("TIME_WAIT", config=TcpConfig(msl=30)) for _ in range(3))
+    clock = first.clock
+    for h, at in ((second, 10.0), (third, 20.0)):
+        h.session.clock = clock  # one clock, as the sessions of one TCP layer share
+        first.advance(at - clock.seconds())
+        h.session.start_time_wait_timer()
+    first.advance(35)  # t = 55: the third session restarts 2*MSL (retransmitted FIN)
+    third.session.start_time_wait_timer()
+    first.advance(4.9)
+    assert [h.state for h in (first, second, third)] == ["TIME_WAIT"] * 3
+    first.advance(0.1)
+    assert [h.state for h in (first, second, third)] == ["CLOSED", "TIME_WAIT", "TIME_WAIT"]
+    first.advance(10)
+    assert [h.state for h in (second, third)] == ["CLOSED", "TIME_WAIT"]
+    first.advance(44.9)
+    assert third.state == "TIME_WAIT"
+    first.advance(0.1)
+    assert third.state == "CLOSED"
+    assert ("TIME_WAIT", "timeout_2msl", "CLOSED") in third.transitions
+
+
+def test_a_stopped_time_wait_timer_does_not_fire() -> None:
+    h = TcpHarness("TIME_WAIT", config=TcpConfig(msl=30))
+    h.session.time_wait_timer.stop()
+    h.advance(120)
+    assert h.state == "TIME_WAIT"
+
+
+def _tracked_from(root: object, stop: set[int]) -> dict[int, object]:
+    seen: dict[int, object] = {}
+    todo = [root]
+    while todo:
+        obj = todo.pop()
+        if id(obj) in seen or id(obj) in stop or not gc.is_tracked(obj):
+            continue
+        if isinstance(obj, (type, types.ModuleType, types.FunctionType)):
+            continue
+        seen[id(obj)] = obj
+        todo.extend(gc.get_referents(obj))
+    return seen
+
+
+def test_a_time_wait_session_is_at_most_ten_gc_tracked_objects() -> None:
+    """A busy server holds ~2*MSL x its connection rate of these; each tracked object
+    slows every full collection. The harness's own host, clock and config are left out
+    (a TCP layer shares them between its sessions)."""
+    one, other = TcpHarness("TIME_WAIT"), TcpHarness("TIME_WAIT")
+    stop = {id(x) for h in (one, other) for x in (h, h.host, h.clock, h.session.config)}
+    stop |= {id(x) for h in (one, other) for x in gc.get_referents(h.host)}
+    shared = _tracked_from(other.session, stop)
+    own = [obj for key, obj in _tracked_from(one.session, stop).items() if key not in shared]
+    # + the reaper's heap entry, a tuple not reachable from the session
+    assert len(own) + 1 <= 10, sorted(type(obj).__name__ for obj in own)
