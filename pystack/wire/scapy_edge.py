@@ -48,7 +48,14 @@ def _attach(layer: Packet, payload: bytes) -> Packet:
             guessed = layer.guess_payload_class(payload)(payload)
         except Exception:  # scapy's dissectors raise on odd input: keep those bytes raw
             guessed = None
-        if guessed is not None and bytes(guessed) == payload:
+        # The dissected layer is kept only when it rebuilds the same bytes, alone and under
+        # this layer (an inner IPv4 header of zeros rebuilds alone but changes the outer
+        # total length scapy computes).
+        if (
+            guessed is not None
+            and bytes(guessed) == payload
+            and bytes(layer / guessed) == bytes(layer / Raw(payload))
+        ):
             upper = guessed
         layer.add_payload(upper)
     return layer
