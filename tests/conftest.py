@@ -18,7 +18,9 @@ settings.register_profile(
     "ci",
     max_examples=1000,
     deadline=None,
-    derandomize=False,
+    # CI explores a fixed sequence of examples so that a run is reproducible and a
+    # submission cannot fail on a draw no one has seen; local runs keep exploring.
+    derandomize=True,
     print_blob=True,
     suppress_health_check=[HealthCheck.too_slow],
 )
