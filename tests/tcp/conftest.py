@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -53,3 +57,29 @@ def pump(pair: TcpPair, sender: TCPApplication, receiver: TCPApplication, data: 
 @pytest.fixture
 def pair() -> TcpPair:
     return TcpPair()
+
+
+@contextlib.contextmanager
+def client_of_kernel(lab: Any, stack: Any) -> Iterator[TCPApplication]:
+    """A stack client connected to a listening socket on the lab's kernel side; the
+    client, the kernel's accepted socket and its listener are closed on the way out."""
+    with lab.kernel():
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind((lab.kernel_ip, 0))
+    listener.listen(1)
+    listener.settimeout(10)
+    accepted: list[Any] = []
+    thread = threading.Thread(target=lambda: accepted.append(listener.accept()))
+    thread.start()
+    client = TCPApplication()
+    stack.register_tcp_application(client)
+    try:
+        assert client.connect(lab.kernel_ip, listener.getsockname()[1], timeout=10)
+        thread.join(10)
+        yield client
+        client.close()
+    finally:
+        thread.join(10)
+        for conn, _addr in accepted:
+            conn.close()
+        listener.close()

@@ -3,14 +3,11 @@ SYN carried them, then TSval/TSecr on every segment but an RST, TSecr echoing TS
 
 from __future__ import annotations
 
-import socket
-import threading
 from typing import Any
 
 import pytest
-from conftest import connect_pair
+from conftest import client_of_kernel, connect_pair
 
-from pystack.layers.tcp_application import TCPApplication
 from pystack.layers.tcp_config import TcpConfig
 from pystack.testing.harness import TcpHarness, TcpPair
 
@@ -196,31 +193,16 @@ def test_linux_answers_with_timestamps_and_we_echo_them() -> None:
 
             stack.tcp.packet_received = spy_in
             stack.tcp.transmit = spy_out
-            with lab.kernel():
-                listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            listener.bind((lab.kernel_ip, 0))
-            listener.listen(1)
-            listener.settimeout(10)
-            accepted: list[Any] = []
-            thread = threading.Thread(target=lambda: accepted.append(listener.accept()))
-            thread.start()
-            client = TCPApplication()
-            stack.register_tcp_application(client)
-            assert client.connect(lab.kernel_ip, listener.getsockname()[1], timeout=10)
-            thread.join(10)
-            session = client.session
-            assert session is not None and session.ts_ok
-            synack = next(s for s in incoming if s.flags & tcpwire.SYN)
-            kernel_ts = ts(synack)
-            assert kernel_ts is not None  # Linux answers our TSopt (RFC 7323 §3.2)
-            ack = outgoing[-1]
-            assert not ack.flags & tcpwire.SYN and ts(ack) is not None
-            assert ts(ack)[1] == kernel_ts[0]  # type: ignore[index]
-            assert session.snd_mss == synack.mss - 12
-            client.close()
-            for conn, _addr in accepted:
-                conn.close()
-            listener.close()
+            with client_of_kernel(lab, stack) as client:
+                session = client.session
+                assert session is not None and session.ts_ok
+                synack = next(s for s in incoming if s.flags & tcpwire.SYN)
+                kernel_ts = ts(synack)
+                assert kernel_ts is not None  # Linux answers our TSopt (RFC 7323 §3.2)
+                ack = outgoing[-1]
+                assert not ack.flags & tcpwire.SYN and ts(ack) is not None
+                assert ts(ack)[1] == kernel_ts[0]  # type: ignore[index]
+                assert session.snd_mss == synack.mss - 12
         finally:
             stack.stop()
 

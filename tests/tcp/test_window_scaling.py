@@ -3,11 +3,10 @@ the window we advertise, never shrinking the right edge in scaled units."""
 
 from __future__ import annotations
 
-import socket
-import threading
 from typing import Any
 
 import pytest
+from conftest import client_of_kernel
 
 from pystack.layers.tcp_application import TCPApplication
 from pystack.layers.tcp_config import TcpConfig
@@ -201,10 +200,6 @@ def test_linux_negotiates_window_scaling_with_the_stack() -> None:
     with Lab(mode="tap") as lab:
         stack = PyStack(link=lab.open_link(), ip=lab.stack_cidr, tcp=WS)
         seen: list[Any] = []
-
-        class Recorder(TCPApplication):
-            pass
-
         try:
             stack.run(doreactor=False)
             original = stack.tcp.packet_received
@@ -218,26 +213,12 @@ def test_linux_negotiates_window_scaling_with_the_stack() -> None:
                 original(packet, **kw)
 
             stack.tcp.packet_received = spy
-            with lab.kernel():
-                listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            listener.bind((lab.kernel_ip, 0))
-            listener.listen(1)
-            listener.settimeout(10)
-            accepted: list[Any] = []
-            thread = threading.Thread(target=lambda: accepted.append(listener.accept()))
-            thread.start()
-            client = Recorder()
-            stack.register_tcp_application(client)
-            assert client.connect(lab.kernel_ip, listener.getsockname()[1], timeout=10)
-            thread.join(10)
-            session = client.session
-            assert session is not None
-            # Linux answers our SYN's option with its own (RFC 7323 §2.2).
-            assert seen and seen[0].wscale is not None
-            assert session.snd_wscale == seen[0].wscale and session.rcv_wscale == DEFAULT_SHIFT
-            client.close()
-            for conn, _addr in accepted:
-                conn.close()
-            listener.close()
+            with client_of_kernel(lab, stack) as client:
+                session = client.session
+                assert session is not None
+                # Linux answers our SYN's option with its own (RFC 7323 §2.2).
+                assert seen and seen[0].wscale is not None
+                assert session.snd_wscale == seen[0].wscale
+                assert session.rcv_wscale == DEFAULT_SHIFT
         finally:
             stack.stop()
