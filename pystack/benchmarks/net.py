@@ -122,6 +122,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="P[,P...]",
         help="which of kernel,forwarder,stack to measure (all)",
     )
+    parser.add_argument(
+        "--metrics",
+        type=metric_list,
+        default=METRICS,
+        metavar="M[,M...]",
+        help=f"which of {','.join(METRICS)} to measure (all)",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of the table")
     parser.add_argument(
         "--profile",
@@ -151,6 +158,14 @@ def path_list(text: str) -> tuple[str, ...]:
     if unknown or not names:
         raise argparse.ArgumentTypeError(f"paths are {','.join(PATHS)}; got {text!r}")
     return tuple(p for p in PATHS if p in names)
+
+
+def metric_list(text: str) -> tuple[str, ...]:
+    names = tuple(m.strip() for m in text.split(",") if m.strip())
+    unknown = [m for m in names if m not in METRICS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"metrics are {','.join(METRICS)}; got {text!r}")
+    return tuple(m for m in METRICS if m in names)
 
 
 # ---------------------------------------------------------------- summary (pure)
@@ -343,6 +358,23 @@ def notes(summary: dict[str, Any]) -> list[str]:
             out.extend(f"{path} {metric}: {note}" for note in cell.get("notes", ()))
             if cell.get("decay") is not None:
                 out.append(f"{path} {metric}: last/first quarter of the loop = {cell['decay']:.2f}")
+            out.extend(f"{path} {metric}: {text}" for text in gc_notes(cell))
+    return out
+
+
+def gc_notes(cell: dict[str, Any]) -> list[str]:
+    """The stack process's garbage-collector time in each run, when it was measured."""
+    out = []
+    for run_no, extra in enumerate(cell.get("details", ()), 1):
+        gc_stats = extra.get("gc")
+        if gc_stats:
+            total = sum(gc_stats["seconds"])
+            full = gc_stats["collections"][2]
+            longest = gc_stats["longest"] * 1000
+            out.append(
+                f"run {run_no}: GC {total:.2f} s ({full} full collections, "
+                f"longest pause {longest:.0f} ms)"
+            )
     return out
 
 
@@ -536,7 +568,12 @@ def conn_measurement(client: dict[str, Any], server: dict[str, Any]) -> Measurem
         cpu_process=float(client["cpu"]) + float(server.get("cpu", 0.0)),
         cpu_machine=float(client.get("busy", 0.0)),
         note=conn_note(seconds, int(client.get("errors", 0))),
-        extra={"errors": client.get("errors", 0), "per_second": per_sec, "decay": decay(per_sec)},
+        extra={
+            "errors": client.get("errors", 0),
+            "per_second": per_sec,
+            "decay": decay(per_sec),
+            **({"gc": server["gc"]} if "gc" in server else {}),
+        },
     )
 
 
@@ -575,14 +612,14 @@ def progress(text: str) -> None:
 
 
 def run_workloads(
-    bench: Bench, setups: dict[str, PathSetup], runs: int
+    bench: Bench, setups: dict[str, PathSetup], runs: int, metrics: tuple[str, ...] = METRICS
 ) -> dict[tuple[str, str], list[Measurement]]:
     """Every workload of every path, ``runs`` times; progress on stderr."""
     samples: dict[tuple[str, str], list[Measurement]] = {}
     unavailable: dict[str, str] = {}
     for run_no in range(1, runs + 1):
         for name, setup in setups.items():
-            for metric in MEASURED[name]:
+            for metric in (m for m in MEASURED[name] if m in metrics):
                 key = f"{name} {metric}"
                 if key in unavailable:
                     m = Measurement(None, note=unavailable[key])
@@ -624,6 +661,7 @@ def run(args: argparse.Namespace) -> int:
         "duration": args.duration,
         "connections": args.connections,
         "paths": list(args.paths),
+        "metrics": list(args.metrics),
     }
     for name in sweep_stale():
         progress(f"removed namespace {name} left by a benchmark that was killed")
@@ -646,7 +684,7 @@ def measure_all(args: argparse.Namespace) -> dict[tuple[str, str], list[Measurem
         progress(f"building the lab ({lab.tag}-*) ...")
         setups = build_lab(lab, args.paths)
         forwarder = start_forwarder(lab, setups["forwarder"]) if "forwarder" in setups else None
-        return run_workloads(Bench(lab, args, forwarder), setups, args.runs)
+        return run_workloads(Bench(lab, args, forwarder), setups, args.runs, args.metrics)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -65,6 +65,34 @@ class Tally:
 TALLY = Tally()
 
 
+class GcTally:
+    """Time the cyclic garbage collector takes, by generation (``gc.callbacks``): the
+    stack process holds hundreds of thousands of TIME_WAIT connections in the
+    connect+close loop, and a full collection then pauses everything."""
+
+    def __init__(self) -> None:
+        self.seconds = [0.0, 0.0, 0.0]
+        self.count = [0, 0, 0]
+        self.longest = 0.0
+        self._start = 0.0
+        gc.callbacks.append(self._on_gc)
+
+    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
+        now = time.perf_counter()
+        if phase == "start":
+            self._start = now
+            return
+        took = now - self._start
+        generation = info["generation"]
+        self.seconds[generation] += took
+        self.count[generation] += 1
+        self.longest = max(self.longest, took)
+
+    def report(self) -> dict[str, Any]:
+        """Seconds and collections per generation, and the longest pause."""
+        return {"seconds": self.seconds, "collections": self.count, "longest": self.longest}
+
+
 def load_stack_api() -> tuple[Any, Any]:
     """``(PyStack, TCPApplication)``, or raise ImportError naming what is missing."""
     from pystack.layers.tcp_application import TCPApplication
@@ -188,10 +216,11 @@ def role_source(args: argparse.Namespace, stack: Any, app_cls: Any) -> None:
 
 def role_acceptor(args: argparse.Namespace, stack: Any, app_cls: Any) -> None:
     serve(stack, make_apps(app_cls, args)["acceptor"](), args.port)
+    collector = GcTally()
     emit({"ready": True})
     cpu0 = time.process_time()
     linger(args.seconds + 120)
-    emit({"accepted": TALLY.made, "cpu": time.process_time() - cpu0})
+    emit({"accepted": TALLY.made, "cpu": time.process_time() - cpu0, "gc": collector.report()})
 
 
 def role_holder(args: argparse.Namespace, stack: Any, app_cls: Any) -> None:
