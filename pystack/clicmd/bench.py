@@ -1,8 +1,9 @@
-"""``pystack bench <name> [options]``: run the benchmark module ``pystack.benchmarks.<name>``.
+"""``pystack bench [NAME] [options]``: run the benchmark module ``pystack.benchmarks.<NAME>``.
 
 Benchmarks are discovered by name (see :mod:`pystack.benchmarks`) from their source, so a
 new module is listed without touching this file, and a benchmark's heavy imports happen
-only when it runs.
+only when it runs. Without NAME, ``pystack bench`` runs :data:`DEFAULT` (the issue's
+``pystack bench --json`` is ``pystack bench net --json``).
 """
 
 from __future__ import annotations
@@ -12,11 +13,18 @@ import ast
 import importlib
 import importlib.util
 import pkgutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 PACKAGE = "pystack.benchmarks"
+DEFAULT = "net"
 _REQUIRED = frozenset({"add_arguments", "run"})
+_HELP = frozenset({"-h", "--help"})
+# No command-line argument can contain NUL, so with it as the only prefix character the
+# bench parser treats every argument as positional: `pystack bench --json` reaches the
+# benchmark's own parser instead of being refused as an unknown option of `bench`.
+_NO_PREFIX = "\0"
 
 
 def available() -> dict[str, str]:
@@ -39,20 +47,59 @@ def available() -> dict[str, str]:
     return found
 
 
+class _NameAndOptions(argparse.Action):
+    """Split ``[NAME] [options]``: a first word that is not an option names the benchmark."""
+
+    def __init__(self, *args: Any, names: Sequence[str], **kwargs: Any) -> None:
+        # Not argparse's `choices`: those would be checked against every option too.
+        super().__init__(*args, **kwargs)
+        self.names = tuple(names)
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> None:
+        argv = list(values or ())
+        if argv[:1] and argv[0] in _HELP:
+            parser.print_help()
+            parser.exit()
+        name = DEFAULT
+        if argv[:1] and not argv[0].startswith("-"):
+            name = argv.pop(0)
+        if name not in self.names:
+            choices = ", ".join(map(repr, self.names))
+            parser.error(f"argument NAME: invalid choice: {name!r} (choose from {choices})")
+        namespace.name, namespace.options = name, argv
+
+
 def add_parser(subparsers: Any) -> None:
     """Register ``pystack bench``."""
     benchmarks = available()
     listing = "\n".join(f"  {name:<12} {summary}" for name, summary in benchmarks.items())
     parser = subparsers.add_parser(
         "bench",
-        help="run a benchmark (measurements, not tests)",
-        description="Run the benchmark NAME; `pystack bench NAME --help` shows its options.",
+        help=f"run a benchmark (measurements, not tests; {DEFAULT} without a name)",
+        usage="%(prog)s [-h] [NAME] [options ...]",
+        description=f"Run the benchmark NAME, or {DEFAULT} without NAME (so `pystack bench "
+        f"--json`\nis `pystack bench {DEFAULT} --json`); `pystack bench NAME --help` shows "
+        "its options.",
         epilog=f"available benchmarks:\n{listing}" if listing else "no benchmarks found",
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        prefix_chars=_NO_PREFIX,
+        add_help=False,  # -h/--help is recognised by _NameAndOptions, before any NAME
     )
-    parser.add_argument("name", metavar="NAME", choices=sorted(benchmarks), help="benchmark")
-    parser.add_argument("options", nargs=argparse.REMAINDER, help="the benchmark's options")
-    parser.set_defaults(func=run)
+    parser.add_argument(
+        "argv",
+        metavar="[NAME] [options ...]",
+        nargs=argparse.REMAINDER,
+        action=_NameAndOptions,
+        names=sorted(benchmarks),
+        help=f"benchmark ({DEFAULT} if the first argument is an option), then its options",
+    )
+    parser.set_defaults(func=run, name=DEFAULT, options=[])
 
 
 def run(args: argparse.Namespace) -> int:

@@ -43,6 +43,18 @@ def test_paths_keep_the_canonical_order() -> None:
     assert parse("--paths", "stack,kernel").paths == ("kernel", "stack")
 
 
+def test_metrics_default_to_all_and_keep_the_canonical_order() -> None:
+    assert parse().metrics == net.METRICS
+    assert parse("--metrics", "mem_per_conn, bulk_in").metrics == ("bulk_in", "mem_per_conn")
+    assert net.metric_list("conn_rate,conn_rate") == ("conn_rate",)
+
+
+@pytest.mark.parametrize("text", ["bulk_in,bogus", "", " , "])
+def test_unknown_or_no_metrics_are_refused(text: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError, match="metrics are bulk_in,bulk_out"):
+        net.metric_list(text)
+
+
 @pytest.mark.parametrize(
     "argv",
     [("--runs", "0"), ("--mbytes", "-1"), ("--duration", "0"), ("--paths", "kernel,bogus")],
@@ -157,6 +169,24 @@ def test_memory_target_needs_every_connection_held() -> None:
     assert net.check_targets({"mem_per_conn": short}, params)["mem_per_conn"]["met"] is False
     fat = {"median": 9000.0, "details": [{"established": 10_000}]}
     assert net.check_targets({"mem_per_conn": fat}, params)["mem_per_conn"]["met"] is False
+
+
+def test_gc_notes_give_each_runs_total_full_collections_and_longest_pause() -> None:
+    measured = {"seconds": [0.25, 0.5, 1.34], "collections": [900, 80, 10], "longest": 0.4914}
+    cell = {"details": [{"gc": measured}, {}, {"gc": measured}]}
+    assert net.gc_notes(cell) == [
+        "run 1: GC 2.09 s (10 full collections, longest pause 491 ms)",
+        "run 3: GC 2.09 s (10 full collections, longest pause 491 ms)",
+    ]
+    assert net.gc_notes({"details": [{"established": 5}]}) == []
+    assert net.gc_notes({}) == []
+
+
+def test_gc_notes_appear_under_the_table() -> None:
+    gc_stats = {"seconds": [0.1, 0.1, 0.3], "collections": [50, 5, 2], "longest": 0.02}
+    samples = {("stack", "conn_rate"): [Measurement(500.0, wall=20, extra={"gc": gc_stats})]}
+    table = net.format_table(net.summarize(samples, {"runs": 1}))
+    assert "stack conn_rate: run 1: GC 0.50 s (2 full collections, longest pause 20 ms)" in table
 
 
 def test_summary_is_json() -> None:
