@@ -283,6 +283,8 @@ class PyStack:
                 except Exception:  # an application's hook failing must not stop the stop
                     log.exception("stop: aborting %r failed", session)
         finally:
+            if self.tcp is not None:
+                self.tcp.clear_time_wait()
             if self.attachment is not None:
                 self.attachment.close()
             else:

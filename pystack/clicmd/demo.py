@@ -12,6 +12,7 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
+from pystack.layers.tcp_config import TcpConfig
 from pystack.layers.udp_application import UDPApplication
 from pystack.testing.twostack import SimNet
 
@@ -53,7 +54,10 @@ def _observer(net: SimNet, who: str, say: Say) -> Callable[[Any, str, str, str],
 def run(args: argparse.Namespace) -> int:
     """Run the demo's sections on a fresh two-stack wire, printing as it goes."""
     say: Say = print
-    net = SimNet(2, seed=args.seed, delay=0.0005, pcap_files=[args.pcap])
+    # Whole sessions in TIME_WAIT (not the default compact records), so that the 2*MSL
+    # wait shows as the machine's own transition.
+    tcp = TcpConfig(compact_time_wait=False)
+    net = SimNet(2, seed=args.seed, delay=0.0005, pcap_files=[args.pcap], tcp=tcp)
     if not args.quiet:
         for who, stack in zip("AB", net.stacks, strict=True):
             stack.set_observer(_observer(net, who, say))

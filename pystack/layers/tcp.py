@@ -14,6 +14,7 @@ from pystack.layers.layer import Layer, unwrap
 from pystack.layers.tcp_config import TcpConfig, TcpDrop
 from pystack.layers.tcp_isn import IsnGenerator
 from pystack.layers.tcp_session import TCPSession, reset_for
+from pystack.layers.tcp_time_wait import TimeWaitRecord, TimeWaitTable, record_of, revive
 from pystack.wire import Malformed
 from pystack.wire import tcp as tcpwire
 from pystack.wire.ipv4 import Ipv4Packet
@@ -51,6 +52,7 @@ class TCPLayer(Layer):
         self.connections: dict[Key, TCPSession] = {}
         self.listeners: dict[tuple[str, int], TCPSession] = {}
         self._isn = isn
+        self._time_wait: TimeWaitTable | None = None
         self.last_remote_ip: str | None = None
         self._last_local_ip: str | None = None
 
@@ -110,9 +112,50 @@ class TCPLayer(Layer):
         )
 
     def _port_in_use(self, port: int) -> bool:
-        return any(key[1] == port for key in self.listeners) or any(
-            key[1] == port for key in self.connections
+        return (
+            any(key[1] == port for key in self.listeners)
+            or any(key[1] == port for key in self.connections)
+            or port in self.time_wait.ports()
         )
+
+    # ---------------------------------------------------------------------- TIME_WAIT
+
+    @property
+    def holds_time_wait(self) -> bool:
+        """Whether this layer keeps compact TIME_WAIT records (``TcpConfig.compact_time_wait``):
+        a session entering TIME_WAIT then leaves its 2*MSL wait to the layer."""
+        return self.config.compact_time_wait
+
+    @property
+    def time_wait(self) -> TimeWaitTable:
+        """The compact TIME_WAIT records (see :mod:`pystack.layers.tcp_time_wait`)."""
+        if self._time_wait is None:
+            self._time_wait = TimeWaitTable(self.clock, on_expire=self._time_wait_expired)
+        return self._time_wait
+
+    def time_wait_records(self) -> list[TimeWaitRecord]:
+        """The connections in TIME_WAIT kept as records (as ``ss state time-wait`` lists)."""
+        return list(self.time_wait.records()) if self._time_wait is not None else []
+
+    def _retire(self, session: TCPSession) -> None:
+        """Linux's tcp_time_wait(): a record takes over the 2*MSL wait, the session closes."""
+        deadline = session.time_wait_timer.deadline
+        if deadline is None:  # a hook stopped the wait: nothing to keep
+            deadline = self.clock.seconds()
+        table = self.time_wait
+        table.add(record_of(session, deadline, table.kind_of(type(session))))
+        session.fire("time_wait_handoff")
+
+    def _revive(self, record: TimeWaitRecord) -> TCPSession:
+        """A session in TIME_WAIT rebuilt from ``record`` to process one segment."""
+        cls = self.time_wait.classes[record.kind]
+        session = revive(cls, self, record, self.config)
+        self.adopt(session)
+        return session
+
+    def _time_wait_expired(self, key: Key) -> None:
+        if self.kernel_filter is not None and not self._port_in_use(key[1]):
+            self.kernel_filter.unblock_tcp_port(key[1])
 
     # --------------------------------------------------------------------- user calls
 
@@ -141,7 +184,7 @@ class TCPLayer(Layer):
         local_ip = self._context().ip or "0.0.0.0"
         port = local_port or self.ephemeral_port(local_ip, remote_ip, remote_port)
         key = (local_ip, port, remote_ip, remote_port)
-        if key in self.connections:
+        if key in self.connections or key in self.time_wait:
             raise OSError(98, f"connection {key} already exists")
         cls = session_class or self.session_class
         session = cls(
@@ -160,8 +203,11 @@ class TCPLayer(Layer):
         lo, hi = EPHEMERAL
         for _ in range(64):
             port = rng.randint(lo, hi)
-            if (local_ip, port, remote_ip, remote_port) not in self.connections and (
-                ("0.0.0.0", port) not in self.listeners
+            key = (local_ip, port, remote_ip, remote_port)
+            if (
+                key not in self.connections
+                and key not in self.time_wait
+                and (("0.0.0.0", port) not in self.listeners)
             ):
                 return port
         raise OSError(99, "no free ephemeral port")
@@ -176,6 +222,11 @@ class TCPLayer(Layer):
         """Stop listening and close every connection (FIN; the peers may still answer)."""
         for session in self.sessions():
             session.close()
+
+    def clear_time_wait(self) -> None:
+        """Forget the TIME_WAIT records at once (the stack is stopping)."""
+        if self._time_wait is not None:
+            self._time_wait.clear()
 
     def notify(self, session: TCPSession, old: str, trigger: str, new: str) -> None:
         """Pass a session's transition to the stack's observer (the demo prints them)."""
@@ -208,16 +259,23 @@ class TCPLayer(Layer):
     def segment_received(self, seg: tcpwire.TcpSegment, src: str, dst: str) -> None:
         """Demultiplex a parsed segment: 4-tuple, then listener, else reset."""
         self._context().stats.incr("tcp", "segments_in")
-        session = self.connections.get((dst, seg.dst_port, src, seg.src_port))
+        key = (dst, seg.dst_port, src, seg.src_port)
+        session = self.connections.get(key)
         if session is None:
-            session = self.listeners.get((dst, seg.dst_port)) or self.listeners.get(
-                ("0.0.0.0", seg.dst_port)
-            )
-            if session is None:
-                self._reply_closed(seg, src, dst)
-                return
-            self.last_remote_ip, self._last_local_ip = src, dst
+            record = self._time_wait.take(key) if self._time_wait else None
+            if record is not None:
+                session = self._revive(record)
+            else:
+                session = self.listeners.get((dst, seg.dst_port)) or self.listeners.get(
+                    ("0.0.0.0", seg.dst_port)
+                )
+                if session is None:
+                    self._reply_closed(seg, src, dst)
+                    return
+                self.last_remote_ip, self._last_local_ip = src, dst
         session.segment_arrives(seg)
+        if session.state == "TIME_WAIT" and self.config.compact_time_wait:
+            self._retire(session)
 
     def _reply_closed(self, seg: tcpwire.TcpSegment, src: str, dst: str) -> None:
         """RFC 9293 §3.10.7.1: no connection; reset unless the segment is an RST."""

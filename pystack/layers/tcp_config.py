@@ -63,6 +63,11 @@ class TcpConfig:
     timestamps: bool = True
     """Offer the timestamps option (RFC 7323 §3) on SYN and SYN,ACK; once both SYNs carry
     it, every segment but an RST carries TSval/TSecr and the send MSS is 12 bytes less."""
+    compact_time_wait: bool = True
+    """Keep a connection's TIME_WAIT as a compact record in the TCP layer, as Linux does
+    (:mod:`pystack.layers.tcp_time_wait`): the session goes to CLOSED (``time_wait_handoff``)
+    as soon as it enters TIME_WAIT, and the record answers the peer for 2*MSL. Off, the
+    whole session stays in TIME_WAIT for 2*MSL and ends with ``timeout_2msl``."""
 
     @property
     def rcv_wscale(self) -> int:

@@ -27,6 +27,7 @@ class Tcb:
 
     state: str
     config: TcpConfig
+    host: Any
     clock: Any
     local_ip: str
     local_port: int

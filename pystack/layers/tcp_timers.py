@@ -291,10 +291,18 @@ class TimerMixin(Tcb):
     # ------------------------------------------------------------------ TIME_WAIT timer
 
     def start_time_wait_timer(self, **kw: Any) -> None:
-        """Hook: (re)start the 2*MSL timeout (RFC 9293 §3.10.7.4, §3.4.2)."""
+        """Hook: (re)start the 2*MSL timeout (RFC 9293 §3.10.7.4, §3.4.2).
+
+        A host that keeps compact TIME_WAIT records (``host.holds_time_wait``, the TCP layer
+        by default) runs the wait itself once this segment is processed: the deadline is
+        set for it to read, and nothing is scheduled that would keep this session alive.
+        """
         for timer in (self.rexmit_timer, self.persist_timer, self.keepalive_timer):
             timer.stop()
-        self.time_wait_timer.arm(2 * self.config.msl)
+        if getattr(self.host, "holds_time_wait", False):
+            self.time_wait_timer.deadline = self.clock.seconds() + 2 * self.config.msl
+        else:
+            self.time_wait_timer.arm(2 * self.config.msl)
         self.release_for_time_wait()
 
     def release_for_time_wait(self) -> None:

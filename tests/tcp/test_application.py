@@ -151,11 +151,29 @@ def test_clean_close_both_ways(pair: TcpPair) -> None:
     assert server.eof
     server.close()
     pair.run(0.1)
-    assert client.session is not None and client.session.state == "TIME_WAIT"
+    # The client closed first: its TIME_WAIT is a record of its TCP layer, and the
+    # application hears of a clean close at once (as a Linux socket closes).
+    assert client.session is not None and client.session.state == "CLOSED"
+    assert client.close_reason is CloseReason.CLOSED
+    assert [r.remote_port for r in pair.layers[0].time_wait_records()] == [7]
     assert server.session is not None and server.session.state == "CLOSED"
     assert server.close_reason is CloseReason.CLOSED
     pair.run(61, step=1)
+    assert pair.layers[0].time_wait_records() == []
+
+
+def test_clean_close_keeps_the_whole_session_in_time_wait_when_asked() -> None:
+    pair = TcpPair(config=TcpConfig(compact_time_wait=False))
+    client, server = connect_pair(pair)
+    client.close()
+    pair.run(0.1)
+    server.close()
+    pair.run(0.1)
+    assert client.session is not None and client.session.state == "TIME_WAIT"
+    assert client.close_reason is None
+    pair.run(61, step=1)
     assert client.session.state == "CLOSED"
+    assert client.close_reason is CloseReason.CLOSED
 
 
 class HalfOpen(TCPApplication):

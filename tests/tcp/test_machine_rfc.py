@@ -43,6 +43,7 @@ EXTENSIONS = (
     }
     | {("SYN_SENT", "rcv_hard_error", "CLOSED"), ("TIME_WAIT", "rcv_fin", "TIME_WAIT")}
     | {("TIME_WAIT", "rcv_syn_reopen", "CLOSED")}  # RFC 1122 §4.2.2.13, RFC 6191
+    | {("TIME_WAIT", "time_wait_handoff", "CLOSED")}  # the TCP layer's compact record
 )
 
 

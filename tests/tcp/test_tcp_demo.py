@@ -5,11 +5,15 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pytest
+
+from pystack.layers.tcp_config import TcpConfig
 from pystack.testing.harness import demo_transfer
 from pystack.testing.twostack import SimNet
 
 
-def test_demo_transfer_prints_transitions_and_arrives_intact() -> None:
+@pytest.mark.parametrize("compact", [False, True], ids=["demo-sessions", "default-records"])
+def test_demo_transfer_prints_transitions_and_arrives_intact(compact: bool) -> None:
     seen: list[tuple[str, str, str]] = []
 
     def observer(obj: Any, old: str, trigger: str, new: str) -> None:
@@ -17,12 +21,15 @@ def test_demo_transfer_prints_transitions_and_arrives_intact() -> None:
             seen.append((old, trigger, new))
 
     lines: list[str] = []
-    net = SimNet(2, seed=1, delay=0.0005, observer=observer)
+    tcp = TcpConfig(compact_time_wait=compact)  # pystack demo keeps whole sessions
+    net = SimNet(2, seed=1, delay=0.0005, observer=observer, tcp=tcp)
     assert demo_transfer(net, lines.append)
     assert any("sha256 equal" in line for line in lines)
     assert ("FIN_WAIT_2", "rcv_fin", "TIME_WAIT") in seen
-    assert ("TIME_WAIT", "timeout_2msl", "CLOSED") in seen
+    end = ("TIME_WAIT", "time_wait_handoff" if compact else "timeout_2msl", "CLOSED")
+    assert end in seen
     assert ("LAST_ACK", "rcv_ack_of_fin", "CLOSED") in seen
+    assert net.a.tcp.time_wait_records() == []  # 2*MSL has passed either way
 
 
 def test_demo_transfer_is_not_held_by_a_delayed_ack() -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import gc
 import types
 
+import pytest
+
 from pystack.layers.tcp_config import TcpConfig
 from pystack.layers.tcp_session import TCPSession
 from pystack.testing.harness import LOCAL, REMOTE, TcpHarness, TcpPair
@@ -98,15 +100,16 @@ def test_new_syn_without_listener_keeps_time_wait() -> None:
     assert not h.host.children
 
 
-def test_client_reuses_its_port_at_once_after_the_server_closed_first() -> None:
-    pair = TcpPair()
+@pytest.mark.parametrize("compact", [True, False], ids=["record", "session"])
+def test_client_reuses_its_port_at_once_after_the_server_closed_first(compact: bool) -> None:
+    pair = TcpPair(config=TcpConfig(compact_time_wait=compact))
     client_layer, server_layer = pair.layers
     server_layer.listen(7)
     server_ip = TcpPair.ADDRESSES[1]
+    key = (server_ip, 7, TcpPair.ADDRESSES[0], 50000)
 
     def connect() -> tuple[TCPSession, TCPSession]:
         client = client_layer.connect(server_ip, 7, local_port=50000)
-        key = (server_ip, 7, TcpPair.ADDRESSES[0], 50000)
 
         def up() -> bool:
             server = server_layer.connections.get(key)
@@ -119,16 +122,20 @@ def test_client_reuses_its_port_at_once_after_the_server_closed_first() -> None:
         pair.run_until(up, limit=0.5)
         return client, server_layer.connections[key]
 
+    def server_waits() -> bool:
+        return key in server_layer.time_wait if compact else server.state == "TIME_WAIT"
+
     client, server = connect()
     server.close()  # the server closes first: TIME_WAIT is on its side
     pair.run_until(lambda: client.state == "CLOSE_WAIT")
     client.close()
-    pair.run_until(lambda: client.state == "CLOSED" and server.state == "TIME_WAIT")
+    pair.run_until(lambda: client.state == "CLOSED" and server_waits())
     # Without the reopen, the SYN gets an ACK, the client an RST out and a 1 s SYN
     # retransmission: establishing within 0.5 s of protocol time proves the reopen.
     client2, server2 = connect()
     assert server.state == "CLOSED"
     assert server2 is not server
+    assert key not in server_layer.time_wait
     assert server2.iss > server.snd_max
     client2.send(b"hello")
     pair.run_until(lambda: server2.readable == 5)
