@@ -572,7 +572,7 @@ def conn_measurement(client: dict[str, Any], server: dict[str, Any]) -> Measurem
             "errors": client.get("errors", 0),
             "per_second": per_sec,
             "decay": decay(per_sec),
-            **({"gc": server["gc"]} if "gc" in server else {}),
+            **{key: server[key] for key in ("gc", "tcp", "drops") if key in server},
         },
     )
 

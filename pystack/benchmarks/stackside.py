@@ -220,7 +220,16 @@ def role_acceptor(args: argparse.Namespace, stack: Any, app_cls: Any) -> None:
     emit({"ready": True})
     cpu0 = time.process_time()
     linger(args.seconds + 120)
-    emit({"accepted": TALLY.made, "cpu": time.process_time() - cpu0, "gc": collector.report()})
+    stats = stack.stats
+    emit(
+        {
+            "accepted": TALLY.made,
+            "cpu": time.process_time() - cpu0,
+            "gc": collector.report(),
+            "tcp": stats.counters("tcp"),
+            "drops": stats.drops(),
+        }
+    )
 
 
 def role_holder(args: argparse.Namespace, stack: Any, app_cls: Any) -> None:

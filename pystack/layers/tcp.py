@@ -149,6 +149,7 @@ class TCPLayer(Layer):
     def _revive(self, record: TimeWaitRecord) -> TCPSession:
         """A session in TIME_WAIT rebuilt from ``record`` to process one segment."""
         cls = self.time_wait.classes[record.kind]
+        self.stats.incr("tcp", "time_wait_revived")
         session = revive(cls, self, record, self.config)
         self.adopt(session)
         return session
