@@ -697,6 +697,10 @@ class socket:
         shrink), so a smaller value raises EINVAL; set it before connect() or listen().
         """
         rcv = self._options.get((SOL_SOCKET, SO_RCVBUF))
+        if session.state == "TIME_WAIT" or session.close_reason is not None:
+            # Finished: its buffers may be the idle ones all TIME_WAIT sessions share.
+            session.config = self._config(session.config)
+            return
         if rcv is not None and session.state not in ("CLOSED", "LISTEN"):
             if int(rcv) < session.rcvbuf.capacity:
                 raise OSError(errno.EINVAL, "SO_RCVBUF cannot shrink the receive buffer of a "

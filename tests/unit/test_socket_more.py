@@ -18,6 +18,7 @@ import pytest
 from twisted.internet import reactor
 
 import pystack.pystack_socket as socket
+from pystack.layers import tcp_session
 from pystack.links.memory import MemoryWire
 from pystack.reactor import blocking_call, ensure_thread
 from pystack.stack import PyStack
@@ -178,6 +179,24 @@ def test_so_sndbuf_applies_at_once(stacks: tuple[PyStack, PyStack]) -> None:
     assert sock._shared.session.sndbuf.capacity == 8192
     assert sock.send(b"y" * 100_000) <= 8192  # send() takes what the buffer holds
     for s in (sock, served, listening):
+        s.close()
+
+
+def test_buffer_options_after_the_connection_ended_touch_no_shared_buffer(
+    stacks: tuple[PyStack, PyStack],
+) -> None:
+    listening, sock, served = connected(*stacks)
+    sock.shutdown(socket.SHUT_WR)
+    served.close()
+    assert sock.recv(10) == b""
+    session = sock._shared.session
+    assert blocking_call(lambda: session.state, _reactor=reactor) in ("TIME_WAIT", "CLOSED")
+    idle = (tcp_session._IDLE.sndbuf.capacity, tcp_session._IDLE.rcvbuf.capacity)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+    assert (tcp_session._IDLE.sndbuf.capacity, tcp_session._IDLE.rcvbuf.capacity) == idle
+    assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) == 4096
+    for s in (sock, listening):
         s.close()
 
 
