@@ -18,6 +18,7 @@ from pystack.layers.tcp_time_wait import TimeWaitRecord, TimeWaitTable, record_o
 from pystack.wire import Malformed
 from pystack.wire import tcp as tcpwire
 from pystack.wire.ipv4 import Ipv4Packet
+from pystack.wire.seqnum import SeqNum
 
 __all__ = ["TCPLayer", "TCPProtocol"]
 
@@ -154,6 +155,25 @@ class TCPLayer(Layer):
         self.adopt(session)
         return session
 
+    def _reopen(self, record: TimeWaitRecord, seg: tcpwire.TcpSegment) -> bool:
+        """A SYN that reopens a TIME_WAIT record goes straight to the listener, as Linux's
+        TCP_TW_SYN: the same checks as `TCPSession.reopen_from_time_wait` (RFC 6191 §2,
+        SEG.SEQ > RCV.NXT), without reviving a session only to close it. Not taken when
+        the recorded class changed that path."""
+        flags = seg.flags & (tcpwire.SYN | tcpwire.ACK | tcpwire.RST)
+        if flags != tcpwire.SYN or not self.time_wait.classes[record.kind].plain_time_wait:
+            return False
+        if not SeqNum(seg.seq) > SeqNum(record.rcv_nxt):
+            return False
+        listener = self.listener_for(record.local_ip, record.local_port)
+        if listener is None:
+            return False
+        self.stats.incr("tcp", "time_wait_reopened")
+        listener.take_syn_after_time_wait(
+            seg, record.local_ip, record.remote_ip, SeqNum(record.snd_nxt)
+        )
+        return True
+
     def _time_wait_expired(self, key: Key) -> None:
         if self.kernel_filter is not None and not self._port_in_use(key[1]):
             self.kernel_filter.unblock_tcp_port(key[1])
@@ -265,6 +285,8 @@ class TCPLayer(Layer):
         if session is None:
             record = self._time_wait.take(key) if self._time_wait else None
             if record is not None:
+                if self._reopen(record, seg):
+                    return
                 session = self._revive(record)
             else:
                 session = self.listeners.get((dst, seg.dst_port)) or self.listeners.get(

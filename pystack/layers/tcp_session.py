@@ -53,6 +53,8 @@ class TCPSession(InputMixin, OutputMixin, TimerMixin, StateMachine, machine="tcp
 
     _segment_in_scapy = False
     _segment_out_scapy = False
+    plain_time_wait = True
+    """True when the class keeps TCPSession's TIME_WAIT path for a SYN (class attribute)."""
     _isn_floor: SeqNum | None = None
     """Set on a connection that replaces one in TIME_WAIT: its ISS must lie beyond this."""
 
@@ -62,6 +64,11 @@ class TCPSession(InputMixin, OutputMixin, TimerMixin, StateMachine, machine="tcp
         # default path never builds one (DESIGN.md: fast inside, scapy at the edges).
         cls._segment_in_scapy = cls.on_segment_in is not TCPSession.on_segment_in
         cls._segment_out_scapy = cls.on_segment_out is not TCPSession.on_segment_out
+        # The TCP layer may hand a reopening SYN from a TIME_WAIT record straight to the
+        # listener only if nothing on the way (see `_TIME_WAIT_PATH`) was overridden.
+        cls.plain_time_wait = all(
+            getattr(cls, name) is getattr(TCPSession, name) for name in _TIME_WAIT_PATH
+        )
 
     def __init__(
         self,
@@ -399,6 +406,13 @@ class TCPSession(InputMixin, OutputMixin, TimerMixin, StateMachine, machine="tcp
         takes it, with an ISS above ``old``'s highest sequence number."""
         self._spawn_child(seg, old.local_ip, old.remote_ip, old.snd_max)
 
+    def take_syn_after_time_wait(
+        self, seg: tcpwire.TcpSegment, local_ip: str, remote_ip: str, old_snd_max: SeqNum
+    ) -> None:
+        """As `take_reopening_syn`, for a connection the TCP layer kept as a TIME_WAIT
+        record rather than a session."""
+        self._spawn_child(seg, local_ip, remote_ip, old_snd_max)
+
     def _spawn_child(
         self, seg: tcpwire.TcpSegment, local_ip: str, remote_ip: str | None,
         isn_floor: SeqNum | None,
@@ -637,6 +651,12 @@ class _Idle:
 
 DEFAULT_SMSS = 536
 _IDLE = _Idle()
+
+# What a SYN for a connection in TIME_WAIT goes through (see `TCPSession.plain_time_wait`).
+_TIME_WAIT_PATH = (
+    "segment_arrives", "on_segment_in", "_in_time_wait", "reopen_from_time_wait",
+    "take_reopening_syn", "take_syn_after_time_wait",
+)  # fmt: skip
 
 _BY_STATE = {
     "CLOSED": TCPSession._in_closed,

@@ -15,6 +15,7 @@ import hypothesis.strategies as st
 from hypothesis import given, settings
 
 from pystack.layers.tcp_config import CloseReason, TcpConfig
+from pystack.layers.tcp_session import TCPSession
 from pystack.testing import examples
 from pystack.testing.harness import TcpPair
 from pystack.wire import ipv4
@@ -29,9 +30,11 @@ MSL = 30.0
 class Waiting:
     """A pair whose server side (1) is in TIME_WAIT, its wire cut, segments recorded."""
 
-    def __init__(self, compact: bool, timestamps: bool = True) -> None:
+    def __init__(
+        self, compact: bool, timestamps: bool = True, session_class: type[TCPSession] = TCPSession
+    ) -> None:
         config = TcpConfig(compact_time_wait=compact, timestamps=timestamps, msl=MSL)
-        self.pair = pair = TcpPair(config=config, seed=3)
+        self.pair = pair = TcpPair(config=config, seed=3, session_class=session_class)
         self.client_layer, self.layer = pair.layers
         self.seen: list[tuple[str, str, str]] = []
         assert self.layer.ctx is not None
@@ -143,6 +146,35 @@ def test_a_new_syn_reopens_and_the_port_is_free_for_connect_after_the_wait() -> 
     child = w.layer.connections[w.key]
     assert child.state == "SYN_RECEIVED" and child is not w.server
     assert w.key not in w.layer.time_wait
+
+
+def test_a_reopening_syn_goes_to_the_listener_without_reviving_a_session() -> None:
+    w = Waiting(compact=True)
+    w.inject(tcpwire.TcpSegment(40000, PORT, w.rcv_nxt + 1, 0, tcpwire.SYN, 500))
+    counters = w.layer.stats.counters("tcp")
+    assert counters.get("time_wait_reopened") == 1
+    assert counters.get("time_wait_revived") is None
+    (synack,) = (tcpwire.parse(d) for d in w.sent)
+    assert synack.flags == tcpwire.SYN | tcpwire.ACK
+    # RFC 6191 §2: the new ISS lies beyond the old connection's sequence space.
+    assert 0 < (synack.seq - w.snd_nxt) % 2**32 < 2**31
+
+
+class CountingReopens(TCPSession):
+    reopens = 0
+
+    def reopen_from_time_wait(self, seg: tcpwire.TcpSegment) -> bool:
+        CountingReopens.reopens += 1
+        return super().reopen_from_time_wait(seg)
+
+
+def test_a_class_that_overrides_the_time_wait_path_is_revived_to_run_it() -> None:
+    assert TCPSession.plain_time_wait and not CountingReopens.plain_time_wait
+    w = Waiting(compact=True, session_class=CountingReopens)
+    w.inject(tcpwire.TcpSegment(40000, PORT, w.rcv_nxt + 1, 0, tcpwire.SYN, 500))
+    assert CountingReopens.reopens == 1
+    assert w.layer.stats.counters("tcp").get("time_wait_revived") == 1
+    assert w.layer.connections[w.key].state == "SYN_RECEIVED"
 
 
 def test_connect_does_not_pick_a_four_tuple_in_time_wait() -> None:
