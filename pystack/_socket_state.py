@@ -149,7 +149,7 @@ class Stream(Shared):
         stream.limit = self.limit
         child.user = stream
         with self.cond:
-            listener.accept_queue.append(child)  # counts against the backlog until accepted
+            listener.queue_for_accept(child)  # counts against the backlog until accepted
             self.accepted.append(stream)
             self.changed()
 
@@ -235,8 +235,8 @@ def session_send(session: Any, data: bytes) -> int:
 
 
 def unqueue(listener: Any, child: Any) -> None:
-    if listener is not None and child in listener.accept_queue:
-        listener.accept_queue.remove(child)
+    if listener is not None:
+        listener.unqueue(child)
 
 
 def raise_if_closed(stream: Stream, *, sending: bool) -> None:

@@ -74,7 +74,7 @@ class TCPApplication(Layer):
         self.eof = False
         self.close_reason: CloseReason | None = None
         self._port: int | None = None
-        self._serve_app: TCPApplication = self
+        self._serve_app: TCPApplication | None = None  # None: this one (no self-reference)
         self._newinstance = False
         self._listener: TCPSession | None = None
         # Created on first use, and sets kept as dicts (an empty dict is not tracked by the
@@ -132,7 +132,7 @@ class TCPApplication(Layer):
         if not 0 < int(port) < 65536:
             raise ValueError(f"bad port {port}")
         self._port = int(port)
-        self._serve_app = app if app is not None else self
+        self._serve_app = app if app is not self else None
         self._newinstance = bool(newinstance)
 
     @in_reactor
@@ -150,7 +150,7 @@ class TCPApplication(Layer):
             raise RuntimeError("listen() before accept()")
         d: defer.Deferred[Any] = defer.Deferred()
         if listener.accept_queue:
-            d.callback(self._app_for(listener.accept_queue.popleft()))
+            d.callback(self._app_for(listener.next_accepted()))
             return d
         if self._waiting_accept is None:
             self._waiting_accept = collections.deque()
@@ -327,7 +327,7 @@ class TCPApplication(Layer):
 
     def tcp_accepted(self, listener: TCPSession, child: TCPSession) -> None:
         """A client of our listener is established: attach its application."""
-        serve = self._serve_app
+        serve = self._serve_app or self
         if self._newinstance:
             app = serve.fork()
             app.tcp, app.session = self.tcp, child
@@ -339,7 +339,7 @@ class TCPApplication(Layer):
         if self._waiting_accept:
             self._waiting_accept.popleft().callback(app)
         elif not app._pushes():
-            listener.accept_queue.append(child)
+            listener.queue_for_accept(child)
 
     def _pushes(self) -> bool:
         cls = type(self)

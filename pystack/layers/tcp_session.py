@@ -55,6 +55,8 @@ class TCPSession(InputMixin, OutputMixin, TimerMixin, StateMachine, machine="tcp
     _segment_out_scapy = False
     plain_time_wait = True
     """True when the class keeps TCPSession's TIME_WAIT path for a SYN (class attribute)."""
+    awaiting_accept = False
+    """True while this connection waits in its listener's accept queue."""
     _isn_floor: SeqNum | None = None
     """Set on a connection that replaces one in TIME_WAIT: its ISS must lie beyond this."""
 
@@ -124,6 +126,23 @@ class TCPSession(InputMixin, OutputMixin, TimerMixin, StateMachine, machine="tcp
         self.rtt_seq: SeqNum | None = None
         self.rtt_time = 0.0
         self._make_timers()
+
+    def queue_for_accept(self, child: TCPSession) -> None:
+        """Put an established ``child`` in this listener's accept queue."""
+        child.awaiting_accept = True
+        self.accept_queue.append(child)
+
+    def next_accepted(self) -> TCPSession:
+        """Take the oldest connection from the accept queue (IndexError when empty)."""
+        child = self.accept_queue.popleft()
+        child.awaiting_accept = False
+        return child
+
+    def unqueue(self, child: TCPSession) -> None:
+        """Withdraw ``child`` from the accept queue, if it is there."""
+        if child.awaiting_accept and child in self.accept_queue:
+            self.accept_queue.remove(child)
+        child.awaiting_accept = False
 
     @property
     def accept_queue(self) -> collections.deque[TCPSession]:
@@ -349,6 +368,18 @@ class TCPSession(InputMixin, OutputMixin, TimerMixin, StateMachine, machine="tcp
         self.host.forget(self)
         if self.user is not None:
             self.user.tcp_closed(self, self.close_reason)
+        self._release_after_close()
+
+    def _release_after_close(self) -> None:
+        """Break the reference cycles of a finished connection (its timers' bound methods,
+        its user's reference back to it), so that reference counting frees it at once
+        rather than the cyclic GC later: a server closes thousands a second. A connection
+        still waiting for accept() keeps its user, which accept() hands out."""
+        self.rexmit_timer = self.persist_timer = NO_TIMER
+        self.delack_timer = self.keepalive_timer = NO_TIMER
+        self.time_wait_timer = NO_TIMER
+        if not self.awaiting_accept:
+            self.user = None
 
     def on_segment_out(self, segment: Any) -> Any:
         """Hook: sees (and may rewrite or drop, returning None) every outgoing segment.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import random
 from typing import Any
@@ -276,3 +277,52 @@ def test_echo_keeps_every_byte_when_the_peer_closes_before_reading(pair: TcpPair
         if client.eof and client.session is not None and not client.session.readable:
             break
     assert hashlib.sha256(got).digest() == hashlib.sha256(data).digest()
+
+
+class AcceptAndClose(TCPApplication):
+    def connection_made(self) -> None:
+        self.close()
+
+
+def test_finished_connections_are_freed_without_the_cyclic_gc(pair: TcpPair) -> None:
+    """A busy server closes thousands of connections a second: each must be freed by
+    reference counting when it ends (sessions, their timers, per-connection copies),
+    not left as cycles for the garbage collector."""
+    server = AcceptAndClose()
+    pair.register(server, 1)
+    server.bind(7, app=server, newinstance=True)
+    server.listen(5)
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(20):
+            client = AcceptAndClose()
+            pair.register(client, 0)
+            client.connect_deferred(SERVER_IP, 7)
+            pair.run(0.05)
+        del client
+        pair.run(61, step=1)  # through TIME_WAIT
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
+
+
+def test_a_connection_closed_before_accept_still_comes_with_its_own_application(
+    pair: TcpPair,
+) -> None:
+    server = TCPApplication()
+    pair.register(server, 1)
+    server.bind(7, newinstance=True)
+    server.listen(5)
+    client = TCPApplication()
+    pair.register(client, 0)
+    client.connect_deferred(SERVER_IP, 7)
+    pair.run(0.1)
+    client.close()
+    pair.run(1)
+    accepted: list[Any] = []
+    server.accept_deferred().addCallback(accepted.append)
+    (app,) = accepted
+    assert app is not server and app.session is not None
+    assert app.session.state in ("CLOSED", "LAST_ACK", "CLOSE_WAIT")
+    assert app.fetch_data() == b""
