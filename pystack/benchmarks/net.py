@@ -573,6 +573,7 @@ def conn_measurement(client: dict[str, Any], server: dict[str, Any]) -> Measurem
             "per_second": per_sec,
             "decay": decay(per_sec),
             **{key: server[key] for key in ("gc", "tcp", "drops") if key in server},
+            **({"server_per_second": server["per_second"]} if "per_second" in server else {}),
         },
     )
 

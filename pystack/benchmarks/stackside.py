@@ -19,11 +19,13 @@ from __future__ import annotations
 import argparse
 import cProfile
 import gc
+import itertools
 import json
 import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -219,12 +221,13 @@ def role_acceptor(args: argparse.Namespace, stack: Any, app_cls: Any) -> None:
     collector = GcTally()
     emit({"ready": True})
     cpu0 = time.process_time()
-    linger(args.seconds + 120)
+    samples = linger(args.seconds + 120, sample=lambda: (TALLY.made, time.process_time()))
     stats = stack.stats
     emit(
         {
             "accepted": TALLY.made,
             "cpu": time.process_time() - cpu0,
+            "per_second": per_second_cost(samples),
             "gc": collector.report(),
             "tcp": stats.counters("tcp"),
             "drops": stats.drops(),
@@ -249,11 +252,31 @@ def role_holder(args: argparse.Namespace, stack: Any, app_cls: Any) -> None:
     linger(120)
 
 
-def linger(seconds: float) -> None:
-    """Keep the stack running until SIGTERM (from the parent) or ``seconds`` have passed."""
+def linger(seconds: float, sample: Callable[[], Any] | None = None) -> list[Any]:
+    """Keep the stack running until SIGTERM (from the parent) or ``seconds`` have passed;
+    with ``sample``, call it once a second meanwhile and return what it gave."""
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
-    stop.wait(seconds)
+    if sample is None:
+        stop.wait(seconds)
+        return []
+    samples = [sample()]
+    deadline = time.monotonic() + seconds
+    while not stop.wait(min(1.0, max(deadline - time.monotonic(), 0))):
+        samples.append(sample())
+        if time.monotonic() >= deadline:
+            break
+    return samples
+
+
+def per_second_cost(samples: list[tuple[int, float]]) -> list[dict[str, float]]:
+    """Connections accepted and CPU seconds used in each second of the loop (samples of
+    (accepted so far, process CPU) a second apart), idle seconds left out."""
+    out = []
+    for (made0, cpu0), (made1, cpu1) in itertools.pairwise(samples):
+        if made1 > made0:
+            out.append({"accepted": made1 - made0, "cpu": round(cpu1 - cpu0, 4)})
+    return out
 
 
 ROLES = {
