@@ -153,19 +153,19 @@ def positive_float(text: str) -> float:
 
 
 def path_list(text: str) -> tuple[str, ...]:
-    names = tuple(p.strip() for p in text.split(",") if p.strip())
-    unknown = [p for p in names if p not in PATHS]
-    if unknown or not names:
-        raise argparse.ArgumentTypeError(f"paths are {','.join(PATHS)}; got {text!r}")
-    return tuple(p for p in PATHS if p in names)
+    return _names(text, PATHS, "paths")
 
 
 def metric_list(text: str) -> tuple[str, ...]:
-    names = tuple(m.strip() for m in text.split(",") if m.strip())
-    unknown = [m for m in names if m not in METRICS]
-    if unknown or not names:
-        raise argparse.ArgumentTypeError(f"metrics are {','.join(METRICS)}; got {text!r}")
-    return tuple(m for m in METRICS if m in names)
+    return _names(text, METRICS, "metrics")
+
+
+def _names(text: str, allowed: tuple[str, ...], what: str) -> tuple[str, ...]:
+    """The comma-separated ``text`` as a subset of ``allowed``, in ``allowed``'s order."""
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    if not names or any(n not in allowed for n in names):
+        raise argparse.ArgumentTypeError(f"{what} are {','.join(allowed)}; got {text!r}")
+    return tuple(n for n in allowed if n in names)
 
 
 # ---------------------------------------------------------------- summary (pure)

@@ -112,6 +112,16 @@ def make_apps(base: Any, args: argparse.Namespace) -> dict[str, Any]:
 
     Their hooks run in the reactor thread; the main thread only waits on :data:`TALLY`.
     """
+    return {
+        "discard": discard_app(base),
+        "source": source_app(base, args),
+        "acceptor": acceptor_app(base),
+        "holder": holder_app(base),
+    }
+
+
+def discard_app(base: Any) -> Any:
+    """Counts the bytes of one connection until the peer's FIN."""
 
     class Discard(base):
         def connection_made(self) -> None:
@@ -128,9 +138,13 @@ def make_apps(base: Any, args: argparse.Namespace) -> dict[str, Any]:
             TALLY.done.set()
             return False  # close our side too
 
-    class Source(base):
-        """Fills the send buffer whenever it has room, up to ``--bytes`` or ``--seconds``."""
+    return Discard
 
+
+def source_app(base: Any, args: argparse.Namespace) -> Any:
+    """Fills the send buffer whenever it has room, up to ``--bytes`` or ``--seconds``."""
+
+    class Source(base):
         chunk = b"\x5a" * CHUNK
 
         def connection_made(self) -> None:
@@ -155,10 +169,22 @@ def make_apps(base: Any, args: argparse.Namespace) -> dict[str, Any]:
                 self.close()
                 TALLY.done.set()
 
+    return Source
+
+
+def acceptor_app(base: Any) -> Any:
+    """Closes each connection as soon as it is established."""
+
     class AcceptClose(base):
         def connection_made(self) -> None:
             TALLY.made += 1
             self.close()
+
+    return AcceptClose
+
+
+def holder_app(base: Any) -> Any:
+    """Keeps each connection open, counting those established and lost."""
 
     class Hold(base):
         def connection_made(self) -> None:
@@ -167,7 +193,7 @@ def make_apps(base: Any, args: argparse.Namespace) -> dict[str, Any]:
         def connection_lost(self, reason: Any = None) -> None:
             TALLY.lost += 1
 
-    return {"discard": Discard, "source": Source, "acceptor": AcceptClose, "holder": Hold}
+    return Hold
 
 
 def start_stack(args: argparse.Namespace) -> tuple[Any, Any]:
