@@ -30,7 +30,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from pystack.testing import netns
+from pystack import netns
 
 TAG_PREFIX = "pystack:"
 CHAINS = ("OUTPUT",)

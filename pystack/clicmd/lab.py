@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from pystack.testing import netns
+from pystack import netns
 from pystack.testing.lab import STATE_DIR, Lab
 
 DEFAULT_NAME = "pslab"

@@ -31,9 +31,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from pystack import netns
 from pystack.kernel_filter import pid_alive
 from pystack.links import netdev
-from pystack.testing import netns
 
 STATE_DIR = "/run/pystack-lab"
 PREFIX = "pst"

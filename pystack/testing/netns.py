@@ -1,86 +1,21 @@
-"""Network namespaces from Python: enter one in the current thread, run a command in one.
+"""Former home of the network-namespace helpers, kept so existing imports keep working.
 
-Linux keeps the network namespace per thread. ``enter(name)`` switches only the calling
-thread and switches it back on exit; a socket or TAP descriptor opened inside stays bound to
-the namespace it was opened in, so a stack can open its link inside a lab namespace and
-then be driven by a reactor thread that never entered it.
+The helpers are production code now (the kernel filter needs them), in :mod:`pystack.netns`;
+this module re-exports the same objects. New code should import ``pystack.netns``.
 """
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import os
-import subprocess
-from collections.abc import Iterator, Sequence
+from pystack.netns import CLONE_NEWNET, NETNS_DIR, enter, enter_fd, exists, ip, listing, popen, run
 
-CLONE_NEWNET = 0x40000000
-NETNS_DIR = "/run/netns"
-
-_libc = ctypes.CDLL(None, use_errno=True)
-
-
-def _setns(fd: int) -> None:
-    if _libc.setns(fd, CLONE_NEWNET) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"setns: {os.strerror(err)}")
-
-
-@contextlib.contextmanager
-def enter_fd(target: int) -> Iterator[None]:
-    """Run the body with the calling thread in the namespace of descriptor ``target``."""
-    original = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        _setns(target)
-        try:
-            yield
-        finally:
-            _setns(original)
-    finally:
-        os.close(original)
-
-
-@contextlib.contextmanager
-def enter(name: str) -> Iterator[None]:
-    """Run the body with the calling thread inside network namespace ``name``."""
-    target = os.open(os.path.join(NETNS_DIR, name), os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        with enter_fd(target):
-            yield
-    finally:
-        os.close(target)
-
-
-def exists(name: str) -> bool:
-    """True when namespace ``name`` is registered under /run/netns."""
-    return os.path.exists(os.path.join(NETNS_DIR, name))
-
-
-def listing() -> list[str]:
-    """Names of the registered namespaces."""
-    try:
-        return sorted(os.listdir(NETNS_DIR))
-    except FileNotFoundError:
-        return []
-
-
-def ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    """Run ``ip ARGS``; raise with ip's message on failure when ``check``."""
-    result = subprocess.run(["ip", *args], capture_output=True, text=True, check=False)
-    if check and result.returncode != 0:
-        raise RuntimeError(f"ip {' '.join(args)}: {result.stderr.strip()}")
-    return result
-
-
-def run(name: str, argv: Sequence[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
-    """Run ``argv`` inside namespace ``name`` (``ip netns exec``), capturing text output."""
-    kwargs.setdefault("capture_output", True)
-    kwargs.setdefault("text", True)
-    kwargs.setdefault("check", False)
-    return subprocess.run(["ip", "netns", "exec", name, *argv], **kwargs)  # type: ignore[call-overload]
-
-
-def popen(name: str, argv: Sequence[str], **kwargs: object) -> subprocess.Popen[bytes]:
-    """Start ``argv`` inside namespace ``name`` in its own process group."""
-    kwargs.setdefault("start_new_session", True)
-    return subprocess.Popen(["ip", "netns", "exec", name, *argv], **kwargs)  # type: ignore[call-overload]
+__all__ = [
+    "CLONE_NEWNET",
+    "NETNS_DIR",
+    "enter",
+    "enter_fd",
+    "exists",
+    "ip",
+    "listing",
+    "popen",
+    "run",
+]

@@ -24,13 +24,13 @@ import pytest
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.task import Clock
 
+from pystack import netns
 from pystack.layers.dns import (
     DNSResolver,
     DNSTimeoutError,
     NXDomainError,
     ServFailError,
 )
-from pystack.testing import netns
 from pystack.testing.lab import Lab
 from pystack.wire import dns as wire
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 import pystack.pystack_socket as psocket
-from pystack.testing import netns
+from pystack import netns
 from pystack.testing.lab import Lab
 
 pytestmark = pytest.mark.root

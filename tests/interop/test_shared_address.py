@@ -23,10 +23,10 @@ from test_tcp_interop import (
     wait_for,
 )
 
+from pystack import netns
 from pystack.layers.udp_application import UDPApplication
 from pystack.reactor import blocking_call, ensure_thread
 from pystack.stack import PyStack
-from pystack.testing import netns
 from pystack.testing.lab import Lab
 
 pytestmark = pytest.mark.root

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from pystack.testing import netns
+from pystack import netns
 
 pytestmark = pytest.mark.root
 BIN = os.path.dirname(sys.executable)  # where the `pystack` entry point is installed

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from pystack.testing import netns
+from pystack import netns
 
 PYSTACK = [sys.executable, "-m", "pystack.cli"]
 

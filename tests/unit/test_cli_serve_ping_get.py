@@ -11,8 +11,8 @@ import tempfile
 
 import pytest
 
+from pystack import netns
 from pystack.testing import lab as lab_fixtures
-from pystack.testing import netns
 from pystack.testing.lab import Lab
 
 veth_lab = lab_fixtures.veth_lab

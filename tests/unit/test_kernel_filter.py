@@ -11,10 +11,9 @@ import sys
 
 import pytest
 
-from pystack import kernel_filter
+from pystack import kernel_filter, netns
 from pystack.kernel_filter import KernelFilter, make_tag, parse_tag
 from pystack.testing import lab as lab_fixtures
-from pystack.testing import netns
 from pystack.testing.lab import Lab
 
 shared_lab = lab_fixtures.shared_lab

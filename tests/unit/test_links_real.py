@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
+from pystack import netns
 from pystack.links import netdev
 from pystack.links.tap import TapLink
 from pystack.testing import lab as lab_fixtures
-from pystack.testing import netns
 from pystack.testing.lab import Lab
 
 veth_lab = lab_fixtures.veth_lab

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from pystack import kernel_filter
+from pystack import kernel_filter, netns
 from pystack.attach import open_link, random_mac
 from pystack.links import netdev
 from pystack.testing import lab as lab_fixtures
-from pystack.testing import netns
 from pystack.testing.lab import Lab
 
 veth_lab = lab_fixtures.veth_lab
