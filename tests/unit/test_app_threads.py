@@ -31,6 +31,7 @@ RECORD = struct.Struct("!BIH")  # thread, sequence number, payload length
 
 @pytest.fixture
 def stacks() -> Iterator[tuple[PyStack, PyStack]]:
+    """Two stacks on one MemoryWire, both driven by the reactor in its background thread."""
     ensure_thread(reactor)
 
     def make() -> tuple[PyStack, PyStack]:
@@ -47,6 +48,27 @@ def stacks() -> Iterator[tuple[PyStack, PyStack]]:
     yield client, server
     client.stop()
     server.stop()
+
+
+@pytest.fixture
+def client(stacks: tuple[PyStack, PyStack]) -> PyStack:
+    return stacks[0]
+
+
+@pytest.fixture
+def server(stacks: tuple[PyStack, PyStack]) -> PyStack:
+    return stacks[1]
+
+
+@pytest.fixture
+def connection(client: PyStack, server: PyStack) -> tuple[TCPApplication, TCPApplication]:
+    """A client application connected to a listener on the server, and the accepted side."""
+    sink = TCPApplication()
+    server.register_tcp_application(sink)
+    sink.bind(9000)
+    sink.listen(1)
+    conn = connect(client, SERVER, 9000)
+    return conn, sink.accept(timeout=10)
 
 
 class WatchedSession(TCPSession):
@@ -80,6 +102,27 @@ def serve_echo(server: PyStack, port: int = 7) -> Echo:
     return echo
 
 
+def unconnected(client: PyStack) -> TCPApplication:
+    conn = TCPApplication()
+    client.register_tcp_application(conn)
+    return conn
+
+
+def connect(client: PyStack, host: str = SERVER, port: int = 7) -> TCPApplication:
+    """A new client application, connected from the test's thread (handed to the reactor)."""
+    conn = unconnected(client)
+    assert conn.connect(host, port, timeout=10) is True
+    return conn
+
+
+def read_at_least(app: TCPApplication, n: int) -> bytes:
+    """Poll the non-blocking fetch_data() until at least ``n`` bytes have come."""
+    got = bytearray()
+    while len(got) < n:
+        got += app.fetch_data()
+    return bytes(got)
+
+
 def run_threads(target: Any, n: int = THREADS) -> list[BaseException]:
     errors: list[BaseException] = []
 
@@ -98,15 +141,12 @@ def run_threads(target: Any, n: int = THREADS) -> list[BaseException]:
 
 
 def test_threads_with_their_own_connection_get_their_bytes_back(
-    stacks: tuple[PyStack, PyStack],
+    client: PyStack, server: PyStack
 ) -> None:
-    client, server = stacks
     serve_echo(server)
 
     def talk(i: int) -> None:
-        conn = TCPApplication()
-        client.register_tcp_application(conn)
-        assert conn.connect(SERVER, 7, timeout=10) is True
+        conn = connect(client)
         sent = bytearray()
         got = bytearray()
         for n in range(200):
@@ -114,8 +154,7 @@ def test_threads_with_their_own_connection_get_their_bytes_back(
             conn.send_packet(chunk)
             sent += chunk
             got += conn.fetch_data()
-        while len(got) < len(sent):
-            got += conn.fetch_data()
+        got += read_at_least(conn, len(sent) - len(got))
         conn.close()
         assert got == sent
 
@@ -124,20 +163,12 @@ def test_threads_with_their_own_connection_get_their_bytes_back(
 
 
 def test_threads_sharing_one_connection_keep_their_order(
-    stacks: tuple[PyStack, PyStack],
+    connection: tuple[TCPApplication, TCPApplication],
 ) -> None:
     """Several threads hammer send_packet on one connection (far beyond its send buffer)
     while the main thread fetch_data()s on the server: every record arrives, intact, in its
     thread's order."""
-    client, server = stacks
-    sink = TCPApplication()
-    server.register_tcp_application(sink)
-    sink.bind(9000)
-    sink.listen(1)
-    conn = TCPApplication()
-    client.register_tcp_application(conn)
-    assert conn.connect(SERVER, 9000, timeout=10)
-    served = sink.accept(timeout=10)
+    conn, served = connection
     per_thread, size = 300, 1000
     payload = [bytes([65 + i]) * size for i in range(THREADS)]
 
@@ -148,10 +179,7 @@ def test_threads_sharing_one_connection_keep_their_order(
     senders = threading.Thread(target=lambda: errors.extend(run_threads(hammer)))
     errors: list[BaseException] = []
     senders.start()
-    total = THREADS * per_thread * (RECORD.size + size)
-    got = bytearray()
-    while len(got) < total:
-        got += served.fetch_data()
+    got = read_at_least(served, THREADS * per_thread * (RECORD.size + size))
     senders.join(60)
     assert errors == []
     seen: dict[int, list[int]] = {i: [] for i in range(THREADS)}
@@ -168,17 +196,9 @@ def test_threads_sharing_one_connection_keep_their_order(
 
 
 def test_close_after_send_packet_beyond_the_buffer_sends_everything_then_fin(
-    stacks: tuple[PyStack, PyStack],
+    connection: tuple[TCPApplication, TCPApplication],
 ) -> None:
-    client, server = stacks
-    sink = TCPApplication()
-    server.register_tcp_application(sink)
-    sink.bind(9001)
-    sink.listen(1)
-    conn = TCPApplication()
-    client.register_tcp_application(conn)
-    assert conn.connect(SERVER, 9001, timeout=10)
-    served = sink.accept(timeout=10)
+    conn, served = connection
     data = bytes(range(256)) * 4096  # 1 MiB, four times the send buffer
     conn.send_packet(data)
     assert conn.send(b"jump the queue?") == 0  # send() keeps send_packet's order
@@ -191,12 +211,9 @@ def test_close_after_send_packet_beyond_the_buffer_sends_everything_then_fin(
     assert only_the_reactor_touched_sessions()
 
 
-def test_calls_from_the_reactor_thread_run_in_place(stacks: tuple[PyStack, PyStack]) -> None:
-    client, server = stacks
+def test_calls_from_the_reactor_thread_run_in_place(client: PyStack, server: PyStack) -> None:
     serve_echo(server)
-    conn = TCPApplication()
-    client.register_tcp_application(conn)
-    assert conn.connect(SERVER, 7, timeout=10)
+    conn = connect(client)
 
     def inside() -> bytes:
         assert in_reactor_thread(reactor) and not must_hand_off(reactor)
@@ -204,10 +221,7 @@ def test_calls_from_the_reactor_thread_run_in_place(stacks: tuple[PyStack, PySta
         return conn.fetch_data()
 
     assert isinstance(blocking_call(inside, _reactor=reactor), bytes)
-    got = b""
-    while len(got) < len(b"from the reactor"):
-        got += conn.fetch_data()
-    assert got == b"from the reactor"
+    assert read_at_least(conn, len(b"from the reactor")) == b"from the reactor"
 
 
 def test_a_simulated_clock_never_hands_off() -> None:
@@ -215,10 +229,8 @@ def test_a_simulated_clock_never_hands_off() -> None:
     assert not must_hand_off(None)
 
 
-def test_errors_reach_the_calling_thread(stacks: tuple[PyStack, PyStack]) -> None:
-    client, _ = stacks
-    conn = TCPApplication()
-    client.register_tcp_application(conn)
+def test_errors_reach_the_calling_thread(client: PyStack) -> None:
+    conn = unconnected(client)
     with pytest.raises(ConnectionError, match="not connected"):
         conn.send_packet(b"nobody there")
     with pytest.raises(RuntimeError, match="bind"):
@@ -226,8 +238,7 @@ def test_errors_reach_the_calling_thread(stacks: tuple[PyStack, PyStack]) -> Non
     assert conn.connect(SERVER, 4444, timeout=10) is False  # RST: refused
 
 
-def test_udp_from_several_threads(stacks: tuple[PyStack, PyStack]) -> None:
-    client, server = stacks
+def test_udp_from_several_threads(client: PyStack, server: PyStack) -> None:
     sink = UDPApplication(max_queue=10_000)
     server.register_udp_application(sink)
     sink.bind(5000)
@@ -251,43 +262,26 @@ def test_udp_from_several_threads(stacks: tuple[PyStack, PyStack]) -> None:
     assert all(sorted(v) == list(range(100)) for v in got.values())
 
 
-def test_connect_by_name_through_stack_dns(stacks: tuple[PyStack, PyStack]) -> None:
-    client, server = stacks
+def test_connect_by_name_through_stack_dns(client: PyStack, server: PyStack) -> None:
     zone = TinyDnsServer({"echo.lab": [SERVER]})
     server.register_udp_application(zone)
     zone.bind(53)
     serve_echo(server)
     assert client.dns.nslookup("echo.lab") == SERVER  # the seed's call
-    conn = TCPApplication()
-    client.register_tcp_application(conn)
-    assert conn.connect("echo.lab", 7, timeout=10) is True
+    conn = connect(client, "echo.lab")
     conn.send_packet(b"named")
-    got = b""
-    while len(got) < 5:
-        got += conn.fetch_data()
-    assert got == b"named"
+    assert read_at_least(conn, 5) == b"named"
 
 
 def test_shutdown_read_gives_eof_and_discards_but_keeps_acknowledging(
-    stacks: tuple[PyStack, PyStack],
+    connection: tuple[TCPApplication, TCPApplication],
 ) -> None:
-    client, server = stacks
-    sink = TCPApplication()
-    server.register_tcp_application(sink)
-    sink.bind(9002)
-    sink.listen(1)
-    conn = TCPApplication()
-    client.register_tcp_application(conn)
-    assert conn.connect(SERVER, 9002, timeout=10)
-    served = sink.accept(timeout=10)
+    conn, served = connection
     served.shutdown(0)
     assert served.eof and served.fetch_data() == b""
     conn.send_packet(b"z" * 1_000_000)  # beyond any window: goes only if still ACKed
     served.send_packet(b"the other way still works")
-    got = b""
-    while len(got) < 25:
-        got += conn.fetch_data()
-    assert got == b"the other way still works"
+    assert read_at_least(conn, 25) == b"the other way still works"
     conn.close()  # FIN after the million bytes: the server must have ACKed them all
     done = ("FIN_WAIT_2", "TIME_WAIT", "CLOSED")  # CLOSED: TIME_WAIT handed to a record
     while conn.session is not None and conn.session.state not in done:
