@@ -4,7 +4,10 @@ Errors received are passed to the protocol of the quoted datagram through the IP
 (``icmp_error_received(kind, code, quoted_ip)``). Errors are sent on request of the other
 layers, except where RFC 1122 §3.2.2 forbids it: never about an ICMP error, a datagram to
 a broadcast or multicast address or in a link-layer broadcast, a fragment other than the
-first, or one whose source is not a unique host address.
+first, or one whose source is not a unique host address. Errors are rate limited as
+Linux does (:class:`IcmpRateLimit`, RFC 1812 §4.3.2.8). Echo replies carry the request's
+Record Route and Timestamp options updated with this host, and the reverse of a completed
+source route (RFC 1122 §3.2.2.6, §3.2.1.8); other options are not reflected.
 """
 
 from __future__ import annotations
@@ -13,12 +16,14 @@ import enum
 import errno
 import ipaddress
 import struct
+from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any
 
 from twisted.internet.defer import Deferred
 
 from pystack.layers.layer import Layer, as_bytes, unwrap
-from pystack.wire import Malformed, ipv4
+from pystack.wire import Malformed, ipv4, ipv4_options
 from pystack.wire import icmp as icmp_wire
 from pystack.wire.ethernet import BROADCAST
 from pystack.wire.icmp import IcmpMessage
@@ -27,6 +32,8 @@ from pystack.wire.ipv4 import Ipv4Packet
 ERROR_KINDS = {3: "unreachable", 4: "source_quench", 11: "time_exceeded", 12: "parameter_problem"}
 # RFC 1812 §4.3.2.3: an error carries as much of the datagram as fits in 576 bytes.
 MAX_ERROR_LEN = 576
+# Float slack for the token buckets: 0.001 s at 1000/s must make a whole token.
+_EPSILON = 1e-9
 
 
 class IcmpDrop(enum.Enum):
@@ -39,6 +46,73 @@ class IcmpDrop(enum.Enum):
     BROADCAST_ECHO = "broadcast_echo"
     UNMATCHED_REPLY = "unmatched_reply"
     BAD_QUOTE = "bad_quote"
+    BAD_IP_OPTIONS = "bad_ip_options"
+    UNFINISHED_SOURCE_ROUTE = "unfinished_source_route"
+
+
+@dataclass(frozen=True, slots=True)
+class IcmpRateLimit:
+    """Linux's ICMP rate limits (``net.ipv4.icmp_*`` sysctls), for the types in ``ratemask``.
+
+    A global token bucket (``msgs_per_sec`` refill, ``msgs_burst`` deep) and, per
+    destination, one message per ``per_dest_interval`` seconds after a burst of
+    ``per_dest_burst`` (Linux's XRLIM_BURST_FACTOR). Types outside ``ratemask`` (echo
+    replies by default) and "fragmentation needed" are never limited, as in Linux.
+    An interval or rate of 0 turns that limit off.
+    """
+
+    msgs_per_sec: float = 1000.0  # net.ipv4.icmp_msgs_per_sec
+    msgs_burst: int = 50  # net.ipv4.icmp_msgs_burst
+    per_dest_interval: float = 1.0  # net.ipv4.icmp_ratelimit (1000 ms)
+    per_dest_burst: int = 6
+    # net.ipv4.icmp_ratemask 0x1818: unreachable, source quench, time exceeded, param problem
+    ratemask: frozenset[int] = frozenset({3, 4, 11, 12})
+    max_destinations: int = 4096  # per-destination records kept, oldest dropped first
+
+
+class IcmpRateLimiter:
+    """The two limits of :class:`IcmpRateLimit` on an injected clock."""
+
+    def __init__(self, config: IcmpRateLimit, clock: Any) -> None:
+        self.config = config
+        self.clock = clock
+        self._credit = float(config.msgs_burst)
+        self._stamp = clock.seconds()
+        # destination -> (seconds of credit, time of the last update); oldest first.
+        self._peers: OrderedDict[str, tuple[float, float]] = OrderedDict()
+
+    def allow(self, type_: int, code: int, dst: str) -> bool:
+        """True when a message of ``type_``/``code`` to ``dst`` may be sent now (and charge it).
+
+        The per-destination limit is checked before the global credit is spent, so one
+        noisy destination cannot use up the global budget (Linux 6.12's order).
+        """
+        cfg = self.config
+        if type_ not in cfg.ratemask or (type_ == 3 and code == icmp_wire.CODE_FRAG_NEEDED):
+            return True
+        now = self.clock.seconds()
+        if cfg.msgs_per_sec > 0:
+            elapsed = max(0.0, now - self._stamp)
+            self._credit = min(float(cfg.msgs_burst), self._credit + elapsed * cfg.msgs_per_sec)
+            self._stamp = now
+            if self._credit < 1 - _EPSILON:
+                return False
+        if cfg.per_dest_interval > 0 and not self._peer_allow(dst, now):
+            return False
+        if cfg.msgs_per_sec > 0:
+            self._credit -= 1
+        return True
+
+    def _peer_allow(self, dst: str, now: float) -> bool:
+        interval = self.config.per_dest_interval
+        cap = interval * self.config.per_dest_burst
+        credit, last = self._peers.pop(dst, (cap, now))
+        credit = min(cap, credit + max(0.0, now - last))
+        allowed = credit >= interval - _EPSILON
+        self._peers[dst] = (credit - interval if allowed else credit, now)
+        if len(self._peers) > self.config.max_destinations:
+            self._peers.popitem(last=False)
+        return allowed
 
 
 class ICMPProtocol(Layer):
@@ -47,9 +121,13 @@ class ICMPProtocol(Layer):
     name = "ICMP"
     fast = True
 
-    def __init__(self, *, echo_server: bool = True) -> None:
+    def __init__(
+        self, *, echo_server: bool = True, rate_limit: IcmpRateLimit | None = None
+    ) -> None:
         super().__init__()
         self.echo_server = echo_server
+        self.rate_limit = rate_limit or IcmpRateLimit()
+        self._limiter: IcmpRateLimiter | None = None
         self._pings: dict[tuple[int, int], tuple[Deferred[float], float, Any]] = {}
         self._ping_ident: int | None = None
         self._ping_seq = 0
@@ -82,11 +160,56 @@ class ICMPProtocol(Layer):
         if not self.echo_server or ip.dst != ip_layer.address:
             self.stats.drop(self.name, IcmpDrop.BROADCAST_ECHO)
             return
+        route = self._echo_reply_route(ip)
+        if route is None:
+            return
+        dst, options = route
+        if not self.limiter.allow(icmp_wire.TYPE_ECHO_REPLY, 0, ip.src):
+            self.stats.incr(self.name, "echo_replies_rate_limited")
+            return
         # RFC 1122 §3.2.2.6: the reply's source is the request's specific destination,
         # and its data is the request's data unchanged.
         self.stats.incr(self.name, "echo_replies_sent")
-        reply = icmp_wire.echo_reply(msg)
-        self.send_packet(icmp_wire.emit(reply), IP={"dst": ip.src, "src": ip.dst, "proto": 1})
+        reply = icmp_wire.emit(icmp_wire.echo_reply(msg))
+        header = {"dst": dst, "src": ip.dst, "proto": 1}
+        self.send_packet(reply, IP={**header, "options": options} if options else header)
+
+    def _echo_reply_route(self, ip: Ipv4Packet) -> tuple[str, bytes] | None:
+        """(first hop, options) of the reply to an echo request, None to drop the request.
+
+        RFC 1122 §3.2.2.6: Record Route and Timestamp come back updated with this host, a
+        completed source route reversed; other options are not reflected. A request whose
+        options do not parse is dropped, as Linux drops the datagram.
+        """
+        if not ip.options:
+            return ip.src, b""
+        try:
+            options = ipv4_options.parse_options(ip.options)
+        except Malformed:
+            self.stats.drop(self.name, IcmpDrop.BAD_IP_OPTIONS)
+            return None
+        ms = int(self.clock.seconds() * 1000) % 86_400_000  # RFC 791: ms since midnight UT
+        first_hop = ip.src
+        back: list[ipv4_options.Ipv4Option] = []
+        for opt in options:
+            if isinstance(opt, ipv4_options.RecordRoute):
+                back.append(opt.add(ip.dst))
+            elif isinstance(opt, ipv4_options.Timestamp):
+                back.append(opt.stamp(ip.dst, ms))
+            elif isinstance(opt, ipv4_options.SourceRoute):
+                if opt.remaining:  # we are not its final destination, and do not forward
+                    self.stats.drop(self.name, IcmpDrop.UNFINISHED_SOURCE_ROUTE)
+                    return None
+                first_hop, reverse = opt.reverse(ip.src)
+                back += [reverse] if reverse is not None else []
+        return first_hop, ipv4_options.emit_options(back)
+
+    @property
+    def limiter(self) -> IcmpRateLimiter:
+        """The rate limiter, built on first use (the clock comes with the stack context)."""
+        if self._limiter is None or self._limiter.config is not self.rate_limit:
+            self._limiter = IcmpRateLimiter(self.rate_limit, self.clock)
+        return self._limiter
 
     def _on_rcv_echo_reply(self, msg: IcmpMessage, ip: Ipv4Packet, ether: Any) -> None:
         pending = self._pings.pop((msg.ident, msg.seq), None)
@@ -143,9 +266,13 @@ class ICMPProtocol(Layer):
         return not (src.is_unspecified or ip_layer.bad_source(offending.src))
 
     def send_error(self, type_: int, code: int, offending: Ipv4Packet, **kwargs: Any) -> bool:
-        """Send an error about ``offending`` unless RFC 1122 §3.2.2 forbids it; True if sent."""
+        """Send an error about ``offending`` unless RFC 1122 §3.2.2 forbids it or the rate
+        limit (:attr:`rate_limit`) holds it back; True if sent."""
         if not self.may_send_error(offending, kwargs.get("Ether")):
             self.stats.incr(self.name, "errors_suppressed")
+            return False
+        if not self.limiter.allow(type_, code, offending.src):
+            self.stats.incr(self.name, "errors_rate_limited")
             return False
         datagram = ipv4.emit(offending)
         room = MAX_ERROR_LEN - 20 - 8 - (20 + len(offending.options))

@@ -16,6 +16,7 @@ from pystack.wire import Malformed, ipv4
 from pystack.wire import icmp as icmp_wire
 from pystack.wire.ethernet import BROADCAST, ETHERTYPE_IPV4
 from pystack.wire.ipv4 import FLAG_DF, FLAG_MF, Ipv4Packet
+from pystack.wire.ipv4_options import copied_options
 
 LIMITED_BROADCAST = "255.255.255.255"
 
@@ -248,7 +249,8 @@ class IPProtocol(Layer):
         return self._ident
 
     def send_packet(self, packet: Any, **kwargs: Any) -> None:
-        """Send ``packet`` with ``IP={"dst", "proto"[, "src", "ttl", "tos", "df", "ident"]}``."""
+        """Send ``packet`` with ``IP={"dst", "proto"[, "src", "ttl", "tos", "df", "ident",
+        "options"]}`` (``options`` raw bytes, see :mod:`pystack.wire.ipv4_options`)."""
         header = kwargs.get("IP") or {}
         if "dst" not in header or "proto" not in header:
             raise ValueError('IP.send_packet needs IP={"dst": ..., "proto": ...}')
@@ -270,6 +272,7 @@ class IPProtocol(Layer):
             src, header["dst"], header["proto"],
             packet if type(packet) is bytes else as_bytes(packet),
             ttl=ttl, tos=tos, ident=ident, flags=FLAG_DF if df else 0,
+            options=header.get("options", b""),
         )  # fmt: skip
         self.send_datagram(pkt)
 
@@ -336,6 +339,7 @@ class IPProtocol(Layer):
         if pkt.flags & FLAG_DF:
             return [None]
         step = (mtu - hlen) // 8 * 8
+        later_options = copied_options(pkt.options) if pkt.options else b""
         pieces: list[Ipv4Packet | None] = []
         for off in range(0, len(pkt.payload), step):
             last = off + step >= len(pkt.payload)
@@ -345,9 +349,8 @@ class IPProtocol(Layer):
                     ttl=pkt.ttl, tos=pkt.tos, ident=pkt.ident,
                     flags=pkt.flags if last else pkt.flags | FLAG_MF,
                     frag_offset=off,
-                    # RFC 791 §3.1: only options with the copied flag go past fragment 0;
-                    # this stack sends no options of its own, so later fragments carry none.
-                    options=pkt.options if off == 0 else b"",
+                    # RFC 791 §3.1: only options with the copied flag go past fragment 0.
+                    options=pkt.options if off == 0 else later_options,
                 )
             )  # fmt: skip
         self.stats.incr(self.name, "fragments_created", len(pieces))
