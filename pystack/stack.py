@@ -53,7 +53,7 @@ IP_OPTIONS = {
     "overlap_policy": "overlap_policy",
     "reassembly_memory": "reassembly_memory",
 }
-ICMP_OPTIONS = {"echo_server": "echo_server"}
+ICMP_OPTIONS = {"echo_server": "echo_server", "icmp_rate_limit": "rate_limit"}
 
 
 def _pick(options: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
@@ -73,6 +73,7 @@ class PyStack:
     ``arp_max_pending`` (64), ``ttl`` (64), ``tos`` (0), ``df`` (False),
     ``reassembly_timeout`` (30 s), ``overlap_policy`` ("linux"; see
     :mod:`pystack.layers.ip_reassembly`), ``reassembly_memory`` (1 MiB), ``echo_server``,
+    ``icmp_rate_limit`` (an :class:`~pystack.layers.icmp.IcmpRateLimit`; Linux's defaults),
     ``dns_servers`` (the resolver's servers, default /etc/resolv.conf; see :attr:`dns`).
     """
 

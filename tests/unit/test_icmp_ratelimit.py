@@ -143,3 +143,8 @@ def test_the_stack_knob_can_be_replaced_at_run_time(net: SimNet) -> None:
         tap.inject(udp_from(B))
     net.advance(0.01)
     assert len(errors_on_wire(tap)) == 10
+
+
+def test_a_stack_takes_its_rate_limit_at_construction() -> None:
+    sim = SimNet(2, icmp_rate_limit=IcmpRateLimit(per_dest_interval=0))
+    assert sim.a.icmp.rate_limit == IcmpRateLimit(per_dest_interval=0)
