@@ -13,6 +13,8 @@ import socket
 import struct
 import subprocess
 
+from pystack.wire.checksum import checksum_from_sum, raw_sum
+
 SIOCGIFFLAGS = 0x8913
 SIOCSIFFLAGS = 0x8914
 SIOCGIFMTU = 0x8921
@@ -104,11 +106,12 @@ def complete_checksum(frame: bytes) -> bytes:
     if offset is None or frag or ihl < 20 or end > len(frame) or total < ihl + offset + 2:
         return frame
     start = 14 + ihl
-    segment = bytearray(frame[start:end])
-    segment[offset : offset + 2] = b"\0\0"
-    pseudo = frame[26:34] + struct.pack("!BBH", 0, proto, len(segment))
-    checksum = (~_sum16(pseudo + bytes(segment))) & 0xFFFF
+    field = start + offset
+    # Even-length pieces' partial sums add up, so the checksum field is skipped, not copied
+    # out and zeroed: a 64 KB super-segment is summed in C (pystack.wire.checksum).
+    pseudo = frame[26:34] + struct.pack("!BBH", 0, proto, end - start)
+    total = raw_sum(pseudo) + raw_sum(frame[start:field]) + raw_sum(frame[field + 2 : end])
+    checksum = checksum_from_sum(total)
     if proto == 17 and checksum == 0:
         checksum = 0xFFFF  # RFC 768: a computed zero is sent as all ones
-    segment[offset : offset + 2] = checksum.to_bytes(2, "big")
-    return frame[:start] + bytes(segment) + frame[end:]
+    return frame[:field] + checksum.to_bytes(2, "big") + frame[field + 2 :]

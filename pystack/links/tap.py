@@ -8,13 +8,17 @@ the kernel removes when the link closes its descriptor) and brings it up; ``crea
 attaches to an existing device (e.g. ``ip tuntap add mode tap``) and leaves it in place.
 
 ``vnet_hdr=True`` opens the device with ``IFF_VNET_HDR``: every frame then carries a
-``virtio_net_hdr`` that the link strips on receive (completing partial checksums) and adds
-(zeroed) on send. Offloads stay off (``TUNSETOFFLOAD`` 0) until TCP handles super-segments;
-switching them on is ``offload_flags=`` (DESIGN.md, attachment mode 3).
+``virtio_net_hdr`` that the link validates and strips on receive (completing partial
+checksums) and adds (zeroed: no offload asked) on send. ``offload_flags=`` is handed to
+``TUNSETOFFLOAD``; with :data:`RX_OFFLOADS` (checksum + TCPv4 segmentation) the kernel may
+send TCP super-segments of up to 64 KB, which the stack takes whole (``super_frames``
+counts frames longer than the MTU). A header the link cannot honour drops the frame,
+counted in ``rx_drops`` by :class:`VnetDrop` (DESIGN.md, attachment mode 3).
 """
 
 from __future__ import annotations
 
+import enum
 import errno
 import fcntl
 import os
@@ -31,9 +35,76 @@ IFF_TAP = 0x0002
 IFF_NO_PI = 0x1000
 IFF_VNET_HDR = 0x4000
 IFF_TUN_EXCL = 0x8000
+# linux/if_tun.h: what TUNSETOFFLOAD lets the kernel hand us.
+TUN_F_CSUM = 0x01
+TUN_F_TSO4 = 0x02
+TUN_F_TSO6 = 0x04
+TUN_F_TSO_ECN = 0x08
+TUN_F_UFO = 0x10
+RX_OFFLOADS = TUN_F_CSUM | TUN_F_TSO4  # IPv4 only: the stack has no IPv6, no ECN
+# linux/virtio_net.h
 VIRTIO_NET_HDR_F_NEEDS_CSUM = 1
+VIRTIO_NET_HDR_F_DATA_VALID = 2
+VIRTIO_NET_HDR_GSO_NONE = 0
+VIRTIO_NET_HDR_GSO_TCPV4 = 1
+_KNOWN_FLAGS = VIRTIO_NET_HDR_F_NEEDS_CSUM | VIRTIO_NET_HDR_F_DATA_VALID
+_ETH = 14
+_CSUM_FIELD = {6: 16, 17: 6}  # checksum offset in the TCP / UDP header
 _VNET_HDR = struct.Struct("=BBHHHH")  # flags, gso_type, hdr_len, gso_size, csum_start/off
 _MAX_FRAME = 65536 + 14 + _VNET_HDR.size
+
+
+class VnetDrop(enum.Enum):
+    """Why the link dropped a received frame: its ``virtio_net_hdr`` asks for something
+    the link cannot honour (counted in :attr:`TapLink.rx_drops`)."""
+
+    SHORT_HEADER = "short_header"  # fewer bytes than the header itself
+    UNKNOWN_FLAGS = "unknown_flags"
+    UNKNOWN_GSO = "unknown_gso"  # a segmentation type we never enabled (UDP, TCPv6, ECN)
+    BAD_GSO = "bad_gso"  # TCPv4 segmentation on a frame that is not an IPv4 TCP segment
+    BAD_CSUM = "bad_csum"  # csum_start/csum_offset do not point at the L4 checksum
+
+
+def _ipv4_l4(frame: bytes) -> tuple[int, int] | None:
+    """``(offset of the IPv4 payload, protocol)`` of an IPv4 frame, else None."""
+    if len(frame) < _ETH + 20 or frame[12:14] != b"\x08\x00" or frame[_ETH] >> 4 != 4:
+        return None
+    ihl = (frame[_ETH] & 0x0F) * 4
+    return (_ETH + ihl, frame[_ETH + 9]) if ihl >= 20 else None
+
+
+def _checksum_request_ok(frame: bytes, start: int, offset: int) -> bool:
+    """A partial checksum must name a field inside the frame; on IPv4, exactly the TCP or
+    UDP checksum, since :func:`netdev.complete_checksum` fills that one and no other."""
+    if start < _ETH or start + offset + 2 > len(frame):
+        return False
+    l4 = _ipv4_l4(frame)
+    return l4 is None or (start == l4[0] and offset == _CSUM_FIELD.get(l4[1]))
+
+
+def strip_vnet_hdr(data: bytes) -> bytes | VnetDrop:
+    """The Ethernet frame behind a received ``virtio_net_hdr`` (its partial checksum
+    completed), or why it is dropped. Never raises, whatever the bytes."""
+    if len(data) < _VNET_HDR.size:
+        return VnetDrop.SHORT_HEADER
+    flags, gso_type, _, gso_size, csum_start, csum_offset = _VNET_HDR.unpack_from(data)
+    frame = data[_VNET_HDR.size :]
+    if flags & ~_KNOWN_FLAGS:
+        return VnetDrop.UNKNOWN_FLAGS
+    needs_csum = flags & VIRTIO_NET_HDR_F_NEEDS_CSUM
+    if gso_type == VIRTIO_NET_HDR_GSO_TCPV4:
+        # The virtio spec has a device set NEEDS_CSUM on every segmentation request:
+        # a super-segment's TCP checksum is only ever partial.
+        l4 = _ipv4_l4(frame)
+        if l4 is None or l4[1] != 6 or gso_size == 0 or not needs_csum:
+            return VnetDrop.BAD_GSO
+    elif gso_type != VIRTIO_NET_HDR_GSO_NONE:
+        return VnetDrop.UNKNOWN_GSO
+    if not needs_csum:
+        return frame
+    if not _checksum_request_ok(frame, csum_start, csum_offset):
+        return VnetDrop.BAD_CSUM
+    return netdev.complete_checksum(frame)
 
 
 class TapLink(DescriptorLink):
@@ -60,6 +131,8 @@ class TapLink(DescriptorLink):
         self.created = not existed
         self.mac: str | None = None
         self.vnet_hdr = vnet_hdr
+        self.super_frames = 0  # received frames longer than the MTU (offloads at work)
+        self.rx_drops: dict[VnetDrop, int] = {}
         self._fd: int | None = self._open(name, vnet_hdr, offload_flags)
         if self.created:
             netdev.set_up(name)
@@ -93,23 +166,21 @@ class TapLink(DescriptorLink):
             frame = bytes(_VNET_HDR.size) + frame
         os.write(self._fd, frame)
 
-    def _read(self) -> bytes:
+    def _read(self) -> bytes | None:
         assert self._fd is not None
         data = os.read(self._fd, _MAX_FRAME)
-        return self._strip_vnet_hdr(data) if self.vnet_hdr else data
+        if self.vnet_hdr:
+            got = strip_vnet_hdr(data)
+            if isinstance(got, VnetDrop):
+                self.rx_drops[got] = self.rx_drops.get(got, 0) + 1
+                return None
+            data = got
+        if len(data) > self.mtu + _ETH:
+            self.super_frames += 1
+        return data
 
     def _release(self) -> None:
         assert self._fd is not None
         # A device we created is not persistent: closing its last descriptor removes it.
         os.close(self._fd)
         self._fd = None
-
-    @staticmethod
-    def _strip_vnet_hdr(data: bytes) -> bytes:
-        if len(data) < _VNET_HDR.size:
-            return b""
-        flags = data[0]
-        frame = data[_VNET_HDR.size :]
-        if flags & VIRTIO_NET_HDR_F_NEEDS_CSUM:
-            frame = netdev.complete_checksum(frame)
-        return frame
