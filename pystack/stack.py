@@ -64,7 +64,8 @@ class PyStack:
     """A whole stack on one link.
 
     ``link`` is any :class:`pystack.links.Link` (a ``MemoryWire`` port, a capture, ...);
-    ``tap=`` / ``interface=`` open a real device through :func:`pystack.attach.open_link`.
+    ``tap=`` / ``interface=`` open a real device through :func:`pystack.attach.open_link`;
+    ``offloads=True`` (TAP only) lets the kernel hand the stack TCP super-segments.
     ``ip`` is ``"a.b.c.d/prefix"``; ``mac`` defaults to the link's own, else a random
     locally administered one drawn from ``rng``; ``clock`` defaults to the global reactor.
     ``pcap=`` a path captures every frame; ``observer(machine, old, trigger, new)`` sees
@@ -92,6 +93,7 @@ class PyStack:
         tcp: Any = None,
         pcap: str | None = None,
         observer: Callable[[Any, str, str, str], None] | None = None,
+        offloads: bool = False,
         **options: Any,
     ) -> None:
         if clock is None:
@@ -102,7 +104,23 @@ class PyStack:
         self.stack_id = str(next(_stack_ids))
         self._stopped: defer.Deferred[None] | None = None
         if link is None:
-            link, ip, mac, gateway, mtu = self._attach(tap, interface, ip, mac, gateway, mtu)
+            attached = self._attach(tap, interface, ip, mac, gateway, mtu, offloads)
+            link, ip, mac, gateway, mtu = attached
+        elif offloads:
+            raise ValueError("offloads=True needs tap=: only a TAP takes receive offloads")
+        try:
+            self._assemble(link, ip, mac, gateway, mtu, pcap, observer, tcp, options)
+        except BaseException:
+            if self.attachment is not None:  # a device or kernel rules opened above
+                self.attachment.close()
+            raise
+
+    def _assemble(
+        self, link: Any, ip: str | None, mac: str | None, gateway: str | None,
+        mtu: int | None, pcap: str | None, observer: Any, tcp: Any, options: dict[str, Any],
+    ) -> None:  # fmt: skip
+        """Build the layers on ``link`` and start it."""
+        clock = self.clock
         if pcap is not None:
             link = PcapCapture(link, pcap, clock)
         self.link = link
@@ -138,12 +156,15 @@ class PyStack:
         self.ip.register_layer(self.udp)
         return options
 
-    def _attach(self, tap: str | None, interface: str | None, ip: str | None, mac: str | None,
-                gateway: str | None, mtu: int | None) -> tuple[Any, ...]:  # fmt: skip
+    def _attach(
+        self, tap: str | None, interface: str | None, ip: str | None, mac: str | None,
+        gateway: str | None, mtu: int | None, offloads: bool,
+    ) -> tuple[Any, ...]:  # fmt: skip
         from pystack.attach import open_link
 
         att = open_link(tap=tap, interface=interface, ip=ip, gateway=gateway, mac=mac, mtu=mtu,
-                        stack_id=self.stack_id, reactor=self.clock, rng=self.rng)  # fmt: skip
+                        stack_id=self.stack_id, reactor=self.clock, rng=self.rng,
+                        offloads=offloads)  # fmt: skip
         self.attachment = att
         return att.link, att.ip, att.mac, att.gateway, att.mtu
 

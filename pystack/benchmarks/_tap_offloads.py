@@ -21,7 +21,6 @@ from collections.abc import Iterator
 from typing import Any
 
 from pystack import netns
-from pystack.attach import open_link
 from pystack.layers.tcp_application import TCPApplication
 from pystack.reactor import blocking_call
 from pystack.testing.lab import Lab
@@ -71,14 +70,9 @@ def tap_stack(lab: Lab, offloads: bool) -> Iterator[Any]:
     from pystack.stack import PyStack
 
     with lab.kernel():
-        att = open_link(tap=TAP, ip=STACK_CIDR, offloads=offloads)
+        stack = PyStack(tap=TAP, ip=STACK_CIDR, offloads=offloads)
     try:
         netns.ip("-n", lab.info.kernel_ns, "addr", "add", KERNEL_CIDR, "dev", TAP)
-        stack = PyStack(link=att.link, ip=att.ip, mac=att.mac)
-    except BaseException:
-        att.close()
-        raise
-    try:
         stack.run(doreactor=False)
         yield stack
     finally:

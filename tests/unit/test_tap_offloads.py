@@ -6,18 +6,22 @@ import hashlib
 import os
 import socket
 import struct
+import subprocess
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from twisted.internet.task import Clock
 
 from pystack.attach import open_link
 from pystack.benchmarks._tap_offloads import discard_server, kernel_sends, tap_stack
 from pystack.links import netdev, tap
+from pystack.links.memory import MemoryWire
 from pystack.links.tap import TapLink, VnetDrop, strip_vnet_hdr
 from pystack.reactor import blocking_call
+from pystack.stack import PyStack
 from pystack.testing import lab as lab_fixtures
 from pystack.testing.lab import Lab
 
@@ -143,6 +147,20 @@ def test_the_link_counts_drops_and_super_frames(monkeypatch: pytest.MonkeyPatch)
 def test_offloads_need_a_tap() -> None:
     with pytest.raises(ValueError, match="needs tap="):
         open_link(interface="lo", ip="198.18.0.2/24", offloads=True)
+    wire = MemoryWire(Clock())
+    with pytest.raises(ValueError, match="needs tap="):
+        PyStack(link=wire.attach(), ip="198.18.0.2/24", clock=Clock(), offloads=True)
+
+
+@pytest.mark.root
+def test_a_stack_that_fails_to_build_closes_its_tap(veth_lab: Lab) -> None:
+    with veth_lab.kernel(), pytest.raises(TypeError, match="unknown PyStack options"):
+        PyStack(tap="psleak0", ip="198.18.1.2/24", offloads=True, no_such_option=1)
+    shown = subprocess.run(
+        ["ip", "-n", veth_lab.info.kernel_ns, "link", "show", "psleak0"],
+        capture_output=True, check=False,
+    )  # fmt: skip
+    assert shown.returncode != 0, "the TAP device outlived the failed PyStack()"
 
 
 # -- against the kernel -------------------------------------------------------------------
