@@ -7,11 +7,13 @@ badly summed segments are dropped and counted, never raised.
 
 from __future__ import annotations
 
+import hashlib
 import random
 from typing import Any
 
 from pystack.layers.layer import Layer, unwrap
 from pystack.layers.tcp_config import TcpConfig, TcpDrop
+from pystack.layers.tcp_input import syn_reopens_time_wait
 from pystack.layers.tcp_isn import IsnGenerator
 from pystack.layers.tcp_session import TCPSession, reset_for
 from pystack.layers.tcp_time_wait import TimeWaitRecord, TimeWaitTable, record_of, revive
@@ -20,7 +22,7 @@ from pystack.wire import tcp as tcpwire
 from pystack.wire.ipv4 import Ipv4Packet
 from pystack.wire.seqnum import SeqNum
 
-__all__ = ["TCPLayer", "TCPProtocol"]
+__all__ = ["ChallengeAckLimit", "TCPLayer", "TCPProtocol"]
 
 PROTO_TCP = 6
 # RFC 6335 §6: the dynamic (ephemeral) port range.
@@ -30,6 +32,42 @@ EPHEMERAL = (49152, 65535)
 HARD_UNREACH_CODES = frozenset({2, 3})
 
 Key = tuple[str, int, str, int]
+
+
+class ChallengeAckLimit:
+    """RFC 5961 §7: at most a budget of challenge ACKs per second of ``clock`` (whole
+    seconds, as Linux counts them), shared by all the connections of a TCP layer.
+
+    With ``rng``, each second's budget is drawn uniformly from [L/2, 3L/2) around the
+    limit L, as Linux's tcp_send_challenge_ack since CVE-2016-5696: with a fixed budget,
+    an off-path attacker who exhausts it can count the ACKs left to learn whether its
+    guessed 4-tuple and sequence numbers hit a connection. Without ``rng``, exactly L.
+    ``sent`` and ``limited`` count the ACKs allowed and refused.
+    """
+
+    def __init__(self, limit: int, clock: Any, rng: random.Random | None = None) -> None:
+        self.limit, self.clock, self.rng = limit, clock, rng
+        self.second: int | None = None
+        self.left = 0
+        self.sent = self.limited = 0
+
+    def allow(self) -> bool:
+        """Take one challenge ACK from this second's budget; False when it is spent."""
+        second = int(self.clock.seconds())
+        if second != self.second:
+            self.second, self.left = second, self._budget()
+        if self.left > 0:
+            self.left -= 1
+            self.sent += 1
+            return True
+        self.limited += 1
+        return False
+
+    def _budget(self) -> int:
+        half = (self.limit + 1) // 2
+        if self.rng is None or half == 0:
+            return self.limit
+        return self.rng.randint(half, self.limit + half - 1)
 
 
 class TCPLayer(Layer):
@@ -54,6 +92,8 @@ class TCPLayer(Layer):
         self.listeners: dict[tuple[str, int], TCPSession] = {}
         self._isn = isn
         self._time_wait: TimeWaitTable | None = None
+        self._challenge_acks: ChallengeAckLimit | None = None
+        self._ts_secret: bytes | None = None
         self.last_remote_ip: str | None = None
         self._last_local_ip: str | None = None
 
@@ -65,6 +105,17 @@ class TCPLayer(Layer):
             self._isn = IsnGenerator(self.clock, rng=self.rng)
         return int(self._isn(local_ip, local_port, remote_ip, remote_port))
 
+    def ts_offset(self, local_ip: str, remote_ip: str) -> int:
+        """The TSval offset of a connection between two addresses (RFC 7323 §7.1): a keyed
+        hash of the pair, as Linux's secure_tcp_ts_off. Random, so TSval does not tell
+        our uptime; the same for every connection between two hosts, so TSval grows across
+        them and a SYN reopening a TIME_WAIT connection passes PAWS (RFC 6191 §2)."""
+        if self._ts_secret is None:
+            self._ts_secret = self.rng.getrandbits(128).to_bytes(16, "big")
+        pair = f"{local_ip} {remote_ip}".encode()
+        digest = hashlib.blake2s(pair, key=self._ts_secret, digest_size=4).digest()
+        return int.from_bytes(digest, "big")
+
     def local_ip(self) -> str:
         """Our address (the one the last segment was sent to, else the stack's)."""
         return self._last_local_ip or self._context().ip or "0.0.0.0"
@@ -72,6 +123,24 @@ class TCPLayer(Layer):
     def count_drop(self, reason: TcpDrop) -> None:
         """Count one dropped segment under ``reason``."""
         self.stats.drop("tcp", reason)
+
+    def challenge_ack_allowed(self) -> bool:
+        """Whether a session may send an RFC 5961 challenge ACK now (§7): the layer's
+        `ChallengeAckLimit` of ``TcpConfig.challenge_ack_limit`` per second, its own rng
+        seeded from the stack's; counted as tcp.challenge_acks / challenge_acks_limited."""
+        limit = self._challenge_acks
+        if limit is None:
+            if self.config.challenge_ack_limit is None:
+                return True
+            rng = random.Random(self.rng.getrandbits(64))
+            limit = self._challenge_acks = ChallengeAckLimit(
+                self.config.challenge_ack_limit, self.clock, rng
+            )
+        if limit.allow():
+            self.stats.incr("tcp", "challenge_acks")
+            return True
+        self.stats.incr("tcp", "challenge_acks_limited")
+        return False
 
     def transmit(self, session: Any, seg: tcpwire.TcpSegment) -> None:
         """Send one segment of ``session`` down to IP."""
@@ -157,13 +226,14 @@ class TCPLayer(Layer):
 
     def _reopen(self, record: TimeWaitRecord, seg: tcpwire.TcpSegment) -> bool:
         """A SYN that reopens a TIME_WAIT record goes straight to the listener, as Linux's
-        TCP_TW_SYN: the same checks as `TCPSession.reopen_from_time_wait` (RFC 6191 §2,
-        SEG.SEQ > RCV.NXT), without reviving a session only to close it. Not taken when
-        the recorded class changed that path."""
-        flags = seg.flags & (tcpwire.SYN | tcpwire.ACK | tcpwire.RST)
-        if flags != tcpwire.SYN or not self.time_wait.classes[record.kind].plain_time_wait:
+        TCP_TW_SYN: the same decision as `TCPSession.reopen_from_time_wait`
+        (`syn_reopens_time_wait`: RFC 6191 §2, RFC 7323 §5.3), without reviving a session
+        only to close it. Not taken when the recorded class changed that path."""
+        if not seg.flags & tcpwire.SYN or not self.time_wait.classes[record.kind].plain_time_wait:
             return False
-        if not SeqNum(seg.seq) > SeqNum(record.rcv_nxt):
+        ts_recent = record.ts_recent if record.ts_ok else None
+        now = self.clock.seconds()
+        if not syn_reopens_time_wait(seg, record.rcv_nxt, ts_recent, record.ts_recent_age, now):
             return False
         listener = self.listener_for(record.local_ip, record.local_port)
         if listener is None:

@@ -68,6 +68,12 @@ class TcpConfig:
     (:mod:`pystack.layers.tcp_time_wait`): the session goes to CLOSED (``time_wait_handoff``)
     as soon as it enters TIME_WAIT, and the record answers the peer for 2*MSL. Off, the
     whole session stays in TIME_WAIT for 2*MSL and ends with ``timeout_2msl``."""
+    challenge_ack_limit: int | None = 1000
+    """RFC 5961 §7: challenge ACKs the TCP layer sends per second, all its connections
+    together; beyond it they are counted (``tcp.challenge_acks_limited``), not sent. The
+    budget of each second is drawn at random around this mean, as Linux does since
+    CVE-2016-5696 (whose ``net.ipv4.tcp_challenge_ack_limit`` was 1000 from 4.7 to 5.19).
+    None: no limit."""
 
     @property
     def rcv_wscale(self) -> int:
@@ -89,6 +95,8 @@ class TcpConfig:
             raise ValueError(f"mss out of range: {self.mss}")
         if self.rcv_buf < 1 or self.snd_buf < 1:
             raise ValueError("buffers must hold at least one byte")
+        if self.challenge_ack_limit is not None and self.challenge_ack_limit < 0:
+            raise ValueError("challenge_ack_limit must be >= 0 (or None: no limit)")
 
 
 class TcpDrop(enum.Enum):
@@ -115,6 +123,9 @@ class TcpDrop(enum.Enum):
     OUT_OF_ORDER_FULL = "out_of_order_full"
     DATA_AFTER_FIN = "data_after_fin"
     TIME_WAIT_SEGMENT = "time_wait_segment"
+    PAWS_REJECTED = "paws_rejected"
+    """RFC 7323 §5.3: SEG.TSval older than TS.Recent (an old duplicate, or a wrapped
+    sequence number); answered with an ACK."""
 
 
 class CloseReason(enum.Enum):

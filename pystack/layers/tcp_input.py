@@ -4,7 +4,9 @@ Each check takes the session and the segment and returns the segment to continue
 (possibly trimmed to the window) or None when processing stops; a drop is counted with
 its `TcpDrop` reason. The checks run before any trigger fires, and in-window data in the
 synchronized states goes through plain methods, never one trigger per segment.
-RFC 5961 hardens the RST, SYN and ACK checks against blind in-window attacks.
+RFC 5961 hardens the RST, SYN and ACK checks against blind in-window attacks; its
+challenge ACKs go through the host's per-second limit (§7). With timestamps on, PAWS
+(RFC 7323 §5) runs before the sequence test.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pystack.wire import tcp as tcpwire
 from pystack.wire.seqnum import SeqNum
 from pystack.wire.tcp_options import Timestamp
 
-__all__ = ["InputMixin"]
+__all__ = ["PAWS_IDLE", "InputMixin", "paws_ok", "syn_reopens_time_wait"]
 
 FIN, SYN, RST, PSH, ACK = tcpwire.FIN, tcpwire.SYN, tcpwire.RST, tcpwire.PSH, tcpwire.ACK
 Seg = tcpwire.TcpSegment
@@ -35,6 +37,9 @@ _HALF = 1 << 31
 DEFAULT_MSS = 536
 # NOP, NOP, TSopt: what timestamps add to every segment (RFC 7323 Appendix A).
 TS_OPTION_LEN = 12
+# RFC 7323 §5.5: TS.Recent of a connection idle for more than 24 days is invalid, since
+# the peer's TSval may have advanced by half its space since (Linux: TCP_PAWS_24DAYS).
+PAWS_IDLE = 24 * 24 * 3600.0
 
 
 def seg_len(seg: Seg) -> int:
@@ -50,8 +55,37 @@ def seg_tsval(seg: Seg) -> int | None:
     return None
 
 
+def paws_ok(tsval: int, ts_recent: int, ts_recent_age: float, now: float) -> bool:
+    """RFC 7323 §5.3 R1 as Linux's tcp_paws_check: SEG.TSval is not older than TS.Recent
+    (modulo 2**32), or TS.Recent does not count: set at ``ts_recent_age`` more than 24
+    days before ``now`` (§5.5), or 0 (Linux: some hosts send TSval 0 on their SYN only)."""
+    return (tsval - ts_recent) & _MASK < _HALF or now - ts_recent_age >= PAWS_IDLE or ts_recent == 0
+
+
+def syn_reopens_time_wait(
+    seg: Seg, rcv_nxt: int, ts_recent: int | None, ts_recent_age: float, now: float
+) -> bool:
+    """Whether ``seg`` is a SYN (no ACK, no RST) that reopens a connection in TIME_WAIT,
+    as Linux's tcp_timewait_state_process decides it. ``ts_recent`` is None when the old
+    connection did not use timestamps. RFC 6191 §2: with timestamps on both connections,
+    a SYN whose TSval is newer than TS.Recent reopens; one PAWS rejects never does. Else
+    RFC 1122 §4.2.2.13: SEG.SEQ > RCV.NXT. Used for sessions and records alike."""
+    if seg.flags & (SYN | ACK | RST) != SYN:
+        return False
+    tsval = None if ts_recent is None else seg_tsval(seg)
+    if tsval is not None and ts_recent is not None:
+        if not paws_ok(tsval, ts_recent, ts_recent_age, now):
+            return False
+        if 0 < (tsval - ts_recent) & _MASK < _HALF:
+            return True
+    return 0 < (seg.seq - rcv_nxt) & _MASK < _HALF
+
+
 class InputMixin(Tcb):
     """The receive side of a TCP session."""
+
+    ts_recent_age: float
+    """Clock time TS.Recent was last set (RFC 7323 §5.5: invalid after 24 days)."""
 
     def on_segment_in(self, segment: Seg) -> None:
         """Hook: sees every incoming segment before processing (default: nothing)."""
@@ -102,6 +136,7 @@ class InputMixin(Tcb):
         mss = min(peer_mss, self.config.mss)
         if self.ts_ok:
             self.ts_recent = tsval or 0
+            self.ts_recent_age = self.clock.seconds()
             mss -= TS_OPTION_LEN  # RFC 7323 §3.2, RFC 6691 §2: options come out of the MSS
         self.snd_mss = max(1, mss)
         self.cc = self.new_cc(self.snd_mss)
@@ -153,10 +188,12 @@ class InputMixin(Tcb):
 
     # ---------------------------------------------- §3.10.7.4 the synchronized states
 
-    # The checks of RFC 9293 §3.10.7.4 in order (the third, security, does not apply);
-    # resolved per class so that a subclass may override any of them.
+    # The checks of RFC 9293 §3.10.7.4 in order (the third, security, does not apply),
+    # PAWS first (RFC 7323 §5.3 R1 precedes the sequence test); resolved per class so
+    # that a subclass may override any of them.
     PIPELINE: tuple[str, ...] = (
-        "check_sequence", "check_rst", "check_syn", "check_ack", "check_text", "check_fin",
+        "check_paws", "check_sequence", "check_rst", "check_syn", "check_ack", "check_text",
+        "check_fin",
     )  # fmt: skip
     _pipeline: tuple[Check, ...] = ()
     _default_pipeline = False
@@ -180,8 +217,18 @@ class InputMixin(Tcb):
 
     def _in_synchronized_default(self, seg: Seg) -> None:
         """The default pipeline, skipping the calls of checks that would pass the segment
-        through untouched (no RST, no SYN, no text, no FIN): same order, same outcome."""
-        result = self.check_sequence(seg)
+        through untouched (a TSval not older than TS.Recent, no RST, no SYN, no text, no
+        FIN): same order, same outcome. SEG.TSval is read once for PAWS and TS.Recent."""
+        tsval = None
+        if self.ts_ok and not seg.flags & RST:
+            tsval = seg_tsval(seg)
+            if (
+                tsval is not None
+                and (tsval - self.ts_recent) & _MASK >= _HALF
+                and self.check_paws(seg) is None
+            ):
+                return
+        result = self._check_sequence(seg, tsval)
         if result is None:
             return
         flags = result.flags
@@ -201,8 +248,37 @@ class InputMixin(Tcb):
         if result.flags & FIN:
             self.check_fin(result)
 
+    def check_paws(self, seg: Seg) -> Seg | None:
+        """PAWS (RFC 7323 §5.3 R1), before the sequence test: with timestamps on, a
+        segment whose SEG.TSval is older than a valid TS.Recent is an old duplicate
+        (perhaps of a wrapped sequence number): ACK and drop it. Never an RST (R1; Linux
+        too, so a peer whose clock restarted can still reset). A SYN gets a challenge ACK,
+        as in Linux's tcp_validate_incoming.
+
+        A segment without TSopt passes, as in Linux: RFC 7323 §3.2 says such a segment
+        SHOULD be dropped, but a middlebox that strips the option mid-connection would
+        then stall the connection, and the sequence test still applies."""
+        if not self.ts_ok or seg.flags & RST:
+            return seg
+        tsval = seg_tsval(seg)
+        if tsval is None or paws_ok(
+            tsval, self.ts_recent, self.ts_recent_age, self.clock.seconds()
+        ):
+            return seg
+        self.count_drop(TcpDrop.PAWS_REJECTED)
+        if seg.flags & SYN:
+            self.send_challenge_ack()
+        else:
+            self.send_ack()
+        return None
+
     def check_sequence(self, seg: Seg) -> Seg | None:
-        """First: the acceptability test, then trim to the window (RFC 9293 §3.10.7.4)."""
+        """First: the acceptability test, then trim to the window (RFC 9293 §3.10.7.4);
+        an acceptable segment may update TS.Recent (RFC 7323 §4.3, §5.3 R3)."""
+        tsval = seg_tsval(seg) if self.ts_ok and not seg.flags & RST else None
+        return self._check_sequence(seg, tsval)
+
+    def _check_sequence(self, seg: Seg, tsval: int | None) -> Seg | None:
         seq = seg.seq
         flags = seg.flags
         size = len(seg.payload)
@@ -223,24 +299,25 @@ class InputMixin(Tcb):
             if not flags & RST:
                 self.on_unacceptable(seg)
             return None
-        if self.ts_ok and not flags & RST:
-            self._update_ts_recent(seg)
+        if tsval is not None:
+            self._update_ts_recent(seg, tsval)
         if front == 0 and size <= wnd:
             return seg  # starts at RCV.NXT and fits: nothing to trim
         return self._trim(seg, SeqNum(seq), self.rcv_nxt, wnd)
 
-    def _update_ts_recent(self, seg: Seg) -> None:
+    def _update_ts_recent(self, seg: Seg, tsval: int) -> None:
         """RFC 7323 §4.3 (2): an acceptable segment with SEG.TSval >= TS.Recent and
         SEG.SEQ <= Last.ACK.sent sets TS.Recent, so TSecr echoes the earliest segment our
         next ACK acknowledges (RFC 7323 dropped RFC 1323's Last.ACK.sent < SEG.SEQ +
-        SEG.LEN bound, which kept ACK-only segments from ever updating it)."""
-        tsval = seg_tsval(seg)
-        if (
-            tsval is not None
-            and (tsval - self.ts_recent) & _MASK < _HALF
-            and (self.last_ack_sent - seg.seq) & _MASK < _HALF
-        ):
-            self.ts_recent = tsval
+        SEG.LEN bound, which kept ACK-only segments from ever updating it). An invalid
+        TS.Recent (§5.5) is replaced by any TSval, as Linux's tcp_replace_ts_recent."""
+        if (self.last_ack_sent - seg.seq) & _MASK < _HALF:
+            now = self.clock.seconds()
+            if (tsval - self.ts_recent) & _MASK < _HALF or paws_ok(
+                tsval, self.ts_recent, self.ts_recent_age, now
+            ):
+                self.ts_recent = tsval
+                self.ts_recent_age = now
 
     def on_unacceptable(self, seg: Seg) -> None:
         """Answer an unacceptable segment: <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>."""
@@ -298,8 +375,15 @@ class InputMixin(Tcb):
             self.count_drop(TcpDrop.RST_OUT_OF_WINDOW)
         else:
             self.count_drop(TcpDrop.RST_CHALLENGED)
-            self.send_ack()  # RFC 5961 §3.2: the challenge ACK
+            self.send_challenge_ack()  # RFC 5961 §3.2
         return None
+
+    def send_challenge_ack(self) -> None:
+        """An RFC 5961 challenge ACK, unless the host's budget for this second is spent
+        (RFC 5961 §7: ``host.challenge_ack_allowed()``; a host without it sets no limit)."""
+        allowed = getattr(self.host, "challenge_ack_allowed", None)
+        if allowed is None or allowed():
+            self.send_ack()
 
     def on_reset_handled(self, seg: Seg) -> None:
         """After a reset took its transition (the session forgets the connection)."""
@@ -308,7 +392,7 @@ class InputMixin(Tcb):
         """Fourth: a SYN in a synchronized state gets a challenge ACK (RFC 5961 §4)."""
         if seg.flags & SYN:
             self.count_drop(TcpDrop.SYN_CHALLENGED)
-            self.send_ack()
+            self.send_challenge_ack()
             return None
         return seg
 
@@ -339,7 +423,7 @@ class InputMixin(Tcb):
             return None
         if ((ack_v - una + self.max_snd_wnd + _HALF) & _MASK) - _HALF < 0:
             self.count_drop(TcpDrop.ACK_TOO_OLD)
-            self.send_ack()
+            self.send_challenge_ack()  # RFC 5961 §5.2
             return None
         self._process_ack(seg, ack)
         return self._after_ack(seg)

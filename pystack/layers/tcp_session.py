@@ -27,7 +27,7 @@ from pystack.fsm import StateMachine
 from pystack.layers.tcp_buffers import RecvBuffer, SendBuffer
 from pystack.layers.tcp_config import CloseReason, TcpConfig, TcpDrop
 from pystack.layers.tcp_congestion import Action, NewReno, rfc6928_initial_window
-from pystack.layers.tcp_input import InputMixin
+from pystack.layers.tcp_input import InputMixin, syn_reopens_time_wait
 from pystack.layers.tcp_output import MAX_WINDOW, OutputMixin
 from pystack.layers.tcp_reorder import InsertResult, ReorderQueue
 from pystack.layers.tcp_rtt import RttEstimator
@@ -106,11 +106,11 @@ class TCPSession(InputMixin, OutputMixin, TimerMixin, StateMachine, machine="tcp
         self.snd_wscale = 0
         self.rcv_wscale = config.rcv_wscale
         self.wscale_ok = False
-        # RFC 7323 §3.2, §4.3: TS.Recent, Last.ACK.sent, and the TSval offset (§7.1).
-        # PAWS (§5) is not implemented: TS.Recent only feeds TSecr, nothing is dropped
-        # for an old TSval.
+        # RFC 7323 §3.2, §4.3: TS.Recent (and when it was set, for PAWS's 24-day limit,
+        # §5.5), Last.ACK.sent, and the TSval offset (§7.1).
         self.ts_ok = False
         self.ts_recent = self.ts_offset = self.last_ack_sent = 0
+        self.ts_recent_age = 0.0
         self.sndbuf = SendBuffer(config.snd_buf)
         self.rcvbuf = RecvBuffer(config.rcv_buf)
         self.rtt = RttEstimator(
@@ -242,10 +242,17 @@ class TCPSession(InputMixin, OutputMixin, TimerMixin, StateMachine, machine="tcp
             # above the old one's highest sequence number (Linux: SND.NXT + 65535 + 2).
             self.iss = floor + 65537
         if self.config.timestamps:
-            # RFC 7323 §5.4, §7.1: a random offset per connection keeps TSval from
-            # revealing the host's uptime or linking its connections.
-            rng = getattr(self.host, "rng", None)
-            self.ts_offset = rng.getrandbits(32) if rng is not None else 0
+            self.ts_offset = self._choose_ts_offset()
+
+    def _choose_ts_offset(self) -> int:
+        """RFC 7323 §5.4, §7.1: a random TSval offset keeps TSval from revealing the
+        host's uptime. The host's ``ts_offset(local_ip, remote_ip)`` gives one per pair
+        of addresses (as Linux), else the host's rng one per connection, else 0."""
+        per_pair = getattr(self.host, "ts_offset", None)
+        if per_pair is not None:
+            return int(per_pair(self.local_ip, self.remote_ip))
+        rng = getattr(self.host, "rng", None)
+        return rng.getrandbits(32) if rng is not None else 0
 
     def syn_segment(self) -> tcpwire.TcpSegment:
         """Our SYN (with the MSS option, RFC 9293 §3.7.1 / MUST-14, and the window scale
@@ -571,17 +578,20 @@ class TCPSession(InputMixin, OutputMixin, TimerMixin, StateMachine, machine="tcp
     # ====================================================================== TIME_WAIT
 
     def _in_time_wait(self, seg: tcpwire.TcpSegment) -> None:
-        if seg.flags & (SYN | ACK | RST) == SYN and self.reopen_from_time_wait(seg):
+        if seg.flags & SYN and self.reopen_from_time_wait(seg):
             return
         self._in_synchronized(seg)
 
     def reopen_from_time_wait(self, seg: tcpwire.TcpSegment) -> bool:
-        """A new SYN for this 4-tuple in TIME_WAIT (no ACK, no RST): RFC 1122 §4.2.2.13
-        (MAY) and RFC 6191 §2 without timestamps accept it when SEG.SEQ > RCV.NXT, as
-        Linux does: the TIME_WAIT session closes and the listener on our port takes the
-        SYN as a new connection. Otherwise (an old SEG.SEQ, or no listener, the host has
-        no ``listener_for``) returns False: RFC 9293 §3.10.7.4 and RFC 5961 §4 apply."""
-        if not SeqNum(seg.seq) > self.rcv_nxt:
+        """A new SYN for this 4-tuple in TIME_WAIT (no ACK, no RST) that
+        `syn_reopens_time_wait` accepts (RFC 1122 §4.2.2.13 and RFC 6191 §2: a newer
+        TSval, else SEG.SEQ > RCV.NXT, as Linux): the TIME_WAIT session closes and the
+        listener on our port takes the SYN as a new connection. Otherwise (or with no
+        listener, or a host without ``listener_for``) returns False: RFC 7323 §5.3, RFC
+        9293 §3.10.7.4 and RFC 5961 §4 apply."""
+        ts_recent = self.ts_recent if self.ts_ok else None
+        now = self.clock.seconds()
+        if not syn_reopens_time_wait(seg, self.rcv_nxt.value, ts_recent, self.ts_recent_age, now):
             return False
         listener_for = getattr(self.host, "listener_for", None)
         listener = listener_for(self.local_ip, self.local_port) if listener_for else None
@@ -628,6 +638,7 @@ class TCPSession(InputMixin, OutputMixin, TimerMixin, StateMachine, machine="tcp
             "snd_mss": self.snd_mss, "rcv_nxt": int(self.rcv_nxt),
             "snd_wscale": self.snd_wscale, "rcv_wscale": self.rcv_wscale,
             "ts_ok": self.ts_ok, "ts_recent": self.ts_recent,
+            "ts_recent_age": self.ts_recent_age,
             "rcv_wnd": max(self.rcv_adv - self.rcv_nxt, 0),
             "rto": self.rtt.rto, "srtt": self.rtt.srtt,
             "cwnd": self.cc.cwnd, "ssthresh": self.cc.ssthresh,

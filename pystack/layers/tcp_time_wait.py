@@ -13,8 +13,8 @@ cyclic garbage collector walks on every full collection. Linux keeps a small
   garbage collector stops tracking: the wait costs no collector time at all;
 - a segment for a record's 4-tuple revives a session of the same class in TIME_WAIT from the
   record (`revive`), which runs the one TIME_WAIT code path (re-ACK a FIN and restart the
-  wait, RFC 5961 challenge ACKs, RST, a reopening SYN per RFC 6191); if it is still in
-  TIME_WAIT afterwards, it is retired again.
+  wait, RFC 7323 PAWS, RFC 5961 challenge ACKs, RST, a reopening SYN per RFC 6191); if it
+  is still in TIME_WAIT afterwards, it is retired again.
 
 So TIME_WAIT behaves the same on the wire either way (a property test compares both); only
 the session object's view differs (CLOSED at once instead of after 2*MSL).
@@ -69,6 +69,8 @@ class TimeWaitRecord(NamedTuple):
     ts_recent: int
     ts_offset: int
     last_ack_sent: int
+    ts_recent_age: float
+    """Clock time TS.Recent was set (PAWS, RFC 7323 §5.5)."""
 
 
 def record_of(session: TCPSession, deadline: float, kind: int) -> TimeWaitRecord:
@@ -81,6 +83,7 @@ def record_of(session: TCPSession, deadline: float, kind: int) -> TimeWaitRecord
         session.snd_fin.value, session.snd_mss, session.rcv_nxt.value,
         session.rcv_adv.value, session.snd_wscale, session.rcv_wscale, session.wscale_ok,
         session.ts_ok, session.ts_recent, session.ts_offset, session.last_ack_sent,
+        session.ts_recent_age,
     )  # fmt: skip
 
 
@@ -102,7 +105,7 @@ def revive(cls: type[TCPSession], host: Any, record: TimeWaitRecord, config: Any
     session.snd_wscale, session.rcv_wscale = record.snd_wscale, record.rcv_wscale
     session.wscale_ok, session.ts_ok = record.wscale_ok, record.ts_ok
     session.ts_recent, session.ts_offset = record.ts_recent, record.ts_offset
-    session.last_ack_sent = record.last_ack_sent
+    session.last_ack_sent, session.ts_recent_age = record.last_ack_sent, record.ts_recent_age
     session.fin_queued = session.fin_received = True
     session.set_state("TIME_WAIT")
     session.time_wait_timer.deadline = record.deadline

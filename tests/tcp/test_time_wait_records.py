@@ -12,9 +12,10 @@ import gc
 from typing import Any
 
 import hypothesis.strategies as st
+import pytest
 from hypothesis import given, settings
 
-from pystack.layers.tcp_config import CloseReason, TcpConfig
+from pystack.layers.tcp_config import CloseReason, TcpConfig, TcpDrop
 from pystack.layers.tcp_session import TCPSession
 from pystack.testing import examples
 from pystack.testing.harness import TcpPair
@@ -52,6 +53,7 @@ class Waiting:
         self.client.close()
         pair.run_until(lambda: self.client.state == "CLOSED")
         self.sent: list[bytes] = []
+        self.ts_base = 0
         pair.wire.filter = self._cut
 
     def _cut(self, src: str, dst: str, data: bytes) -> bool:
@@ -229,4 +231,76 @@ def test_records_answer_exactly_as_whole_sessions(
         for w in (whole, compact):
             w.pair.clock.advance(step[-1])
             w.inject(_segment(w, step))
+        assert compact.outcome() == whole.outcome()
+
+
+# ------------------------------------------------ RFC 6191 §2 with timestamps, and PAWS
+
+
+def _ts_recent(w: Waiting) -> int:
+    """TS.Recent of the connection in TIME_WAIT (the client's last TSval)."""
+    return w.server.ts_recent
+
+
+def _syn(w: Waiting, dseq: int, tsval: int | None) -> tcpwire.TcpSegment:
+    options = () if tsval is None else (NOP, NOP, Timestamp(tsval % 2**32, 0))
+    seq = (w.rcv_nxt + dseq) % 2**32
+    return tcpwire.TcpSegment(40000, PORT, seq, 0, tcpwire.SYN, 500, b"", options)
+
+
+@pytest.mark.parametrize("compact", [True, False], ids=["record", "session"])
+def test_a_syn_with_a_newer_tsval_reopens_even_below_rcv_nxt(compact: bool) -> None:
+    w = Waiting(compact=compact)
+    w.inject(_syn(w, -1000, _ts_recent(w) + 1))
+    child = w.layer.connections[w.key]
+    assert child.state == "SYN_RECEIVED" and child is not w.server
+    assert not w.waiting()
+    (synack,) = (tcpwire.parse(d) for d in w.sent)
+    assert synack.flags == tcpwire.SYN | tcpwire.ACK
+
+
+@pytest.mark.parametrize("compact", [True, False], ids=["record", "session"])
+@pytest.mark.parametrize(
+    ("dseq", "dts"), [(-1000, 0), (+1000, -1), (-1000, None)], ids=["equal", "paws", "no-ts"]
+)
+def test_a_syn_neither_newer_nor_paws_safe_does_not_reopen(
+    compact: bool, dseq: int, dts: int | None
+) -> None:
+    """Not reopened: a TSval equal to TS.Recent and SEG.SEQ <= RCV.NXT; an old TSval,
+    whatever SEG.SEQ (PAWS, as Linux's paws_reject); no TSopt and SEG.SEQ <= RCV.NXT.
+    Each gets an ACK and the wait goes on."""
+    w = Waiting(compact=compact)
+    w.inject(_syn(w, dseq, None if dts is None else _ts_recent(w) + dts))
+    assert w.waiting()
+    (ack,) = (tcpwire.parse(d) for d in w.sent)
+    assert (ack.flags, ack.ack) == (tcpwire.ACK, w.rcv_nxt)
+    paws = w.layer.stats.dropped("tcp", TcpDrop.PAWS_REJECTED)
+    assert paws == (1 if dts == -1 else 0)
+
+
+def _segment_near_ts_recent(w: Waiting, step: tuple[Any, ...]) -> tcpwire.TcpSegment:
+    flags, dseq, dack, payload, dts, _ = step
+    options = () if dts is None else (NOP, NOP, Timestamp((w.ts_base + dts) % 2**32, 0))
+    seq, ack = (w.rcv_nxt + dseq) % 2**32, (w.snd_nxt + dack) % 2**32
+    return tcpwire.TcpSegment(40000, PORT, seq, ack, flags, 1000, payload, options)
+
+
+ts_offsets = st.one_of(st.none(), st.integers(-3, 3), st.integers(-(2**31), 2**31 - 1))
+segments_near_ts_recent = st.tuples(
+    flag_sets, offsets, offsets, st.binary(max_size=3), ts_offsets, st.floats(0, 70)
+)
+
+
+@settings(max_examples=examples(ci=500, dev=60), deadline=None)
+@given(script=st.lists(segments_near_ts_recent, min_size=1, max_size=6))
+def test_records_answer_as_whole_sessions_around_ts_recent(script: list[Any]) -> None:
+    """The differential above with TSvals at and around TS.Recent: PAWS and the
+    timestamp reopen decide the same for a record and for a whole session."""
+    whole, compact = Waiting(compact=False), Waiting(compact=True)
+    for w in (whole, compact):
+        w.ts_base = _ts_recent(w)
+    for step in script:
+        for w in (whole, compact):
+            w.pair.clock.advance(step[-1])
+            w.inject(_segment_near_ts_recent(w, step))
         assert compact.outcome() == whole.outcome()

@@ -220,3 +220,15 @@ def test_two_full_sized_segments_with_timestamps_are_acked_at_once() -> None:
     h.recv_nothing()  # the first one may wait
     h.send(".", seq=h.remote(1449), ack=h.local(1), payload=b"b" * 1448, tsval=778, tsecr=0)
     h.recv(h.expect(".", seq=h.local(1), ack=h.remote(2897)))
+
+
+def test_connections_between_two_hosts_share_a_tsval_offset() -> None:
+    """As Linux's secure_tcp_ts_off: one offset per pair of addresses, so TSval keeps
+    growing from one connection to the next (a SYN reopening TIME_WAIT passes PAWS)."""
+    pair = TcpPair()
+    layer = pair.layers[0]
+    first = layer.connect(TcpPair.ADDRESSES[1], 7, local_port=40000)
+    second = layer.connect(TcpPair.ADDRESSES[1], 7, local_port=40001)
+    elsewhere = layer.connect("198.18.0.9", 7, local_port=40000)
+    assert first.ts_offset == second.ts_offset != elsewhere.ts_offset
+    assert pair.layers[1].ts_offset(TcpPair.ADDRESSES[1], TcpPair.ADDRESSES[0]) != (first.ts_offset)
