@@ -63,6 +63,11 @@ class TcpConfig:
     timestamps: bool = True
     """Offer the timestamps option (RFC 7323 §3) on SYN and SYN,ACK; once both SYNs carry
     it, every segment but an RST carries TSval/TSecr and the send MSS is 12 bytes less."""
+    sack: bool = True
+    """Offer SACK-permitted (RFC 2018 §2) on SYN and SYN,ACK, as Linux does; once both
+    SYNs carry it, our ACKs report out-of-order data in SACK blocks (§4) and loss recovery
+    resends only the holes the peer reports (RFC 6675). Off, or with a peer that does not
+    offer it, recovery is NewReno's (RFC 6582)."""
     compact_time_wait: bool = True
     """Keep a connection's TIME_WAIT as a compact record in the TCP layer, as Linux does
     (:mod:`pystack.layers.tcp_time_wait`): the session goes to CLOSED (``time_wait_handoff``)

@@ -21,6 +21,11 @@ SND.MAX when the session rewinds SND.NXT to go back after a timeout). The sender
 session restarts its timer on every ACK of new data, which is RFC 6582 §4's
 "Slow-but-Steady" variant; `partial_acks` lets a session choose "Impatient" instead.
 
+With SACK negotiated the session sets ``sack`` on its controller: loss recovery then
+follows RFC 6675, where the session sends while its "pipe" estimate is below cwnd, so
+the controller neither inflates cwnd per duplicate ACK nor asks for retransmissions on
+partial ACKs; it only sets ssthresh and cwnd on entry (RFC 6675 §5 step 4.2) and exit.
+
 A session takes a congestion-control factory, ``Callable[[int], CongestionControl]``
 called with the SMSS, so another algorithm (CUBIC, ...) plugs in without touching it.
 """
@@ -76,6 +81,8 @@ class CongestionControl(ABC):
     smss: int
     cwnd: int
     ssthresh: int
+    sack: bool = False
+    """Set by the session when SACK was negotiated (see the module docstring)."""
 
     @property
     @abstractmethod
@@ -172,8 +179,10 @@ class NewReno(CongestionControl):
     def on_dupack(self, ack: SeqNum, snd_nxt: SeqNum) -> Action:
         self._sent_anything = True
         if self._in_recovery:
-            # RFC 6582 §3.2 step 3 / RFC 5681 §3.2 step 4: inflate by one SMSS per dupack.
-            self.cwnd += self.smss
+            # RFC 6582 §3.2 step 3 / RFC 5681 §3.2 step 4: inflate by one SMSS per dupack
+            # (with SACK, the pipe estimate accounts for what left the network instead).
+            if not self.sack:
+                self.cwnd += self.smss
             return Action.NONE
         self.dupacks += 1
         if self.dupacks != DUPACK_THRESHOLD:
@@ -190,14 +199,18 @@ class NewReno(CongestionControl):
         # the highest sequence number sent.
         self.recover = snd_nxt
         self.ssthresh = self._half_flight(snd_nxt - ack)
-        self.cwnd = self.ssthresh + DUPACK_THRESHOLD * self.smss
+        # RFC 6675 §5 step 4.2: with SACK, cwnd = ssthresh and no inflation.
+        self.cwnd = self.ssthresh + (0 if self.sack else DUPACK_THRESHOLD * self.smss)
         self.partial_acks = 0
         self._in_recovery = True
 
     def _on_partial_ack(self, acked: int) -> Action:
         # RFC 6582 §3.2 step 5: retransmit the next hole, deflate by what was acked, add
-        # back one SMSS if at least one SMSS was acknowledged.
+        # back one SMSS if at least one SMSS was acknowledged. With SACK the session's
+        # scoreboard picks what to resend and cwnd stays at ssthresh (RFC 6675 §5).
         self.partial_acks += 1
+        if self.sack:
+            return Action.NONE
         self.cwnd -= acked
         if acked >= self.smss:
             self.cwnd += self.smss

@@ -139,7 +139,11 @@ class InputMixin(Tcb):
             self.ts_recent_age = self.clock.seconds()
             mss -= TS_OPTION_LEN  # RFC 7323 §3.2, RFC 6691 §2: options come out of the MSS
         self.snd_mss = max(1, mss)
+        # RFC 2018 §2: SACK only if both SYNs carry SACK-permitted (we offer it whenever
+        # `TcpConfig.sack` is on).
+        self.sack_ok = seg.sack_permitted and self.config.sack
         self.cc = self.new_cc(self.snd_mss)
+        self.cc.sack = self.sack_ok
         self._negotiate_wscale(seg.wscale)
 
     def _negotiate_wscale(self, shift: int | None) -> None:
@@ -430,6 +434,7 @@ class InputMixin(Tcb):
 
     def _process_ack(self, seg: Seg, ack: SeqNum) -> None:
         acked = ((ack.value - self.snd_una.value + _HALF) & _MASK) - _HALF
+        newly_sacked = self.sack_update(seg, ack) if self.sack_ok and acked >= 0 else 0
         if acked > 0:
             self.on_ack_advanced(acked, seg)
             self._update_window(seg, ack)
@@ -437,7 +442,11 @@ class InputMixin(Tcb):
         elif acked == 0:
             before = self.snd_wnd
             self._update_window(seg, ack)
-            if self.snd_wnd != before or self.snd_una.value == self.snd_max.value:
+            if newly_sacked and self.snd_una.value != self.snd_max.value:
+                # RFC 6675 §2: an ACK that SACKs new data counts as a duplicate, whatever
+                # its window or text.
+                self.on_dupack(seg)
+            elif self.snd_wnd != before or self.snd_una.value == self.snd_max.value:
                 self.dupacks = 0
                 self.output()
             elif not seg.payload and not seg.flags & (SYN | FIN):
@@ -464,6 +473,10 @@ class InputMixin(Tcb):
 
     def on_dupack(self, seg: Seg) -> None:
         """A duplicate ACK (RFC 5681 §2): maybe fast retransmit (RFC 5681 §3.2)."""
+        raise NotImplementedError
+
+    def sack_update(self, seg: Seg, ack: SeqNum) -> int:
+        """Take the ACK's SACK blocks into the scoreboard (the session's)."""
         raise NotImplementedError
 
     def _after_ack(self, seg: Seg) -> Seg | None:

@@ -13,7 +13,7 @@ from typing import Any
 from pystack.layers.tcp_tcb import Tcb
 from pystack.wire import tcp as tcpwire
 from pystack.wire.seqnum import SeqNum
-from pystack.wire.tcp_options import NOP, Timestamp
+from pystack.wire.tcp_options import NOP, Sack, TcpOption, Timestamp
 
 # The data path works on SeqNum.value ints: the signed distance a - b modulo 2**32 is
 # ((a - b + _HALF) & _MASK) - _HALF, the same arithmetic as SeqNum's (RFC 9293 §3.4).
@@ -29,6 +29,12 @@ PSH = tcpwire.PSH
 RST = tcpwire.RST
 # The 16-bit window field: 65535 at most, shifted by RCV.WIND.SHIFT when scaling is on.
 MAX_WINDOW = 65535
+# RFC 2018 §3: NOP, NOP and a SACK option of n blocks take 4 + 8n bytes; 3 blocks fit
+# beside the timestamps option, 4 without it.
+SACK_BLOCKS_WITH_TS = 3
+SACK_BLOCKS = 4
+# Reported blocks the receiver remembers, most recent first (a few more than fit).
+SACK_MEMORY = 8
 # Flags of the states where our segments carry an ACK (every state past SYN_SENT).
 _DATA_STATES = frozenset({"ESTABLISHED", "CLOSE_WAIT", "FIN_WAIT_1", "LAST_ACK", "CLOSING"})
 
@@ -47,17 +53,58 @@ class OutputMixin(Tcb):
             ack = self.last_ack_sent = self.rcv_nxt.value  # Last.ACK.sent (RFC 7323 §4.3)
         else:
             ack = 0
+        sack = flags & ACK and self.sack_ok and len(self.reorder) and not flags & (SYN | RST)
         if self.ts_ok and not flags & RST:
             # RFC 7323 §3.2: once negotiated, every segment but an RST MUST carry TSopt,
             # laid out NOP, NOP, TSopt (Appendix A) for the wire's one-pack fast path.
-            options = (NOP, NOP, Timestamp(self.ts_val(), self.ts_recent))
+            options: tuple[TcpOption, ...] = (
+                NOP, NOP, Timestamp(self.ts_val(), self.ts_recent),
+            )  # fmt: skip
+            if sack:
+                options += (NOP, NOP, Sack(self.sack_blocks(SACK_BLOCKS_WITH_TS)))
             return tcpwire.TcpSegment(
                 self.local_port, self.remote_port, seq.value, ack, flags, window, payload,
                 options,
             )  # fmt: skip
+        if sack:
+            return tcpwire.TcpSegment(
+                self.local_port, self.remote_port, seq.value, ack, flags, window, payload,
+                (NOP, NOP, Sack(self.sack_blocks(SACK_BLOCKS))),
+            )  # fmt: skip
         return tcpwire.TcpSegment(
             self.local_port, self.remote_port, seq.value, ack, flags, window, payload
         )
+
+    def sack_blocks(self, limit: int) -> tuple[tuple[int, int], ...]:
+        """The SACK blocks of our next ACK (RFC 2018 §4): first the block holding the
+        most recently received out-of-order segment, then the blocks reported most
+        recently before it, then any other held block, at most ``limit``. Every block is
+        a merged range of the reorder queue, so it lies above RCV.NXT and no two overlap."""
+        held = self.reorder.blocks()
+        order: list[tuple[SeqNum, SeqNum]] = []
+        kept: list[SeqNum] = []
+        for seq in self.sack_recent:
+            for block in held:
+                if block[0] <= seq < block[1]:
+                    if block not in order:
+                        order.append(block)
+                        kept.append(seq)
+                    break
+        # Remember only what still names a held block: delivered data drops out.
+        self.sack_recent = kept[:SACK_MEMORY]
+        for block in reversed(held):  # never reported (memory full): highest first
+            if len(order) >= limit:
+                break
+            if block not in order:
+                order.append(block)
+        return tuple((left.value, right.value) for left, right in order[:limit])
+
+    def sack_space(self) -> int:
+        """Option bytes the SACK blocks of our next segment may take (RFC 2018 §3): data
+        segments shrink by as much, so that a segment never outgrows the MSS."""
+        if not self.sack_ok or not len(self.reorder):
+            return 0
+        return 4 + 8 * (SACK_BLOCKS_WITH_TS if self.ts_ok else SACK_BLOCKS)
 
     def ts_val(self) -> int:
         """Our TSval: a millisecond clock (RFC 7323 §5.4: 1 ms to 1 s per tick) plus the
@@ -142,6 +189,8 @@ class OutputMixin(Tcb):
 
     def send_data(self, seq: SeqNum, data: bytes, flags: int) -> None:
         """Hook: emit one segment carrying ``data`` at ``seq`` (with ACK, maybe PSH/FIN)."""
+        if ((seq.value - self.snd_max.value + _HALF) & _MASK) - _HALF < 0:
+            self.rexmit_bytes += len(data)
         self.ack_pending = 0
         self.delack_timer.cancel()
         self.emit_segment(self.make_segment(seq, flags | ACK, data))
@@ -154,24 +203,29 @@ class OutputMixin(Tcb):
         """
         if self.state not in _DATA_STATES:
             return
+        if self.sack_ok and not force_one and self.cc.in_recovery:
+            self.sack_output()  # RFC 6675 §5: loss recovery sends by the scoreboard
+            return
         start = self.sndbuf_seq().value
         end = (start + len(self.sndbuf)) & _MASK
         nxt = self.snd_nxt.value
         fin_queued = self.fin_queued
         if not force_one and nxt == end and not (fin_queued and nxt == self.snd_fin.value):
             return  # nothing new to send (the common case on the receiving side)
-        mss = self.snd_mss
+        mss = self.snd_mss - self.sack_space()
         while True:
             snd_wnd = self.snd_wnd
             window = min(snd_wnd, self.cc.cwnd)
             if force_one:
                 window = max(window, min(snd_wnd, mss), 1)
             nxt = self.snd_nxt.value
+            if self.scoreboard and nxt != self.snd_max.value:
+                nxt = self._skip_sacked(nxt)
             usable = ((self.snd_una.value + window - nxt + _HALF) & _MASK) - _HALF
             unsent = ((end - nxt + _HALF) & _MASK) - _HALF
             if unsent > 0:
                 n = min(unsent, mss, usable)
-                if n <= 0 or not self._may_send(n, unsent, force_one):
+                if n <= 0 or not self._may_send(n, unsent, force_one, mss):
                     break
                 self._emit_chunk(start, end, n)
             elif self.fin_queued and nxt == self.snd_fin.value:
@@ -189,9 +243,9 @@ class OutputMixin(Tcb):
         else:
             self.arm_rexmit()
 
-    def _may_send(self, n: int, unsent: int, force_one: bool) -> bool:
+    def _may_send(self, n: int, unsent: int, force_one: bool, mss: int) -> bool:
         """Sender silly-window avoidance and Nagle (RFC 9293 §3.8.6.2.1, §3.7.4)."""
-        if n >= self.snd_mss or force_one:
+        if n >= mss or force_one:
             return True
         in_flight = self.snd_max.value != self.snd_una.value
         if n == unsent and (self.config.nodelay or not in_flight or self.fin_queued):
@@ -222,6 +276,61 @@ class OutputMixin(Tcb):
             self.rtt_time = self.clock.seconds()
         self.send_data(seq, data, flags)
         self._advance_snd_nxt(SeqNum(after + 1 if flags & FIN else after))
+
+    def _skip_sacked(self, nxt: int) -> int:
+        """Going back after a timeout, skip a range the peer has SACKed since (RFC 6675
+        §5.1 lets the scoreboard rebuilt after the timeout spare its bytes)."""
+        skipped = self.scoreboard.sacked_end(nxt, self.snd_una.value)
+        if skipped != nxt:
+            self.snd_nxt = SeqNum(skipped)
+        return skipped
+
+    def sack_output(self) -> None:
+        """Loss recovery with SACK (RFC 6675 §5 step (C)): while cwnd - pipe >= 1 SMSS,
+        send NextSeg: a lost hole above HighRxt (rule 1), else new data (rule 2), else
+        any hole above HighRxt below the highest SACKed byte (rule 3). Each send raises
+        pipe, so the loop ends."""
+        board, mss = self.scoreboard, self.snd_mss - self.sack_space()
+        last_pipe = -1
+        while True:
+            una = self.snd_una.value
+            pipe = board.pipe(una, self.snd_max.value, mss)
+            if self.cc.cwnd - pipe < mss or pipe <= last_pipe:
+                break  # (the second test only guards against a send that changed nothing)
+            last_pipe = pipe
+            hole = board.next_retransmission(una, mss)
+            if hole is not None and hole[2]:
+                self.sack_retransmit(hole[0], hole[1])
+            elif not self._send_new_segment(mss):
+                if hole is None:
+                    break
+                self.sack_retransmit(hole[0], hole[1])
+        self.arm_rexmit()
+
+    def sack_retransmit(self, seq: int, length: int) -> None:
+        """Resend [seq, seq + length) (un-SACKed bytes) and move HighRxt past it."""
+        data = self.sndbuf.peek(((seq - self.sndbuf_seq().value + _HALF) & _MASK) - _HALF, length)
+        self.rtt_seq = None  # Karn (RFC 6298 §3): no sample across a retransmission
+        self.scoreboard.retransmitted(seq, max(len(data), 1), self.snd_una.value)
+        if data:
+            self.send_data(SeqNum(seq), data, 0)
+
+    def _send_new_segment(self, mss: int) -> bool:
+        """RFC 6675 NextSeg rule (2): one segment of new data (or our FIN) the peer's
+        window allows; False when there is none."""
+        start = self.sndbuf_seq().value
+        end = (start + len(self.sndbuf)) & _MASK
+        nxt = self.snd_nxt.value
+        room = ((self.snd_una.value + self.snd_wnd - nxt + _HALF) & _MASK) - _HALF
+        unsent = ((end - nxt + _HALF) & _MASK) - _HALF
+        if unsent > 0 and room > 0:
+            self._emit_chunk(start, end, min(unsent, mss, room))
+            return True
+        if unsent <= 0 and self.fin_queued and nxt == self.snd_fin.value:
+            self.send_data(self.snd_nxt, b"", FIN)
+            self._advance_snd_nxt(self.snd_nxt + 1)
+            return True
+        return False
 
     def _advance_snd_nxt(self, nxt: SeqNum) -> None:
         self.snd_nxt = nxt

@@ -31,10 +31,11 @@ from pystack.layers.tcp_input import InputMixin, syn_reopens_time_wait
 from pystack.layers.tcp_output import MAX_WINDOW, OutputMixin
 from pystack.layers.tcp_reorder import InsertResult, ReorderQueue
 from pystack.layers.tcp_rtt import RttEstimator
+from pystack.layers.tcp_sack import Scoreboard
 from pystack.layers.tcp_timers import NO_TIMER, TimerMixin
 from pystack.wire import tcp as tcpwire
 from pystack.wire.seqnum import SeqNum
-from pystack.wire.tcp_options import NOP, Mss, TcpOption, Timestamp, WindowScale
+from pystack.wire.tcp_options import NOP, Mss, SackPermitted, TcpOption, Timestamp, WindowScale
 
 __all__ = ["TCPSession"]
 
@@ -111,6 +112,12 @@ class TCPSession(InputMixin, OutputMixin, TimerMixin, StateMachine, machine="tcp
         self.ts_ok = False
         self.ts_recent = self.ts_offset = self.last_ack_sent = 0
         self.ts_recent_age = 0.0
+        # RFC 2018: on only if both SYNs carry SACK-permitted; the receiver's SACK
+        # blocks, most recently reported first, and the sender's scoreboard (RFC 6675).
+        self.sack_ok = False
+        self.sack_recent: list[SeqNum] = []
+        self.scoreboard = Scoreboard()
+        self.rexmit_bytes = 0
         self.sndbuf = SendBuffer(config.snd_buf)
         self.rcvbuf = RecvBuffer(config.rcv_buf)
         self.rtt = RttEstimator(
@@ -255,22 +262,27 @@ class TCPSession(InputMixin, OutputMixin, TimerMixin, StateMachine, machine="tcp
         return rng.getrandbits(32) if rng is not None else 0
 
     def syn_segment(self) -> tcpwire.TcpSegment:
-        """Our SYN (with the MSS option, RFC 9293 §3.7.1 / MUST-14, and the window scale
-        option and the timestamps option unless turned off in `TcpConfig`, RFC 7323 §2.2,
-        §3.2)."""
+        """Our SYN (with the MSS option, RFC 9293 §3.7.1 / MUST-14, and the window scale,
+        timestamps and SACK-permitted options unless turned off in `TcpConfig`, RFC 7323
+        §2.2, §3.2, RFC 2018 §2)."""
         config = self.config
         seg = self.make_segment(self.iss, SYN)
-        return self._with_syn_options(seg, config.window_scaling, config.timestamps)
+        return self._with_syn_options(seg, config.window_scaling, config.timestamps, config.sack)
 
     def _with_syn_options(
-        self, seg: tcpwire.TcpSegment, wscale: bool, timestamps: bool
+        self, seg: tcpwire.TcpSegment, wscale: bool, timestamps: bool, sack: bool
     ) -> tcpwire.TcpSegment:
+        # Linux's layout: MSS, SACK-permitted in the two bytes TSopt leaves for alignment
+        # (else two NOPs), then NOP + window scale: 20 bytes with all four.
         options: tuple[TcpOption, ...] = (Mss(self.config.mss),)
-        if wscale:
-            options += (NOP, WindowScale(self.rcv_wscale))
         if timestamps:
             # RFC 7323 §3.2: TSecr is zero on a SYN (it echoes nothing yet).
-            options += (NOP, NOP, Timestamp(self.ts_val(), self.ts_recent))
+            lead: tuple[TcpOption, ...] = (SackPermitted(),) if sack else (NOP, NOP)
+            options += (*lead, Timestamp(self.ts_val(), self.ts_recent))
+        elif sack:
+            options += (NOP, NOP, SackPermitted())
+        if wscale:
+            options += (NOP, WindowScale(self.rcv_wscale))
         return tcpwire.TcpSegment(
             seg.src_port, seg.dst_port, seg.seq, seg.ack, seg.flags, seg.window, b"", options,
         )  # fmt: skip
@@ -285,12 +297,12 @@ class TCPSession(InputMixin, OutputMixin, TimerMixin, StateMachine, machine="tcp
 
     def send_synack(self, **kw: Any) -> None:
         """Hook: send <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK> with the MSS option, and the
-        window scale and timestamps options only if the SYN carried them (RFC 7323 §2.2,
-        §3.2)."""
+        window scale, timestamps and SACK-permitted options only if the SYN carried them
+        (RFC 7323 §2.2, §3.2, RFC 2018 §2)."""
         if self.snd_una != self.iss:  # the first SYN,ACK: SND.UNA = ISS (RFC 9293 §3.10.7.2)
             self.snd_una = self.snd_nxt = self.snd_max = self.iss
         seg = self.make_segment(self.iss, SYN | ACK)
-        self.emit_segment(self._with_syn_options(seg, self.wscale_ok, self.ts_ok))
+        self.emit_segment(self._with_syn_options(seg, self.wscale_ok, self.ts_ok, self.sack_ok))
         if self.snd_max == self.iss:
             self.snd_nxt = self.snd_max = self.iss + 1
             self.rtt_seq, self.rtt_time = self.snd_nxt, self.clock.seconds()
@@ -499,6 +511,8 @@ class TCPSession(InputMixin, OutputMixin, TimerMixin, StateMachine, machine="tcp
         self.dupacks = 0
         if self.cc.on_ack(ack, acked, self.snd_max) is Action.RETRANSMIT:
             self._retransmit_una()
+        if not self.cc.in_recovery:
+            self.scoreboard.high_rxt = None
         self.rexmit_timer.cancel()  # RFC 6298 §5.3: restart on new data acknowledged
         if ack_v != self.snd_max.value:
             self.arm_rexmit()
@@ -512,6 +526,7 @@ class TCPSession(InputMixin, OutputMixin, TimerMixin, StateMachine, machine="tcp
         self.dupacks += 1
         if self.cc.on_dupack(self.snd_una, self.snd_max) is Action.RETRANSMIT:
             self.rtt_seq = None  # Karn
+            self.scoreboard.high_rxt = self.snd_una.value  # RFC 6675 §5 step 4.1
             self._retransmit_una()
         elif self.dupacks <= 2 and not self.cc.in_recovery:
             self._limited_transmit()
@@ -530,10 +545,17 @@ class TCPSession(InputMixin, OutputMixin, TimerMixin, StateMachine, machine="tcp
             self.cc.cwnd = cwnd
 
     def _retransmit_una(self) -> None:
-        """Resend the first unacknowledged segment without rewinding SND.NXT."""
+        """Resend the first unacknowledged segment without rewinding SND.NXT; with SACK
+        only up to the first SACKed byte (RFC 6675 §5 step 4.3)."""
         start = self.sndbuf_seq()
         offset = self.snd_una - start
-        data = self.sndbuf.peek(offset, min(self.snd_mss, self.snd_max - self.snd_una))
+        una = self.snd_una.value
+        size = min(self.snd_mss - self.sack_space(), self.snd_max - self.snd_una)
+        holes = self.scoreboard.holes(una, self.snd_mss) if self.scoreboard else []
+        if holes:
+            size = min(size, (holes[0][1] - una) & _MASK)
+            self.scoreboard.retransmitted(una, size, una)
+        data = self.sndbuf.peek(offset, size)
         flags = 0
         if self.fin_queued and self.snd_una + len(data) == self.fin_seq():
             flags = tcpwire.FIN if self.snd_max > self.fin_seq() else 0
@@ -546,7 +568,17 @@ class TCPSession(InputMixin, OutputMixin, TimerMixin, StateMachine, machine="tcp
         stored = self.reorder.insert(seq, data) is not InsertResult.OVERFLOW
         if fin and stored:
             self.ooo_fin = seq + len(data)
+        if stored and self.sack_ok:
+            self.sack_recent.insert(0, seq)  # RFC 2018 §4: its block is reported first
         return stored
+
+    def sack_update(self, seg: tcpwire.TcpSegment, ack: SeqNum) -> int:
+        """Take an acceptable ACK's SACK blocks into the scoreboard; returns the bytes
+        newly SACKed (RFC 6675 §5 step (A))."""
+        blocks = seg.sack_blocks
+        if not blocks and not self.scoreboard:
+            return 0
+        return self.scoreboard.update(ack.value, self.snd_max.value, blocks)
 
     def remember_fin(self, fin_at: SeqNum) -> None:
         """A FIN beyond RCV.NXT: keep its place and acknowledge what we have at once."""
@@ -561,6 +593,8 @@ class TCPSession(InputMixin, OutputMixin, TimerMixin, StateMachine, machine="tcp
         if data:
             self.rcv_nxt = self.rcv_nxt + len(data)
             self.deliver_data(data)
+            if not len(self.reorder):
+                self.sack_recent.clear()
         fin = self.ooo_fin is not None and self.ooo_fin == self.rcv_nxt
         if fin:
             self.ooo_fin = None
@@ -617,6 +651,10 @@ class TCPSession(InputMixin, OutputMixin, TimerMixin, StateMachine, machine="tcp
         if not len(self.rcvbuf):
             self.rcvbuf = _IDLE.rcvbuf
         self.reorder = _IDLE.reorder
+        # Never written in TIME_WAIT: no data arrives, and no SACK block fits in
+        # (SND.UNA, SND.MAX] once both are equal.
+        self.scoreboard = _IDLE.scoreboard
+        self.sack_recent = _IDLE.sack_recent
         self.ooo_fin = self.rtt_seq = None
         self.rtt = _IDLE.rtt
         self.cc = _IDLE.cc
@@ -639,6 +677,7 @@ class TCPSession(InputMixin, OutputMixin, TimerMixin, StateMachine, machine="tcp
             "snd_wscale": self.snd_wscale, "rcv_wscale": self.rcv_wscale,
             "ts_ok": self.ts_ok, "ts_recent": self.ts_recent,
             "ts_recent_age": self.ts_recent_age,
+            "sack_ok": self.sack_ok, "rexmit_bytes": self.rexmit_bytes,
             "rcv_wnd": max(self.rcv_adv - self.rcv_nxt, 0),
             "rto": self.rtt.rto, "srtt": self.rtt.srtt,
             "cwnd": self.cc.cwnd, "ssthresh": self.cc.ssthresh,
@@ -687,6 +726,8 @@ class _Idle:
         self.sndbuf = SendBuffer(1)
         self.rcvbuf = RecvBuffer(1)
         self.reorder = ReorderQueue(1)
+        self.scoreboard = Scoreboard()
+        self.sack_recent: list[SeqNum] = []
         self.rtt = RttEstimator()
         self.cc = NewReno(DEFAULT_SMSS)
 

@@ -16,6 +16,7 @@ from pystack.wire.seqnum import SeqNum
 if TYPE_CHECKING:
     from pystack.layers.tcp_congestion import CongestionControl
     from pystack.layers.tcp_reorder import ReorderQueue
+    from pystack.layers.tcp_sack import Scoreboard
     from pystack.layers.tcp_timers import Timer, TimeWaitTimer
     from pystack.wire.tcp import TcpSegment
 
@@ -51,6 +52,10 @@ class Tcb:
     ts_recent: int
     ts_offset: int
     last_ack_sent: int
+    sack_ok: bool
+    sack_recent: list[SeqNum]
+    scoreboard: Scoreboard
+    rexmit_bytes: int
     # RFC 9293 §3.3.1, receive sequence variables.
     irs: SeqNum
     rcv_nxt: SeqNum

@@ -223,6 +223,9 @@ class TimerMixin(Tcb):
         self.rtt.backoff()  # RFC 6298 §5.5
         self.rtt_seq = None  # Karn: no sample from a retransmitted segment (RFC 6298 §3)
         self.dupacks = 0
+        # RFC 2018 §8, RFC 6675 §5.1: the receiver may have reneged; forget what it SACKed
+        # (its later ACKs report again what it still holds).
+        self.scoreboard.clear()
         self.cc.on_retransmit_timeout(self.snd_una, self.snd_max, repeated)
         self._retransmit_first()
         self.rexmit_timer.arm(self.rtt.rto)  # RFC 6298 §5.6
