@@ -102,21 +102,7 @@ class TCPSession(InputMixin, OutputMixin, TimerMixin, StateMachine, machine="tcp
         self.snd_wl1 = self.snd_wl2 = self.rcv_nxt = self.rcv_adv = _ZERO
         self.snd_wnd = self.max_snd_wnd = 0
         self.snd_mss = min(config.mss, 536)
-        # RFC 7323 §2.2: Snd.Wind.Shift (the peer's) and Rcv.Wind.Shift (ours); both stay
-        # 0 unless both SYNs carry the option.
-        self.snd_wscale = 0
-        self.rcv_wscale = config.rcv_wscale
-        self.wscale_ok = False
-        # RFC 7323 §3.2, §4.3: TS.Recent (and when it was set, for PAWS's 24-day limit,
-        # §5.5), Last.ACK.sent, and the TSval offset (§7.1).
-        self.ts_ok = False
-        self.ts_recent = self.ts_offset = self.last_ack_sent = 0
-        self.ts_recent_age = 0.0
-        # RFC 2018: on only if both SYNs carry SACK-permitted; the receiver's SACK
-        # blocks, most recently reported first, and the sender's scoreboard (RFC 6675).
-        self.sack_ok = False
-        self.sack_recent: list[SeqNum] = []
-        self.scoreboard = Scoreboard()
+        self._init_options(config)
         self.rexmit_bytes = 0
         self.sndbuf = SendBuffer(config.snd_buf)
         self.rcvbuf = RecvBuffer(config.rcv_buf)
@@ -150,6 +136,24 @@ class TCPSession(InputMixin, OutputMixin, TimerMixin, StateMachine, machine="tcp
         if child.awaiting_accept and child in self.accept_queue:
             self.accept_queue.remove(child)
         child.awaiting_accept = False
+
+    def _init_options(self, config: TcpConfig) -> None:
+        """The state of the options both SYNs negotiate, before they do."""
+        # RFC 7323 §2.2: Snd.Wind.Shift (the peer's) and Rcv.Wind.Shift (ours); both stay
+        # 0 unless both SYNs carry the option.
+        self.snd_wscale = 0
+        self.rcv_wscale = config.rcv_wscale
+        self.wscale_ok = False
+        # RFC 7323 §3.2, §4.3: TS.Recent (and when it was set, for PAWS's 24-day limit,
+        # §5.5), Last.ACK.sent, and the TSval offset (§7.1).
+        self.ts_ok = False
+        self.ts_recent = self.ts_offset = self.last_ack_sent = 0
+        self.ts_recent_age = 0.0
+        # RFC 2018: on only if both SYNs carry SACK-permitted; the receiver's SACK
+        # blocks, most recently reported first, and the sender's scoreboard (RFC 6675).
+        self.sack_ok = False
+        self.sack_recent: list[SeqNum] = []
+        self.scoreboard = Scoreboard()
 
     @property
     def accept_queue(self) -> collections.deque[TCPSession]:
