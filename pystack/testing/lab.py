@@ -286,6 +286,31 @@ def lab(mode: str = "veth", **kwargs: Any) -> Iterator[Lab]:
         yield created
 
 
+@contextlib.contextmanager
+def lossy_stack(lab: Lab, **impairments: Any) -> Iterator[tuple[Any, Any]]:
+    """``(stack, link)``: a running stack on ``lab`` whose link is wrapped in a seeded
+    :class:`~pystack.links.lossy.LossyLink` (``impairments`` are its keywords; the seed is
+    printed, so a failing test shows it); stopped on exit whatever happens."""
+    import random
+
+    from twisted.internet import reactor
+
+    from pystack.links.lossy import LossyLink
+    from pystack.reactor import ensure_thread
+    from pystack.stack import PyStack
+
+    ensure_thread(reactor)
+    seed = random.randrange(1 << 32)
+    print(f"lossy link seed {seed}")
+    link = LossyLink(lab.open_link(), reactor, seed=seed, **impairments)
+    stack = PyStack(link=link, ip=lab.stack_cidr)
+    try:
+        stack.run(doreactor=False)
+        yield stack, link
+    finally:
+        stack.stop()
+
+
 def _cleanup_all() -> None:
     for live in list(_live):
         live.down()

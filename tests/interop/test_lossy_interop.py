@@ -3,7 +3,6 @@ link drops 5% of the frames and holds back another 5% (reordering), both directi
 
 from __future__ import annotations
 
-import random
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,11 +17,10 @@ from test_tcp_interop import (
     sha,
     wait_for,
 )
-from twisted.internet import reactor
 
 from pystack.links.lossy import LossyLink
-from pystack.reactor import blocking_call, ensure_thread
-from pystack.stack import PyStack
+from pystack.reactor import blocking_call
+from pystack.testing import lab as labs
 from pystack.testing.lab import Lab
 
 pytestmark = pytest.mark.root
@@ -33,17 +31,8 @@ SIZE = 256 * 1024
 @pytest.fixture
 def lossy(tap_lab: Lab) -> Iterator[tuple[Any, LossyLink]]:
     """A stack whose link loses and reorders frames; the seed is in the failure output."""
-    ensure_thread(reactor)
-    seed = random.randrange(1 << 32)
-    print(f"lossy link seed {seed}")
-    link = LossyLink(tap_lab.open_link(), reactor, loss=0.05, reorder=0.05, reorder_delay=0.003,
-                     seed=seed)  # fmt: skip
-    stack = PyStack(link=link, ip=tap_lab.stack_cidr)
-    try:
-        stack.run(doreactor=False)
-        yield stack, link
-    finally:
-        stack.stop()
+    with labs.lossy_stack(tap_lab, loss=0.05, reorder=0.05, reorder_delay=0.003) as made:
+        yield made
 
 
 def test_kernel_client_echo_through_loss_and_reordering(

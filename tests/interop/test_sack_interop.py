@@ -3,7 +3,6 @@ it in both directions of the handshake, and transfers through a lossy link stay 
 
 from __future__ import annotations
 
-import random
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,11 +17,10 @@ from test_tcp_interop import (
     sha,
     wait_for,
 )
-from twisted.internet import reactor
 
 from pystack.links.lossy import LossyLink
-from pystack.reactor import blocking_call, ensure_thread
-from pystack.stack import PyStack
+from pystack.reactor import blocking_call
+from pystack.testing import lab as labs
 from pystack.testing.lab import Lab
 
 pytestmark = pytest.mark.root
@@ -33,16 +31,8 @@ SIZE = 512 * 1024
 @pytest.fixture
 def lossy_stack(tap_lab: Lab) -> Iterator[tuple[Any, LossyLink]]:
     """A stack whose link drops 5% of the frames each way; the seed is in the output."""
-    ensure_thread(reactor)
-    seed = random.randrange(1 << 32)
-    print(f"lossy link seed {seed}")
-    link = LossyLink(tap_lab.open_link(), reactor, loss=0.05, seed=seed)
-    stack = PyStack(link=link, ip=tap_lab.stack_cidr)
-    try:
-        stack.run(doreactor=False)
-        yield stack, link
-    finally:
-        stack.stop()
+    with labs.lossy_stack(tap_lab, loss=0.05) as made:
+        yield made
 
 
 def kernel_sack_recoveries(lab: Lab) -> int:
