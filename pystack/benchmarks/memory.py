@@ -88,21 +88,6 @@ class HeapClock:
         self._now = max(self._now, target)
 
 
-def _pair(net: SimNet) -> tuple[TCPApplication, TCPApplication]:
-    a, b = net.stacks
-    server = TCPApplication()
-    b.register_tcp_application(server)
-    server.bind(9)
-    server.listen(1)
-    client = TCPApplication()
-    a.register_tcp_application(client)
-    done: list[Any] = []
-    client.connect_deferred(str(b.address), 9)
-    server.accept_deferred().addCallback(done.append)
-    net.run_until(lambda: bool(done), max_time=10)
-    return client, done[0]
-
-
 def _tcp_only_pair(clock: HeapClock, config: TcpConfig) -> tuple[Any, Any, Any]:
     from pystack.testing.harness import TcpPair
 
@@ -133,7 +118,7 @@ def measure(megabytes: float = 50.0, *, check: bool = True, tcp_only: bool = Fal
         counter, client, server = _tcp_only_pair(clock, config)
     else:
         net = SimNet(2, seed=1, delay=0.0005, tcp=config, clock=clock)  # type: ignore[arg-type]
-        client, server = _pair(net)
+        client, server = net.connect_tcp(9)
         counter = net.stacks[0]
     total = int(megabytes * 1_000_000)
     block = bytes(range(256)) * (CHUNK // 256)

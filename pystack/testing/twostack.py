@@ -115,6 +115,29 @@ class SimNet:
             result.raiseException()
         return result
 
+    def connect_tcp(
+        self, port: int, *, client: int = 0, server: int = 1, max_time: float = 10.0
+    ) -> tuple[Any, Any]:
+        """A TCP connection from stack ``client`` to a new listener on stack ``server``'s
+        ``port``: ``(client application, accepted application)``, both plain
+        ``TCPApplication``s. Raises :class:`TimeoutError` if it is not established within
+        ``max_time`` simulated seconds."""
+        from pystack.layers.tcp_application import TCPApplication
+
+        near, far = self.stacks[client], self.stacks[server]
+        listening, connecting = TCPApplication(), TCPApplication()
+        far.register_tcp_application(listening)
+        listening.bind(port)
+        listening.listen(1)
+        near.register_tcp_application(connecting)
+        connected: list[bool] = []
+        accepted: list[Any] = []
+        connecting.connect_deferred(str(far.address), port).addCallback(connected.append)
+        listening.accept_deferred().addCallback(accepted.append)
+        if not self.run_until(lambda: connected and accepted, max_time) or connected != [True]:
+            raise TimeoutError(f"no TCP connection to port {port} within {max_time} s")
+        return connecting, accepted[0]
+
     def close(self) -> None:
         """Stop every stack."""
         for stack in self.stacks:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import random
 import time
-from typing import Any
 
 from pystack.layers.tcp_application import TCPApplication
 from pystack.testing.harness import TcpHarness
@@ -19,20 +18,7 @@ MAX_SIMULATED = 900.0
 
 
 def connect(net: SimNet) -> tuple[TCPApplication, TCPApplication]:
-    a, b = net.stacks
-    server = TCPApplication()
-    b.register_tcp_application(server)
-    server.bind(5001)
-    server.listen(1)
-    client = TCPApplication()
-    a.register_tcp_application(client)
-    accepted: list[Any] = []
-    connected: list[bool] = []
-    client.connect_deferred(str(b.address), 5001).addCallback(connected.append)
-    server.accept_deferred().addCallback(accepted.append)
-    assert net.run_until(lambda: connected and accepted, max_time=60)
-    assert connected == [True]
-    return client, accepted[0]
+    return net.connect_tcp(5001, max_time=60)
 
 
 def test_ten_megabytes_both_ways_at_once_through_loss_duplication_and_reordering() -> None:

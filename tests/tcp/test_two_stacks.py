@@ -86,3 +86,14 @@ def test_ten_megabytes_through_an_impaired_wire(direction: int) -> None:
     sender, receiver = (client, server) if direction == 0 else (server, client)
     got = transfer(net, sender, receiver, data)
     assert hashlib.sha256(got).hexdigest() == hashlib.sha256(data).hexdigest()
+
+
+def test_connect_tcp_gives_both_ends_or_a_timeout() -> None:
+    net = SimNet(2)
+    client, served = net.connect_tcp(7)
+    assert client.session is not None and client.session.state == "ESTABLISHED"
+    client.send_packet(b"hello")
+    net.advance(0.1)
+    assert served.fetch_data() == b"hello"
+    with pytest.raises(TimeoutError):
+        SimNet(2, loss=1.0).connect_tcp(7, max_time=2)

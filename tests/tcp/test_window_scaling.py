@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 from conftest import client_of_kernel
 
-from pystack.layers.tcp_application import TCPApplication
 from pystack.layers.tcp_config import TcpConfig
 from pystack.testing.harness import TcpHarness
 from pystack.testing.twostack import SimNet
@@ -142,18 +141,8 @@ def test_right_edge_never_shrinks_in_scaled_units() -> None:
 
 def test_two_stacks_negotiate_and_keep_more_than_64_kib_in_flight() -> None:
     net = SimNet(2, seed=3, tcp=WS)
-    a, b = net.stacks
-    server = TCPApplication()
-    b.register_tcp_application(server)
-    server.bind(7)
-    server.listen(1)
-    client = TCPApplication()
-    a.register_tcp_application(client)
-    accepted: list[Any] = []
-    assert b.address is not None
-    client.connect_deferred(b.address, 7)
-    server.accept_deferred().addCallback(accepted.append)
-    assert net.run_until(lambda: bool(accepted), 10)
+    b = net.b
+    client, served = net.connect_tcp(7)
     sender = client.session
     (receiver,) = [s for s in b.tcp.connections.values() if s.state == "ESTABLISHED"]
     assert sender is not None
@@ -167,7 +156,7 @@ def test_two_stacks_negotiate_and_keep_more_than_64_kib_in_flight() -> None:
         sent += client.send(data[sent : sent + 65536])
         in_flight = max(in_flight, sender.snd_max - sender.snd_una)
         net.advance(0.0005)
-        got += accepted[0].fetch_data()
+        got += served.fetch_data()
     assert bytes(got) == data
     assert sender.max_snd_wnd > 65535 and in_flight > 65535
 
