@@ -91,12 +91,38 @@ def _stack() -> Any:
     mode (a stopped default stack is replaced by a fresh one, see ``default_stack``)."""
     stack = _default["stack"]
     if stack is None:
-        from pystack.stack import default_stack
-
-        stack = default_stack()
+        with _standard_socket_module():
+            stack = _default_stack()
         if not stack.running:
             stack.run(doreactor=False)
     return stack
+
+
+def _default_stack() -> Any:
+    """The default stack, and the modules it imports later, imported now."""
+    from pystack.stack import default_stack
+
+    stack = default_stack()
+    import pystack.layers.dns_stack  # noqa: F401 - the resolver, made on first lookup
+
+    if stack.kernel_filter is not None:
+        import iptc  # noqa: F401 - its first rule is written when a port is bound
+
+    return stack
+
+
+@contextlib.contextmanager
+def _standard_socket_module() -> Iterator[None]:
+    """``import socket`` is the standard module in the block, even under the 2013-style
+    swap (``sys.modules["socket"] = pystack_socket``): the stack's own modules, imported
+    when the default stack is made, need the kernel's sockets."""
+    current = sys.modules.get("socket")
+    sys.modules["socket"] = _std
+    try:
+        yield
+    finally:
+        if current is not None:
+            sys.modules["socket"] = current
 
 
 def _resolver(stack: Any) -> Any:
