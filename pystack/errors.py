@@ -37,7 +37,7 @@ class PrivilegeError(PermissionError):
         return f"{self.attachment} needs {self.privilege}"
 
 
-def check_port(port: int) -> int:
+def check_port(port: object) -> int:
     """``port`` as an int when it is a TCP/UDP port (1-65535), else ValueError."""
     if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
         raise ValueError(f"{port!r} is not a port (1-65535)")
@@ -64,7 +64,7 @@ def check_address(address: str) -> str:
     return address
 
 
-def check_mtu(mtu: int) -> int:
+def check_mtu(mtu: object) -> int:
     """``mtu`` when it lies in 68-65535 (RFC 791's minimum to the largest datagram)."""
     if isinstance(mtu, bool) or not isinstance(mtu, int) or not MIN_MTU <= mtu <= MAX_MTU:
         raise ValueError(f"{mtu!r} is not an MTU ({MIN_MTU}-{MAX_MTU})")
