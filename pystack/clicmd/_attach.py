@@ -37,7 +37,10 @@ def _argument_type(check: Callable[[Any], Any], convert: Callable[[str], Any], n
         try:
             return check(value)
         except ValueError as exc:
-            raise argparse.ArgumentTypeError(str(exc).replace(repr(text), text)) from None
+            message = str(exc)  # "<repr of the value> is not ...": name it as typed
+            if message.startswith(repr(value)):
+                message = text + message[len(repr(value)) :]
+            raise argparse.ArgumentTypeError(message) from None
 
     parse.__name__ = name  # argparse names the type in some messages
     return parse
@@ -49,13 +52,13 @@ def _int(text: str) -> int:
 
 def _positive(value: Any) -> float:
     if isinstance(value, str) or not value > 0:
-        raise ValueError(f"{value} is not a positive number")
+        raise ValueError(f"{value!r} is not a positive number")
     return float(value)
 
 
 def _positive_int(value: Any) -> int:
     if isinstance(value, str) or not value > 0:
-        raise ValueError(f"{value} is not a positive integer")
+        raise ValueError(f"{value!r} is not a positive integer")
     return int(value)
 
 
