@@ -102,6 +102,9 @@ class _DefaultStackType(type):
 class PyStack(metaclass=_DefaultStackType):
     """A whole stack on one link.
 
+    ``PyStack()`` with no argument is the process's default stack (:func:`default_stack`);
+    any argument makes a new one. Arguments are checked before a device is opened
+    (``ValueError``); a missing privilege raises :class:`pystack.errors.PrivilegeError`.
     ``link`` is any :class:`pystack.links.Link` (a ``MemoryWire`` port, a capture, ...);
     ``tap=`` / ``interface=`` open a real device through :func:`pystack.attach.open_link`;
     ``offloads=True`` (TAP only) lets the kernel hand the stack TCP super-segments.
