@@ -19,7 +19,8 @@ Each name is imported on first use, so ``import pystack`` alone stays cheap.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+
+TYPE_CHECKING = False  # typing itself is not imported: ``import pystack`` stays light
 
 __version__ = "2.0.0.dev0"
 
@@ -45,6 +46,8 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from pystack.errors import PrivilegeError
     from pystack.layers.icmp import IcmpRateLimit
     from pystack.layers.tcp_application import TCPApplication
