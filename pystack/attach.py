@@ -15,8 +15,13 @@ address and prefix, its MAC, its gateway, and in shared-address mode the kernel 
 - ``interface="eth1"`` without ``ip``: shared address: the interface's IPv4 address, MAC
   and default gateway, and a :class:`KernelFilter` that silences the kernel for the ports
   the stack uses.
-- neither: the default-route interface, shared address (the seed's default stack), or
-  own address when ``ip`` is given.
+- neither: the default-route interface, shared address (the 2013 PyStack's default
+  stack, what ``PyStack()`` attaches), or own address when ``ip`` is given.
+
+Arguments are checked before anything is opened. A missing privilege raises
+:class:`pystack.errors.PrivilegeError` naming the attachment and what it needs: root or
+CAP_NET_ADMIN for a TAP, root or CAP_NET_RAW for a packet socket (a shared address also
+writes netfilter rules: CAP_NET_ADMIN).
 """
 
 from __future__ import annotations
@@ -29,12 +34,16 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
+from pystack import errors
+from pystack.errors import PrivilegeError
 from pystack.kernel_filter import KernelFilter
 from pystack.links import netdev
 
 SIOCGIFADDR = 0x8915
 SIOCGIFNETMASK = 0x891B
 _ROUTES = "/proc/thread-self/net/route"
+# A shared address needs a packet socket and netfilter rules (the kernel filter).
+SHARED_PRIVILEGE = "root, or CAP_NET_RAW and CAP_NET_ADMIN"
 
 
 @dataclass
@@ -63,13 +72,6 @@ def random_mac(rng: random.Random | None = None) -> str:
     octets = [(rng or random.SystemRandom()).randrange(256) for _ in range(6)]
     octets[0] = (octets[0] & 0xFC) | 0x02
     return ":".join(f"{o:02x}" for o in octets)
-
-
-def _check_ip(ip: str) -> str:
-    if "/" not in ip:
-        raise ValueError(f"ip must be 'a.b.c.d/prefix', got {ip!r}")
-    ipaddress.IPv4Interface(ip)  # raises a clear ValueError when malformed
-    return ip
 
 
 def default_route() -> tuple[str, str] | None:
@@ -132,15 +134,20 @@ def open_link(
         if ip is None:
             raise ValueError("a TAP attachment needs the stack's own ip='a.b.c.d/prefix'")
         # Validate every argument before a device exists, so misuse creates nothing.
-        return _open_tap(tap, _check_ip(ip), gateway, mac, mtu, reactor, rng, offloads)
+        return _open_tap(tap, errors.check_cidr(ip), gateway, mac, mtu, reactor, rng, offloads)
+    role = ""
     if interface is None:
         route = default_route()
         if route is None:
-            raise ValueError("no default route: pass tap= or interface=")
-        interface = route[0]
+            raise ValueError("no default route: name a device (tap= or interface=)")
+        interface, role = route[0], " (the default route's)"
     if ip is not None:
-        return _open_own(interface, _check_ip(ip), gateway, mac, mtu, reactor, rng)
-    return _open_shared(interface, gateway, mac, mtu, reactor, stack_id)
+        return _open_own(interface, errors.check_cidr(ip), gateway, mac, mtu, reactor, rng)
+    try:
+        return _open_shared(interface, gateway, mac, mtu, reactor, stack_id)
+    except PrivilegeError as exc:  # say which attachment: the link only knows its socket
+        what = f"sharing the address of interface {interface!r}{role}"
+        raise PrivilegeError(what, SHARED_PRIVILEGE, exc.errno) from None
 
 
 def _open_tap(tap: str, ip: str, gateway: str | None, mac: str | None, mtu: int | None,
@@ -172,11 +179,13 @@ def _open_shared(interface: str, gateway: str | None, mac: str | None, mtu: int 
     own_mac = netdev.mac(interface)
     if mac is not None and mac != own_mac:
         raise ValueError("a shared-address stack uses the interface's MAC; drop mac=")
-    kernel_filter = KernelFilter(interface, stack_id)
+    # The link first: it is what needs a privilege, and a filter with no rule yet has
+    # nothing to undo when it fails.
+    link = PacketSocketLink(interface, reactor=reactor, mtu=mtu)
     try:
-        link = PacketSocketLink(interface, reactor=reactor, mtu=mtu)
+        kernel_filter = KernelFilter(interface, stack_id)
     except BaseException:
-        kernel_filter.close()
+        link.close()
         raise
     gateway = gateway or _gateway_for(interface)
     return Attachment(link, ip, own_mac, gateway, link.mtu, "shared", interface, kernel_filter)

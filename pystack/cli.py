@@ -44,9 +44,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``pystack ARGV``; a command that cannot go on prints one line, argparse-style
+    (``pystack serve: error: ...``), and exits 1 (or 2 for a usage error)."""
+    from pystack.clicmd._attach import CommandError
+
     parser = build_parser()
     args = parser.parse_args(argv)
-    result = args.func(args)
+    try:
+        result = args.func(args)
+    except CommandError as exc:
+        print(f"{parser.prog} {args.command}: error: {exc}", file=sys.stderr)
+        return exc.status
     return int(result or 0)
 
 

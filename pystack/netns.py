@@ -32,11 +32,25 @@ def _setns(fd: int) -> None:
         raise OSError(err, f"setns: {os.strerror(err)}")
 
 
+def _same_namespace(a: int, b: int) -> bool:
+    """Whether two namespace descriptors name the same namespace (nsfs inode identity)."""
+    sa, sb = os.fstat(a), os.fstat(b)
+    return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
+
+
 @contextlib.contextmanager
 def enter_fd(target: int) -> Iterator[None]:
-    """Run the body with the calling thread in the namespace of descriptor ``target``."""
+    """Run the body with the calling thread in the namespace of descriptor ``target``.
+
+    Already there, it switches nothing: setns() needs CAP_SYS_ADMIN even to stay put,
+    and code that only may need another namespace (the kernel filter's clean-up) must
+    also work, unprivileged, in its own.
+    """
     original = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
     try:
+        if _same_namespace(original, target):
+            yield
+            return
         _setns(target)
         try:
             yield

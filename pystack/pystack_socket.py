@@ -1,11 +1,14 @@
 """The ``socket`` module over a PyStack: ``import pystack.pystack_socket as socket``.
 
-Pick the stack once with :func:`use_stack` (``socket.use_stack(stack)``); the reactor runs in
-its background thread (``stack.run(doreactor=False)``) and socket calls, made from any other
-thread, block the way the standard module's do::
+With no set-up, sockets use the process's default stack (``PyStack()``: the default
+route's interface, sharing the host's address), started in thread mode on first use, as
+the 2013 PyStack did; ``PyStack().stop()`` stops it. Pick another stack with
+:func:`use_stack` (``socket.use_stack(stack)``). The reactor runs in its background thread
+(``stack.run(doreactor=False)``) and socket calls, made from any other thread, block the
+way the standard module's do::
 
     import pystack.pystack_socket as socket
-    socket.use_stack(stack)
+    socket.use_stack(stack)                 # or nothing: the default stack
     with socket.create_connection(("www.lab", 80), timeout=5) as s:
         s.sendall(b"GET / HTTP/1.0\\r\\n\\r\\n")
         reply = s.recv(4096)
@@ -78,15 +81,48 @@ _resolvers: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
 
 def use_stack(stack: Any) -> None:
-    """Make ``stack`` the one every socket of this module uses."""
+    """Make ``stack`` the one every socket of this module uses (``None``: the default
+    stack again)."""
     _default["stack"] = stack
 
 
 def _stack() -> Any:
+    """The stack given to :func:`use_stack`, else the default stack, running in thread
+    mode (a stopped default stack is replaced by a fresh one, see ``default_stack``)."""
     stack = _default["stack"]
     if stack is None:
-        raise OSError(errno.ENETDOWN, "no stack: call pystack.pystack_socket.use_stack(stack)")
+        with _standard_socket_module():
+            stack = _default_stack()
+        if not stack.running:
+            stack.run(doreactor=False)
     return stack
+
+
+def _default_stack() -> Any:
+    """The default stack, and the modules it imports later, imported now."""
+    from pystack.stack import default_stack
+
+    stack = default_stack()
+    import pystack.layers.dns_stack  # noqa: F401 - the resolver, made on first lookup
+
+    if stack.kernel_filter is not None:
+        import iptc  # noqa: F401 - its first rule is written when a port is bound
+
+    return stack
+
+
+@contextlib.contextmanager
+def _standard_socket_module() -> Iterator[None]:
+    """``import socket`` is the standard module in the block, even under the 2013-style
+    swap (``sys.modules["socket"] = pystack_socket``): the stack's own modules, imported
+    when the default stack is made, need the kernel's sockets."""
+    current = sys.modules.get("socket")
+    sys.modules["socket"] = _std
+    try:
+        yield
+    finally:
+        if current is not None:
+            sys.modules["socket"] = current
 
 
 def _resolver(stack: Any) -> Any:
@@ -183,7 +219,7 @@ def create_connection(
 
 
 def gethostname() -> str:
-    """This host's name (the seed's call; the kernel's answer)."""
+    """This host's name (the 2013 PyStack's call; the kernel's answer)."""
     return _std.gethostname()
 
 
@@ -201,7 +237,7 @@ def hijack(stack: Any = None) -> Iterator[Any]:
     """Make unmodified standard-library code use the stack, for the ``with`` block.
 
     Two things happen, both undone on exit: ``sys.modules["socket"]`` becomes this module
-    (what the seed documented: code imported inside the block sees it), and the standard
+    (what the 2013 PyStack documented: code imported inside the block sees it), and the standard
     module's ``socket``, ``create_connection``, ``getaddrinfo``, ``gethostbyname`` and
     ``getfqdn`` are replaced, so modules imported earlier (http.client, urllib.request,
     socketserver) use the stack too. ``stack`` becomes the default stack (see
@@ -231,7 +267,8 @@ def hijack(stack: Any = None) -> Iterator[Any]:
 
 
 class socket:
-    """A TCP or UDP socket of the stack given to :func:`use_stack`."""
+    """A TCP or UDP socket of the stack given to :func:`use_stack` (else the default
+    stack); ``stack=`` picks one for this socket only."""
 
     def __init__(
         self,

@@ -8,8 +8,13 @@
     b = PyStack(link=wire.attach(), ip="198.18.0.2/24", clock=clock)
     d = a.ping_deferred("198.18.0.2")       # fires with the RTT as the clock advances
 
-The graph is the seed's: Ethernet -> {ARP, IP}; IP -> {ICMP, UDP, TCP}; UDP applications
-sit on UDP, TCP applications on a session above TCP.
+The graph is the 2013 PyStack's: Ethernet -> {ARP, IP}; IP -> {ICMP, UDP, TCP}; UDP
+applications sit on UDP, TCP applications on a session above TCP.
+
+``PyStack()`` with no argument is the process's default stack, as in the 2013 PyStack:
+attached to the default route's interface, sharing the host's address, created on first
+use and handed back by every later ``PyStack()`` until it is stopped (see
+:func:`default_stack`). Any argument makes a new stack.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from typing import Any
 
 from twisted.internet import defer
 
+from pystack import errors
 from pystack.layers.arp import ARPProtocol
 from pystack.layers.ethernet import EthernetProtocol
 from pystack.layers.icmp import ICMPProtocol
@@ -56,13 +62,49 @@ IP_OPTIONS = {
 ICMP_OPTIONS = {"echo_server": "echo_server", "icmp_rate_limit": "rate_limit"}
 
 
+KNOWN_OPTIONS = {*ARP_OPTIONS, *IP_OPTIONS, *ICMP_OPTIONS, "dns_servers"}
+
+
 def _pick(options: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
     return {names[k]: options.pop(k) for k in list(options) if k in names}
 
 
-class PyStack:
+def _check_arguments(
+    attaching: bool, ip: str | None, mac: str | None, gateway: str | None,
+    mtu: int | None, options: dict[str, Any],
+) -> None:  # fmt: skip
+    """Raise ValueError / TypeError for a malformed argument, before anything is opened."""
+    if ip is not None:
+        if attaching:  # a device's stack needs its prefix: it decides what is on-link
+            errors.check_cidr(ip)
+        else:
+            errors.check_cidr(ip if "/" in str(ip) else f"{ip}/32")
+    if gateway is not None:
+        errors.check_address(gateway)
+    if mac is not None:
+        errors.check_mac(mac)
+    if mtu is not None:
+        errors.check_mtu(mtu)
+    unknown = set(options) - KNOWN_OPTIONS
+    if unknown:
+        raise TypeError(f"unknown PyStack options: {', '.join(sorted(unknown))}")
+
+
+class _DefaultStackType(type):
+    """The metaclass that makes ``PyStack()`` (no argument) the default stack."""
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        if cls is PyStack and not args and not kwargs:
+            return default_stack()
+        return super().__call__(*args, **kwargs)
+
+
+class PyStack(metaclass=_DefaultStackType):
     """A whole stack on one link.
 
+    ``PyStack()`` with no argument is the process's default stack (:func:`default_stack`);
+    any argument makes a new one. Arguments are checked before a device is opened
+    (``ValueError``); a missing privilege raises :class:`pystack.errors.PrivilegeError`.
     ``link`` is any :class:`pystack.links.Link` (a ``MemoryWire`` port, a capture, ...);
     ``tap=`` / ``interface=`` open a real device through :func:`pystack.attach.open_link`;
     ``offloads=True`` (TAP only) lets the kernel hand the stack TCP super-segments.
@@ -96,6 +138,7 @@ class PyStack:
         offloads: bool = False,
         **options: Any,
     ) -> None:
+        _check_arguments(link is None, ip, mac, gateway, mtu, options)
         if clock is None:
             from twisted.internet import reactor as clock
         self.clock = clock
@@ -112,7 +155,7 @@ class PyStack:
             self._assemble(link, ip, mac, gateway, mtu, pcap, observer, tcp, options)
         except BaseException:
             if self.attachment is not None:  # a device or kernel rules opened above
-                self.attachment.close()
+                _close_quietly(self.attachment)
             raise
 
     def _assemble(
@@ -144,7 +187,7 @@ class PyStack:
         link.start()
 
     def _build_layers(self, options: dict[str, Any]) -> dict[str, Any]:
-        """The seed's graph above Ethernet: ARP; IP with ICMP and UDP. Returns the options
+        """The 2013 PyStack's graph above Ethernet: ARP; IP with ICMP and UDP. Returns the options
         no layer took."""
         self.arp = ARPProtocol(**_pick(options, ARP_OPTIONS))
         self.ip = IPProtocol(**_pick(options, IP_OPTIONS))
@@ -180,7 +223,7 @@ class PyStack:
         self.ip.register_layer(self.tcp)
 
     def register_tcp_application(self, app: Any) -> None:
-        """Attach a TCPApplication (the seed's call); needs the TCP layer."""
+        """Attach a TCPApplication (the 2013 PyStack's call); needs the TCP layer."""
         if self.tcp is None:
             raise RuntimeError("this stack has no TCP layer")
         self.tcp.register_application(app)
@@ -195,7 +238,7 @@ class PyStack:
     # -- applications ---------------------------------------------------------------------
 
     def register_udp_application(self, app: Any) -> None:
-        """Attach a UDPApplication above UDP (the seed's call)."""
+        """Attach a UDPApplication above UDP (the 2013 PyStack's call)."""
         app.register_lower_layer("default", self.udp)
         app.stack = self
 
@@ -203,7 +246,7 @@ class PyStack:
     def dns(self) -> Any:
         """The stack's DNS resolver (:class:`pystack.layers.dns.DNSResolver` over its UDP,
         TCP on truncation), created on first use with the ``dns_servers`` option, else the
-        servers of /etc/resolv.conf. ``stack.dns.nslookup("name")`` is the seed's call
+        servers of /etc/resolv.conf. ``stack.dns.nslookup("name")`` is the 2013 PyStack's call
         (blocking); code on the reactor uses ``stack.dns.resolve(name)`` (a Deferred)."""
         with self._dns_lock:
             if self._dns is None:
@@ -335,6 +378,35 @@ class PyStack:
 
     def __repr__(self) -> str:
         return f"PyStack({self.address}, {self.mac})"
+
+
+_default_lock = threading.Lock()
+_default: PyStack | None = None
+
+
+def default_stack() -> PyStack:
+    """The process's default stack: what ``PyStack()`` returns.
+
+    Created on first use like ``PyStack(clock=reactor)`` with no device named: on the
+    interface of the default route, sharing the host's address (a netfilter rule keeps
+    the kernel from answering for the stack's ports). Every later call returns the same
+    stack until it is stopped; once ``stop()`` has begun, the next call makes a fresh one.
+    :mod:`pystack.pystack_socket` uses it when no stack was given to ``use_stack``.
+    """
+    global _default
+    with _default_lock:
+        if _default is None or _default._stopped is not None:
+            _default = type.__call__(PyStack)  # past the metaclass: a new stack
+        return _default
+
+
+def _close_quietly(attachment: Any) -> None:
+    """Release what a failed PyStack() opened without hiding why it failed: a second
+    error here is logged, and the first one propagates alone."""
+    try:
+        attachment.close()
+    except Exception:
+        log.exception("closing %s after a failed PyStack() failed too", attachment.interface)
 
 
 def _end(session: Any) -> None:

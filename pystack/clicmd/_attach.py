@@ -1,11 +1,74 @@
-"""Attachment options shared by ``serve``, ``ping`` and ``get``, and building the stack."""
+"""Attachment options shared by ``serve``, ``ping`` and ``get``, building the stack, and
+the argument types that check values before anything is created."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
+
+from pystack import errors
+from pystack.errors import PrivilegeError
+
+USAGE_ERROR = 2  # argparse's exit status for a bad argument
+RUN_ERROR = 1  # the command could not do its job (a missing privilege, an absent device)
+
+
+class CommandError(Exception):
+    """A command cannot go on; ``pystack`` prints ``pystack CMD: error: MESSAGE`` as one
+    line and exits with ``status``."""
+
+    def __init__(self, message: str, status: int = RUN_ERROR) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _argument_type(check: Callable[[Any], Any], convert: Callable[[str], Any], name: str) -> Any:
+    """An argparse ``type=``: ``convert`` the text, then ``check`` it; argparse prints the
+    ValueError's message as ``error: argument --X: MESSAGE`` and exits before the command
+    runs, so a bad value creates nothing."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = convert(text)
+        except ValueError:
+            value = text  # the check names what was expected
+        try:
+            return check(value)
+        except ValueError as exc:
+            message = str(exc)  # "<repr of the value> is not ...": name it as typed
+            if message.startswith(repr(value)):
+                message = text + message[len(repr(value)) :]
+            raise argparse.ArgumentTypeError(message) from None
+
+    parse.__name__ = name  # argparse names the type in some messages
+    return parse
+
+
+def _int(text: str) -> int:
+    return int(text, 10)
+
+
+def _positive(value: Any) -> float:
+    if isinstance(value, str) or not value > 0:
+        raise ValueError(f"{value!r} is not a positive number")
+    return float(value)
+
+
+def _positive_int(value: Any) -> int:
+    if isinstance(value, str) or not value > 0:
+        raise ValueError(f"{value!r} is not a positive integer")
+    return int(value)
+
+
+port = _argument_type(errors.check_port, _int, "port")
+mtu = _argument_type(errors.check_mtu, _int, "mtu")
+cidr = _argument_type(errors.check_cidr, str, "cidr")
+ipv4 = _argument_type(errors.check_address, str, "ipv4")
+mac = _argument_type(errors.check_mac, str, "mac")
+positive = _argument_type(_positive, float, "positive")
+positive_int = _argument_type(_positive_int, _int, "positive_int")
 
 
 def add_options(parser: argparse.ArgumentParser) -> None:
@@ -17,17 +80,19 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     where.add_argument(
         "--ip",
         metavar="A.B.C.D/N",
+        type=cidr,
         help="the stack's own address; without it on an interface, the stack "
         "shares the kernel's address (a netfilter rule silences the kernel)",
     )
-    where.add_argument("--gateway", metavar="A.B.C.D", help="default gateway")
-    where.add_argument("--mac", metavar="MAC", help="the stack's MAC (default: random)")
-    where.add_argument("--mtu", type=int, help="MTU (default: the device's)")
+    where.add_argument("--gateway", metavar="A.B.C.D", type=ipv4, help="default gateway")
+    where.add_argument("--mac", metavar="MAC", type=mac, help="the stack's MAC (default: random)")
+    where.add_argument("--mtu", type=mtu, help="MTU, 68-65535 (default: the device's)")
     where.add_argument("--pcap", metavar="FILE", help="write every frame to FILE (pcap)")
 
 
 def make_stack(args: argparse.Namespace) -> Any:
-    """A PyStack attached as the options say (the link wrapped in a capture with --pcap)."""
+    """A PyStack attached as the options say (the link wrapped in a capture with --pcap);
+    what stops the attachment is a :class:`CommandError`."""
     from pystack.stack import PyStack
 
     options = {
@@ -38,9 +103,17 @@ def make_stack(args: argparse.Namespace) -> Any:
         "mac": args.mac,
         "mtu": args.mtu,
     }
-    # PyStack wraps the link in the capture itself, after attaching, so a shared-address
-    # stack still hands its kernel filter to TCP and UDP.
-    return PyStack(pcap=args.pcap or None, **options)
+    try:
+        # PyStack wraps the link in the capture itself, after attaching, so a
+        # shared-address stack still hands its kernel filter to TCP and UDP.
+        return PyStack(pcap=args.pcap or None, **options)
+    except PrivilegeError as exc:
+        raise CommandError(str(exc)) from None
+    except ValueError as exc:  # options that do not fit together, or fit no device
+        raise CommandError(str(exc), USAGE_ERROR) from None
+    except OSError as exc:  # the device refused (absent, down, busy)
+        device = args.tap or args.interface or "the default route's interface"
+        raise CommandError(f"cannot attach to {device}: {exc.strerror or exc}") from None
 
 
 @contextlib.contextmanager

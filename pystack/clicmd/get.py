@@ -8,8 +8,9 @@ import sys
 import threading
 import time
 from typing import IO, Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
+from pystack import errors
 from pystack.clicmd import _attach
 from pystack.layers.tcp_application import TCPApplication
 
@@ -25,11 +26,29 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "goes to stdout or -o FILE, progress to stderr on long transfers. HOST must be an "
         "IPv4 address.",
     )
-    parser.add_argument("url", help="http://HOST[:PORT]/PATH")
+    parser.add_argument("url", type=http_url, help="http://HOST[:PORT]/PATH")
     parser.add_argument("--output", "-o", metavar="FILE", help="write the body to FILE")
-    parser.add_argument("--timeout", type=float, default=30.0, help="seconds without data")
+    parser.add_argument(
+        "--timeout", type=_attach.positive, default=30.0, help="seconds without data"
+    )
     _attach.add_options(parser)
     parser.set_defaults(func=run)
+
+
+def http_url(text: str) -> SplitResult:
+    """The argparse type of the URL: ``http://`` an IPv4 address, an optional port in
+    1-65535, a path; checked before the stack exists."""
+    url = urlsplit(text)
+    if url.scheme != "http" or not url.hostname:
+        raise argparse.ArgumentTypeError(f"{text} is not an http://HOST[:PORT]/PATH URL")
+    _, colon, port = url.netloc.rpartition(":")
+    try:
+        errors.check_address(url.hostname)
+        if colon and port:
+            errors.check_port(int(port) if port.isdigit() else port)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text}: {exc}") from None
+    return url
 
 
 class Response:
@@ -82,10 +101,7 @@ class HttpClient(TCPApplication):
 
 def run(args: argparse.Namespace) -> int:
     """Fetch the URL; 0 on a 200 response."""
-    url = urlsplit(args.url)
-    if url.scheme != "http" or not url.hostname:
-        print("pystack get: only http://HOST[:PORT]/PATH URLs", file=sys.stderr)
-        return 2
+    url = args.url
     with contextlib.ExitStack() as cleanup:
         out = cleanup.enter_context(open(args.output, "wb")) if args.output else sys.stdout.buffer
         stack = cleanup.enter_context(_attach.attached_stack(args))

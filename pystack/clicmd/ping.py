@@ -15,9 +15,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="send ICMP echo requests from the stack",
         description="Ping HOST from the stack and print each round-trip time, like ping(8).",
     )
-    parser.add_argument("host", help="IPv4 address to ping")
-    parser.add_argument("--count", "-c", type=int, default=4, help="requests (default 4)")
-    parser.add_argument("--timeout", "-W", type=float, default=2.0, help="seconds per reply")
+    parser.add_argument("host", type=_attach.ipv4, help="IPv4 address to ping")
+    parser.add_argument(
+        "--count", "-c", type=_attach.positive_int, default=4, help="requests (default 4)"
+    )
+    parser.add_argument(
+        "--timeout", "-W", type=_attach.positive, default=2.0, help="seconds per reply"
+    )
     _attach.add_options(parser)
     parser.set_defaults(func=run)
 

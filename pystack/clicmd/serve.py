@@ -25,7 +25,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "`ip netns exec pslab-s pystack serve echo -i s0 --ip 198.18.0.2/24`.",
     )
     parser.add_argument("service", choices=sorted(PORTS), help="which server")
-    parser.add_argument("--port", "-p", type=int, help="TCP port (default: 7, 9 or 19)")
+    parser.add_argument(
+        "--port", "-p", type=_attach.port, help="TCP port, 1-65535 (default: 7, 9 or 19)"
+    )
     _attach.add_options(parser)
     parser.set_defaults(func=run)
 
@@ -80,7 +82,7 @@ def app_class(service: str) -> type[TCPApplication]:
 
 def run(args: argparse.Namespace) -> int:
     """Serve until Ctrl+C or SIGTERM."""
-    port = args.port or PORTS[args.service]
+    port = args.port if args.port is not None else PORTS[args.service]
     with _attach.attached_stack(args) as stack:
         server = app_class(args.service)()
         stack.register_tcp_application(server)

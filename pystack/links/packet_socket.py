@@ -19,6 +19,7 @@ import socket
 import struct
 from typing import Any
 
+from pystack.errors import PrivilegeError
 from pystack.links import netdev
 from pystack.links.base import DescriptorLink
 
@@ -61,7 +62,11 @@ class PacketSocketLink(DescriptorLink):
 
     @staticmethod
     def _open(interface: str) -> socket.socket:
-        sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+        try:
+            sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+        except PermissionError as exc:
+            what = f"a packet socket on interface {interface!r}"
+            raise PrivilegeError(what, "root or CAP_NET_RAW", exc.errno) from None
         try:
             sock.bind((interface, ETH_P_ALL))
             sock.setsockopt(SOL_PACKET, PACKET_AUXDATA, 1)

@@ -25,6 +25,7 @@ import os
 import struct
 from typing import Any
 
+from pystack.errors import PrivilegeError
 from pystack.links import netdev
 from pystack.links.base import DescriptorLink
 
@@ -107,6 +108,11 @@ def strip_vnet_hdr(data: bytes) -> bytes | VnetDrop:
     return netdev.complete_checksum(frame)
 
 
+def _no_privilege(name: str, exc: OSError) -> PrivilegeError:
+    # /dev/net/tun is often 0666: then TUNSETIFF is where the kernel asks for CAP_NET_ADMIN.
+    return PrivilegeError(f"opening TAP device {name!r}", "root or CAP_NET_ADMIN", exc.errno)
+
+
 class TapLink(DescriptorLink):
     """Ethernet frames through TAP device ``name``; implements docs/internals.md's Link."""
 
@@ -140,12 +146,18 @@ class TapLink(DescriptorLink):
 
     @staticmethod
     def _open(name: str, vnet_hdr: bool, offload_flags: int) -> int:
-        fd = os.open("/dev/net/tun", os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
+        try:
+            fd = os.open("/dev/net/tun", os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
+        except PermissionError as exc:
+            raise _no_privilege(name, exc) from None
         flags = IFF_TAP | IFF_NO_PI | (IFF_VNET_HDR if vnet_hdr else 0)
         try:
             fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH", name.encode(), flags))
             if vnet_hdr:
                 fcntl.ioctl(fd, TUNSETOFFLOAD, offload_flags)
+        except PermissionError as exc:  # creating (or taking) a device is the kernel's call
+            os.close(fd)
+            raise _no_privilege(name, exc) from None
         except OSError:
             os.close(fd)
             raise
