@@ -15,7 +15,6 @@ from __future__ import annotations
 import enum
 from collections import defaultdict
 
-
 _NAMES: dict[str, str] = {}
 
 

@@ -18,7 +18,7 @@ class Reason(enum.Enum):
 def test_every_layer_of_a_stack_prints_in_one_style() -> None:
     net = SimNet(2)
     net.wait(net.a.ping_deferred("198.18.0.2"))
-    a, b = net.connect_tcp(9)
+    a, _ = net.connect_tcp(9)
     a.send(b"x")
     net.advance(1)
     headers = [line[:-1] for line in str(net.a.stats).splitlines() if line.endswith(":")]
