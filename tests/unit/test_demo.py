@@ -40,7 +40,7 @@ def test_demo_is_deterministic(tmp_path: Path, capsys: Any) -> None:
 
 def test_udp_echo_example(capsys: Any) -> None:
     module = runpy.run_path(str(ROOT / "examples" / "udp_echo.py"))
-    replies = module["main"]()
+    replies = module["main"]([])
     assert [r[0] for r in replies] == [b"hello", b"from", b"pystack"]
     assert all(peer == ("198.18.0.2", 7) for _, peer in replies)
 
