@@ -11,13 +11,14 @@ fails the test, so a new command in the documentation cannot go unchecked.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from docblocks import ROOT, Command, all_commands
+from docblocks import ROOT, Command, all_commands, doc_files
 
 pytestmark = pytest.mark.timeout(600)
 BIN = Path(sys.executable).parent  # the environment `. .venv/bin/activate` activates
@@ -111,3 +112,25 @@ def test_activating_the_environment_finds_the_command(tmp_path: Path) -> None:
                            cwd=clone, capture_output=True, text=True,
                            env={"PATH": "/usr/bin:/bin"})  # fmt: skip
     assert found.returncode == 0 and found.stdout.strip().endswith("/bin/pystack")
+
+
+# Words a reader cannot look up: the project's internal names for its history.
+_INSIDE_WORDS = re.compile(r"\bthe seed\b|\bseed's\b|\bseed §|\bseed-style\b"
+                           r"|\bissue \d+|\bissue #\d+|\bissue's\b", re.IGNORECASE)  # fmt: skip
+
+
+def test_the_pages_and_examples_speak_to_users() -> None:
+    pages = [*doc_files(), *sorted((ROOT / "examples").glob("*.py"))]
+    found = [f"{page.relative_to(ROOT)}:{n}: {line.strip()}"
+             for page in pages for n, line in enumerate(page.read_text().splitlines(), 1)
+             if _INSIDE_WORDS.search(line)]  # fmt: skip
+    assert found == []
+
+
+def test_command_help_speaks_to_users() -> None:
+    names = ["", "demo", "ping", "get", "serve", "lab", "bench", "diagrams", "cleanup",
+             "bench net", "bench codecs", "bench fsm", "bench memory"]  # fmt: skip
+    for name in names:
+        result = run(f"pystack {name} --help", ROOT)
+        assert result.returncode == 0, (name, result.stderr)
+        assert not _INSIDE_WORDS.search(result.stdout), (name, result.stdout)
