@@ -37,7 +37,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     parser = sub.add_parser(
         "demo",
         help="two stacks on a simulated wire: ARP, ping, UDP, TCP (no root needed)",
-        description=__doc__.splitlines()[0] if __doc__ else None,
+        description=__doc__.split("\n\n")[1] if __doc__ else None,  # what it does
+        epilog=__doc__.split("\n\n")[2] if __doc__ else None,  # how to read TCP's lines
     )
     parser.add_argument("--pcap", default="demo.pcap", help="capture file (default demo.pcap)")
     parser.add_argument("--seed", type=int, default=1, help="seed of the simulated wire")
