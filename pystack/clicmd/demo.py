@@ -6,9 +6,9 @@ ARP resolve first; A and B exchange UDP datagrams, one of them fragmented; then 
 reassembly, TCP connections) is printed as it happens, with its simulated time, then each
 stack's counters; every frame goes to a pcap file that tcpdump and Wireshark open.
 
-A TCP connection is named by its local port and what it is: ``(listener)``, ``(peer
-IP:PORT)`` for one this stack opened, ``(child of listener PORT, peer IP:PORT)`` for one a
-listener spawned for a SYN. A child starts as a copy of its listener's machine: its first
+A TCP connection is named by its local port and what it is: "(listener)", "(peer
+IP:PORT)" for one this stack opened, "(child of listener PORT, peer IP:PORT)" for one a
+listener spawned for a SYN. A child is brought to LISTEN as its listener was: its first
 transition, CLOSED -> LISTEN (app_passive_open), is that spawn, and the log says so.
 """
 
