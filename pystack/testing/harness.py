@@ -492,6 +492,9 @@ def demo_transfer(net: Any, say: Any, size: int = 100_000) -> bool:
     say(f"B received {len(got)} bytes in {(net.now() - start) * 1000:.1f} ms of simulated time, "
         f"sha256 {'equal' if ok else 'DIFFERENT'}")  # fmt: skip
     net.run_until(lambda: peer.eof, 5)
+    # TCPApplication answered A's FIN with its own (CLOSE_WAIT -> LAST_ACK) by itself;
+    # closing the server application now closes what is left: its listener.
+    say("B closes its server application: its listener on port 9 stops")
     peer.close()
     net.advance(2 * 30.0 + 1)  # through A's TIME_WAIT (2*MSL)
     return ok
