@@ -53,6 +53,14 @@ def require_tool_fixture() -> Callable[[str, str], str]:
     return require_tool
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "needs_tool(command, package): runs a system tool from a Debian package; skipped "
+        "without it, fails under CI=true",
+    )
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
     for marker in item.iter_markers("needs_tool"):
         require_tool(*marker.args)

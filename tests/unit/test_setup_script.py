@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -41,7 +42,7 @@ def tools_used() -> dict[str, set[str]]:
             for pattern in _RUNS:
                 for match in pattern.finditer(text):
                     tool = os.path.basename(match[1])
-                    if tool not in _NOT_TOOLS and not tool.startswith("-"):
+                    if tool not in _NOT_TOOLS and not tool.startswith(("-", "pystack")):
                         found.setdefault(tool, set()).add(str(path.relative_to(REPO)))
     return found
 
@@ -192,3 +193,39 @@ def test_pyproject_has_no_setuptools_deprecation() -> None:
     messages = [f"{w.category.__name__}: {w.message}" for w in caught]
     assert not [m for m in messages if "eprecat" in m or "license" in m.lower()], messages
     assert dist.metadata.license_expression == "GPL-3.0-or-later"
+
+
+# ------------------------------------------------------------------ the tests' tool rule
+
+TOOL_TESTS = """
+import pytest
+
+@pytest.mark.needs_tool("pystack-no-such-tool", "no-such-package")
+def test_marked():
+    pass
+
+def test_fixture(require_tool):
+    require_tool("pystack-no-such-tool", "other-package")
+
+def test_present(require_tool):
+    assert require_tool("sh", "dash").endswith("/sh")
+"""
+
+
+@pytest.mark.parametrize("ci", ["", "true"])
+def test_a_missing_tool_skips_locally_and_fails_under_ci(tmp_path: Path, ci: str) -> None:
+    shutil.copy(REPO / "tests" / "conftest.py", tmp_path / "conftest.py")
+    (tmp_path / "test_tools.py").write_text(TOOL_TESTS)
+    env = {**os.environ, "CI": ci}
+    cmd = [sys.executable, "-m", "pytest", "-rA", "-p", "no:cacheprovider", str(tmp_path)]
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path)
+    out = done.stdout
+    if ci:
+        # The marker fails the test's setup (an error), the fixture fails the test.
+        assert "1 failed, 1 passed, 1 error" in out, out
+        assert "install the Debian package no-such-package" in out
+        assert "install the Debian package other-package" in out
+        assert "CI=true forbids skipping it" in out
+    else:
+        assert "1 passed, 2 skipped" in out, out
+        assert "apt install no-such-package" in out and "apt install other-package" in out
