@@ -6,7 +6,9 @@
   so the link resolves; a link to a file that does not exist stays broken and fails the
   strict build.
 - The API reference: one page per public module of ``pystack`` (``::: module``, rendered by
-  mkdocstrings from the docstrings), appended to the navigation by package.
+  mkdocstrings from the docstrings), appended to the navigation by package. The docstrings'
+  Sphinx roles (``:class:`pystack.links.Link` ``) become links to the object's entry when
+  the reference has one, and plain code otherwise.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ REPO = Path(__file__).resolve().parents[1]
 # The command line and the benchmarks are documented by `pystack --help`.
 NOT_API = ("pystack.cli", "pystack.clicmd", "pystack.benchmarks")
 _LINK = re.compile(r"\]\((?!https?://|#|mailto:)([^)#\s]+)(#[^)\s]*)?\)")
+# A Sphinx role as it comes out of mkdocstrings: :class:<code>~pkg.mod.Name</code>
+_ROLE = re.compile(r":(?:class|func|meth|attr|mod|data|exc|obj):<code>(~?)([\w.]+)(\(\))?</code>")
 
 
 def public_modules() -> list[str]:
@@ -79,3 +83,22 @@ def on_files(files: Files, config: MkDocsConfig, **_: Any) -> Files:
     for module in public_modules():
         files.append(File.generated(config, _reference_uri(module), content=f"::: {module}\n"))
     return files
+
+
+def on_page_content(html: str, page: Any, **_: Any) -> str:
+    """Sphinx roles -> autorefs (resolved by mkdocs-autorefs; optional: no link, no error,
+    when the name is not in the reference, such as ``transitions.Machine``)."""
+    module = page.file.src_uri.removeprefix("reference/").removesuffix(".md")
+
+    def autoref(match: re.Match[str]) -> str:
+        short, name, call = match[1], match[2], match[3] or ""
+        target = name
+        # ``Stats.incr`` or ``Malformed`` is relative to the module the page documents;
+        # ``transitions.Machine`` (a lower-case first part) is a full name.
+        relative = "." not in name or name[0].isupper()
+        if relative and page.file.src_uri.startswith("reference/"):
+            target = f"{module}.{name}"
+        shown = name.rsplit(".", 1)[-1] if short else name
+        return f'<autoref identifier="{target}" optional><code>{shown}{call}</code></autoref>'
+
+    return _ROLE.sub(autoref, html)

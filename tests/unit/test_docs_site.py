@@ -81,6 +81,10 @@ def test_api_reference_is_generated_from_the_docstrings(site: Path) -> None:
     stack = page(site, "reference/pystack.stack/index.html")
     assert "A whole stack on one link." in stack  # PyStack's docstring
     assert 'id="pystack.stack.PyStack"' in stack
+    # The docstrings' Sphinx roles are links to the entries they name, never raw text.
+    assert 'href="../pystack.links/#pystack.links.Link"><code>pystack.links.Link</code>' in stack
+    for module in modules:
+        assert ":class:" not in page(site, f"reference/{module}/index.html"), module
 
 
 def test_a_broken_link_or_reference_fails_the_strict_build(tmp_path: Path) -> None:
