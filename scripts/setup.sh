@@ -32,6 +32,8 @@ p0f             p0f
 tshark          tshark
 chromium        chromium
 rsvg-convert    librsvg2-bin
+setpriv         util-linux
+git             git
 "
 
 have() {
