@@ -347,7 +347,7 @@ class TCPSession(
             return True
         if len(listener.accept_queue) >= listener.backlog:
             return False
-        return listener.half_open < self.config.syn_backlog
+        return listener.half_open <= self.config.syn_backlog  # this one counted already
 
     def opened_passively(self, **kw: Any) -> bool:
         """Condition: this connection came from a LISTEN (RFC 9293 §3.10.7.4)."""
