@@ -5,7 +5,9 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-__all__ = ["MAX_WSCALE", "SYN_COOKIE_MODES", "CloseReason", "ConnectionTimedOut", "TcpConfig", "TcpDrop"]
+__all__ = [
+    "MAX_WSCALE", "SYN_COOKIE_MODES", "CloseReason", "ConnectionTimedOut", "TcpConfig", "TcpDrop",
+]  # fmt: skip
 
 # RFC 7323 §2.3: the largest shift count; a larger one received is used as 14.
 MAX_WSCALE = 14
@@ -117,7 +119,8 @@ class TcpConfig:
         if self.challenge_ack_limit is not None and self.challenge_ack_limit < 0:
             raise ValueError("challenge_ack_limit must be >= 0 (or None: no limit)")
         if self.syn_cookies not in SYN_COOKIE_MODES:
-            raise ValueError(f"syn_cookies must be one of {SYN_COOKIE_MODES}, not {self.syn_cookies!r}")
+            modes = ", ".join(SYN_COOKIE_MODES)
+            raise ValueError(f"syn_cookies must be one of {modes}, not {self.syn_cookies!r}")
         if self.syn_backlog < 0 or self.synack_retries < 0:
             raise ValueError("syn_backlog and synack_retries must be >= 0")
 

@@ -48,9 +48,7 @@ _HALF = 1 << 31  # ((a - b + _HALF) & _MASK) - _HALF: SeqNum(a) - SeqNum(b) on i
 _SEND_STATES = frozenset({"SYN_SENT", "SYN_RECEIVED", "ESTABLISHED", "CLOSE_WAIT"})
 
 
-class TCPSession(
-    ListenerMixin, InputMixin, OutputMixin, TimerMixin, StateMachine, machine="tcp"
-):
+class TCPSession(ListenerMixin, InputMixin, OutputMixin, TimerMixin, StateMachine, machine="tcp"):
     """One TCP connection. See the module docstring for the host and user interfaces."""
 
     _segment_in_scapy = False
