@@ -270,3 +270,17 @@ def report(rate: tuple[str, ...], got: dict[str, Any]) -> None:
         f"during max {max(s['connections'] for s in during)}"
     )
     print(f"load average: {os.getloadavg()}")
+
+
+def test_the_packet_socket_queue_holds_thousands_of_frames() -> None:
+    # A flood, or a burst while the stack's process waits for a CPU, overflows the kernel's
+    # default queue (~200 kB, a few hundred frames): the link asks for 4 MiB.
+    with Lab(mode="veth") as lab:
+        link = lab.open_link()
+        try:
+            dup = socket.fromfd(link.fileno(), socket.AF_PACKET, socket.SOCK_RAW)
+            with dup:
+                # The kernel reports twice the size asked for (its bookkeeping share).
+                assert dup.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) >= 4 << 20
+        finally:
+            link.close()

@@ -226,3 +226,12 @@ def test_timestamps_echo_is_what_the_peer_sent() -> None:
     (synack,) = h.take()
     assert Timestamp in {type(o) for o in synack.options}
     assert (TcpHarness.timestamp(synack) or (0, 0))[1] == 4242
+
+
+def test_config_refuses_an_unknown_cookie_mode() -> None:
+    import pytest
+
+    with pytest.raises(ValueError, match="syn_cookies"):
+        TcpConfig(syn_cookies="sometimes")
+    with pytest.raises(ValueError):
+        TcpConfig(synack_retries=-1)
