@@ -37,7 +37,7 @@ from pystack.wire import tcp as tcpwire
 from pystack.wire.seqnum import SeqNum
 from pystack.wire.tcp_options import NOP, Mss, SackPermitted, TcpOption, Timestamp, WindowScale
 
-__all__ = ["ListenerMixin", "syn_options"]
+__all__ = ["ListenerMixin", "ReplyTo", "syn_options", "synack_window"]
 
 SYN, ACK, FIN = tcpwire.SYN, tcpwire.ACK, tcpwire.FIN
 _MASK = 0xFFFFFFFF
@@ -98,7 +98,7 @@ class ListenerMixin(Tcb):
         when `syn_cookie_due`, a stateless SYN,ACK carries a cookie (``rcv_syn_stateless``)."""
         local_ip = self.local_ip if self.local_ip != "0.0.0.0" else self.host.local_ip()
         remote_ip = self.host.last_remote_ip
-        if self.syn_cookie_due():
+        if remote_ip is not None and self.syn_cookie_due():
             self.fire("rcv_syn_stateless", segment=seg, local_ip=local_ip, remote_ip=remote_ip)
             return
         self._spawn_child(seg, local_ip, remote_ip, None)
@@ -152,10 +152,10 @@ class ListenerMixin(Tcb):
         a full accept queue). False otherwise: the caller answers it with a reset. Cookies
         are only looked for within two minutes of the last one sent (unless ``"always"``),
         as Linux's tcp_synq_no_recent_overflow."""
-        if seg.flags & SYN or not self._cookies_recent():
+        remote_ip = self.host.last_remote_ip
+        if seg.flags & SYN or remote_ip is None or not self._cookies_recent():
             return False
         local_ip = self.local_ip if self.local_ip != "0.0.0.0" else self.host.local_ip()
-        remote_ip = self.host.last_remote_ip
         four = (local_ip, self.local_port, remote_ip, seg.src_port)
         now = self.clock.seconds()
         secret = self.host.syncookie_secret()
