@@ -105,6 +105,8 @@ class InputMixin(Tcb):
             self.count_drop(TcpDrop.LISTEN_NOT_SYN)  # first: an RST is ignored
             return
         if flags & ACK:
+            if self.on_listen_ack(seg):  # the ACK of a SYN cookie (RFC 4987 §3.6)
+                return
             self.count_drop(TcpDrop.LISTEN_ACK)  # second: <SEQ=SEG.ACK><CTL=RST>
             self.send_rst_reply(seg)
             return
@@ -118,6 +120,10 @@ class InputMixin(Tcb):
 
     def on_listen_syn(self, seg: Seg) -> None:
         """Third check in LISTEN: a SYN; the session layer spawns the connection."""
+        raise NotImplementedError
+
+    def on_listen_ack(self, seg: Seg) -> bool:
+        """Second check in LISTEN: True when an ACK was taken as a SYN cookie's."""
         raise NotImplementedError
 
     def take_syn(self, seg: Seg) -> None:

@@ -13,7 +13,8 @@ The session talks to its `host` (the TCP layer, or a test harness): ``host.clock
 ``host.isn(local_ip, local_port, remote_ip, remote_port)``, ``host.count_drop(reason)``,
 ``host.forget(session)`` and ``host.adopt(session)`` (register a new child by 4-tuple);
 optionally ``host.listener_for(local_ip, local_port)`` (the listener a SYN reopening a
-TIME_WAIT connection goes to, or None).
+TIME_WAIT connection goes to, or None), ``host.syncookie_secret()`` (bytes; without it a
+listener sends no SYN cookies) and ``host.count_event(name)`` (a ``tcp`` counter).
 Its `user` (a `TCPApplication`, or anything with the same ``tcp_*`` methods) is told of
 establishment, readable data, end of data and the close with its `CloseReason`.
 """
@@ -21,13 +22,14 @@ establishment, readable data, end of data and the close with its `CloseReason`.
 from __future__ import annotations
 
 import collections
-from typing import Any, NamedTuple
+from typing import Any
 
 from pystack.fsm import StateMachine
 from pystack.layers.tcp_buffers import RecvBuffer, SendBuffer
 from pystack.layers.tcp_config import CloseReason, TcpConfig, TcpDrop
 from pystack.layers.tcp_congestion import Action, NewReno, rfc6928_initial_window
 from pystack.layers.tcp_input import InputMixin, syn_reopens_time_wait
+from pystack.layers.tcp_listener import ListenerMixin, ReplyTo, syn_options
 from pystack.layers.tcp_output import MAX_WINDOW, OutputMixin
 from pystack.layers.tcp_reorder import InsertResult, ReorderQueue
 from pystack.layers.tcp_rtt import RttEstimator
@@ -35,7 +37,6 @@ from pystack.layers.tcp_sack import Scoreboard
 from pystack.layers.tcp_timers import NO_TIMER, TimerMixin
 from pystack.wire import tcp as tcpwire
 from pystack.wire.seqnum import SeqNum
-from pystack.wire.tcp_options import NOP, Mss, SackPermitted, TcpOption, Timestamp, WindowScale
 
 __all__ = ["TCPSession"]
 
@@ -45,11 +46,9 @@ _MASK = 0xFFFFFFFF
 _HALF = 1 << 31  # ((a - b + _HALF) & _MASK) - _HALF: SeqNum(a) - SeqNum(b) on ints
 # States in which the application may still queue data (RFC 9293 §3.10.2).
 _SEND_STATES = frozenset({"SYN_SENT", "SYN_RECEIVED", "ESTABLISHED", "CLOSE_WAIT"})
-# Half-open connections a listener keeps besides its accept queue.
-HALF_OPEN_LIMIT = 256
 
 
-class TCPSession(InputMixin, OutputMixin, TimerMixin, StateMachine, machine="tcp"):
+class TCPSession(ListenerMixin, InputMixin, OutputMixin, TimerMixin, StateMachine, machine="tcp"):
     """One TCP connection. See the module docstring for the host and user interfaces."""
 
     _segment_in_scapy = False
@@ -276,17 +275,9 @@ class TCPSession(InputMixin, OutputMixin, TimerMixin, StateMachine, machine="tcp
     def _with_syn_options(
         self, seg: tcpwire.TcpSegment, wscale: bool, timestamps: bool, sack: bool
     ) -> tcpwire.TcpSegment:
-        # Linux's layout: MSS, SACK-permitted in the two bytes TSopt leaves for alignment
-        # (else two NOPs), then NOP + window scale: 20 bytes with all four.
-        options: tuple[TcpOption, ...] = (Mss(self.config.mss),)
-        if timestamps:
-            # RFC 7323 §3.2: TSecr is zero on a SYN (it echoes nothing yet).
-            lead: tuple[TcpOption, ...] = (SackPermitted(),) if sack else (NOP, NOP)
-            options += (*lead, Timestamp(self.ts_val(), self.ts_recent))
-        elif sack:
-            options += (NOP, NOP, SackPermitted())
-        if wscale:
-            options += (NOP, WindowScale(self.rcv_wscale))
+        # RFC 7323 §3.2: TSecr is zero on a SYN (it echoes nothing yet).
+        tsopt = (self.ts_val(), self.ts_recent) if timestamps else None
+        options = syn_options(self.config.mss, tsopt, sack, self.rcv_wscale if wscale else None)
         return tcpwire.TcpSegment(
             seg.src_port, seg.dst_port, seg.seq, seg.ack, seg.flags, seg.window, b"", options,
         )  # fmt: skip
@@ -332,7 +323,7 @@ class TCPSession(InputMixin, OutputMixin, TimerMixin, StateMachine, machine="tcp
         to: Any = self
         if self.remote_ip is None:  # a listener: answer whoever sent the segment
             local = self.local_ip if self.local_ip != "0.0.0.0" else self.host.local_ip()
-            to = _ReplyTo(local, self.host.last_remote_ip)
+            to = ReplyTo(local, self.host.last_remote_ip)
         self.host.transmit(to, reset_for(seg))
 
     def deliver_data(self, data: bytes, **kw: Any) -> None:
@@ -347,13 +338,14 @@ class TCPSession(InputMixin, OutputMixin, TimerMixin, StateMachine, machine="tcp
             self.user.tcp_eof(self)
 
     def accept_connection(self, **kw: Any) -> bool:
-        """Condition on a passive open: room in the listener's queues (SYN cookies go here)."""
+        """Condition on a passive open: room in the listener's accept queue and SYN queue
+        (``TcpConfig.syn_backlog``; beyond it the listener sends SYN cookies instead)."""
         listener = self.listener
         if listener is None:
             return True
         if len(listener.accept_queue) >= listener.backlog:
             return False
-        return listener.half_open < HALF_OPEN_LIMIT
+        return listener.half_open <= self.config.syn_backlog  # this one counted already
 
     def opened_passively(self, **kw: Any) -> bool:
         """Condition: this connection came from a LISTEN (RFC 9293 §3.10.7.4)."""
@@ -447,52 +439,6 @@ class TCPSession(InputMixin, OutputMixin, TimerMixin, StateMachine, machine="tcp
     def count_drop(self, reason: TcpDrop) -> None:
         """Count a dropped segment under its reason (``stack.stats``)."""
         self.host.count_drop(reason)
-
-    # ============================================================ passive-open spawning
-
-    def on_listen_syn(self, seg: tcpwire.TcpSegment) -> None:
-        """A SYN for this listener: a child session of the same class takes it over."""
-        local_ip = self.local_ip if self.local_ip != "0.0.0.0" else self.host.local_ip()
-        self._spawn_child(seg, local_ip, self.host.last_remote_ip, None)
-
-    def take_reopening_syn(self, seg: tcpwire.TcpSegment, old: TCPSession) -> None:
-        """A SYN that closed ``old`` in TIME_WAIT (`reopen_from_time_wait`): a new child
-        takes it, with an ISS above ``old``'s highest sequence number."""
-        self._spawn_child(seg, old.local_ip, old.remote_ip, old.snd_max)
-
-    def take_syn_after_time_wait(
-        self, seg: tcpwire.TcpSegment, local_ip: str, remote_ip: str, old_snd_max: SeqNum
-    ) -> None:
-        """As `take_reopening_syn`, for a connection the TCP layer kept as a TIME_WAIT
-        record rather than a session."""
-        self._spawn_child(seg, local_ip, remote_ip, old_snd_max)
-
-    def _spawn_child(
-        self, seg: tcpwire.TcpSegment, local_ip: str, remote_ip: str | None,
-        isn_floor: SeqNum | None,
-    ) -> None:  # fmt: skip
-        child = type(self)(
-            self.host,
-            local_ip=local_ip,
-            local_port=self.local_port,
-            remote_ip=remote_ip,
-            remote_port=seg.src_port,
-            config=self.config,
-            cc_factory=self._cc_factory,
-        )
-        if isn_floor is not None:
-            child._isn_floor = isn_floor
-        child.passive = True
-        child.fire("app_passive_open")
-        child.listener = self
-        child.take_syn(seg)
-        self.half_open += 1
-        if child.fire("rcv_syn", segment=seg):
-            self.host.adopt(child)
-        else:
-            self.half_open -= 1
-            child.listener = None
-            self.count_drop(TcpDrop.BACKLOG_FULL)
 
     # ================================================================== ACK processing
 
@@ -704,13 +650,6 @@ class TCPSession(InputMixin, OutputMixin, TimerMixin, StateMachine, machine="tcp
             f"<{type(self).__name__} {self.local_ip}:{self.local_port} -> "
             f"{self.remote_ip}:{self.remote_port} {self.state}>"
         )
-
-
-class _ReplyTo(NamedTuple):
-    """The addresses of a reply sent by a listener, which has no remote address itself."""
-
-    local_ip: str
-    remote_ip: str | None
 
 
 def reset_for(seg: tcpwire.TcpSegment) -> tcpwire.TcpSegment:

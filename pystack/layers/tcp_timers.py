@@ -217,7 +217,7 @@ class TimerMixin(Tcb):
             self.rexmit_since = now
         # RFC 9293 §3.8.3 (MUST-20): give up after R2, longer for a SYN (>= 3 minutes).
         r2 = self.config.syn_r2 if self.state in _SYN_STATES else self.config.r2
-        if now - self.rexmit_since >= r2:
+        if now - self.rexmit_since >= r2 or self.synack_retries_spent():
             self.fire("timeout_user", reason=CloseReason.TIMED_OUT)
             return
         self.rtt.backoff()  # RFC 6298 §5.5
@@ -310,6 +310,10 @@ class TimerMixin(Tcb):
 
     def release_for_time_wait(self) -> None:
         """Drop what a connection in TIME_WAIT no longer needs (defined by the session)."""
+
+    def synack_retries_spent(self) -> bool:
+        """Whether a half-open connection gives up now (defined by the session)."""
+        return False
 
     def _on_time_wait_timeout(self) -> None:
         self.fire("timeout_2msl")

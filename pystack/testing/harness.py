@@ -130,6 +130,8 @@ class HarnessHost:
         self.forgotten: list[TCPSession] = []
         self.next_isn = isn
         self.last_remote_ip: str | None = REMOTE[0]
+        self.events: collections.Counter[str] = collections.Counter()
+        self.cookie_secret = bytes(range(16))
 
     def isn(self, local_ip: str, local_port: int, remote_ip: str, remote_port: int) -> int:
         return self.next_isn
@@ -139,6 +141,12 @@ class HarnessHost:
 
     def count_drop(self, reason: TcpDrop) -> None:
         self.drops[reason] += 1
+
+    def count_event(self, name: str) -> None:
+        self.events[name] += 1
+
+    def syncookie_secret(self) -> bytes:
+        return self.cookie_secret
 
     def transmit(self, session: Any, seg: tcpwire.TcpSegment) -> None:
         self.sent.append(seg)

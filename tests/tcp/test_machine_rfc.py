@@ -44,6 +44,8 @@ EXTENSIONS = (
     | {("SYN_SENT", "rcv_hard_error", "CLOSED"), ("TIME_WAIT", "rcv_fin", "TIME_WAIT")}
     | {("TIME_WAIT", "rcv_syn_reopen", "CLOSED")}  # RFC 1122 §4.2.2.13, RFC 6191
     | {("TIME_WAIT", "time_wait_handoff", "CLOSED")}  # the TCP layer's compact record
+    # RFC 4987 §3.6: SYN cookies, sent by a listener and taken back by its child.
+    | {("LISTEN", "rcv_syn_stateless", "LISTEN"), ("LISTEN", "rcv_cookie_ack", "ESTABLISHED")}
 )
 
 
