@@ -434,6 +434,9 @@ class InputMixin(Tcb):
 
     def _process_ack(self, seg: Seg, ack: SeqNum) -> None:
         acked = ((ack.value - self.snd_una.value + _HALF) & _MASK) - _HALF
+        probing = self.persist_timer.deadline is not None
+        if probing:
+            self.probe_since = None  # our zero-window probes are answered (MUST-37)
         newly_sacked = self.sack_update(seg, ack) if self.sack_ok and acked >= 0 else 0
         if acked > 0:
             self.on_ack_advanced(acked, seg)
@@ -449,7 +452,11 @@ class InputMixin(Tcb):
             elif self.snd_wnd != before or self.snd_una.value == self.snd_max.value:
                 self.dupacks = 0
                 self.output()
-            elif not seg.payload and not seg.flags & (SYN | FIN):
+            elif not seg.payload and not seg.flags & (SYN | FIN) and not probing:
+                # While we probe a zero window, the only data outstanding is the probe's
+                # byte beyond the window: an ACK of nothing new answers the probe and is
+                # not a duplicate ACK (RFC 5681 §2 (a); BSD counts duplicate ACKs only
+                # while the retransmission timer runs, Linux probes with no data at all).
                 self.on_dupack(seg)
 
     def _update_window(self, seg: Seg, ack: SeqNum) -> None:
@@ -468,7 +475,11 @@ class InputMixin(Tcb):
             if window > self.max_snd_wnd:
                 self.max_snd_wnd = window
             if window and self.persist_timer.deadline is not None:
+                # The window opened: send at once (RFC 9293 §3.8.6.1), starting again at
+                # SND.UNA, since the receiver dropped a probe's byte sent beyond its zero
+                # window (§3.10.7.4; BSD pulls SND.NXT back to SND.UNA likewise).
                 self.persist_timer.cancel()
+                self.snd_nxt = self.snd_una
                 self.output()
 
     def on_dupack(self, seg: Seg) -> None:

@@ -116,6 +116,8 @@ class TCPSession(InputMixin, OutputMixin, TimerMixin, StateMachine, machine="tcp
         self.snd_fin = _ZERO
         self.dupacks = self.ack_pending = self.keepalive_probes = 0
         self.rexmit_since: float | None = None
+        self.persist_backoffs = 0
+        self.probe_since: float | None = None
         self.rtt_seq: SeqNum | None = None
         self.rtt_time = 0.0
         self._make_timers()
