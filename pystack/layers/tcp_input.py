@@ -510,6 +510,13 @@ class InputMixin(Tcb):
         if self.state not in _RECEIVING:
             self.count_drop(TcpDrop.DATA_AFTER_FIN)
             return seg
+        if self.rcv_shut and self.state != "ESTABLISHED":
+            # RFC 9293 §3.6.1 (SHLD-3), RFC 1122 §4.2.2.13: new data after the application
+            # closed both directions can never be read: reset to show it was lost (Linux,
+            # in FIN-WAIT-1/2, answers it with RST at SEG.ACK).
+            self.count_drop(TcpDrop.DATA_AFTER_CLOSE)
+            self.fire("rcv_data_after_close", segment=seg, reason=CloseReason.RESET)
+            return None
         if seg.seq == self.rcv_nxt.value:
             self._take_in_order(seg)
         else:

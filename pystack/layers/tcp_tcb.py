@@ -68,6 +68,7 @@ class Tcb:
     fin_queued: bool
     snd_fin: SeqNum
     fin_received: bool
+    rcv_shut: bool  # the application reads no more (a half-duplex close, RFC 9293 §3.6.1)
     passive: bool
     dupacks: int
     ack_pending: int
