@@ -476,10 +476,12 @@ class InputMixin(Tcb):
                 self.max_snd_wnd = window
             if window and self.persist_timer.deadline is not None:
                 # The window opened: send at once (RFC 9293 §3.8.6.1), starting again at
-                # SND.UNA, since the receiver dropped a probe's byte sent beyond its zero
-                # window (§3.10.7.4; BSD pulls SND.NXT back to SND.UNA likewise).
+                # SND.UNA, since this ACK of SND.UNA says the receiver dropped the probe's
+                # byte sent beyond its zero window (§3.10.7.4; BSD pulls SND.NXT back to
+                # SND.UNA likewise). The byte is then not in flight: counting it would
+                # hold a small segment for Nagle and SWS avoidance until a timeout.
                 self.persist_timer.cancel()
-                self.snd_nxt = self.snd_una
+                self.snd_nxt = self.snd_max = self.snd_una
                 self.output()
 
     def on_dupack(self, seg: Seg) -> None:

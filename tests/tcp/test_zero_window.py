@@ -165,3 +165,18 @@ def test_both_kinds_of_answer_over_many_probes() -> None:
     assert probe.next(1462) == 1.0  # the backoff starts over
     assert not h.session.cc.in_recovery
     assert h.state == "ESTABLISHED"
+
+
+def test_a_window_smaller_than_a_segment_resumes_at_once_too() -> None:
+    # The refused probe's byte is not in flight: counting it held the 100 bytes for Nagle
+    # and SWS avoidance until a retransmission timeout cut cwnd to one segment.
+    h, probe = zero_window()
+    for _ in range(3):
+        probe.next()
+        answer(h)
+    ssthresh = h.session.snapshot()["ssthresh"]
+    answer(h, window=100)
+    h.recv(h.expect(".", seq=h.local(1), payload=DATA[:100]))
+    h.send(".", seq=h.remote(1), ack=h.local(101), window=100)
+    h.recv(h.expect(".", seq=h.local(101), payload=DATA[100:200]))
+    assert h.session.snapshot()["ssthresh"] == ssthresh
