@@ -150,6 +150,9 @@ class TcpDrop(enum.Enum):
     BAD_ACK_SYN_RECEIVED = "bad_ack_syn_received"
     OUT_OF_ORDER_FULL = "out_of_order_full"
     DATA_AFTER_FIN = "data_after_fin"
+    DATA_AFTER_CLOSE = "data_after_close"
+    """Data after the application closed both directions; answered with RST (RFC 9293
+    §3.6.1, RFC 1122 §4.2.2.13)."""
     TIME_WAIT_SEGMENT = "time_wait_segment"
     PAWS_REJECTED = "paws_rejected"
     """RFC 7323 §5.3: SEG.TSval older than TS.Recent (an old duplicate, or a wrapped
@@ -163,7 +166,8 @@ class CloseReason(enum.Enum):
     CLOSED = "closed"
     """Both sides closed cleanly."""
     RESET = "reset"
-    """The peer reset the connection (or refused it)."""
+    """The peer reset the connection (or refused it), or we did: the application closed
+    with received data unread, or data came after it closed (RFC 1122 §4.2.2.13)."""
     TIMED_OUT = "timed_out"
     """Retransmissions or keep-alives went unanswered for R2 (MUST-20, MUST-23)."""
     ABORTED = "aborted"

@@ -112,9 +112,12 @@ class TCPSession(ListenerMixin, InputMixin, OutputMixin, TimerMixin, StateMachin
         self.reorder = ReorderQueue(config.ooo_limit)
         self.ooo_fin: SeqNum | None = None
         self.fin_queued = self.fin_received = False
+        self.rcv_shut = False
         self.snd_fin = _ZERO
         self.dupacks = self.ack_pending = self.keepalive_probes = 0
         self.rexmit_since: float | None = None
+        self.persist_backoffs = 0
+        self.probe_since: float | None = None
         self.rtt_seq: SeqNum | None = None
         self.rtt_time = 0.0
         self._make_timers()
@@ -226,6 +229,26 @@ class TCPSession(ListenerMixin, InputMixin, OutputMixin, TimerMixin, StateMachin
         if self.state == "TIME_WAIT":
             return
         self.fire("app_close", reason=CloseReason.CLOSED)
+
+    def shutdown_read(self) -> None:
+        """The application reads no more (a socket's SHUT_RD). Once our FIN is sent too,
+        new data is answered with RST (RFC 9293 §3.6.1 SHLD-3, as Linux)."""
+        self.rcv_shut = True
+
+    def close_both(self, unread: int = 0) -> None:
+        """Close both directions, as a socket's close() (RFC 9293 §3.6.1's half-duplex
+        close, MAY-1): the application reads no more. With received data it has not read
+        (the receive buffer, plus ``unread`` bytes it holds itself) the data is discarded
+        and the connection reset, RST rather than FIN (SHLD-3, RFC 1122 §4.2.2.13, RFC
+        2525 §2.17), and the user hears `CloseReason.RESET`; else CLOSE, after which new
+        data from the peer is answered with RST."""
+        self.rcv_shut = True
+        unread += len(self.rcvbuf)
+        if unread:
+            self.rcvbuf.read()  # lost, as Linux's tcp_close empties the receive queue
+            if self.fire("app_close", unread=unread, reason=CloseReason.RESET):
+                return
+        self.close()
 
     def abort(self) -> None:
         """ABORT (RFC 9293 §3.10.5): RST where the RFC says so, then forget the TCB."""
@@ -346,6 +369,15 @@ class TCPSession(ListenerMixin, InputMixin, OutputMixin, TimerMixin, StateMachin
         if len(listener.accept_queue) >= listener.backlog:
             return False
         return listener.half_open <= self.config.syn_backlog  # this one counted already
+
+    def unread_data(self, **kw: Any) -> bool:
+        """Condition on CLOSE: the application closes with received data unread
+        (``unread=`` bytes, given by `close_both`)."""
+        return bool(kw.get("unread"))
+
+    def reset_sender(self, **kw: Any) -> None:
+        """Hook: answer the segment that brought data after the close with RST."""
+        self.send_rst_reply(kw["segment"])
 
     def opened_passively(self, **kw: Any) -> bool:
         """Condition: this connection came from a LISTEN (RFC 9293 §3.10.7.4)."""
