@@ -155,3 +155,14 @@ def test_an_ignored_signal_stays_ignored(
     assert rules_mentioning_pystack(shared_lab) == before
     assert exit_status(proc, signal.SIGTERM) == -signal.SIGTERM
     assert rules_mentioning_pystack(shared_lab) == []
+
+
+def test_sigint_keeps_keyboard_interrupt(
+    shared_lab: Lab, program: list[subprocess.Popen[str]]
+) -> None:
+    # KeyboardInterrupt unwinds the main thread; atexit removes the rules; Python then ends
+    # the process with SIGINT, as it does for any uncaught KeyboardInterrupt.
+    proc = start(shared_lab)
+    program.append(proc)
+    assert exit_status(proc, signal.SIGINT) == -signal.SIGINT
+    assert rules_mentioning_pystack(shared_lab) == []
