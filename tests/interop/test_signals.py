@@ -42,7 +42,8 @@ def listen():
     app.listen(4)
 
 blocking_call(listen)
-worker = threading.Thread(target=threading.Event().wait, name="worker")  # never ends
+stop = threading.Event()  # the worker ends only if the main thread sets it
+worker = threading.Thread(target=stop.wait, name="worker")
 worker.start()
 print("ready", flush=True)
 {main}
@@ -160,9 +161,18 @@ def test_an_ignored_signal_stays_ignored(
 def test_sigint_keeps_keyboard_interrupt(
     shared_lab: Lab, program: list[subprocess.Popen[str]]
 ) -> None:
-    # KeyboardInterrupt unwinds the main thread; atexit removes the rules; Python then ends
-    # the process with SIGINT, as it does for any uncaught KeyboardInterrupt.
-    proc = start(shared_lab)
+    # The program sees KeyboardInterrupt and lets its thread end; atexit removes the rules;
+    # Python then ends the process with SIGINT, as for any uncaught KeyboardInterrupt.
+    main = """
+try:
+    worker.join()
+except KeyboardInterrupt:
+    print("KeyboardInterrupt", flush=True)
+    stop.set()
+    raise
+"""
+    proc = start(shared_lab, main=main)
     program.append(proc)
     assert exit_status(proc, signal.SIGINT) == -signal.SIGINT
+    assert proc.stdout is not None and proc.stdout.read() == "KeyboardInterrupt\n"
     assert rules_mentioning_pystack(shared_lab) == []
