@@ -19,6 +19,7 @@ ip              iproute2
 nstat           iproute2
 iptables        iptables
 iptables-legacy iptables
+nft             nftables
 tcpdump         tcpdump
 dnsmasq         dnsmasq-base
 curl            curl

@@ -6,7 +6,6 @@ both iptables-legacy (where the stack writes) and nft."""
 
 from __future__ import annotations
 
-import shutil
 import signal
 import subprocess
 import sys
@@ -18,7 +17,7 @@ import pytest
 from pystack import netns
 from pystack.testing.lab import Lab
 
-pytestmark = pytest.mark.root
+pytestmark = [pytest.mark.root, pytest.mark.needs_tool("nft", "nftables")]
 PORT = 7
 
 # A program that also runs a non-daemon thread; its main thread then joins that thread, or
@@ -54,8 +53,6 @@ def rules_mentioning_pystack(lab: Lab) -> list[str]:
     """Every rule line in the stack namespace that mentions pystack: all x_tables tables
     (iptables-legacy-save) and the whole nf_tables ruleset."""
     listings = [["iptables-legacy-save"], ["nft", "list", "ruleset"]]
-    if shutil.which("nft") is None:  # Debian's nftables package; iptables-nft-save is in iptables
-        listings[1] = ["iptables-nft-save"]
     found = []
     for argv in listings:
         out = netns.run(lab.info.stack_ns, argv, check=True)
