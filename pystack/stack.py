@@ -114,7 +114,7 @@ class PyStack(metaclass=_DefaultStackType):
     ``pcap=`` a path captures every frame; ``observer(machine, old, trigger, new)`` sees
     every machine transition; ``trace=True`` writes them beside the capture (``a.pcap`` ->
     ``a.trace.jsonl``, JSON lines: see :mod:`pystack.ladder.model`), ``trace="path"``
-    elsewhere, ``trace=TransitionLog(path)`` to a log several stacks share; ``pystack
+    elsewhere (stacks given one path share it, as with ``trace=TransitionLog(path)``); ``pystack
     trace a.pcap`` draws both as a ladder. Options: ``arp_retries`` (3),
     ``arp_retry_interval`` (1 s), ``arp_reachable_time`` (30 s), ``arp_stale_time``
     (1200 s), ``arp_cache_size`` (256), ``arp_max_pending`` (64), ``ttl`` (64), ``tos``
@@ -162,8 +162,8 @@ class PyStack(metaclass=_DefaultStackType):
         except BaseException:
             if self.attachment is not None:  # a device or kernel rules opened above
                 _close_quietly(self.attachment)
-            if self._trace is not None:
-                self._trace[0].close()
+            if self._trace is not None and self._trace[1]:
+                self._trace[0].release()
             raise
 
     def _assemble(
@@ -373,7 +373,7 @@ class PyStack(metaclass=_DefaultStackType):
             else:
                 self.link.close()
             if self._trace is not None and self._trace[1]:
-                self._trace[0].close()
+                self._trace[0].release()
             assert self._stopped is not None
             self._stopped.callback(None)
 
@@ -431,9 +431,9 @@ def _open_trace(trace: Any, pcap: str | None) -> tuple[Any, bool] | None:
     if trace is True:
         if pcap is None:
             raise ValueError("trace=True writes the log beside the capture: give pcap= too")
-        return TransitionLog(trace_path_for(pcap)), True
-    if isinstance(trace, str | os.PathLike):
-        return TransitionLog(trace), True
+        return TransitionLog.for_path(trace_path_for(pcap)), True
+    if isinstance(trace, str | os.PathLike):  # stacks given one path share its log
+        return TransitionLog.for_path(trace), True
     raise TypeError(f"trace= takes True, a path or a TransitionLog, not {trace!r}")
 
 

@@ -20,7 +20,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, ClassVar
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,9 +105,31 @@ class TransitionLog:
     """Writes transitions as JSON lines to ``path``; several stacks may share one log
     (each line names its host). Each line is flushed, so a reader can follow it."""
 
+    _by_path: ClassVar[dict[str, TransitionLog]] = {}
+
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = str(path)
         self._file: IO[str] | None = open(self.path, "w")  # noqa: SIM115 - closed in close()
+        self._users = 1
+
+    @classmethod
+    def for_path(cls, path: str | os.PathLike[str]) -> TransitionLog:
+        """The log open at ``path``, shared, else a new one: stacks given the same path
+        write to one file instead of overwriting each other's lines. Each caller gives
+        it back with :meth:`release`."""
+        key = os.path.abspath(path)
+        log = cls._by_path.get(key)
+        if log is not None and log._file is not None:
+            log._users += 1
+            return log
+        log = cls._by_path[key] = cls(path)
+        return log
+
+    def release(self) -> None:
+        """One user is done: the file closes when the last one is."""
+        self._users -= 1
+        if self._users <= 0:
+            self.close()
 
     def observer(self, stack: Any) -> Any:
         """An ``observer(machine, old, trigger, new)`` writing ``stack``'s transitions."""
@@ -128,6 +150,9 @@ class TransitionLog:
         if self._file is not None:
             self._file.close()
             self._file = None
+        key = os.path.abspath(self.path)
+        if self._by_path.get(key) is self:
+            del self._by_path[key]
 
 
 def _record(stack: Any, obj: Any, old: str, trigger: str, new: str) -> dict[str, Any]:

@@ -143,7 +143,7 @@ def render_ladder(
 
 def _note(frames: int, transitions: int, last: float) -> str:
     more = f" and {transitions} transitions" if transitions else ""
-    return f"... {frames} more frames{more} not drawn (raise max_frames to see them)"
+    return f"... {frames} more frames{more} not drawn (--max-frames / max_frames= draws more)"
 
 
 def _geometry(rows: Sequence[_Row], lanes: Sequence[str]) -> tuple[float, float, float]:
