@@ -11,6 +11,7 @@ page inlines it.
 from __future__ import annotations
 
 import bisect
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from html import escape
@@ -94,6 +95,15 @@ def _lanes(frames: Sequence[Frame], transitions: Sequence[Transition]) -> list[s
     return list(seen)
 
 
+# Characters XML 1.0 cannot hold (controls, surrogates, U+FFFE/U+FFFF): shown as U+FFFD.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _esc(text: str) -> str:
+    """``text`` escaped for XML text and attribute values, whatever it holds."""
+    return escape(_NOT_XML.sub("\ufffd", text))
+
+
 def _width(text: str) -> float:
     return len(text) * _CHAR
 
@@ -106,7 +116,7 @@ class _Canvas:
              fill: str = "#000000", size: int = _SIZE, weight: str = "normal") -> None:  # fmt: skip
         self.parts.append(
             f'<text x="{x:.1f}" y="{y:.1f}" text-anchor="{anchor}" fill="{fill}" '
-            f'font-size="{size}" font-weight="{weight}" xml:space="preserve">{escape(text)}</text>'
+            f'font-size="{size}" font-weight="{weight}" xml:space="preserve">{_esc(text)}</text>'
         )
 
 
@@ -193,7 +203,7 @@ def _draw(rows: Sequence[_Row], lanes: Sequence[str], macs: Mapping[str, str], t
 
 
 def _lane(canvas: _Canvas, host: str, mac: str, x: float, top: int, height: float) -> None:
-    canvas.parts.append(f'<g class="lane" data-host="{escape(host)}">')
+    canvas.parts.append(f'<g class="lane" data-host="{_esc(host)}">')
     canvas.text(x, top - 34, host, size=12, weight="bold")
     if mac:
         canvas.text(x, top - 18, mac, fill="#555555", size=10)
@@ -208,9 +218,9 @@ def _arrow(canvas: _Canvas, frame: Frame, xs: Mapping[str, float], y: float) -> 
     x1, x2 = xs[frame.src], xs[frame.dst]
     dash = ' stroke-dasharray="5,3"' if frame.broadcast else ""
     canvas.parts.append(
-        f'<g class="frame" data-kind="{escape(frame.kind)}" data-src="{escape(frame.src)}" '
-        f'data-dst="{escape(frame.dst)}" data-time="{frame.time!r}">'
-        f"<title>{escape(' | '.join(frame.lines))}</title>"
+        f'<g class="frame" data-kind="{_esc(frame.kind)}" data-src="{_esc(frame.src)}" '
+        f'data-dst="{_esc(frame.dst)}" data-time="{frame.time!r}">'
+        f"<title>{_esc(' | '.join(frame.lines))}</title>"
     )
     if x1 == x2:  # to itself: a small loop to the right
         x2 = x1 + 40
@@ -241,8 +251,8 @@ def _arrow(canvas: _Canvas, frame: Frame, xs: Mapping[str, float], y: float) -> 
 def _transition(canvas: _Canvas, t: Transition, x: float, y: float) -> None:
     w = _box_width(t)
     canvas.parts.append(
-        f'<g class="transition" data-host="{escape(t.host)}" data-time="{t.time!r}">'
-        f"<title>{escape(t.machine)}: {escape(t.text)}</title>"
+        f'<g class="transition" data-host="{_esc(t.host)}" data-time="{t.time!r}">'
+        f"<title>{_esc(t.machine)}: {_esc(t.text)}</title>"
         f'<rect x="{x - w / 2:.1f}" y="{y:.1f}" width="{w:.1f}" height="32" rx="4" '
         f'fill="{_BOX_FILL}" stroke="{_BOX_STROKE}"/>'
     )
@@ -287,4 +297,4 @@ def render_ladder_html(
     svg = render_ladder(frames, transitions, macs=macs, max_frames=max_frames)
     # HTML5 knows an inline <svg> without the namespace: leave no URL in the page.
     svg = svg.replace(' xmlns="http://www.w3.org/2000/svg"', "", 1)
-    return _PAGE.format(title=escape(title), font=FONT, svg=svg)
+    return _PAGE.format(title=_esc(title), font=FONT, svg=svg)

@@ -477,3 +477,45 @@ def test_the_demo_writes_and_names_its_ladder(tmp_path: Path, capsys: Any) -> No
     boxes = [texts(g)[1] for g in root.findall(f"{SVG}g[@class='transition']")]
     assert "TIME_WAIT -> CLOSED (timeout_2msl)" in boxes
     assert "COLLECTING -> COMPLETE (last_byte_covered)" in boxes
+
+
+# ------------------------------------------------------------------ any input
+
+
+@given(st.binary(max_size=120), st.integers(0, 255), st.binary(max_size=80))
+def test_any_frame_becomes_an_arrow_never_an_exception(
+    raw: bytes, proto: int, payload: bytes
+) -> None:
+    from pystack.wire import ethernet, ipv4
+
+    d = Decoder()
+    assert d.ethernet(0.0, raw).lines
+    for flags, offset in ((0, 0), (ipv4.FLAG_MF, 0), (0, 8)):
+        pkt = ipv4.Ipv4Packet(A, B, proto, payload, flags=flags, frag_offset=offset)
+        frame = ethernet.EthernetFrame("02:00:00:00:00:02", "02:00:00:00:00:01",
+                                       ethernet.ETHERTYPE_IPV4, ipv4.emit(pkt))  # fmt: skip
+        arrow = d.ethernet(0.0, ethernet.emit(frame))
+        assert (arrow.src, arrow.dst) == (A, B) and arrow.lines
+
+
+label = st.text(max_size=30)
+hosts = st.sampled_from([A, B, "198.18.0.3"])
+
+
+@given(
+    st.lists(st.builds(Frame, st.floats(0, 100), hosts, hosts, st.lists(label, min_size=1,
+             max_size=3).map(tuple), st.sampled_from(["tcp", "udp", "x"]), st.booleans()),
+             max_size=12),
+    st.lists(st.builds(Transition, st.floats(0, 100), hosts, label, label, label, label),
+             max_size=8),
+    st.integers(1, 20),
+)  # fmt: skip
+def test_any_records_make_well_formed_svg_and_html(
+    frames: list[Frame], transitions: list[Transition], max_frames: int
+) -> None:
+    root = parse_svg(render_ladder(frames, transitions, title="\x00<t>", max_frames=max_frames))
+    assert len(root.findall(f"{SVG}g[@class='frame']")) == min(len(frames), max_frames)
+    drawn = {g.get("data-host") for g in root.findall(f"{SVG}g[@class='lane']")}
+    assert {f.src for f in frames[:max_frames]} <= drawn or len(frames) > max_frames
+    page = render_ladder_html(frames, transitions, title="\x00<t>", max_frames=max_frames)
+    assert "http://" not in page and "<t>" not in page
