@@ -48,9 +48,8 @@ class _Row:
 
 def _ordered(frames: Sequence[Frame], transitions: Iterable[Transition]) -> list[_Row]:
     """Frames and transitions merged by time. Within one tick (a capture's microsecond) a
-    transition a segment caused (trigger ``rcv_...``) follows the first frame that reached
-    its host; any other follows the frames that reached its host before it sent anything
-    (a host acts on what it received, then sends)."""
+    transition follows the frames that reached its host before the host sent anything
+    (a host acts on what it received, then answers), and precedes what it sent."""
     # A capture stamps microseconds; a clock's sums of floats drift below that.
     times = [_tick(f.time) for f in frames]
     keyed: list[tuple[int, int, int, int, _Row]] = [
@@ -59,15 +58,16 @@ def _ordered(frames: Sequence[Frame], transitions: Iterable[Transition]) -> list
     for n, t in enumerate(transitions):
         tick = _tick(t.time)
         first = bisect.bisect_left(times, tick)
-        after = _after(frames, times, first, tick, t.host, t.trigger.startswith("rcv"))
+        after = _after(frames, times, first, tick, t.host)
         key = (tick, first, -1) if after is None else (tick, after, 1)
         keyed.append((*key, n, _Row(t.time, transition=t)))
     keyed.sort(key=lambda k: k[:4])
     return [k[4] for k in keyed]
 
 
-def _after(frames: Sequence[Frame], times: Sequence[int], first: int, tick: int, host: str,
-           first_arrival: bool) -> int | None:  # fmt: skip
+def _after(
+    frames: Sequence[Frame], times: Sequence[int], first: int, tick: int, host: str
+) -> int | None:
     """The index of the frame of ``tick`` a transition of ``host`` follows, if any."""
     found = None
     for j in range(first, len(frames)):
@@ -75,8 +75,6 @@ def _after(frames: Sequence[Frame], times: Sequence[int], first: int, tick: int,
             break
         if frames[j].dst == host:
             found = j
-            if first_arrival:
-                break
     return found
 
 
