@@ -16,6 +16,7 @@ from collections.abc import Sequence
 SUBCOMMANDS = (
     "demo",
     "diagrams",
+    "trace",
     "bench",
     "lab",
     "serve",

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 import random
 import threading
 from collections.abc import Callable
@@ -111,10 +112,13 @@ class PyStack(metaclass=_DefaultStackType):
     ``ip`` is ``"a.b.c.d/prefix"``; ``mac`` defaults to the link's own, else a random
     locally administered one drawn from ``rng``; ``clock`` defaults to the global reactor.
     ``pcap=`` a path captures every frame; ``observer(machine, old, trigger, new)`` sees
-    every machine transition. Options: ``arp_retries`` (3), ``arp_retry_interval`` (1 s),
-    ``arp_reachable_time`` (30 s), ``arp_stale_time`` (1200 s), ``arp_cache_size`` (256),
-    ``arp_max_pending`` (64), ``ttl`` (64), ``tos`` (0), ``df`` (False),
-    ``reassembly_timeout`` (30 s), ``overlap_policy`` ("linux"; see
+    every machine transition; ``trace=True`` writes them beside the capture (``a.pcap`` ->
+    ``a.trace.jsonl``, JSON lines: see :mod:`pystack.ladder.model`), ``trace="path"``
+    elsewhere (stacks given one path share it, as with ``trace=TransitionLog(path)``); ``pystack
+    trace a.pcap`` draws both as a ladder. Options: ``arp_retries`` (3),
+    ``arp_retry_interval`` (1 s), ``arp_reachable_time`` (30 s), ``arp_stale_time``
+    (1200 s), ``arp_cache_size`` (256), ``arp_max_pending`` (64), ``ttl`` (64), ``tos``
+    (0), ``df`` (False), ``reassembly_timeout`` (30 s), ``overlap_policy`` ("linux"; see
     :mod:`pystack.layers.ip_reassembly`), ``reassembly_memory`` (1 MiB), ``echo_server``,
     ``icmp_rate_limit`` (an :class:`~pystack.layers.icmp.IcmpRateLimit`; Linux's defaults),
     ``dns_servers`` (the resolver's servers, default /etc/resolv.conf; see :attr:`dns`).
@@ -135,6 +139,7 @@ class PyStack(metaclass=_DefaultStackType):
         tcp: Any = None,
         pcap: str | None = None,
         observer: Callable[[Any, str, str, str], None] | None = None,
+        trace: Any = None,
         offloads: bool = False,
         **options: Any,
     ) -> None:
@@ -145,6 +150,7 @@ class PyStack(metaclass=_DefaultStackType):
         self.rng = rng if rng is not None else random.Random()
         self.attachment: Any = None
         self.stack_id = str(next(_stack_ids))
+        self._trace = _open_trace(trace, pcap)
         self._stopped: defer.Deferred[None] | None = None
         if link is None:
             attached = self._attach(tap, interface, ip, mac, gateway, mtu, offloads)
@@ -156,6 +162,8 @@ class PyStack(metaclass=_DefaultStackType):
         except BaseException:
             if self.attachment is not None:  # a device or kernel rules opened above
                 _close_quietly(self.attachment)
+            if self._trace is not None and self._trace[1]:
+                self._trace[0].release()
             raise
 
     def _assemble(
@@ -232,7 +240,17 @@ class PyStack(metaclass=_DefaultStackType):
     def set_observer(self, observer: Callable[[Any, str, str, str], None] | None) -> None:
         """Call ``observer(machine, old, trigger, new)`` after every transition of every
         machine of this stack (ARP entries, reassemblies, and TCP sessions that report
-        through ``ctx.notify``)."""
+        through ``ctx.notify``). The transition log (``trace=``) goes on recording."""
+        if self._trace is not None:  # only a traced stack pays for a second call
+            write = self._trace[0].observer(self)
+
+            def both(obj: Any, old: str, trigger: str, new: str) -> None:
+                write(obj, old, trigger, new)
+                if observer is not None:
+                    observer(obj, old, trigger, new)
+
+            self.ethernet._context().observer = both
+            return
         self.ethernet._context().observer = observer
 
     # -- applications ---------------------------------------------------------------------
@@ -354,6 +372,8 @@ class PyStack(metaclass=_DefaultStackType):
                 self.attachment.close()
             else:
                 self.link.close()
+            if self._trace is not None and self._trace[1]:
+                self._trace[0].release()
             assert self._stopped is not None
             self._stopped.callback(None)
 
@@ -398,6 +418,23 @@ def default_stack() -> PyStack:
         if _default is None or _default._stopped is not None:
             _default = type.__call__(PyStack)  # past the metaclass: a new stack
         return _default
+
+
+def _open_trace(trace: Any, pcap: str | None) -> tuple[Any, bool] | None:
+    """The stack's transition log and whether the stack owns it (closes it on stop)."""
+    if trace is None or trace is False:
+        return None
+    from pystack.ladder.model import TransitionLog, trace_path_for
+
+    if isinstance(trace, TransitionLog):
+        return trace, False
+    if trace is True:
+        if pcap is None:
+            raise ValueError("trace=True writes the log beside the capture: give pcap= too")
+        return TransitionLog.for_path(trace_path_for(pcap)), True
+    if isinstance(trace, str | os.PathLike):  # stacks given one path share its log
+        return TransitionLog.for_path(trace), True
+    raise TypeError(f"trace= takes True, a path or a TransitionLog, not {trace!r}")
 
 
 def _close_quietly(attachment: Any) -> None:

@@ -18,6 +18,7 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
+from pystack.ladder.model import TransitionLog, machine_label, trace_path_for, trigger_text
 from pystack.layers.tcp_config import TcpConfig
 from pystack.layers.udp_application import UDPApplication
 from pystack.testing.twostack import SimNet
@@ -48,38 +49,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 def _observer(net: SimNet, who: str, say: Say) -> Callable[[Any, str, str, str], None]:
     def observe(obj: Any, old: str, trigger: str, new: str) -> None:
-        key = getattr(obj, "key", None)
-        what = getattr(obj, "ip", None) or (f"id={key[3]}" if isinstance(key, tuple) else "")
-        why = trigger
-        if getattr(obj, "local_port", None) is not None:
-            what, why = _tcp_label(obj), _tcp_trigger(obj, old, trigger)
-        name = obj.fsm.spec.name
-        say(f"  {net.now() * 1000:8.3f} ms  {who}  {name} {what}: {old} -> {new} ({why})")
+        why = trigger_text(obj, old, trigger)
+        say(f"  {net.now() * 1000:8.3f} ms  {who}  {machine_label(obj)}: {old} -> {new} ({why})")
 
     return observe
-
-
-def _is_child(session: Any) -> bool:
-    """A connection a listener spawned for a SYN (a listener has no remote port)."""
-    return bool(session.passive) and session.remote_port is not None
-
-
-def _tcp_label(session: Any) -> str:
-    port = session.local_port
-    if session.remote_port is None:
-        return f"port {port} (listener)"
-    peer = f"{session.remote_ip}:{session.remote_port}"
-    if _is_child(session):
-        return f"port {port} (child of listener {port}, peer {peer})"
-    return f"port {port} (peer {peer})"
-
-
-def _tcp_trigger(session: Any, old: str, trigger: str) -> str:
-    # A child is made in LISTEN by firing app_passive_open on a fresh machine, then
-    # takes the SYN from there: say so, the application did not open anything.
-    if _is_child(session) and old == "CLOSED" and trigger == "app_passive_open":
-        return f"{trigger}: spawned for the SYN"
-    return trigger
 
 
 def run(args: argparse.Namespace) -> int:
@@ -88,7 +61,9 @@ def run(args: argparse.Namespace) -> int:
     # Whole sessions in TIME_WAIT (not the default compact records), so that the 2*MSL
     # wait shows as the machine's own transition.
     tcp = TcpConfig(compact_time_wait=False)
-    net = SimNet(2, seed=args.seed, delay=0.0005, pcap_files=[args.pcap], tcp=tcp)
+    # Both stacks' transitions go to one log beside A's capture: the ladder's boxes.
+    log = TransitionLog(trace_path_for(args.pcap))
+    net = SimNet(2, seed=args.seed, delay=0.0005, pcap_files=[args.pcap], tcp=tcp, trace=log)
     if not args.quiet:
         for who, stack in zip("AB", net.stacks, strict=True):
             stack.set_observer(_observer(net, who, say))
@@ -106,7 +81,20 @@ def run(args: argparse.Namespace) -> int:
     say(f"\nwrote {args.pcap} ({frames} frames seen by A): tcpdump -nr {args.pcap}")
     for who, stack in zip("AB", net.stacks, strict=True):
         say(f"\n== {who}'s counters (stack.stats, {stack.address})\n" + str(stack.stats))
+    log.close()
+    _ladder(args.pcap, log.path, say)
     return 0
+
+
+def _ladder(pcap: str, log: str, say: Say) -> None:
+    """Draw the run as a ladder beside the capture (what ``pystack trace`` draws)."""
+    from pystack.clicmd.trace import outputs, write_ladder
+
+    targets = outputs(pcap, None, None)
+    write_ladder(pcap, [log], targets, title="pystack demo: A's capture, both stacks' machines")
+    svg, html = targets
+    say(f"\nwrote the run as a ladder: {svg} and {html} (open it in a browser)")
+    say(f"(from {pcap} and the transition log {log}: pystack trace {pcap} draws it again)")
 
 
 def _udp_section(net: SimNet, say: Say) -> None:

@@ -222,6 +222,12 @@ class DnsQuery(StateMachine, machine="dns_query"):
         """The server of the current attempt."""
         return self.tries[self.try_index].server
 
+    def on_state_change(self, old: str, trigger: str, new: str) -> None:
+        """After every transition: log it and tell the resolver's observer, if any."""
+        super().on_state_change(old, trigger, new)
+        if self.resolver.observer is not None:
+            self.resolver.observer(self, old, trigger, new)
+
     def cancel(self) -> None:
         """Give up: the result fails with a DNSError (no-op once final)."""
         if self.state not in _FINAL:
@@ -592,6 +598,9 @@ class DNSResolver:
         )
         self._inflight: dict[tuple[str, int], list[Deferred[DnsAnswer]]] = {}
         self._active: set[DnsQuery] = set()
+        # Called as observer(query, old, trigger, new) after each query's transitions (a
+        # stack's resolver passes them to the stack's observer).
+        self.observer: Callable[[DnsQuery, str, str, str], None] | None = None
 
     # -- used by DnsQuery
 

@@ -109,13 +109,17 @@ def resolver_for_stack(stack: Any, **options: Any) -> DNSResolver:
     """The stack's resolver: its clock, rng and stats, UDP and TCP; ``options`` go to
     :class:`DNSResolver` (``servers=``, ``timeout=``, ...)."""
     options.setdefault("tcp", StackTcp(stack))
-    return DNSResolver(
+    resolver = DNSResolver(
         StackUdp(stack),
         clock=stack.clock,
         rng=getattr(stack, "rng", None),
         stats=getattr(stack, "stats", None),
         **options,
     )
+    ethernet = getattr(stack, "ethernet", None)
+    if ethernet is not None:  # the stack's observer (and transition log) sees its queries
+        resolver.observer = ethernet._context().notify
+    return resolver
 
 
 class TinyDnsServer(UDPApplication):

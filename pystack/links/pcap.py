@@ -69,3 +69,41 @@ class PcapCapture(LinkWrapper):
         """Close the link, then the capture file."""
         self.inner.close()
         self.writer.close()
+
+
+_MAGICS = {  # magic as read little-endian -> (byte order, ticks per second)
+    0xA1B2C3D4: ("<", 1_000_000),
+    0xD4C3B2A1: (">", 1_000_000),
+    0xA1B23C4D: ("<", 1_000_000_000),
+    0x4D3CB2A1: (">", 1_000_000_000),
+}
+
+
+def read_pcap(path: str) -> list[tuple[float, bytes]]:
+    """The ``(time in seconds, frame)`` records of a classic pcap file of Ethernet frames
+    (either byte order, micro- or nanosecond stamps), as :class:`PcapWriter` writes them.
+
+    Raises ValueError for a file that is not such a capture; a record cut short at the
+    end (a capture still being written) is left out.
+    """
+    with open(path, "rb") as f:
+        data = f.read()
+    if len(data) < 24:
+        raise ValueError(f"{path}: not a pcap file (too short)")
+    (magic,) = struct.unpack_from("<I", data)
+    if magic not in _MAGICS:
+        raise ValueError(f"{path}: not a pcap file (magic {magic:#010x}; pcapng is not read)")
+    order, ticks = _MAGICS[magic]
+    linktype = struct.unpack_from(order + "I", data, 20)[0] & 0x0FFFFFFF
+    if linktype != LINKTYPE_ETHERNET:
+        raise ValueError(f"{path}: link type {linktype}, only Ethernet (1) is read")
+    record = struct.Struct(order + "IIII")
+    out, pos = [], 24
+    while pos + record.size <= len(data):
+        sec, frac, caplen, _ = record.unpack_from(data, pos)
+        pos += record.size
+        if pos + caplen > len(data):
+            break
+        out.append((sec + frac / ticks, data[pos : pos + caplen]))
+        pos += caplen
+    return out

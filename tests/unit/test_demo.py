@@ -76,7 +76,8 @@ def test_demo_prints_both_stacks_counters_in_one_style(tmp_path: Path, capsys: A
     lines = demo_output(tmp_path, capsys)
     starts = [i for i, line in enumerate(lines) if re.match(r"== [AB]'s counters", line)]
     assert [lines[i][:13] for i in starts] == ["== A's counte", "== B's counte"]
-    for start, end in zip(starts, [*starts[1:], len(lines)], strict=True):
+    ladder = next(i for i, line in enumerate(lines) if line.startswith("wrote the run as a"))
+    for start, end in zip(starts, [*starts[1:], ladder], strict=True):
         block = [line for line in lines[start + 1 : end] if line]
         sections = [line[:-1] for line in block if not line.startswith(" ")]
         assert sections == ["Arp", "Ether", "Icmp", "Ip", "Tcp", "Udp"]
