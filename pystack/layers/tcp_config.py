@@ -100,7 +100,7 @@ class TcpConfig:
     """Retransmissions of a SYN,ACK before a half-open connection is dropped, silently
     (Linux's ``tcp_synack_retries``: with a 1 s initial RTO, gone after 63 s)."""
 
-    congestion: str | Callable[[int], Any] = "newreno"
+    congestion: str | Callable[[int], Any] = "cubic"
     """Congestion control: ``"newreno"`` (RFC 5681 with RFC 6582, SACK recovery per RFC
     6675), ``"cubic"`` (RFC 9438 with HyStart++, RFC 9406), or a factory called with the
     sender MSS that returns a :class:`~pystack.layers.tcp_congestion.CongestionControl`
