@@ -86,8 +86,8 @@ def write_csv(runs: Sequence[CwndRun], path: Path) -> None:
 
 
 def write_png(runs: Sequence[CwndRun], path: Path, title: str) -> None:
-    """cwnd (in segments of 1448 bytes... of the sender's MSS) against time, one line per
-    run; raises ImportError without matplotlib."""
+    """cwnd (kB) against simulated time, one line per run; raises ImportError when
+    matplotlib is not installed."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -96,6 +96,11 @@ def write_png(runs: Sequence[CwndRun], path: Path, title: str) -> None:
     fig, ax = plt.subplots(figsize=(9, 4.5), dpi=100)
     for run in runs:
         ax.plot(run.times, [c / 1000 for c in run.cwnd], label=f"{run.congestion}", lw=1.2)
+    # The first slow start can overshoot tenfold (cwnd grows while the first losses are
+    # recovered): cap the axis so that congestion avoidance stays readable.
+    every = sorted(c / 1000 for run in runs for c in run.cwnd)
+    if every:
+        ax.set_ylim(0, every[int(0.98 * (len(every) - 1))] * 1.5)
     ax.set_xlabel("simulated time (s)")
     ax.set_ylabel("cwnd (kB)")
     ax.set_title(title)
@@ -133,9 +138,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             runs.append(run)
             print(f"{name:8} seed {seed}: {run.seconds:7.2f} s, "
                   f"{run.goodput / 1e6:6.3f} MB/s, {run.rexmit_bytes} bytes retransmitted")  # fmt: skip
+    for name in args.congestion:
+        mine = [r for r in runs if r.congestion == name]
+        goodput = sum(r.goodput for r in mine) / len(mine)
+        rexmit = sum(r.rexmit_bytes for r in mine) / len(mine)
+        print(f"{name:8} mean of {len(mine)}: {goodput / 1e6:6.3f} MB/s, "
+              f"{rexmit:.0f} bytes retransmitted")  # fmt: skip
     write_csv(runs, args.csv)
     print(f"wrote {args.csv}")
-    title = f"{args.size} bytes, {args.loss:.0%} loss, {args.delay * 1000:g} ms one-way delay"
+    title = (f"{args.size / 1e6:g} MB, {args.loss * 100:g}% loss, "
+             f"{args.delay * 1000:g} ms one-way delay, seed {args.seeds[0]}")  # fmt: skip
     try:
         write_png([r for r in runs if r.seed == args.seeds[0]], args.png, title)
     except ImportError:
