@@ -136,8 +136,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             run = run_transfer(name, size=args.size, loss=args.loss, delay=args.delay,
                                seed=seed)  # fmt: skip
             runs.append(run)
-            print(f"{name:8} seed {seed}: {run.seconds:7.2f} s, "
-                  f"{run.goodput / 1e6:6.3f} MB/s, {run.rexmit_bytes} bytes retransmitted")  # fmt: skip
+            print(f"{name:8} seed {seed}: {run.seconds:7.2f} s, {run.goodput / 1e6:6.3f} "
+                  f"MB/s, {run.rexmit_bytes} bytes retransmitted")  # fmt: skip
     for name in args.congestion:
         mine = [r for r in runs if r.congestion == name]
         goodput = sum(r.goodput for r in mine) / len(mine)

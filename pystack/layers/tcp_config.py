@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
-    "CONGESTION_CONTROLS", "MAX_WSCALE", "SYN_COOKIE_MODES", "CloseReason", "ConnectionTimedOut", "TcpConfig", "TcpDrop",
+    "CONGESTION_CONTROLS", "MAX_WSCALE", "SYN_COOKIE_MODES", "CloseReason",
+    "ConnectionTimedOut", "TcpConfig", "TcpDrop",
 ]  # fmt: skip
 
 # RFC 7323 §2.3: the largest shift count; a larger one received is used as 14.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 from typing import Any
 
@@ -93,7 +94,7 @@ def test_after_one_loss_cwnd_grows_concave_to_w_max_then_convex() -> None:
 
     # Concave: below W_max until K, with gains per second shrinking toward the plateau.
     rising = [cwnd_at(epoch + f * cc.k) for f in (0.0, 0.25, 0.5, 0.75, 1.0)]
-    gains = [b - a for a, b in zip(rising, rising[1:], strict=False)]
+    gains = [b - a for a, b in itertools.pairwise(rising)]
     assert all(w <= w_max + mss for w in rising)
     assert gains[0] > gains[1] > gains[2] > gains[3] >= 0
     assert rising[-1] == pytest.approx(w_max, abs=2 * mss)
@@ -102,7 +103,7 @@ def test_after_one_loss_cwnd_grows_concave_to_w_max_then_convex() -> None:
     assert end > plateau + 2.0
     times = [plateau + f * (end - plateau) for f in (0.25, 0.5, 0.75, 1.0)]
     after = [cwnd_at(t) for t in times]
-    later = [b - a for a, b in zip(after, after[1:], strict=False)]
+    later = [b - a for a, b in itertools.pairwise(after)]
     assert later[0] < later[1] < later[2]
     assert after[-1] > w_max + 3 * mss
 

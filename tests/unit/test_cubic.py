@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -59,7 +60,7 @@ def recover(cc: Cubic, snd_nxt: SeqNum) -> SeqNum:
 
 def test_constants_are_the_rfcs() -> None:
     assert (C, BETA_CUBIC) == (0.4, 0.7)
-    assert ALPHA_CUBIC == pytest.approx(3 * 0.3 / 1.7)  # §4.3: 0.529...
+    assert pytest.approx(3 * 0.3 / 1.7) == ALPHA_CUBIC  # §4.3: 0.529...
 
 
 @pytest.mark.parametrize("w_max", [10.0, 100.0, 1234.5])
@@ -174,7 +175,7 @@ def test_after_a_loss_cwnd_grows_concave_to_w_max_then_convex() -> None:
     windows = ack_rounds(cc, clock, 60, 0.1, una)
     k = cc.k
     assert k == pytest.approx(cubic_k(200.0, 140.0))  # 5.3 s: ~53 rounds of 0.1 s
-    steps = [b - a for a, b in zip(windows, windows[1:], strict=False)]
+    steps = [b - a for a, b in itertools.pairwise(windows)]
     below = [i for i, w in enumerate(windows[:-1]) if w < 195 * MSS]
     assert len(below) > 20
     # Concave: the increments shrink while cwnd climbs toward W_max ...
@@ -182,7 +183,7 @@ def test_after_a_loss_cwnd_grows_concave_to_w_max_then_convex() -> None:
     assert all(w < 200.5 * MSS for w in windows[:45])
     # ... then convex past it: increments grow again.
     more = ack_rounds(cc, clock, 30, 0.1, una + 10**6)
-    more_steps = [b - a for a, b in zip(more, more[1:], strict=False)]
+    more_steps = [b - a for a, b in itertools.pairwise(more)]
     assert more[-1] > 200 * MSS
     assert more_steps[-1] > more_steps[0] > 0
 
