@@ -150,3 +150,28 @@ def test_a_users_factory_in_the_config_is_used_for_every_connection() -> None:
         for app in (client, server):
             assert app.session.cc.cwnd == 2 * app.session.snd_mss
         assert len(made) >= 2
+
+
+def test_hystart_ends_slow_start_without_a_loss_when_the_path_delay_grows() -> None:
+    # RFC 9406 §4.2 between two stacks: every ACK echoing a TSval is an RTT sample (RFC 7323
+    # §4), so each round has its 8. The one-way delay goes from 20 to 30 ms once cwnd
+    # reaches 40 segments: the round's minimum RTT rises by 20 ms (> 5 ms), slow start turns
+    # conservative, and 5 rounds later ends, with nothing lost.
+    config = TcpConfig(congestion="cubic", rcv_buf=8 << 20, snd_buf=8 << 20)
+    with SimNet(2, seed=6, delay=0.02, tcp=config) as net:
+        seen: list[str] = []
+
+        def watch(session: Any) -> None:
+            hystart = session.cc.hystart
+            if session.cc.cwnd >= 40 * session.snd_mss:
+                net.wire.delay = 0.03
+            state = "done" if hystart is None else "css" if hystart.in_css else "slow start"
+            if not seen or seen[-1] != state:
+                seen.append(state)
+
+        session, _ = transfer(net, 3_000_000, hook=watch)
+        assert net.wire.counters.lost == 0 and session.rexmit_bytes == 0
+    assert seen == ["slow start", "css", "done"]
+    cc = session.cc
+    assert cc.ssthresh < 1 << 30  # slow start ended without a loss
+    assert cc.ssthresh <= cc.cwnd
