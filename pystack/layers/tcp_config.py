@@ -102,10 +102,11 @@ class TcpConfig:
     (Linux's ``tcp_synack_retries``: with a 1 s initial RTO, gone after 63 s)."""
 
     congestion: str | Callable[[int], Any] = "cubic"
-    """Congestion control: ``"newreno"`` (RFC 5681 with RFC 6582, SACK recovery per RFC
-    6675), ``"cubic"`` (RFC 9438 with HyStart++, RFC 9406), or a factory called with the
+    """Congestion control: ``"cubic"`` (RFC 9438 with HyStart++, RFC 9406; the default,
+    as in Linux), ``"newreno"`` (RFC 5681 with RFC 6582), or a factory called with the
     sender MSS that returns a :class:`~pystack.layers.tcp_congestion.CongestionControl`
-    (a subclass itself will do). Both named ones start with a 10-segment window."""
+    (a subclass itself will do). Both named ones start with a 10-segment window and
+    recover per RFC 6675 when SACK is on."""
 
     @property
     def rcv_wscale(self) -> int:
