@@ -13,6 +13,7 @@ from typing import Any
 
 from pystack.layers.layer import Layer, unwrap
 from pystack.layers.tcp_config import TcpConfig, TcpDrop
+from pystack.layers.tcp_cubic import congestion_factory
 from pystack.layers.tcp_input import syn_reopens_time_wait
 from pystack.layers.tcp_isn import IsnGenerator
 from pystack.layers.tcp_session import TCPSession, reset_for
@@ -263,15 +264,18 @@ class TCPLayer(Layer):
 
     def listen(
         self, port: int, *, user: Any = None, backlog: int = 5, ip: str = "0.0.0.0",
-        session_class: type[TCPSession] | None = None,
+        session_class: type[TCPSession] | None = None, congestion: Any = None,
     ) -> TCPSession:  # fmt: skip
-        """Open a listener on ``ip:port`` (0.0.0.0: any of our addresses)."""
+        """Open a listener on ``ip:port`` (0.0.0.0: any of our addresses). ``congestion``
+        overrides `TcpConfig.congestion` for the connections it accepts."""
         if not 0 < port < 65536:
             raise ValueError(f"bad port {port}")
         if (ip, port) in self.listeners:
             raise OSError(98, f"port {port} is already listening")
         cls = session_class or self.session_class
-        session = cls(self, local_ip=ip, local_port=port, config=self.config, user=user)
+        cc = None if congestion is None else congestion_factory(congestion)
+        session = cls(self, local_ip=ip, local_port=port, config=self.config, user=user,
+                      cc_factory=cc)  # fmt: skip
         if self.kernel_filter is not None:  # before any SYN can reach the kernel
             self.kernel_filter.block_tcp_port(port)
         session.open_passive(backlog)
@@ -280,18 +284,20 @@ class TCPLayer(Layer):
 
     def connect(
         self, remote_ip: str, remote_port: int, *, user: Any = None, local_port: int = 0,
-        session_class: type[TCPSession] | None = None,
+        session_class: type[TCPSession] | None = None, congestion: Any = None,
     ) -> TCPSession:  # fmt: skip
-        """Open a connection to ``remote_ip:remote_port`` (sends the SYN now)."""
+        """Open a connection to ``remote_ip:remote_port`` (sends the SYN now); ``congestion``
+        overrides `TcpConfig.congestion` for it."""
         local_ip = self._context().ip or "0.0.0.0"
         port = local_port or self.ephemeral_port(local_ip, remote_ip, remote_port)
         key = (local_ip, port, remote_ip, remote_port)
         if key in self.connections or key in self.time_wait:
             raise OSError(98, f"connection {key} already exists")
         cls = session_class or self.session_class
+        cc = None if congestion is None else congestion_factory(congestion)
         session = cls(
             self, local_ip=local_ip, local_port=port, remote_ip=remote_ip,
-            remote_port=remote_port, config=self.config, user=user,
+            remote_port=remote_port, config=self.config, user=user, cc_factory=cc,
         )  # fmt: skip
         self.connections[key] = session
         if self.kernel_filter is not None:  # else the kernel resets the SYN,ACK

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = [
-    "MAX_WSCALE", "SYN_COOKIE_MODES", "CloseReason", "ConnectionTimedOut", "TcpConfig", "TcpDrop",
+    "CONGESTION_CONTROLS", "MAX_WSCALE", "SYN_COOKIE_MODES", "CloseReason",
+    "ConnectionTimedOut", "TcpConfig", "TcpDrop",
 ]  # fmt: skip
 
 # RFC 7323 §2.3: the largest shift count; a larger one received is used as 14.
 MAX_WSCALE = 14
 # TcpConfig.syn_cookies: never, once the SYN queue is full (Linux's default), for every SYN.
 SYN_COOKIE_MODES = ("off", "overflow", "always")
+# TcpConfig.congestion: the controllers known by name (pystack.layers.tcp_cubic resolves them).
+CONGESTION_CONTROLS = ("newreno", "cubic")
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +101,13 @@ class TcpConfig:
     """Retransmissions of a SYN,ACK before a half-open connection is dropped, silently
     (Linux's ``tcp_synack_retries``: with a 1 s initial RTO, gone after 63 s)."""
 
+    congestion: str | Callable[[int], Any] = "cubic"
+    """Congestion control: ``"cubic"`` (RFC 9438 with HyStart++, RFC 9406; the default,
+    as in Linux), ``"newreno"`` (RFC 5681 with RFC 6582), or a factory called with the
+    sender MSS that returns a :class:`~pystack.layers.tcp_congestion.CongestionControl`
+    (a subclass itself will do). Both named ones start with a 10-segment window and
+    recover per RFC 6675 when SACK is on."""
+
     @property
     def rcv_wscale(self) -> int:
         """The shift we announce: the smallest that lets the window field cover
@@ -121,6 +133,17 @@ class TcpConfig:
         if self.syn_cookies not in SYN_COOKIE_MODES:
             modes = ", ".join(SYN_COOKIE_MODES)
             raise ValueError(f"syn_cookies must be one of {modes}, not {self.syn_cookies!r}")
+        if isinstance(self.congestion, str):
+            if self.congestion not in CONGESTION_CONTROLS:
+                names = ", ".join(CONGESTION_CONTROLS)
+                raise ValueError(
+                    f"congestion must be one of {names} or a factory, not {self.congestion!r}"
+                )
+        elif not callable(self.congestion):
+            raise TypeError(
+                "congestion must be a name or a callable taking the MSS and returning a "
+                f"CongestionControl, not {self.congestion!r}"
+            )
         if self.syn_backlog < 0 or self.synack_retries < 0:
             raise ValueError("syn_backlog and synack_retries must be >= 0")
 

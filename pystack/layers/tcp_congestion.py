@@ -10,7 +10,16 @@ what to do through the `Action` it returns (sans-IO). The session calls:
   no SYN/FIN, same ACK as SND.UNA, same window, data outstanding);
 - `on_retransmit_timeout(snd_una, snd_nxt, repeated)` when the retransmission timer fires;
 - `restart_after_idle()` before sending after an idle period longer than the RTO;
-- `set_smss(smss)` once the effective send MSS is known.
+- `set_smss(smss)` once the effective send MSS is known;
+- `on_rtt_sample(rtt, now)`, optional, just before `on_ack` whenever that ACK gives an RTT
+  measurement (from the timestamps option's echo when both sides use it, RFC 7323 §4,
+  else from the one segment timed per RTT, RFC 6298 §3 with Karn's rule).
+
+Time comes from the session, never from the system: before its first event the session
+sets ``clock`` on the controller to its injected clock's ``seconds`` (unless the factory
+already set one), so a controller that needs the time (CUBIC) calls ``self.clock()``.
+Controllers that need neither (NewReno) inherit the no-op defaults: a class written
+against the interface before these two hooks existed keeps working unchanged.
 
 ``snd_nxt`` always means one past the highest sequence number sent so far (SND.NXT, or
 SND.MAX when the session rewinds SND.NXT to go back after a timeout). The sender may have
@@ -34,6 +43,7 @@ from __future__ import annotations
 
 import enum
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 
 from pystack.wire.seqnum import SeqNum
 
@@ -83,6 +93,11 @@ class CongestionControl(ABC):
     ssthresh: int
     sack: bool = False
     """Set by the session when SACK was negotiated (see the module docstring)."""
+    clock: Callable[[], float] | None = None
+    """The session's clock (seconds), set by the session; None until then."""
+
+    def on_rtt_sample(self, rtt: float, now: float) -> None:  # noqa: B027 (optional hook)
+        """An RTT measurement of ``rtt`` seconds taken at ``now``; ignored by default."""
 
     @property
     @abstractmethod

@@ -27,7 +27,8 @@ from typing import Any
 from pystack.fsm import StateMachine
 from pystack.layers.tcp_buffers import RecvBuffer, SendBuffer
 from pystack.layers.tcp_config import CloseReason, TcpConfig, TcpDrop
-from pystack.layers.tcp_congestion import Action, NewReno, rfc6928_initial_window
+from pystack.layers.tcp_congestion import Action, NewReno
+from pystack.layers.tcp_cubic import congestion_factory
 from pystack.layers.tcp_input import InputMixin, syn_reopens_time_wait
 from pystack.layers.tcp_listener import ListenerMixin, ReplyTo, syn_options
 from pystack.layers.tcp_output import MAX_WINDOW, OutputMixin
@@ -167,10 +168,13 @@ class TCPSession(ListenerMixin, InputMixin, OutputMixin, TimerMixin, StateMachin
         return queue
 
     def new_cc(self, smss: int) -> Any:
-        """A congestion controller for ``smss`` (NewReno with IW10 unless a factory is given)."""
-        if self._cc_factory is not None:
-            return self._cc_factory(smss)
-        return NewReno(smss, initial_window=rfc6928_initial_window(smss))
+        """A congestion controller for ``smss``: the factory given, else the one
+        ``TcpConfig.congestion`` names; it reads time from this session's clock."""
+        factory = self._cc_factory or congestion_factory(self.config.congestion)
+        cc = factory(smss)
+        if getattr(cc, "clock", None) is None:
+            cc.clock = self.clock.seconds
+        return cc
 
     # ======================================================================= user calls
 
@@ -486,9 +490,19 @@ class TCPSession(ListenerMixin, InputMixin, OutputMixin, TimerMixin, StateMachin
         if data_acked:
             self.sndbuf.ack(data_acked)
         rtt_seq = self.rtt_seq
+        now = self.clock.seconds()
+        sample = None
         if rtt_seq is not None and ((ack_v - rtt_seq.value + _HALF) & _MASK) - _HALF >= 0:
-            self.rtt.on_sample(self.clock.seconds() - self.rtt_time)  # RFC 6298 §2, §3
+            sample = now - self.rtt_time
+            self.rtt.on_sample(sample)  # RFC 6298 §2, §3
             self.rtt_seq = None
+        if self.ts_ok and seg.timestamp is not None and seg.timestamp[1]:
+            # RFC 7323 §4: every ACK echoing our TSval measures the RTT (the controller's
+            # samples; HyStart++ wants several per round, RFC 9406 §4.2).
+            elapsed = (self.ts_val() - seg.timestamp[1]) & _MASK
+            sample = elapsed / 1000 if elapsed < _HALF else sample
+        if sample is not None:
+            self.cc.on_rtt_sample(sample, now)
         self.rexmit_since = None
         self.dupacks = 0
         if self.cc.on_ack(ack, acked, self.snd_max) is Action.RETRANSMIT:
