@@ -45,6 +45,16 @@ def parse_cidr(ip: str) -> tuple[str, int]:
     return str(iface.ip), iface.network.prefixlen
 
 
+def _device_name(link: Any) -> str | None:
+    """The name of the device under ``link`` (a TAP's ``name``, a packet socket's
+    ``interface``), or None for a link without one (a simulated wire)."""
+    for attribute in ("name", "interface"):
+        value = getattr(link, attribute, None)
+        if isinstance(value, str):
+            return value
+    return None
+
+
 class EthernetProtocol(Layer):
     """The bottom layer; ``EthernetProtocol(link, ip="198.18.0.1/24", clock=clock)``.
 
@@ -79,7 +89,7 @@ class EthernetProtocol(Layer):
             StackContext(
                 clock=clock, rng=rng, stats=stats if stats is not None else Stats(),
                 ip=address, prefix=prefix, mac=mac, gateway=gateway,
-                mtu=min(mtu, link_mtu) if mtu else link_mtu,
+                mtu=min(mtu, link_mtu) if mtu else link_mtu, interface=_device_name(link),
             )
         )  # fmt: skip
         self.link = link

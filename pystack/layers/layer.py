@@ -32,6 +32,8 @@ class StackContext:
     mac: str | None = None
     gateway: str | None = None
     mtu: int = 1500
+    # The name of the device the stack's link is on (a TAP, an interface), if it has one.
+    interface: str | None = None
     # Called as observer(machine_instance, old, trigger, new) after every transition of
     # every machine in the stack (ARP entries, reassembly, TCP sessions): the demo prints it.
     observer: Callable[[Any, str, str, str], None] | None = None
@@ -80,16 +82,20 @@ def _scapy_class(name: str) -> Any:
 
 
 def slow_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
-    """kwargs for a seed-style layer: each header repr becomes a dict of scapy fields."""
+    """kwargs for a seed-style layer: each header repr becomes a dict of scapy fields;
+    other values (the IP layer's ``meta``, ``id``) pass unchanged."""
     out: dict[str, Any] = {}
+    scapy_edge = importlib.import_module("pystack.wire.scapy_edge")
     for key, value in kwargs.items():
+        out[key] = value
         if dataclasses.is_dataclass(value) and not isinstance(value, type):
-            scapy_edge = importlib.import_module("pystack.wire.scapy_edge")
-            view = HeaderFields(scapy_edge.to_scapy(value).fields)
+            try:
+                packet = scapy_edge.to_scapy(value)
+            except TypeError:  # not a header: no scapy form
+                continue
+            view = HeaderFields(packet.fields)
             view.repr = value
             out[key] = view
-        else:
-            out[key] = value
     return out
 
 
