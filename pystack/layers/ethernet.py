@@ -1,9 +1,10 @@
 """Ethernet II: demultiplex by ethertype, keep frames for other stations out, send frames.
 
 The layer owns the link: frames enter through :meth:`EthernetProtocol.packet_received`
-(the link's receiver) and leave through :meth:`EthernetProtocol.transmit`. A packet sent
-down with ``Ether={"next_hop": ip}`` is handed to the ARP layer above, which resolves the
-MAC (or queues the packet) and comes back to :meth:`transmit`.
+(the link's receiver) and leave through :meth:`EthernetProtocol.transmit`, which the IP
+layer calls itself (through ARP when a next hop's MAC is to be resolved). A packet a
+user's layer sends down with ``Ether={"next_hop": ip}`` is handed to the ARP layer, which
+resolves the MAC (or queues the packet) and comes back to :meth:`transmit`.
 """
 
 from __future__ import annotations

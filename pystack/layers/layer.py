@@ -2,7 +2,10 @@
 
 Built-in layers set ``fast = True``: they pass **bytes** of their payload up, with the
 parsed repr of each header so far in kwargs, keyed by the seed's scapy names
-(``upper.packet_received(payload, Ether=frame, IP=ipv4_packet)``). A user's layer keeps
+(``ip.packet_received(payload, Ether=frame)``). IP hands a transport the payload and one
+frozen `pystack.layers.ip_meta.IpMeta` (``transport.datagram_received(payload, meta)``),
+and transports send through ``ip.send_payload``; other layers above IP get
+``packet_received(payload, Ether=frame, IP=ipv4_packet, meta=meta)``. A user's layer keeps
 the seed's default ``fast = False``: it receives a scapy packet, with each header as a
 dict of scapy fields in kwargs (``kwargs["IP"]["src"]``), and may send scapy packets
 down; built-in layers convert at that edge, so the hot path never touches scapy.

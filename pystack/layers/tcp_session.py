@@ -13,7 +13,9 @@ The session talks to its `host` (the TCP layer, or a test harness): ``host.clock
 ``host.isn(local_ip, local_port, remote_ip, remote_port)``, ``host.count_drop(reason)``,
 ``host.forget(session)`` and ``host.adopt(session)`` (register a new child by 4-tuple);
 optionally ``host.listener_for(local_ip, local_port)`` (the listener a SYN reopening a
-TIME_WAIT connection goes to, or None).
+TIME_WAIT connection goes to, or None). Segments come in through
+``segment_arrives(segment, meta)`` with the `IpMeta` IP delivered them with; a listener
+learns each new peer from it.
 Its `user` (a `TCPApplication`, or anything with the same ``tcp_*`` methods) is told of
 establishment, readable data, end of data and the close with its `CloseReason`.
 """
