@@ -2,7 +2,7 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup demo test lint typecheck pytest diagrams bench clean
+.PHONY: setup demo test lint typecheck pytest diagrams docs bench clean
 
 setup:
 	bash scripts/setup.sh
@@ -25,8 +25,13 @@ test: setup lint typecheck pytest
 diagrams: setup
 	$(VENV)/bin/pystack diagrams
 
+# The documentation site, built into site/ (open site/index.html). Strict: a broken link
+# or reference fails the build, as it fails the tests.
+docs: setup
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
+
 bench: setup
 	$(VENV)/bin/pystack bench codecs
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .hypothesis
+	rm -rf $(VENV) build site *.egg-info .pytest_cache .mypy_cache .hypothesis

@@ -1,13 +1,19 @@
-"""Custom SYN-ACK sequence number (the 2013 documentation, §2.4.4), as a session subclass.
+"""Custom SYN-ACK sequence number (the 2013 PyStack's example), as a session subclass.
 
 Every connection accepted by a stack whose TCP layer uses it (``stack.tcp.session_class =
 FixedIsnSession``, or ``TCPLayer(session_class=FixedIsnSession)``) answers SYNs with
-sequence number 5555.
-Run ``python examples/custom_isn.py`` to see the SYN-ACK on a simulated wire.
+sequence number 5555. Without root, on a test harness (no options)::
+
+    python examples/custom_isn.py
+
+prints the SYN-ACK a listener of this class sends for a SYN, as tcpdump would.
 """
 
 from __future__ import annotations
 
+import argparse
+import sys
+from collections.abc import Sequence
 from typing import Any
 
 from pystack.layers.tcp_session import TCPSession
@@ -19,10 +25,16 @@ class FixedIsnSession(TCPSession):
         self.iss = SeqNum(5555)
 
 
-if __name__ == "__main__":
+def main(argv: Sequence[str] | None = None) -> int:
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args(argv)
     from pystack.testing.harness import TcpHarness, tcpdump
 
     h = TcpHarness("LISTEN", session_class=FixedIsnSession)
     h.send("S", seq=1000, mss=1460)
     for segment in h.take():
         print(tcpdump(segment))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,4 +1,4 @@
-"""TCP echo server (the 2013 documentation, §2.5.1): a `TCPApplication` replying what it gets.
+"""TCP echo server (the 2013 PyStack's example): a `TCPApplication` replying what it gets.
 
 Run it on a TAP device (root; the kernel side of the TAP reaches it), then talk to it::
 
@@ -26,7 +26,7 @@ class EchoServer(TCPApplication):
 
 
 def serve(stack: Any, port: int = 8888) -> EchoServer:
-    """Listen on ``port`` of ``stack``; every client shares one EchoServer (seed §2.5.1)."""
+    """Listen on ``port`` of ``stack``; every client shares one EchoServer."""
     echoserver = EchoServer()
     stack.register_tcp_application(echoserver)
     echoserver.bind(port, echoserver, False)

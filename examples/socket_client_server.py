@@ -1,4 +1,4 @@
-"""Client and server with the socket module work-alike (the 2013 documentation, §2.5.2).
+"""Client and server with the socket module work-alike (the 2013 PyStack's example).
 
 ``import pystack.pystack_socket as socket`` and write socket code as usual; the stack to
 use is given once with ``socket.use_stack(stack)``. Serve on a TAP device (root)::
@@ -7,7 +7,7 @@ use is given once with ``socket.use_stack(stack)``. Serve on a TAP device (root)
 
 or connect to a server on the kernel side (``nc -l 5555`` there)::
 
-    python examples/socket_client_server.py client --tap tap0 --ip 198.18.0.2/24 198.18.0.1
+    python examples/socket_client_server.py client 198.18.0.1 --tap tap0 --ip 198.18.0.2/24
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Socket module hijacking (the 2013 documentation, §2.5.3): unmodified urllib over the stack.
+"""Socket module hijacking (the 2013 PyStack's example): unmodified urllib over the stack.
 
 Inside ``pystack.pystack_socket.hijack(stack)`` the standard library's sockets are the
 stack's, so ``urllib.request`` fetches a page without knowing. From a TAP device (root),

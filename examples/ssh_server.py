@@ -1,4 +1,4 @@
-"""SSH server (the 2013 documentation, §2.5.5): twisted.conch over the stack.
+"""SSH server (the 2013 PyStack's example): twisted.conch over the stack.
 
 A host key is generated at start (nothing is read from /etc/ssh); one user logs in with a
 password and may run commands (``ssh user@host 'echo ok'``), each through ``/bin/sh -c``.

@@ -1,4 +1,4 @@
-"""TCP client (the 2013 documentation, §2.4.2): connect, send a request, read the answer.
+"""TCP client (the 2013 PyStack's example): connect, send a request, read the answer.
 
 Fetch a page from a web server on the kernel side of a TAP device (root)::
 

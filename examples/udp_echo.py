@@ -1,10 +1,15 @@
 """A UDP echo server and client on two stacks joined by a simulated wire (no root needed).
 
-Run: python examples/udp_echo.py
+The wire loses 10 % of the frames, so the client sends each word again until its echo
+comes back. It takes no options::
+
+    python examples/udp_echo.py
 """
 
 from __future__ import annotations
 
+import argparse
+from collections.abc import Sequence
 from typing import Any
 
 from pystack.layers.udp_application import UDPApplication
@@ -18,7 +23,8 @@ class EchoServer(UDPApplication):
         self.sendto(packet, (kwargs["IP"].src, kwargs["UDP"].src_port))
 
 
-def main() -> list[tuple[bytes, tuple[str, int]]]:
+def main(argv: Sequence[str] | None = None) -> list[tuple[bytes, tuple[str, int]]]:
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args(argv)
     net = SimNet(2, loss=0.1, seed=3)  # 10 % of frames are lost: the client retries
     server, client = EchoServer(), UDPApplication()
     net.b.register_udp_application(server)

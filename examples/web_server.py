@@ -1,6 +1,6 @@
-"""Web server (the 2013 documentation, §2.5.4): twisted.web serving a directory over the stack.
+"""Web server (the 2013 PyStack's example): twisted.web serving a directory over the stack.
 
-The seed made its transport by hand around a private Twisted mixin; here twisted.web's
+The 2013 PyStack made its transport by hand around a private Twisted mixin; here twisted.web's
 ``Site`` runs unchanged on `pystack.twisted.PystackServerEndpoint`. On a TAP device
 (root), serving the current directory, fetched with curl from the kernel side::
 

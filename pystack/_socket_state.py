@@ -100,6 +100,15 @@ class Stream(Shared):
                 self.session.read()
             self.changed()
 
+    def close_both(self) -> None:
+        """The socket is closed (reactor thread): what recv() never took counts as unread
+        for the session, which then resets rather than closes (`TCPSession.close_both`)."""
+        with self.cond:
+            unread = len(self.rbuf)
+            self.rbuf.clear()
+            self.behind = 0
+        self.session.close_both(unread)
+
     # -- session callbacks (reactor thread)
 
     def tcp_established(self, session: Any) -> None:

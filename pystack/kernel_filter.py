@@ -11,12 +11,13 @@ OUTPUT chain and scoped to the stack's interface and port:
   ICMP message).
 
 Every rule carries the comment ``pystack:<pid>:<stack id>``. Rules are removed by
-:meth:`KernelFilter.close` (called by ``stack.stop()``), at interpreter exit, and on SIGTERM
-(the handler removes them, then behaves as before); SIGINT raises KeyboardInterrupt, which
-unwinds through stop() and atexit. ``pystack cleanup`` removes the rules of owners whose pid
-is gone (after a SIGKILL). Rules are written with python-iptables (``iptc``), which talks to
-the kernel's x_tables ("legacy") interface; on hosts whose ``iptables`` is the nf_tables
-variant, list them with ``iptables-legacy -S``.
+:meth:`KernelFilter.close` (called by ``stack.stop()``), at interpreter exit, and on SIGTERM,
+SIGHUP and SIGQUIT: a handler removes them, then the process ends exactly as it would have
+without the stack (see :func:`_on_exit_signal`). SIGINT keeps Python's KeyboardInterrupt,
+which unwinds through stop() and atexit. ``pystack cleanup`` removes the rules of owners
+whose pid is gone (after a SIGKILL). Rules are written with python-iptables (``iptc``),
+which talks to the kernel's x_tables ("legacy") interface; on hosts whose ``iptables`` is
+the nf_tables variant, list them with ``iptables-legacy -S``.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import os
 import signal
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -203,8 +204,7 @@ class KernelFilter:
         """Remove every rule of this filter; safe to call any number of times."""
         if self._ns_fd is None:
             return
-        with self._in_namespace():
-            remove_tag(self.tag)
+        self._remove_rules()
         os.close(self._ns_fd)
         self._ns_fd = None
         _live.discard(self)
@@ -215,9 +215,12 @@ class KernelFilter:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _rebuild(self) -> None:
+    def _remove_rules(self) -> None:
         with self._in_namespace():
             remove_tag(self.tag)
+
+    def _rebuild(self) -> None:
+        self._remove_rules()
         for port in sorted(self.tcp_ports):
             self._insert(self._tcp_rule(port))
         for port in sorted(self.udp_ports):
@@ -271,26 +274,58 @@ def close_all() -> None:
             pass
 
 
-_hooks_installed = False
-_previous_sigterm: Any = None
+# Signals whose default action ends the process. SIGINT is not among them: Python's own
+# handler raises KeyboardInterrupt, which unwinds through stop() and atexit.
+EXIT_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
+_atexit_registered = False
+_previous: dict[int, Any] = {}  # signal -> disposition found before ours
 
 
-def _on_sigterm(signum: int, frame: Any) -> None:
-    close_all()
-    previous = _previous_sigterm
+def _on_exit_signal(signum: int, frame: Any) -> None:
+    """Remove every rule, then end the process as the previous disposition would have.
+
+    A previous Python handler is called and decides (it may raise, exit or return); if it
+    returns, the program goes on, so the rules go back in. Otherwise the default action is
+    restored and the signal sent again, so the process dies of it (status "killed by
+    SIGTERM", a core dump for SIGQUIT) even while non-daemon threads run; SIGQUIT's default
+    skips atexit too, hence the removal here first.
+    """
+    filters = list(_live)
+    for live in filters:
+        _quietly(live._remove_rules)
+    previous = _previous.get(signum)
     if callable(previous):
         previous(signum, frame)
-    else:
-        raise SystemExit(128 + signum)
+        for live in filters:
+            if not live.closed:
+                _quietly(live._rebuild)
+        return
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+
+
+def _quietly(action: Callable[[], None]) -> None:
+    try:
+        action()
+    except Exception:  # a signal handler must reach the process's end whatever iptc does
+        pass
 
 
 def _install_exit_hooks() -> None:
-    """atexit always; a SIGTERM handler when we can (main thread) that chains to the old."""
-    global _hooks_installed, _previous_sigterm
-    if _hooks_installed:
+    """atexit once; the signal handlers from the main thread (the only one Python lets set
+    them), on the first filter created there."""
+    global _atexit_registered
+    if not _atexit_registered:
+        _atexit_registered = True
+        atexit.register(close_all)
+    if threading.current_thread() is not threading.main_thread():
         return
-    _hooks_installed = True
-    atexit.register(close_all)
-    if threading.current_thread() is threading.main_thread():
-        _previous_sigterm = signal.getsignal(signal.SIGTERM)
-        signal.signal(signal.SIGTERM, _on_sigterm)
+    for sig in EXIT_SIGNALS:
+        if sig in _previous:
+            continue
+        _previous[sig] = previous = signal.getsignal(sig)
+        # An ignored signal must stay harmless (nohup, a daemon ignoring SIGHUP): a handler
+        # would make it end the process. A handler set outside Python (None) cannot be
+        # chained. Both are left alone; the rules then go at stop() or exit.
+        if previous is not signal.SIG_IGN and previous is not None:
+            signal.signal(sig, _on_exit_signal)

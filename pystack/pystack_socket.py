@@ -594,11 +594,18 @@ class socket:
             raise OSError(errno.ENOTCONN, "Transport endpoint is not connected")
         if how in (SHUT_RD, SHUT_RDWR):
             self._call(stream.shut_read)
+            self._call(session.shutdown_read)
         if how in (SHUT_WR, SHUT_RDWR):
             self._call(session.close)
 
     def close(self) -> None:
         """Close; with SO_LINGER (on, 0 s) a TCP connection is aborted with RST.
+
+        As Linux, closing a TCP socket that still holds received bytes not read by recv()
+        discards them and resets the connection (RST rather than FIN: the peer's recv()
+        and send() raise ConnectionResetError), and so does data arriving after the
+        close (RFC 1122 §4.2.2.13). shutdown(SHUT_WR) is the half-close that keeps
+        receiving.
 
         As with the standard socket, files from makefile() keep the connection open until
         they are closed too.
@@ -620,8 +627,10 @@ class socket:
             session = self._shared.session
             linger = self._options.get((SOL_SOCKET, SO_LINGER))
             abort = linger is not None and linger[0] and linger[1] == 0
-            if session is not None:
-                self._call(session.abort if abort else session.close)
+            if session is not None and abort:
+                self._call(session.abort)
+            elif session is not None:
+                self._call(self._shared.close_both)
         elif self._shared.app is not None:
             self._call(self._shared.app.close)
         if self._shared.notifier is not None:

@@ -1,8 +1,17 @@
-"""Test-wide settings: hypothesis profiles and the rule for tests that need root."""
+"""Test-wide settings: hypothesis profiles, and the rules for tests that need root or a tool.
+
+A test that runs a system tool says so with ``@pytest.mark.needs_tool("dnsmasq",
+"dnsmasq-base")`` (the command and the Debian package that provides it) or calls the
+``require_tool`` fixture. Without the tool it skips locally, naming the package to
+install; under CI=true it fails instead, naming the package (`bash scripts/setup.sh` as
+root installs every one of them).
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
+from collections.abc import Callable
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -27,7 +36,34 @@ settings.register_profile(
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if IN_CI else "dev"))
 
 
+def require_tool(command: str, package: str) -> str:
+    """The path of ``command``; skips the test without it (fails under CI=true)."""
+    found = shutil.which(command)
+    if found is not None:
+        return found
+    message = f"needs `{command}`: install the Debian package {package} (apt install {package})"
+    if IN_CI:
+        pytest.fail(f"{message}; CI=true forbids skipping it", pytrace=False)
+    pytest.skip(message)
+
+
+@pytest.fixture(name="require_tool")
+def require_tool_fixture() -> Callable[[str, str], str]:
+    """``require_tool(command, package)`` inside a test: see the module docstring."""
+    return require_tool
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "needs_tool(command, package): runs a system tool from a Debian package; skipped "
+        "without it, fails under CI=true",
+    )
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
+    for marker in item.iter_markers("needs_tool"):
+        require_tool(*marker.args)
     if item.get_closest_marker("root") is None or os.geteuid() == 0:
         return
     if IN_CI:

@@ -2,7 +2,7 @@
 
 Benchmarks are discovered by name (see :mod:`pystack.benchmarks`) from their source, so a
 new module is listed without touching this file, and a benchmark's heavy imports happen
-only when it runs. Without NAME, ``pystack bench`` runs :data:`DEFAULT` (the issue's
+only when it runs. Without NAME, ``pystack bench`` runs :data:`DEFAULT` (so
 ``pystack bench --json`` is ``pystack bench net --json``).
 """
 

@@ -1,9 +1,15 @@
 """``pystack demo``: two stacks on a simulated wire, no root, no network, in a blink.
 
 Under a deterministic clock, stack A (198.18.0.1) pings stack B (198.18.0.2), which makes
-ARP resolve first; then A and B exchange UDP datagrams, one of them fragmented; every
-machine transition (ARP entries, reassembly) is printed as it happens, with its simulated
-time; every frame goes to a pcap file that tcpdump and Wireshark open.
+ARP resolve first; A and B exchange UDP datagrams, one of them fragmented; then A sends
+100000 bytes over TCP to B's port 9 and both close. Every machine transition (ARP entries,
+reassembly, TCP connections) is printed as it happens, with its simulated time, then each
+stack's counters; every frame goes to a pcap file that tcpdump and Wireshark open.
+
+A TCP connection is named by its local port and what it is: "(listener)", "(peer
+IP:PORT)" for one this stack opened, "(child of listener PORT, peer IP:PORT)" for one a
+listener spawned for a SYN. A child is brought to LISTEN as its listener was: its first
+transition, CLOSED -> LISTEN (app_passive_open), is that spawn, and the log says so.
 """
 
 from __future__ import annotations
@@ -30,8 +36,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     """Register ``pystack demo``."""
     parser = sub.add_parser(
         "demo",
-        help="two stacks on a simulated wire: ARP, ping, UDP (no root needed)",
-        description=__doc__.splitlines()[0] if __doc__ else None,
+        help="two stacks on a simulated wire: ARP, ping, UDP, TCP (no root needed)",
+        description=__doc__.split("\n\n")[1] if __doc__ else None,  # what it does
+        epilog=__doc__.split("\n\n")[2] if __doc__ else None,  # how to read TCP's lines
     )
     parser.add_argument("--pcap", default="demo.pcap", help="capture file (default demo.pcap)")
     parser.add_argument("--seed", type=int, default=1, help="seed of the simulated wire")
@@ -43,12 +50,36 @@ def _observer(net: SimNet, who: str, say: Say) -> Callable[[Any, str, str, str],
     def observe(obj: Any, old: str, trigger: str, new: str) -> None:
         key = getattr(obj, "key", None)
         what = getattr(obj, "ip", None) or (f"id={key[3]}" if isinstance(key, tuple) else "")
+        why = trigger
         if getattr(obj, "local_port", None) is not None:
-            what = f"port {obj.local_port}"
+            what, why = _tcp_label(obj), _tcp_trigger(obj, old, trigger)
         name = obj.fsm.spec.name
-        say(f"  {net.now() * 1000:8.3f} ms  {who}  {name} {what}: {old} -> {new} ({trigger})")
+        say(f"  {net.now() * 1000:8.3f} ms  {who}  {name} {what}: {old} -> {new} ({why})")
 
     return observe
+
+
+def _is_child(session: Any) -> bool:
+    """A connection a listener spawned for a SYN (a listener has no remote port)."""
+    return bool(session.passive) and session.remote_port is not None
+
+
+def _tcp_label(session: Any) -> str:
+    port = session.local_port
+    if session.remote_port is None:
+        return f"port {port} (listener)"
+    peer = f"{session.remote_ip}:{session.remote_port}"
+    if _is_child(session):
+        return f"port {port} (child of listener {port}, peer {peer})"
+    return f"port {port} (peer {peer})"
+
+
+def _tcp_trigger(session: Any, old: str, trigger: str) -> str:
+    # A child is made in LISTEN by firing app_passive_open on a fresh machine, then
+    # takes the SYN from there: say so, the application did not open anything.
+    if _is_child(session) and old == "CLOSED" and trigger == "app_passive_open":
+        return f"{trigger}: spawned for the SYN"
+    return trigger
 
 
 def run(args: argparse.Namespace) -> int:
@@ -73,7 +104,8 @@ def run(args: argparse.Namespace) -> int:
     net.close()
     frames = a.stats.get("Ether", "frames_sent") + a.stats.get("Ether", "frames_received")
     say(f"\nwrote {args.pcap} ({frames} frames seen by A): tcpdump -nr {args.pcap}")
-    say("\n== A's counters (stack.stats)\n" + str(a.stats))
+    for who, stack in zip("AB", net.stacks, strict=True):
+        say(f"\n== {who}'s counters (stack.stats, {stack.address})\n" + str(stack.stats))
     return 0
 
 
@@ -97,11 +129,7 @@ def _udp_section(net: SimNet, say: Say) -> None:
 
 
 def tcp_section(net: SimNet, say: Say) -> None:
-    """The TCP transfer of the demo, written with the TCP layer (pystack.testing.harness)."""
-    if net.a.tcp is None:
-        return
-    try:
-        from pystack.testing.harness import demo_transfer
-    except ImportError:
-        return
+    """The TCP transfer of the demo (pystack.testing.harness.demo_transfer)."""
+    from pystack.testing.harness import demo_transfer
+
     demo_transfer(net, say)

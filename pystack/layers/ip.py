@@ -239,7 +239,7 @@ class IPProtocol(Layer):
 
         A built-in transport gets ``datagram_received(payload, meta)``; any other layer the
         2013 PyStack's ``packet_received(payload, Ether=frame, IP=pkt, meta=meta)`` (a
-        seed-style layer: a scapy packet and dicts of fields, see `Layer.deliver_up`).
+        2013-style layer: a scapy packet and dicts of fields, see `Layer.deliver_up`).
         """
         kind = self.PROTOCOLS.get(pkt.proto)
         target = self.upperLayers.get(kind) if kind else None

@@ -40,7 +40,7 @@ class IpMeta:
     """The name of the device it came in on (a TAP or an interface), None on a simulated
     wire or for a datagram the stack sent to itself."""
     link: Any = None
-    """The link-layer header it came in (an ``EthernetFrame``, or a seed-style layer's
+    """The link-layer header it came in (an ``EthernetFrame``, or a 2013-style layer's
     dict of fields); None for a datagram the stack sent to itself."""
     datagram: Ipv4Packet | None = None
     """The whole datagram as IP delivered it, for what the fields above leave out (IP

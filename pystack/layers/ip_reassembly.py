@@ -1,32 +1,48 @@
 """IPv4 reassembly (RFC 791 §3.2, RFC 815), one ``ipv4_reassembly`` machine per datagram.
 
-Overlapping fragments are resolved by the stack's :class:`OverlapPolicy`. The policies are
-the target-based ones of Novak's "Target-Based Fragmentation Reassembly" (2005), as IDSes
-(Snort's frag3, Suricata's defrag) model end hosts. When a new fragment N overlaps data
-already held from an earlier fragment O (compared with what is stored of O, after any
-earlier trimming), the bytes in the overlap come from:
+Overlapping fragments are resolved by the stack's :class:`OverlapPolicy`. ``linux`` (the
+default) and ``rfc5722`` discard a datagram with any overlap; the others are the
+target-based policies of Novak's "Target-Based Fragmentation Reassembly" (2005), as IDSes
+(Snort's frag3, Suricata's defrag) model end hosts, kept for probing how a target would
+read an ambiguous datagram. When a new fragment N overlaps data already held from an
+earlier fragment O (compared with what is stored of O, after any earlier trimming), the
+bytes in the overlap come from:
 
-``first``   O, always (the first copy of each byte wins).
-``last``    N, always (the latest copy of each byte wins).
-``bsd``     N if N starts before O (N.start < O.start), else O. 4.4BSD ``ip_reass``: a new
-            fragment is trimmed against the one that begins at or before it, and trims the
-            ones that begin after it.
-``linux``   N if N starts at or before O (N.start <= O.start), else O. Classic Linux
-            ``ip_fragment.c`` (before 4.19 dropped overlaps): as bsd, except that a new
-            fragment at the same offset replaces the old one. The default.
-``windows`` N only if N starts before O and ends after it (N.start < O.start and
-            N.end > O.end, so N covers O on both sides), else O.
-``rfc5722`` any overlap drops the whole datagram, and its later fragments too (RFC 5722
-            §4); an exact duplicate of a fragment (same offset, length and bytes) is only
-            ignored, as RFC 8200 §4.5 permits.
+``first``        O, always (the first copy of each byte wins).
+``last``         N, always (the latest copy of each byte wins).
+``bsd``          N if N starts before O (N.start < O.start), else O. 4.4BSD ``ip_reass``: a
+                 new fragment is trimmed against the one that begins at or before it, and
+                 trims the ones that begin after it.
+``linux-legacy`` N if N starts at or before O (N.start <= O.start), else O. Linux before
+                 4.19 (``ip_fragment.c``): as bsd, except that a new fragment at the same
+                 offset replaces the old one.
+``windows``      N only if N starts before O and ends after it (N.start < O.start and
+                 N.end > O.end, so N covers O on both sides), else O.
 
-``OVERLAP_CASE`` in tests/property/test_reassembly.py is one arrival sequence on which all
-six policies give different results.
+The two discarding policies:
+
+``linux``    Linux since 4.19 ("ip: discard IPv4 datagrams with overlapping segments",
+             2018, after FragmentSmack, CVE-2018-5391), ``inet_frag_queue_insert`` in
+             ``net/ipv4/inet_fragment.c``. The fragments held form "runs": a fragment that
+             starts exactly where the highest run ends extends it, any other starts a run of
+             its own. A fragment lying inside one run is a duplicate: it alone is dropped
+             (its bytes are not compared) and the datagram is kept. Any other overlap
+             discards the datagram and its entry is forgotten at once (``inet_frag_kill``),
+             so a later fragment with the same key starts a new datagram. An impossible
+             length discards and forgets the same way. The default.
+``rfc5722``  any overlap discards the datagram, and its entry stays until the timeout so
+             that its later fragments are discarded too (RFC 5722 §4 as first published);
+             an exact duplicate (same offset and bytes) is dropped alone (RFC 8200 §4.5
+             permits it).
+
+``OVERLAP_CASE`` in tests/property/test_reassembly.py is one arrival sequence on which the
+five trimming policies give five different results and both discarding policies drop it.
 
 A datagram is delivered once, when the fragment just stored closes its last hole. Its entry
-then stays, without data, until the timeout so that late duplicates are not delivered again.
-Buffered bytes (plus a fixed overhead per stored piece) are bounded by ``memory_limit``:
-beyond it, the oldest incomplete datagrams are dropped (RFC 1122 §3.3.2 leaves this to us).
+then stays, without data, until the timeout so that late duplicates are not delivered again
+(Linux forgets a completed datagram too; we keep this guard for every policy). Buffered
+bytes (plus a fixed overhead per stored piece) are bounded by ``memory_limit``: beyond it,
+the oldest incomplete datagrams are dropped (RFC 1122 §3.3.2 leaves this to us).
 """
 
 from __future__ import annotations
@@ -49,15 +65,22 @@ class OverlapPolicy(enum.Enum):
     FIRST = "first"
     LAST = "last"
     BSD = "bsd"
-    LINUX = "linux"
+    LINUX_LEGACY = "linux-legacy"
     WINDOWS = "windows"
+    LINUX = "linux"
     RFC5722 = "rfc5722"
+
+    @property
+    def discards_overlaps(self) -> bool:
+        """Whether any overlap (not a duplicate) discards the whole datagram."""
+        return self in (OverlapPolicy.LINUX, OverlapPolicy.RFC5722)
 
 
 class ReassemblyDrop(enum.Enum):
     """Why fragments were dropped (counted under the "IP" layer)."""
 
     REASSEMBLY_OVERLAP = "overlap"
+    REASSEMBLY_DUPLICATE = "duplicate"
     REASSEMBLY_TOO_BIG = "too_big"
     REASSEMBLY_TIMEOUT = "timeout"
     REASSEMBLY_MEMORY = "memory"
@@ -71,7 +94,7 @@ def new_wins(policy: OverlapPolicy, n_start: int, n_end: int, o_start: int, o_en
         return True
     if policy is OverlapPolicy.BSD:
         return n_start < o_start
-    if policy is OverlapPolicy.LINUX:
+    if policy is OverlapPolicy.LINUX_LEGACY:
         return n_start <= o_start
     if policy is OverlapPolicy.WINDOWS:
         return n_start < o_start and n_end > o_end
@@ -101,6 +124,8 @@ class Datagram(StateMachine, machine="ipv4_reassembly"):
         self.total_len: int | None = None
         self.first: Ipv4Packet | None = None
         self.cost = 0
+        self.runs: list[list[int]] = []  # linux policy: [start, end] of each run, sorted
+        self.timer: Any = None
 
     # -- storing (plain code: the machine only records the outcome) ------------------------
 
@@ -111,12 +136,13 @@ class Datagram(StateMachine, machine="ipv4_reassembly"):
             self.owner.count(ReassemblyDrop.REASSEMBLY_TOO_BIG)
             self.fire("too_big")
             return
+        verdict = self._verdict(start, end, data)
+        if verdict is not None:
+            self.owner.count(verdict)
+            self.fire("overlap" if verdict is ReassemblyDrop.REASSEMBLY_OVERLAP else "duplicate")
+            return
         if start == 0:
             self.first = frag
-        if self.owner.policy is OverlapPolicy.RFC5722 and self._overlaps(start, data):
-            self.owner.count(ReassemblyDrop.REASSEMBLY_OVERLAP)
-            self.fire("overlap")
-            return
         self._store(start, end, data)
         if self._covered():
             self.fire("last_byte_covered")
@@ -134,14 +160,41 @@ class Datagram(StateMachine, machine="ipv4_reassembly"):
             return False
         return True
 
-    def _overlaps(self, start: int, data: bytes) -> bool:
-        end = start + len(data)
-        for s, d in self.pieces:
-            if s == start and d == data:
-                return False  # an exact duplicate is not an overlap (RFC 8200 §4.5)
-            if s < end and start < s + len(d):
-                return True
-        return False
+    def _verdict(self, start: int, end: int, data: bytes) -> ReassemblyDrop | None:
+        """Why a discarding policy refuses this fragment; None to store it."""
+        policy = self.owner.policy
+        if policy is OverlapPolicy.LINUX:
+            return self._linux_insert(start, end)
+        if policy is OverlapPolicy.RFC5722:
+            for s, d in self.pieces:
+                if s == start and d == data:
+                    return ReassemblyDrop.REASSEMBLY_DUPLICATE  # RFC 8200 §4.5: MAY drop alone
+                if s < end and start < s + len(d):
+                    return ReassemblyDrop.REASSEMBLY_OVERLAP  # RFC 5722 §4: MUST discard all
+        return None
+
+    def _linux_insert(self, start: int, end: int) -> ReassemblyDrop | None:
+        """Linux's ``inet_frag_queue_insert`` (net/ipv4/inet_fragment.c, 4.19 and later):
+        IPFRAG_DUP when [start, end) lies inside one run, IPFRAG_OVERLAP when it meets any
+        other held byte; else the fragment is recorded in the runs."""
+        runs = self.runs
+        if runs and runs[-1][1] < end:  # ends past everything held: the common, in-order case
+            tail = runs[-1]
+            if start < tail[1]:
+                return ReassemblyDrop.REASSEMBLY_OVERLAP
+            if start == tail[1]:
+                tail[1] = end  # appended to the highest run (fragrun_append_to_last)
+            else:
+                runs.append([start, end])
+            return None
+        for run_start, run_end in runs:
+            if start < run_end and run_start < end:
+                if run_start <= start and end <= run_end:
+                    return ReassemblyDrop.REASSEMBLY_DUPLICATE
+                return ReassemblyDrop.REASSEMBLY_OVERLAP
+        runs.append([start, end])  # a run of its own, even when adjacent to another
+        runs.sort()
+        return None
 
     def _store(self, start: int, end: int, data: bytes) -> None:
         policy = self.owner.policy
@@ -191,6 +244,15 @@ class Datagram(StateMachine, machine="ipv4_reassembly"):
         self.owner.buffered -= self.cost
         self.cost = 0
         self.pieces = []
+
+    def forget(self, **kw: Any) -> None:
+        """Leave the table and stop the timer, as Linux's ``inet_frag_kill``: a later
+        fragment with the same key starts a new datagram."""
+        self.owner.forget(self)
+
+    def forgets_discarded(self, **kw: Any) -> bool:
+        """Condition: the policy forgets a discarded datagram at once (linux)."""
+        return self.owner.policy is OverlapPolicy.LINUX
 
     def send_time_exceeded(self, **kw: Any) -> None:
         """ICMP time exceeded, code 1, only if fragment 0 arrived (RFC 1122 §3.3.2)."""
@@ -258,8 +320,15 @@ class Reassembler:
                 oldest.fire("evict")
         dgram = Datagram(self, key)
         self.table[key] = dgram
-        self.clock.callLater(self.timeout, self._expire, key, dgram)
+        dgram.timer = self.clock.callLater(self.timeout, self._expire, key, dgram)
         return dgram
+
+    def forget(self, dgram: Datagram) -> None:
+        """Remove ``dgram`` from the table now and cancel its timer."""
+        if self.table.get(dgram.key) is dgram:
+            del self.table[dgram.key]
+        if dgram.timer is not None and dgram.timer.active():
+            dgram.timer.cancel()
 
     def _expire(self, key: DatagramKey, dgram: Datagram) -> None:
         if self.table.get(key) is dgram:

@@ -94,6 +94,7 @@ class TCPLayer(Layer):
         self._time_wait: TimeWaitTable | None = None
         self._challenge_acks: ChallengeAckLimit | None = None
         self._ts_secret: bytes | None = None
+        self._cookie_secret: bytes | None = None
 
     # ------------------------------------------------------------------ session's host
 
@@ -113,6 +114,16 @@ class TCPLayer(Layer):
         pair = f"{local_ip} {remote_ip}".encode()
         digest = hashlib.blake2s(pair, key=self._ts_secret, digest_size=4).digest()
         return int.from_bytes(digest, "big")
+
+    def syncookie_secret(self) -> bytes:
+        """The key of this stack's SYN cookies (RFC 4987 §3.6), drawn once from its rng."""
+        if self._cookie_secret is None:
+            self._cookie_secret = self.rng.getrandbits(128).to_bytes(16, "big")
+        return self._cookie_secret
+
+    def count_event(self, name: str) -> None:
+        """Count one ``name`` event under "tcp" in ``stack.stats`` (e.g. syncookies_sent)."""
+        self.stats.incr("tcp", name)
 
     def count_drop(self, reason: TcpDrop) -> None:
         """Count one dropped segment under ``reason``."""

@@ -84,7 +84,8 @@ class TCPApplication(Layer):
         self._timeout_call: Any = None
         self.stack: Any = None  # set by stack.register_tcp_application (names resolve there)
         self._unsent: dict[TCPSession, bytearray] = {}  # beyond the send buffer, in order
-        self._close_after_unsent: dict[TCPSession, None] = {}
+        # Closes waiting for send_packet's bytes: True for both directions (close()).
+        self._close_after_unsent: dict[TCPSession, bool] = {}
         self._read_shut: dict[TCPSession, None] = {}  # shutdown(SHUT_RD): reads see EOF
 
     # ============================================================================ hooks
@@ -274,15 +275,29 @@ class TCPApplication(Layer):
 
     @in_reactor
     def close(self) -> None:
-        """Close gracefully (FIN after queued data); for a server, stop listening."""
-        for session in self._data_sessions():
-            self._close_session(session)
-        if self.session is not None:
-            self._close_session(self.session)
+        """Close both directions (FIN after queued data); for a server, stop listening.
 
-    def _close_session(self, session: TCPSession) -> None:
-        if session in self._unsent:
-            self._close_after_unsent[session] = None  # FIN once the rest is in the buffer
+        As a socket's close(): received bytes not fetched yet are discarded and the
+        connection is reset instead (RST; `connection_lost` hears RESET), and so is it
+        when the peer sends more data after the close (RFC 1122 §4.2.2.13). To keep
+        receiving after sending everything, half-close with ``shutdown(1)``.
+        """
+        for session in self._data_sessions():
+            self._close_session(session, both=True)
+        if self.session is not None:
+            self._close_session(self.session, both=True)
+
+    def _close_session(self, session: TCPSession, both: bool = False) -> None:
+        if both and session.readable:
+            self._forget_unsent(session)  # reset now: nothing more goes out
+            session.close_both()
+        elif session in self._unsent:
+            # FIN once the rest is in the buffer (an earlier close() wins over shutdown).
+            self._close_after_unsent[session] = both or self._close_after_unsent.get(session, False)
+            if both:
+                session.shutdown_read()
+        elif both:
+            session.close_both()
         else:
             session.close()
 
@@ -301,6 +316,7 @@ class TCPApplication(Layer):
             for session in sessions:
                 self._read_shut[session] = None
                 session.read()
+                session.shutdown_read()  # after our FIN too, new data is answered with RST
             self.eof = True
         if how in (1, 2):
             for session in sessions:
@@ -380,8 +396,10 @@ class TCPApplication(Layer):
         if not pending:
             del self._unsent[session]
             if session in self._close_after_unsent:
-                self._close_after_unsent.pop(session, None)
-                session.close()
+                if self._close_after_unsent.pop(session):
+                    session.close_both()
+                else:
+                    session.close()
 
     def tcp_eof(self, session: TCPSession) -> None:
         self.eof = True

@@ -5,10 +5,14 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-__all__ = ["MAX_WSCALE", "CloseReason", "ConnectionTimedOut", "TcpConfig", "TcpDrop"]
+__all__ = [
+    "MAX_WSCALE", "SYN_COOKIE_MODES", "CloseReason", "ConnectionTimedOut", "TcpConfig", "TcpDrop",
+]  # fmt: skip
 
 # RFC 7323 §2.3: the largest shift count; a larger one received is used as 14.
 MAX_WSCALE = 14
+# TcpConfig.syn_cookies: never, once the SYN queue is full (Linux's default), for every SYN.
+SYN_COOKIE_MODES = ("off", "overflow", "always")
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +83,18 @@ class TcpConfig:
     budget of each second is drawn at random around this mean, as Linux does since
     CVE-2016-5696 (whose ``net.ipv4.tcp_challenge_ack_limit`` was 1000 from 4.7 to 5.19).
     None: no limit."""
+    syn_backlog: int = 256
+    """Half-open connections (SYN_RECEIVED) a listener keeps, besides its accept queue of
+    ``backlog`` established ones (Linux's SYN queue); beyond it, ``syn_cookies`` decides."""
+    syn_cookies: str = "overflow"
+    """SYN cookies (RFC 4987 §3.6, :mod:`pystack.layers.tcp_syncookies`): ``"overflow"``
+    answers a SYN with a cookie and keeps no state once the SYN queue is full (Linux's
+    ``tcp_syncookies=1``); ``"always"`` does so for every SYN (``=2``); ``"off"`` drops
+    SYNs beyond ``syn_backlog`` (``=0``). Counted as tcp.syncookies_sent, _validated,
+    _failed."""
+    synack_retries: int = 5
+    """Retransmissions of a SYN,ACK before a half-open connection is dropped, silently
+    (Linux's ``tcp_synack_retries``: with a 1 s initial RTO, gone after 63 s)."""
 
     @property
     def rcv_wscale(self) -> int:
@@ -102,6 +118,11 @@ class TcpConfig:
             raise ValueError("buffers must hold at least one byte")
         if self.challenge_ack_limit is not None and self.challenge_ack_limit < 0:
             raise ValueError("challenge_ack_limit must be >= 0 (or None: no limit)")
+        if self.syn_cookies not in SYN_COOKIE_MODES:
+            modes = ", ".join(SYN_COOKIE_MODES)
+            raise ValueError(f"syn_cookies must be one of {modes}, not {self.syn_cookies!r}")
+        if self.syn_backlog < 0 or self.synack_retries < 0:
+            raise ValueError("syn_backlog and synack_retries must be >= 0")
 
 
 class TcpDrop(enum.Enum):
@@ -113,6 +134,8 @@ class TcpDrop(enum.Enum):
     LISTEN_NOT_SYN = "listen_not_syn"
     LISTEN_ACK = "listen_ack"
     BACKLOG_FULL = "backlog_full"
+    SYN_QUEUE_FULL = "syn_queue_full"
+    """A SYN beyond the listener's ``syn_backlog`` half-open connections, cookies off."""
     CLOSED_STATE = "closed_state"
     SYN_SENT_BAD_ACK = "syn_sent_bad_ack"
     SYN_SENT_NO_SYN = "syn_sent_no_syn"
@@ -127,6 +150,9 @@ class TcpDrop(enum.Enum):
     BAD_ACK_SYN_RECEIVED = "bad_ack_syn_received"
     OUT_OF_ORDER_FULL = "out_of_order_full"
     DATA_AFTER_FIN = "data_after_fin"
+    DATA_AFTER_CLOSE = "data_after_close"
+    """Data after the application closed both directions; answered with RST (RFC 9293
+    §3.6.1, RFC 1122 §4.2.2.13)."""
     TIME_WAIT_SEGMENT = "time_wait_segment"
     PAWS_REJECTED = "paws_rejected"
     """RFC 7323 §5.3: SEG.TSval older than TS.Recent (an old duplicate, or a wrapped
@@ -140,7 +166,8 @@ class CloseReason(enum.Enum):
     CLOSED = "closed"
     """Both sides closed cleanly."""
     RESET = "reset"
-    """The peer reset the connection (or refused it)."""
+    """The peer reset the connection (or refused it), or we did: the application closed
+    with received data unread, or data came after it closed (RFC 1122 §4.2.2.13)."""
     TIMED_OUT = "timed_out"
     """Retransmissions or keep-alives went unanswered for R2 (MUST-20, MUST-23)."""
     ABORTED = "aborted"

@@ -106,6 +106,8 @@ class InputMixin(Tcb):
             self.count_drop(TcpDrop.LISTEN_NOT_SYN)  # first: an RST is ignored
             return
         if flags & ACK:
+            if self.on_listen_ack(seg, meta):  # the ACK of a SYN cookie (RFC 4987 §3.6)
+                return
             self.count_drop(TcpDrop.LISTEN_ACK)  # second: <SEQ=SEG.ACK><CTL=RST>
             self.send_rst_reply(seg, meta)
             return
@@ -119,6 +121,10 @@ class InputMixin(Tcb):
 
     def on_listen_syn(self, seg: Seg, meta: IpMeta) -> None:
         """Third check in LISTEN: a SYN; the session layer spawns the connection."""
+        raise NotImplementedError
+
+    def on_listen_ack(self, seg: Seg, meta: IpMeta) -> bool:
+        """Second check in LISTEN: True when an ACK was taken as a SYN cookie's."""
         raise NotImplementedError
 
     def take_syn(self, seg: Seg) -> None:
@@ -435,6 +441,9 @@ class InputMixin(Tcb):
 
     def _process_ack(self, seg: Seg, ack: SeqNum) -> None:
         acked = ((ack.value - self.snd_una.value + _HALF) & _MASK) - _HALF
+        probing = self.persist_timer.deadline is not None
+        if probing:
+            self.probe_since = None  # our zero-window probes are answered (MUST-37)
         newly_sacked = self.sack_update(seg, ack) if self.sack_ok and acked >= 0 else 0
         if acked > 0:
             self.on_ack_advanced(acked, seg)
@@ -450,7 +459,11 @@ class InputMixin(Tcb):
             elif self.snd_wnd != before or self.snd_una.value == self.snd_max.value:
                 self.dupacks = 0
                 self.output()
-            elif not seg.payload and not seg.flags & (SYN | FIN):
+            elif not seg.payload and not seg.flags & (SYN | FIN) and not probing:
+                # While we probe a zero window, the only data outstanding is the probe's
+                # byte beyond the window: an ACK of nothing new answers the probe and is
+                # not a duplicate ACK (RFC 5681 §2 (a); BSD counts duplicate ACKs only
+                # while the retransmission timer runs, Linux probes with no data at all).
                 self.on_dupack(seg)
 
     def _update_window(self, seg: Seg, ack: SeqNum) -> None:
@@ -469,7 +482,13 @@ class InputMixin(Tcb):
             if window > self.max_snd_wnd:
                 self.max_snd_wnd = window
             if window and self.persist_timer.deadline is not None:
+                # The window opened: send at once (RFC 9293 §3.8.6.1), starting again at
+                # SND.UNA, since this ACK of SND.UNA says the receiver dropped the probe's
+                # byte sent beyond its zero window (§3.10.7.4; BSD pulls SND.NXT back to
+                # SND.UNA likewise). The byte is then not in flight: counting it would
+                # hold a small segment for Nagle and SWS avoidance until a timeout.
                 self.persist_timer.cancel()
+                self.snd_nxt = self.snd_max = self.snd_una
                 self.output()
 
     def on_dupack(self, seg: Seg) -> None:
@@ -500,6 +519,13 @@ class InputMixin(Tcb):
         if self.state not in _RECEIVING:
             self.count_drop(TcpDrop.DATA_AFTER_FIN)
             return seg
+        if self.rcv_shut and self.state != "ESTABLISHED":
+            # RFC 9293 §3.6.1 (SHLD-3), RFC 1122 §4.2.2.13: new data after the application
+            # closed both directions can never be read: reset to show it was lost (Linux,
+            # in FIN-WAIT-1/2, answers it with RST at SEG.ACK).
+            self.count_drop(TcpDrop.DATA_AFTER_CLOSE)
+            self.fire("rcv_data_after_close", segment=seg, reason=CloseReason.RESET)
+            return None
         if seg.seq == self.rcv_nxt.value:
             self._take_in_order(seg)
         else:

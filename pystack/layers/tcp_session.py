@@ -13,9 +13,10 @@ The session talks to its `host` (the TCP layer, or a test harness): ``host.clock
 ``host.isn(local_ip, local_port, remote_ip, remote_port)``, ``host.count_drop(reason)``,
 ``host.forget(session)`` and ``host.adopt(session)`` (register a new child by 4-tuple);
 optionally ``host.listener_for(local_ip, local_port)`` (the listener a SYN reopening a
-TIME_WAIT connection goes to, or None). Segments come in through
-``segment_arrives(segment, meta)`` with the `IpMeta` IP delivered them with; a listener
-learns each new peer from it.
+TIME_WAIT connection goes to, or None), ``host.syncookie_secret()`` (bytes; without it a
+listener sends no SYN cookies) and ``host.count_event(name)`` (a ``tcp`` counter).
+Segments come in through ``segment_arrives(segment, meta)`` with the `IpMeta` IP
+delivered them with; a listener learns each new peer from it.
 Its `user` (a `TCPApplication`, or anything with the same ``tcp_*`` methods) is told of
 establishment, readable data, end of data and the close with its `CloseReason`.
 """
@@ -23,7 +24,7 @@ establishment, readable data, end of data and the close with its `CloseReason`.
 from __future__ import annotations
 
 import collections
-from typing import Any, NamedTuple
+from typing import Any
 
 from pystack.fsm import StateMachine
 from pystack.layers.ip_meta import IpMeta
@@ -31,6 +32,7 @@ from pystack.layers.tcp_buffers import RecvBuffer, SendBuffer
 from pystack.layers.tcp_config import CloseReason, TcpConfig, TcpDrop
 from pystack.layers.tcp_congestion import Action, NewReno, rfc6928_initial_window
 from pystack.layers.tcp_input import InputMixin, syn_reopens_time_wait
+from pystack.layers.tcp_listener import ListenerMixin, ReplyTo, syn_options
 from pystack.layers.tcp_output import MAX_WINDOW, OutputMixin
 from pystack.layers.tcp_reorder import InsertResult, ReorderQueue
 from pystack.layers.tcp_rtt import RttEstimator
@@ -38,7 +40,6 @@ from pystack.layers.tcp_sack import Scoreboard
 from pystack.layers.tcp_timers import NO_TIMER, TimerMixin
 from pystack.wire import tcp as tcpwire
 from pystack.wire.seqnum import SeqNum
-from pystack.wire.tcp_options import NOP, Mss, SackPermitted, TcpOption, Timestamp, WindowScale
 
 __all__ = ["TCPSession"]
 
@@ -48,11 +49,9 @@ _MASK = 0xFFFFFFFF
 _HALF = 1 << 31  # ((a - b + _HALF) & _MASK) - _HALF: SeqNum(a) - SeqNum(b) on ints
 # States in which the application may still queue data (RFC 9293 §3.10.2).
 _SEND_STATES = frozenset({"SYN_SENT", "SYN_RECEIVED", "ESTABLISHED", "CLOSE_WAIT"})
-# Half-open connections a listener keeps besides its accept queue.
-HALF_OPEN_LIMIT = 256
 
 
-class TCPSession(InputMixin, OutputMixin, TimerMixin, StateMachine, machine="tcp"):
+class TCPSession(ListenerMixin, InputMixin, OutputMixin, TimerMixin, StateMachine, machine="tcp"):
     """One TCP connection. See the module docstring for the host and user interfaces."""
 
     _segment_in_scapy = False
@@ -116,9 +115,12 @@ class TCPSession(InputMixin, OutputMixin, TimerMixin, StateMachine, machine="tcp
         self.reorder = ReorderQueue(config.ooo_limit)
         self.ooo_fin: SeqNum | None = None
         self.fin_queued = self.fin_received = False
+        self.rcv_shut = False
         self.snd_fin = _ZERO
         self.dupacks = self.ack_pending = self.keepalive_probes = 0
         self.rexmit_since: float | None = None
+        self.persist_backoffs = 0
+        self.probe_since: float | None = None
         self.rtt_seq: SeqNum | None = None
         self.rtt_time = 0.0
         self._make_timers()
@@ -231,6 +233,26 @@ class TCPSession(InputMixin, OutputMixin, TimerMixin, StateMachine, machine="tcp
             return
         self.fire("app_close", reason=CloseReason.CLOSED)
 
+    def shutdown_read(self) -> None:
+        """The application reads no more (a socket's SHUT_RD). Once our FIN is sent too,
+        new data is answered with RST (RFC 9293 §3.6.1 SHLD-3, as Linux)."""
+        self.rcv_shut = True
+
+    def close_both(self, unread: int = 0) -> None:
+        """Close both directions, as a socket's close() (RFC 9293 §3.6.1's half-duplex
+        close, MAY-1): the application reads no more. With received data it has not read
+        (the receive buffer, plus ``unread`` bytes it holds itself) the data is discarded
+        and the connection reset, RST rather than FIN (SHLD-3, RFC 1122 §4.2.2.13, RFC
+        2525 §2.17), and the user hears `CloseReason.RESET`; else CLOSE, after which new
+        data from the peer is answered with RST."""
+        self.rcv_shut = True
+        unread += len(self.rcvbuf)
+        if unread:
+            self.rcvbuf.read()  # lost, as Linux's tcp_close empties the receive queue
+            if self.fire("app_close", unread=unread, reason=CloseReason.RESET):
+                return
+        self.close()
+
     def abort(self) -> None:
         """ABORT (RFC 9293 §3.10.5): RST where the RFC says so, then forget the TCB."""
         if self.state != "CLOSED":
@@ -279,17 +301,9 @@ class TCPSession(InputMixin, OutputMixin, TimerMixin, StateMachine, machine="tcp
     def _with_syn_options(
         self, seg: tcpwire.TcpSegment, wscale: bool, timestamps: bool, sack: bool
     ) -> tcpwire.TcpSegment:
-        # Linux's layout: MSS, SACK-permitted in the two bytes TSopt leaves for alignment
-        # (else two NOPs), then NOP + window scale: 20 bytes with all four.
-        options: tuple[TcpOption, ...] = (Mss(self.config.mss),)
-        if timestamps:
-            # RFC 7323 §3.2: TSecr is zero on a SYN (it echoes nothing yet).
-            lead: tuple[TcpOption, ...] = (SackPermitted(),) if sack else (NOP, NOP)
-            options += (*lead, Timestamp(self.ts_val(), self.ts_recent))
-        elif sack:
-            options += (NOP, NOP, SackPermitted())
-        if wscale:
-            options += (NOP, WindowScale(self.rcv_wscale))
+        # RFC 7323 §3.2: TSecr is zero on a SYN (it echoes nothing yet).
+        tsopt = (self.ts_val(), self.ts_recent) if timestamps else None
+        options = syn_options(self.config.mss, tsopt, sack, self.rcv_wscale if wscale else None)
         return tcpwire.TcpSegment(
             seg.src_port, seg.dst_port, seg.seq, seg.ack, seg.flags, seg.window, b"", options,
         )  # fmt: skip
@@ -337,7 +351,7 @@ class TCPSession(InputMixin, OutputMixin, TimerMixin, StateMachine, machine="tcp
         if self.remote_ip is None:
             if meta is None:
                 return  # nobody to answer
-            to = _ReplyTo(meta.dst, meta.src)
+            to = ReplyTo(meta.dst, meta.src)
         self.host.transmit(to, reset_for(seg))
 
     def deliver_data(self, data: bytes, **kw: Any) -> None:
@@ -352,13 +366,23 @@ class TCPSession(InputMixin, OutputMixin, TimerMixin, StateMachine, machine="tcp
             self.user.tcp_eof(self)
 
     def accept_connection(self, **kw: Any) -> bool:
-        """Condition on a passive open: room in the listener's queues (SYN cookies go here)."""
+        """Condition on a passive open: room in the listener's accept queue and SYN queue
+        (``TcpConfig.syn_backlog``; beyond it the listener sends SYN cookies instead)."""
         listener = self.listener
         if listener is None:
             return True
         if len(listener.accept_queue) >= listener.backlog:
             return False
-        return listener.half_open < HALF_OPEN_LIMIT
+        return listener.half_open <= self.config.syn_backlog  # this one counted already
+
+    def unread_data(self, **kw: Any) -> bool:
+        """Condition on CLOSE: the application closes with received data unread
+        (``unread=`` bytes, given by `close_both`)."""
+        return bool(kw.get("unread"))
+
+    def reset_sender(self, **kw: Any) -> None:
+        """Hook: answer the segment that brought data after the close with RST."""
+        self.send_rst_reply(kw["segment"])
 
     def opened_passively(self, **kw: Any) -> bool:
         """Condition: this connection came from a LISTEN (RFC 9293 §3.10.7.4)."""
@@ -453,52 +477,6 @@ class TCPSession(InputMixin, OutputMixin, TimerMixin, StateMachine, machine="tcp
     def count_drop(self, reason: TcpDrop) -> None:
         """Count a dropped segment under its reason (``stack.stats``)."""
         self.host.count_drop(reason)
-
-    # ============================================================ passive-open spawning
-
-    def on_listen_syn(self, seg: tcpwire.TcpSegment, meta: IpMeta) -> None:
-        """A SYN for this listener: a child session of the same class takes it over, its
-        4-tuple from the SYN's addresses (``meta``)."""
-        self._spawn_child(seg, meta.dst, meta.src, None)
-
-    def take_reopening_syn(self, seg: tcpwire.TcpSegment, old: TCPSession) -> None:
-        """A SYN that closed ``old`` in TIME_WAIT (`reopen_from_time_wait`): a new child
-        takes it, with an ISS above ``old``'s highest sequence number."""
-        self._spawn_child(seg, old.local_ip, old.remote_ip, old.snd_max)
-
-    def take_syn_after_time_wait(
-        self, seg: tcpwire.TcpSegment, local_ip: str, remote_ip: str, old_snd_max: SeqNum
-    ) -> None:
-        """As `take_reopening_syn`, for a connection the TCP layer kept as a TIME_WAIT
-        record rather than a session."""
-        self._spawn_child(seg, local_ip, remote_ip, old_snd_max)
-
-    def _spawn_child(
-        self, seg: tcpwire.TcpSegment, local_ip: str, remote_ip: str | None,
-        isn_floor: SeqNum | None,
-    ) -> None:  # fmt: skip
-        child = type(self)(
-            self.host,
-            local_ip=local_ip,
-            local_port=self.local_port,
-            remote_ip=remote_ip,
-            remote_port=seg.src_port,
-            config=self.config,
-            cc_factory=self._cc_factory,
-        )
-        if isn_floor is not None:
-            child._isn_floor = isn_floor
-        child.passive = True
-        child.fire("app_passive_open")
-        child.listener = self
-        child.take_syn(seg)
-        self.half_open += 1
-        if child.fire("rcv_syn", segment=seg):
-            self.host.adopt(child)
-        else:
-            self.half_open -= 1
-            child.listener = None
-            self.count_drop(TcpDrop.BACKLOG_FULL)
 
     # ================================================================== ACK processing
 
@@ -710,13 +688,6 @@ class TCPSession(InputMixin, OutputMixin, TimerMixin, StateMachine, machine="tcp
             f"<{type(self).__name__} {self.local_ip}:{self.local_port} -> "
             f"{self.remote_ip}:{self.remote_port} {self.state}>"
         )
-
-
-class _ReplyTo(NamedTuple):
-    """The addresses of a reply sent by a listener, which has no remote address itself."""
-
-    local_ip: str
-    remote_ip: str | None
 
 
 def reset_for(seg: tcpwire.TcpSegment) -> tcpwire.TcpSegment:

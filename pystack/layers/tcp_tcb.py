@@ -69,6 +69,7 @@ class Tcb:
     fin_queued: bool
     snd_fin: SeqNum
     fin_received: bool
+    rcv_shut: bool  # the application reads no more (a half-duplex close, RFC 9293 §3.6.1)
     passive: bool
     dupacks: int
     ack_pending: int
@@ -78,6 +79,10 @@ class Tcb:
     keepalive_timer: Timer
     time_wait_timer: TimeWaitTimer
     rexmit_since: float | None
+    # Zero-window probing (RFC 9293 §3.8.6.1): probes sent in this persist period, and
+    # when the oldest probe no ACK has answered yet was sent.
+    persist_backoffs: int
+    probe_since: float | None
     rtt_seq: SeqNum | None
     rtt_time: float
     keepalive_probes: int

@@ -217,7 +217,7 @@ class TimerMixin(Tcb):
             self.rexmit_since = now
         # RFC 9293 §3.8.3 (MUST-20): give up after R2, longer for a SYN (>= 3 minutes).
         r2 = self.config.syn_r2 if self.state in _SYN_STATES else self.config.r2
-        if now - self.rexmit_since >= r2:
+        if now - self.rexmit_since >= r2 or self.synack_retries_spent():
             self.fire("timeout_user", reason=CloseReason.TIMED_OUT)
             return
         self.rtt.backoff()  # RFC 6298 §5.5
@@ -245,24 +245,42 @@ class TimerMixin(Tcb):
     # -------------------------------------------------------------------- persist timer
 
     def enter_persist(self) -> None:
-        """RFC 9293 §3.8.6.1: probe a zero window, with exponential backoff."""
+        """RFC 9293 §3.8.6.1: probe a zero window, the first time after one RTO (SHLD-29)."""
         if not self.persist_timer.active:
             self.rexmit_timer.cancel()
+            self.persist_backoffs = 0
+            self.probe_since = None
             self.persist_timer.arm(self.rtt.rto)
+
+    def persist_interval(self) -> float:
+        """The wait before the next probe: the RTO doubled per probe sent (SHLD-30, as
+        Linux's tcp_probe0_when), up to `TcpConfig.max_rto`. Its own count, so that a
+        window that opens leaves the retransmission timer's backoff untouched."""
+        return min(self.rtt.rto * (1 << min(self.persist_backoffs, 30)), self.config.max_rto)
 
     def _on_persist_timeout(self) -> None:
         if self.snd_wnd > 0:
             self.output(force_one=True)  # the SWS override timeout (RFC 9293 §3.8.6.2.1)
             return
-        # MUST-26: a zero window never closes the connection, so no R2 check here.
-        offset = self.snd_una - self.sndbuf_seq()
-        probe = self.sndbuf.peek(offset, 1)
+        now = self.clock.seconds()
+        if self.probe_since is not None and now - self.probe_since >= self.config.r2:
+            # MUST-37 keeps open only a connection whose probes are acknowledged; probes
+            # unanswered for R2 mean the peer is gone (MUST-20; Linux gives up after
+            # tcp_retries2 unanswered probes).
+            self.fire("timeout_user", reason=CloseReason.TIMED_OUT)
+            return
+        # MUST-36: one byte of new data beyond the window. SND.MAX covers it, so that the
+        # ACK of the byte is acceptable; its answers are not duplicate ACKs (see
+        # `InputMixin._process_ack`).
+        probe = self.sndbuf.peek(self.snd_una - self.sndbuf_seq(), 1)
         if probe:
+            if self.probe_since is None:
+                self.probe_since = now
             self.send_data(self.snd_una, probe, tcpwire.ACK)
             if self.snd_max == self.snd_una:
                 self.snd_nxt = self.snd_max = self.snd_una + 1
-        self.rtt.backoff()
-        self.persist_timer.arm(self.rtt.rto)
+        self.persist_backoffs += 1
+        self.persist_timer.arm(self.persist_interval())
 
     # --------------------------------------------------------------- delayed ACK timer
 
@@ -310,6 +328,10 @@ class TimerMixin(Tcb):
 
     def release_for_time_wait(self) -> None:
         """Drop what a connection in TIME_WAIT no longer needs (defined by the session)."""
+
+    def synack_retries_spent(self) -> bool:
+        """Whether a half-open connection gives up now (defined by the session)."""
+        return False
 
     def _on_time_wait_timeout(self) -> None:
         self.fire("timeout_2msl")

@@ -32,6 +32,11 @@ PACKET_MR_PROMISC = 1
 TP_STATUS_CSUMNOTREADY = 1 << 3
 _AUXDATA = struct.Struct("=IIIHHHH")  # tpacket_auxdata
 _MAX_FRAME = 65536 + 14
+SO_RCVBUFFORCE = 33
+# The socket's receive queue: the kernel's default (~200 kB, a few hundred small frames)
+# overflows when a burst or a SYN flood arrives while the process is not scheduled; 4 MiB
+# holds thousands, as a NIC ring and backlog do for the kernel's own stack.
+RCVBUF = 4 << 20
 
 
 class PacketSocketLink(DescriptorLink):
@@ -39,7 +44,8 @@ class PacketSocketLink(DescriptorLink):
 
     ``reactor`` is the Twisted reactor that reads the socket (default: the global one);
     ``offloads=False`` (the default) turns checksum/segmentation offloads off on the
-    interface. Implements the ``Link`` protocol of docs/internals.md.
+    interface; ``rcvbuf`` is the socket's receive queue in bytes (see `RCVBUF`).
+    Implements the ``Link`` protocol of docs/internals.md.
     """
 
     lost_errnos = frozenset((errno.EAGAIN, errno.ENOBUFS, errno.ENETDOWN, errno.ENXIO))
@@ -51,6 +57,7 @@ class PacketSocketLink(DescriptorLink):
         reactor: Any = None,
         mtu: int | None = None,
         offloads: bool = False,
+        rcvbuf: int = RCVBUF,
     ) -> None:
         super().__init__(interface, reactor)
         self.interface = interface
@@ -59,6 +66,7 @@ class PacketSocketLink(DescriptorLink):
         if not offloads:
             netdev.disable_offloads(interface)
         self._sock: socket.socket | None = self._open(interface)
+        self._grow_rcvbuf(rcvbuf)
 
     @staticmethod
     def _open(interface: str) -> socket.socket:
@@ -75,6 +83,15 @@ class PacketSocketLink(DescriptorLink):
             sock.close()
             raise
         return sock
+
+    def _grow_rcvbuf(self, size: int) -> None:
+        """Ask for a ``size``-byte receive queue: beyond ``net.core.rmem_max`` with
+        CAP_NET_ADMIN (SO_RCVBUFFORCE), else as much as the limit allows."""
+        assert self._sock is not None
+        try:
+            self._sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, size)
+        except OSError:
+            self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
 
     def set_promiscuous(self) -> None:
         """Receive frames for any MAC (a stack with its own MAC on a shared interface).

@@ -32,6 +32,7 @@ from pystack.wire.seqnum import SeqNum
 from pystack.wire.tcp_options import NOP, Mss, Timestamp
 
 __all__ = [
+    "PEER_META",
     "Expected",
     "HarnessHost",
     "PipeWire",
@@ -132,12 +133,20 @@ class HarnessHost:
         self.children: list[TCPSession] = []
         self.forgotten: list[TCPSession] = []
         self.next_isn = isn
+        self.events: collections.Counter[str] = collections.Counter()
+        self.cookie_secret = bytes(range(16))
 
     def isn(self, local_ip: str, local_port: int, remote_ip: str, remote_port: int) -> int:
         return self.next_isn
 
     def count_drop(self, reason: TcpDrop) -> None:
         self.drops[reason] += 1
+
+    def count_event(self, name: str) -> None:
+        self.events[name] += 1
+
+    def syncookie_secret(self) -> bytes:
+        return self.cookie_secret
 
     def transmit(self, session: Any, seg: tcpwire.TcpSegment) -> None:
         self.sent.append(seg)
@@ -500,6 +509,9 @@ def demo_transfer(net: Any, say: Any, size: int = 100_000) -> bool:
     say(f"B received {len(got)} bytes in {(net.now() - start) * 1000:.1f} ms of simulated time, "
         f"sha256 {'equal' if ok else 'DIFFERENT'}")  # fmt: skip
     net.run_until(lambda: peer.eof, 5)
+    # TCPApplication answered A's FIN with its own (CLOSE_WAIT -> LAST_ACK) by itself;
+    # closing the server application now closes what is left: its listener.
+    say("B closes its server application: its listener on port 9 stops")
     peer.close()
     net.advance(2 * 30.0 + 1)  # through A's TIME_WAIT (2*MSL)
     return ok

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import random
 import select
-import shutil
 import socket
 import subprocess
 import sys
@@ -39,7 +38,7 @@ BIG = [f"198.18.3.{i}" for i in range(1, 41)]
 
 pytestmark = [
     pytest.mark.root,
-    pytest.mark.skipif(shutil.which(DNSMASQ) is None, reason="dnsmasq is not installed"),
+    pytest.mark.needs_tool(DNSMASQ, "dnsmasq-base"),
 ]
 
 

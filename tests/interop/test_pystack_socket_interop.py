@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import select
 import socket as kernel_socket
 import subprocess
 import sys
@@ -75,3 +76,74 @@ def test_kernel_client_talks_to_a_stack_socket_server(lab: Lab, stack: Any) -> N
     assert got == b"HELLO STACK " * 1000
     thread.join(10)
     listener.close()
+
+
+def test_stack_close_with_unread_data_resets_the_kernel_client(lab: Lab, stack: Any) -> None:
+    # RFC 1122 §4.2.2.13 as Linux: a close() that discards unread bytes sends RST.
+    listener = psocket.socket(psocket.AF_INET, psocket.SOCK_STREAM, stack=stack)
+    listener.bind(("", 7101))
+    listener.listen()
+
+    def serve() -> None:
+        conn, _addr = listener.accept()
+        select.select([conn], [], [], 10)  # the request arrived ...
+        conn.close()  # ... and is never read
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    with lab.kernel():
+        client = kernel_socket.create_connection((lab.stack_ip, 7101), timeout=10)
+    with client:
+        client.sendall(b"a request nobody reads")
+        with pytest.raises(ConnectionResetError):
+            client.recv(100)
+    thread.join(10)
+    listener.close()
+
+
+def test_stack_answers_data_after_close_with_rst(lab: Lab, stack: Any) -> None:
+    listener = psocket.socket(psocket.AF_INET, psocket.SOCK_STREAM, stack=stack)
+    listener.bind(("", 7102))
+    listener.listen()
+
+    def serve() -> None:
+        conn, _addr = listener.accept()
+        with conn:
+            conn.recv(5)  # all there is: a clean close (FIN)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    with lab.kernel():
+        client = kernel_socket.create_connection((lab.stack_ip, 7102), timeout=10)
+    with client:
+        client.sendall(b"hello")
+        assert client.recv(100) == b""  # the stack's FIN
+        thread.join(10)
+        # Linux in CLOSE_WAIT reports the RST as EPIPE on its next send.
+        with pytest.raises((BrokenPipeError, ConnectionResetError)):
+            for _ in range(100):
+                client.sendall(b"after your close")
+                time.sleep(0.05)
+    listener.close()
+
+
+def test_kernel_close_with_unread_data_resets_a_stack_client(lab: Lab, stack: Any) -> None:
+    # The same rule on Linux's side, seen through the work-alike: ConnectionResetError.
+    with lab.kernel():
+        server = kernel_socket.create_server((lab.kernel_ip, 7103))
+    with server:
+
+        def serve() -> None:
+            conn, _addr = server.accept()
+            select.select([conn], [], [], 10)
+            conn.close()
+
+        thread = threading.Thread(target=serve, daemon=True)
+        thread.start()
+        with psocket.socket(psocket.AF_INET, psocket.SOCK_STREAM, stack=stack) as sock:
+            sock.settimeout(10)
+            sock.connect((lab.kernel_ip, 7103))
+            sock.sendall(b"a request nobody reads")
+            with pytest.raises(ConnectionResetError):
+                sock.recv(100)
+        thread.join(10)

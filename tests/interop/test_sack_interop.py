@@ -23,7 +23,7 @@ from pystack.reactor import blocking_call
 from pystack.testing import lab as labs
 from pystack.testing.lab import Lab
 
-pytestmark = pytest.mark.root
+pytestmark = [pytest.mark.root, pytest.mark.needs_tool("nstat", "iproute2")]
 PORT = 7
 SIZE = 512 * 1024
 

@@ -29,7 +29,7 @@ from pystack.reactor import blocking_call, ensure_thread
 from pystack.stack import PyStack
 from pystack.testing.lab import Lab
 
-pytestmark = pytest.mark.root
+pytestmark = [pytest.mark.root, pytest.mark.needs_tool("iptables-legacy", "iptables")]
 PORT = 7
 PYSTACK = [sys.executable, "-m", "pystack.cli"]
 

@@ -294,6 +294,7 @@ class HttpResponder(TCPApplication):
         self.close()
 
 
+@pytest.mark.needs_tool("/usr/bin/curl", "curl")
 def test_curl_fetches_from_a_stack_http_responder(lab: Lab, stack: Any, tmp_path: Any) -> None:
     body = random_bytes(200 * 1024)  # under the send buffer: one send_packet takes it all
 

@@ -88,4 +88,4 @@ def test_reasons_are_named() -> None:
     assert ipv4.PROTO_UDP == 17
     for key in NET.a.stats.drops():
         layer, reason = key.split(".")
-        assert layer in {"Ether", "ARP", "IP", "ICMP", "UDP"} and reason.isidentifier()
+        assert layer in {"Ether", "Arp", "Ip", "Icmp", "Udp"} and reason.isidentifier()

@@ -44,6 +44,11 @@ EXTENSIONS = (
     | {("SYN_SENT", "rcv_hard_error", "CLOSED"), ("TIME_WAIT", "rcv_fin", "TIME_WAIT")}
     | {("TIME_WAIT", "rcv_syn_reopen", "CLOSED")}  # RFC 1122 §4.2.2.13, RFC 6191
     | {("TIME_WAIT", "time_wait_handoff", "CLOSED")}  # the TCP layer's compact record
+    # RFC 4987 §3.6: SYN cookies, sent by a listener and taken back by its child.
+    | {("LISTEN", "rcv_syn_stateless", "LISTEN"), ("LISTEN", "rcv_cookie_ack", "ESTABLISHED")}
+    # RFC 9293 §3.6.1 SHLD-3, RFC 1122 §4.2.2.13: a close with unread data, or data after it.
+    | {(s, "app_close", "CLOSED") for s in [*SYNC, "CLOSING", "LAST_ACK"]}
+    | {(s, "rcv_data_after_close", "CLOSED") for s in ["FIN_WAIT_1", "FIN_WAIT_2"]}
 )
 
 
@@ -82,3 +87,17 @@ def test_abort_sends_rst_only_where_rfc_9293_3_10_5_says() -> None:
 
 def test_session_class_uses_the_machine() -> None:
     assert TCPSession.fsm.spec.name == "tcp"
+
+
+def test_close_with_unread_data_resets_instead_of_sending_fin() -> None:
+    spec = load_spec("tcp")
+    resets, fins = set(), set()
+    for t in spec.transitions:
+        if t.trigger == "app_close" and "unread_data" in t.conditions:
+            assert list(t.hooks) == ["send_rst"] and t.dest == "CLOSED"
+            resets |= {src for src, _ in spec.expand(t)}
+        elif t.trigger == "app_close" and "unread_data" in t.unless:
+            fins |= {src for src, _ in spec.expand(t)}
+    # Where data can wait unread, CLOSE resets with it and sends FIN only without it.
+    assert resets == {*SYNC, "CLOSING", "LAST_ACK"}
+    assert fins == {"ESTABLISHED", "CLOSE_WAIT"}

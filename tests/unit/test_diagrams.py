@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import re
+import struct
+import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
+import zlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 
@@ -212,3 +217,182 @@ def test_renders_machines_from_a_directory(tmp_path: Path) -> None:
     assert sorted(p.name for p in out.iterdir()) == ["README.md", "door.md", "door.svg"]
     assert "entry / " not in (out / "door.svg").read_text()
     assert run("--machines", str(tmp_path), "--out", str(out)) == 2  # no *.toml there
+
+
+# ------------------------------------------------------------------ the pictures are pictures
+
+SVG_NS = "{http://www.w3.org/2000/svg}"
+
+
+def png_pixels(data: bytes) -> tuple[int, int, list[bytes]]:
+    """Width, height and unfiltered rows of an 8-bit RGBA PNG (what rsvg-convert writes)."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+    pos, idat, header = 8, b"", b""
+    while pos < len(data):
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind, body = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + length]
+        header = body if kind == b"IHDR" else header
+        idat += body if kind == b"IDAT" else b""
+        pos += 12 + length
+    width, height, depth, colour = struct.unpack(">IIBB", header[:10])
+    assert (depth, colour) == (8, 6), "expected 8-bit RGBA"
+    raw, stride, rows, prev = zlib.decompress(idat), width * 4, [], bytes(width * 4)
+    for y in range(height):
+        kind, line = (
+            raw[y * (stride + 1)],
+            bytearray(raw[y * (stride + 1) + 1 : (y + 1) * (stride + 1)]),
+        )
+        for i in range(stride):
+            a, b, c = line[i - 4] if i >= 4 else 0, prev[i], prev[i - 4] if i >= 4 else 0
+            p = a + b - c
+            pred = (
+                (0, a, b, (a + b) // 2)[kind]
+                if kind < 4
+                else (
+                    a
+                    if abs(p - a) <= min(abs(p - b), abs(p - c))
+                    else b
+                    if abs(p - b) <= abs(p - c)
+                    else c
+                )
+            )
+            line[i] = (line[i] + pred) & 0xFF
+        rows.append(bytes(line))
+        prev = line
+    return width, height, rows
+
+
+def render_png(svg: Path, out: Path, rsvg: str) -> tuple[int, int, list[bytes]]:
+    done = subprocess.run([rsvg, "-o", str(out), str(svg)], capture_output=True, text=True)
+    assert done.returncode == 0, f"{svg.name}: rsvg-convert refused it: {done.stderr}"
+    return png_pixels(out.read_bytes())
+
+
+def svg_files() -> list[Path]:
+    return sorted((REPO / "diagrams").glob("*.svg"))
+
+
+@pytest.mark.parametrize("svg", svg_files(), ids=lambda p: p.name)
+def test_committed_svg_is_well_formed_xml(svg: Path) -> None:
+    root = ElementTree.parse(svg).getroot()
+    assert root.tag == f"{SVG_NS}svg"
+    assert root.find(f"{SVG_NS}g") is not None
+
+
+def test_every_machine_has_a_committed_svg() -> None:
+    assert [p.stem for p in svg_files()] == sorted(fsm.machine_names())
+
+
+@pytest.mark.parametrize("svg", svg_files(), ids=lambda p: p.name)
+def test_committed_svg_renders_to_a_picture(
+    svg: Path, tmp_path: Path, require_tool: Callable[[str, str], str]
+) -> None:
+    rsvg = require_tool("rsvg-convert", "librsvg2-bin")
+    width, height, rows = render_png(svg, tmp_path / "out.png", rsvg)
+    assert width > 200 and height > 200
+    # Ink: opaque, dark pixels (the boxes, edges and labels drawn in black on white).
+    ink = sum(
+        1
+        for row in rows
+        for i in range(0, len(row), 4)
+        if row[i + 3] > 128 and max(row[i : i + 3]) < 96
+    )
+    assert ink > width * height // 200, f"{svg.name}: {ink} dark pixels of {width * height}"
+
+
+def test_generated_svgs_are_well_formed(tmp_path: Path) -> None:
+    assert run("--out", str(tmp_path)) == 0
+    for path in tmp_path.glob("*.svg"):
+        assert diagrams.svg_problem(path.read_text()) is None, path.name
+        assert ElementTree.parse(path).getroot().tag == f"{SVG_NS}svg"
+
+
+def test_check_rejects_an_svg_that_is_not_well_formed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "d"
+    assert run("--out", str(out)) == 0
+    svg = out / "arp.svg"
+    good = svg.read_text()
+    # The digest line stays intact: only the XML is broken (a stray comment end).
+    svg.write_text(good.replace("<!-- Title:", " -->\n<!-- Title:", 1))
+    capsys.readouterr()
+    assert run("--check", "--out", str(out)) == 1
+    err = capsys.readouterr().err
+    assert f"{svg}: invalid XML" in err
+    assert "tcp.svg" not in err
+    svg.write_text(good.replace("<svg ", "<html ", 1).replace("</svg>", "</html>"))
+    capsys.readouterr()
+    assert run("--check", "--out", str(out)) == 1
+    assert "not an SVG <svg>" in capsys.readouterr().err
+
+
+def test_render_refuses_graphviz_output_that_is_not_xml(monkeypatch: pytest.MonkeyPatch) -> None:
+    broken = subprocess.CompletedProcess([], 0, stdout="<svg><g></svg>\n", stderr="")
+    monkeypatch.setattr(diagrams.subprocess, "run", lambda *a, **k: broken)
+    with pytest.raises(diagrams.DiagramError, match="unusable SVG"):
+        diagrams.render_svg("digraph x {}\n")
+
+
+# ------------------------------------------------------------------ Mermaid syntax
+
+_ID = r"[A-Za-z][A-Za-z0-9_]*"
+_MERMAID_LINES = {
+    "alias": re.compile(rf'^    state "([^"]+)" as ({_ID})$'),
+    "initial": re.compile(rf"^    \[\*\] --> ({_ID})$"),
+    "final": re.compile(rf"^    ({_ID}) --> \[\*\]$"),
+    "edge": re.compile(rf"^    ({_ID}) --> ({_ID}) : ([A-Za-z0-9_ ,]+)$"),
+}
+
+
+def parse_state_diagram(block: list[str]) -> dict[str, object]:
+    """The subset of Mermaid's stateDiagram-v2 we emit, strictly: any other line fails."""
+    assert block[0] == "stateDiagram-v2", block[0]
+    names: dict[str, str] = {}
+    initial, finals, edges = [], set(), set()
+    for line in block[1:]:
+        kind, found = next(
+            ((k, m) for k, rx in _MERMAID_LINES.items() if (m := rx.match(line))), (None, None)
+        )
+        assert found is not None, f"not a stateDiagram-v2 line we emit: {line!r}"
+        if kind == "alias":
+            assert found[2] not in names, f"alias {found[2]} declared twice"
+            names[found[2]] = found[1]
+        elif kind == "initial":
+            initial.append(names.get(found[1], found[1]))
+        elif kind == "final":
+            finals.add(names.get(found[1], found[1]))
+        else:
+            src, dst = names.get(found[1], found[1]), names.get(found[2], found[2])
+            for label in found[3].split(", "):
+                trigger, *rest = label.split(" ")
+                assert not rest or rest[0] == "if", label
+                edges.add((src, trigger, dst))
+    return {"initial": initial, "finals": finals, "edges": edges}
+
+
+def mermaid_block(markdown: str) -> list[str]:
+    lines = markdown.splitlines()
+    start = lines.index("```mermaid")
+    return lines[start + 1 : lines.index("```", start + 1)]
+
+
+@pytest.mark.parametrize("name", fsm.machine_names())
+def test_committed_mermaid_is_a_state_diagram_of_the_declaration(name: str) -> None:
+    spec = fsm.load_spec(name)
+    parsed = parse_state_diagram(mermaid_block((REPO / "diagrams" / f"{name}.md").read_text()))
+    assert parsed["initial"] == [spec.initial]
+    assert parsed["edges"] == set((s, t, d) for s, t, d in spec.edges()), (
+        "the diagram's transitions differ from the TOML"
+    )
+    sources = {s for s, _, _ in spec.edges()}
+    assert parsed["finals"] == {s for s in spec.states if s not in sources}
+
+
+def test_mermaid_aliases_state_names_that_are_not_identifiers(tmp_path: Path) -> None:
+    toml = TOY_TOML.replace("SHUT", "SHUT-TIGHT")
+    (tmp_path / "door.toml").write_text(toml)
+    compiled = fsm.CompiledMachine(fsm.load_spec(tmp_path / "door.toml"))
+    parsed = parse_state_diagram(mermaid_block(diagrams.mermaid_markdown(compiled)))
+    assert parsed["initial"] == ["SHUT-TIGHT"]
+    assert parsed["edges"] == {("SHUT-TIGHT", "push", "OPEN"), ("OPEN", "pull", "SHUT-TIGHT")}

@@ -6,9 +6,13 @@ The blocking examples run as their users run them, with the real reactor in its 
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import importlib.util
 import os
+import shlex
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -217,10 +221,57 @@ def run_command(stack: Any, user: str, password: str, command: bytes) -> Any:
     return done
 
 
-def test_seed_examples_exit_cleanly_with_help(capsys: Any) -> None:
-    for name in ("echo_server", "tcp_client", "socket_client_server", "socket_hijack",
-                 "web_server", "covert_channel"):  # fmt: skip
-        with pytest.raises(SystemExit) as exit_info:
-            load(name).main(["--help"])
-        assert exit_info.value.code == 0
-        assert "--tap" in capsys.readouterr().out
+REAL_DEVICE = ("echo_server", "tcp_client", "socket_client_server", "socket_hijack",
+               "web_server", "ssh_server", "covert_channel", "dns_lookup")  # fmt: skip
+SIMULATED_ONLY = ("custom_isn", "udp_echo")  # what the README says of them
+
+
+def docstring(name: str) -> str:
+    text = (EXAMPLES / f"{name}.py").read_text()
+    return text[3 : text.index('"""', 3)]
+
+
+def test_the_readme_names_every_example_and_what_it_takes() -> None:
+    assert sorted(REAL_DEVICE + SIMULATED_ONLY) == sorted(p.stem for p in EXAMPLES.glob("*.py"))
+    readme = " ".join((EXAMPLES.parent / "README.md").read_text().split())
+    assert "all but `custom_isn.py` and `udp_echo.py`, which run on a simulated wire" in readme
+
+
+@pytest.mark.parametrize("name", REAL_DEVICE + SIMULATED_ONLY)
+def test_help_exits_0_and_describes_the_example_as_its_docstring(name: str) -> None:
+    result = subprocess.run([sys.executable, str(EXAMPLES / f"{name}.py"), "--help"],
+                            capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    first_paragraph = " ".join(docstring(name).split("\n\n")[0].split())
+    assert first_paragraph in " ".join(result.stdout.split())
+    assert ("--tap" in result.stdout) == (name in REAL_DEVICE)
+    assert ("--interface" in result.stdout) == (name in REAL_DEVICE)
+
+
+class Parsed(Exception):
+    """Raised in place of running the example, once its arguments parsed."""
+
+
+def docstring_commands(name: str) -> list[list[str]]:
+    """The `python examples/NAME.py ...` command lines of an example's docstring."""
+    text = docstring(name).replace("\\\\\n", " ")  # a line continued by a backslash
+    return [shlex.split(line.strip())[2:] for line in text.splitlines()
+            if line.strip().startswith(f"python examples/{name}.py")]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", REAL_DEVICE + SIMULATED_ONLY)
+def test_the_command_lines_in_the_docstring_parse(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lines = docstring_commands(name)
+    assert lines, f"{name}: no command line in its docstring"
+    parse = argparse.ArgumentParser.parse_args
+
+    def parse_then_stop(self: argparse.ArgumentParser, args: Any = None, ns: Any = None) -> Any:
+        raise Parsed(parse(self, args, ns))
+
+    monkeypatch.setattr(argparse.ArgumentParser, "parse_args", parse_then_stop)
+    module = load(name)
+    for argv in lines:
+        with pytest.raises(Parsed):  # not SystemExit: argparse took the line as it is
+            module.main(argv)

@@ -72,7 +72,7 @@ def test_interleaved_fragmented_datagrams_each_keep_their_own_metadata(net: SimN
     assert (b_meta.src, b_meta.dst, b_meta.ttl, b_meta.tos) == (B, A, 33, 0x10)
     assert (c_meta.src, c_meta.dst, c_meta.ttl, c_meta.tos) == (C, A, 99, 0x28)
     assert b_meta.link.src == tap.mac and not b_meta.link_broadcast
-    # The seed's kwargs still come: the IP header (reassembled) and the UDP header.
+    # The 2013 PyStack's kwargs still come: the IP header (reassembled) and the UDP header.
     for payload, kwargs in app.got:
         assert kwargs["IP"] is kwargs["meta"].datagram and kwargs["IP"].payload.endswith(payload)
         assert kwargs["UDP"].src_port == 1000
@@ -191,7 +191,7 @@ def test_the_routing_step_names_the_next_hop() -> None:
 
 
 class LinkSpy(Layer):
-    """A seed-style layer between Ethernet and IP: sees each datagram IP sends down."""
+    """A 2013-style layer between Ethernet and IP: sees each datagram IP sends down."""
 
     name = "IP"
 

@@ -104,12 +104,12 @@ def start_holder(lab: Lab) -> subprocess.Popen[bytes]:
 
 
 @pytest.mark.root
-def test_sigterm_removes_the_rules(shared_lab: Lab) -> None:
+def test_sigterm_removes_the_rules_and_kills(shared_lab: Lab) -> None:
     proc = start_holder(shared_lab)
     try:
         assert rule_count(shared_lab) == 2
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=10) != 0
+        assert proc.wait(timeout=10) == -signal.SIGTERM  # killed by it, as without rules
     finally:
         proc.kill()
         proc.wait()

@@ -202,3 +202,57 @@ def test_names(pair: Pair) -> None:
                       (SERVER, 80))]  # fmt: skip
     with pytest.raises(socket.gaierror):
         socket.gethostbyname("nope.lab")
+
+
+def test_close_with_unread_data_resets_the_peer(pair: Pair) -> None:
+    # RFC 1122 §4.2.2.13, RFC 2525 §2.17, as Linux: the server closes without reading what
+    # came, which is lost: RST rather than FIN, and the client hears a reset, not EOF.
+    def close_unread(conn: socket.socket) -> None:
+        select.select([conn], [], [], 5)  # the request is there ...
+        conn.close()  # ... and never read
+
+    listener, thread = serve(pair, 7007, close_unread)
+    with socket.create_connection((SERVER, 7007), timeout=5) as sock:
+        sock.sendall(b"a request nobody reads")
+        with pytest.raises(ConnectionResetError) as info:
+            sock.recv(100)
+        assert info.value.errno == errno.ECONNRESET
+        with pytest.raises(ConnectionResetError):
+            sock.send(b"more")
+    thread.join(10)
+    listener.close()
+
+
+def test_data_after_close_resets_the_peer(pair: Pair) -> None:
+    def read_and_close(conn: socket.socket) -> None:
+        assert conn.recv(5) == b"hello"  # everything there is: a clean close (FIN)
+
+    listener, thread = serve(pair, 7008, read_and_close)
+    with socket.create_connection((SERVER, 7008), timeout=5) as sock:
+        sock.sendall(b"hello")
+        assert sock.recv(100) == b""  # the server's FIN
+        thread.join(10)
+        # The server closed both directions: what follows cannot be read, and its RST
+        # ends the client's sending (more than any buffer and window could take).
+        with pytest.raises(ConnectionResetError):
+            sock.sendall(b"x" * 2_000_000)
+    listener.close()
+
+
+def test_half_close_keeps_receiving(pair: Pair) -> None:
+    got = bytearray()
+
+    def half_close(conn: socket.socket) -> None:
+        conn.settimeout(5)
+        conn.shutdown(socket.SHUT_WR)  # not a close: data still arrives
+        while chunk := conn.recv(100):
+            got.extend(chunk)
+
+    listener, thread = serve(pair, 7009, half_close)
+    with socket.create_connection((SERVER, 7009), timeout=5) as sock:
+        assert sock.recv(100) == b""
+        sock.sendall(b"after your FIN")
+        sock.shutdown(socket.SHUT_WR)
+        thread.join(10)
+    assert bytes(got) == b"after your FIN"
+    listener.close()

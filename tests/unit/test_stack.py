@@ -179,4 +179,4 @@ def test_stats_print_like_netstat() -> None:
     net = SimNet(2)
     net.wait(net.a.ping_deferred("198.18.0.2"))
     text = str(net.a.stats)
-    assert "ICMP:\n" in text and "1 echo requests sent" in text
+    assert "Icmp:\n" in text and "1 echo requests sent" in text
