@@ -1,9 +1,10 @@
 """Ethernet II: demultiplex by ethertype, keep frames for other stations out, send frames.
 
 The layer owns the link: frames enter through :meth:`EthernetProtocol.packet_received`
-(the link's receiver) and leave through :meth:`EthernetProtocol.transmit`. A packet sent
-down with ``Ether={"next_hop": ip}`` is handed to the ARP layer above, which resolves the
-MAC (or queues the packet) and comes back to :meth:`transmit`.
+(the link's receiver) and leave through :meth:`EthernetProtocol.transmit`, which the IP
+layer calls itself (through ARP when a next hop's MAC is to be resolved). A packet a
+user's layer sends down with ``Ether={"next_hop": ip}`` is handed to the ARP layer, which
+resolves the MAC (or queues the packet) and comes back to :meth:`transmit`.
 """
 
 from __future__ import annotations
@@ -45,6 +46,16 @@ def parse_cidr(ip: str) -> tuple[str, int]:
     return str(iface.ip), iface.network.prefixlen
 
 
+def _device_name(link: Any) -> str | None:
+    """The name of the device under ``link`` (a TAP's ``name``, a packet socket's
+    ``interface``), or None for a link without one (a simulated wire)."""
+    for attribute in ("name", "interface"):
+        value = getattr(link, attribute, None)
+        if isinstance(value, str):
+            return value
+    return None
+
+
 class EthernetProtocol(Layer):
     """The bottom layer; ``EthernetProtocol(link, ip="198.18.0.1/24", clock=clock)``.
 
@@ -79,7 +90,7 @@ class EthernetProtocol(Layer):
             StackContext(
                 clock=clock, rng=rng, stats=stats if stats is not None else Stats(),
                 ip=address, prefix=prefix, mac=mac, gateway=gateway,
-                mtu=min(mtu, link_mtu) if mtu else link_mtu,
+                mtu=min(mtu, link_mtu) if mtu else link_mtu, interface=_device_name(link),
             )
         )  # fmt: skip
         self.link = link

@@ -22,10 +22,10 @@ from typing import Any
 
 from twisted.internet.defer import Deferred
 
+from pystack.layers.ip_meta import IpMeta, meta_of
 from pystack.layers.layer import Layer, as_bytes, unwrap
 from pystack.wire import Malformed, ipv4, ipv4_options
 from pystack.wire import icmp as icmp_wire
-from pystack.wire.ethernet import BROADCAST
 from pystack.wire.icmp import IcmpMessage
 from pystack.wire.ipv4 import Ipv4Packet
 
@@ -140,9 +140,17 @@ class ICMPProtocol(Layer):
     # -- receiving ------------------------------------------------------------------------
 
     def packet_received(self, packet: Any, **kwargs: Any) -> None:
-        """An ICMP message; unknown types are silently discarded (RFC 1122 §3.2.2)."""
+        """The 2013 PyStack's entry, for a user's layer between IP and ICMP: a message with
+        its IP header in ``kwargs["IP"]`` (and the IP layer's ``kwargs["meta"]``)."""
+        meta = kwargs.get("meta")
+        if meta is None:
+            meta = meta_of(unwrap(kwargs["IP"]), kwargs.get("Ether"))
+        self.datagram_received(as_bytes(packet), meta)
+
+    def datagram_received(self, data: bytes, meta: IpMeta) -> None:
+        """An ICMP message from IP; unknown types are silently discarded (RFC 1122 §3.2.2)."""
         try:
-            msg = icmp_wire.parse(as_bytes(packet))
+            msg = icmp_wire.parse(data)
         except Malformed as exc:
             reason = IcmpDrop.__members__.get(exc.reason.upper(), IcmpDrop.MALFORMED)
             self.stats.drop(self.name, reason)
@@ -152,9 +160,11 @@ class ICMPProtocol(Layer):
             self.stats.drop(self.name, IcmpDrop.UNKNOWN_TYPE)
             return
         self.stats.incr(self.name, "messages_received")
-        handler(msg, unwrap(kwargs["IP"]), kwargs.get("Ether"))
+        ip = meta.datagram or Ipv4Packet(meta.src, meta.dst, ipv4.PROTO_ICMP, data,
+                                         ttl=meta.ttl, tos=meta.tos)  # fmt: skip
+        handler(msg, ip, meta)
 
-    def _on_rcv_echo_request(self, msg: IcmpMessage, ip: Ipv4Packet, ether: Any) -> None:
+    def _on_rcv_echo_request(self, msg: IcmpMessage, ip: Ipv4Packet, meta: IpMeta) -> None:
         ip_layer = self.layer("IP")
         # RFC 1122 §3.2.2.6: a host MAY discard echo requests to broadcast or multicast.
         if not self.echo_server or ip.dst != ip_layer.address:
@@ -171,8 +181,7 @@ class ICMPProtocol(Layer):
         # and its data is the request's data unchanged.
         self.stats.incr(self.name, "echo_replies_sent")
         reply = icmp_wire.emit(icmp_wire.echo_reply(msg))
-        header = {"dst": dst, "src": ip.dst, "proto": 1}
-        self.send_packet(reply, IP={**header, "options": options} if options else header)
+        self._send(reply, dst=dst, src=ip.dst, options=options)
 
     def _echo_reply_route(self, ip: Ipv4Packet) -> tuple[str, bytes] | None:
         """(first hop, options) of the reply to an echo request, None to drop the request.
@@ -211,7 +220,7 @@ class ICMPProtocol(Layer):
             self._limiter = IcmpRateLimiter(self.rate_limit, self.clock)
         return self._limiter
 
-    def _on_rcv_echo_reply(self, msg: IcmpMessage, ip: Ipv4Packet, ether: Any) -> None:
+    def _on_rcv_echo_reply(self, msg: IcmpMessage, ip: Ipv4Packet, meta: IpMeta) -> None:
         pending = self._pings.pop((msg.ident, msg.seq), None)
         if pending is None:
             self.stats.drop(self.name, IcmpDrop.UNMATCHED_REPLY)
@@ -221,7 +230,7 @@ class ICMPProtocol(Layer):
             timer.cancel()
         deferred.callback(self.clock.seconds() - sent_at)
 
-    def _on_rcv_error(self, msg: IcmpMessage, ip: Ipv4Packet, ether: Any) -> None:
+    def _on_rcv_error(self, msg: IcmpMessage, ip: Ipv4Packet, meta: IpMeta) -> None:
         try:
             quoted = msg.quoted
         except Malformed:
@@ -248,8 +257,9 @@ class ICMPProtocol(Layer):
 
     # -- sending errors -------------------------------------------------------------------
 
-    def may_send_error(self, offending: Ipv4Packet, ether: Any = None) -> bool:
-        """RFC 1122 §3.2.2: the cases where an ICMP error MUST NOT be sent."""
+    def may_send_error(self, offending: Ipv4Packet, meta: IpMeta | None = None) -> bool:
+        """RFC 1122 §3.2.2: the cases where an ICMP error MUST NOT be sent about
+        ``offending``, received with ``meta`` (None: as if unicast)."""
         ip_layer = self.layer("IP")
         if offending.proto == ipv4.PROTO_ICMP:
             payload = offending.payload
@@ -258,17 +268,19 @@ class ICMPProtocol(Layer):
         dst = ipaddress.IPv4Address(offending.dst)
         if ip_layer.is_broadcast(offending.dst) or dst.is_multicast:
             return False
-        if ether is not None and unwrap(ether).dst == BROADCAST:
+        if meta is not None and meta.link_broadcast:
             return False
         if offending.frag_offset != 0:
             return False
         src = ipaddress.IPv4Address(offending.src)
         return not (src.is_unspecified or ip_layer.bad_source(offending.src))
 
-    def send_error(self, type_: int, code: int, offending: Ipv4Packet, **kwargs: Any) -> bool:
-        """Send an error about ``offending`` unless RFC 1122 §3.2.2 forbids it or the rate
-        limit (:attr:`rate_limit`) holds it back; True if sent."""
-        if not self.may_send_error(offending, kwargs.get("Ether")):
+    def send_error(
+        self, type_: int, code: int, offending: Ipv4Packet, meta: IpMeta | None = None
+    ) -> bool:
+        """Send an error about ``offending`` (received with ``meta``) unless RFC 1122
+        §3.2.2 forbids it or the rate limit (:attr:`rate_limit`) holds it back; True if sent."""
+        if not self.may_send_error(offending, meta):
             self.stats.incr(self.name, "errors_suppressed")
             return False
         if not self.limiter.allow(type_, code, offending.src):
@@ -280,7 +292,7 @@ class ICMPProtocol(Layer):
         msg = IcmpMessage(type_, code, 0, quoted)
         self.stats.incr(self.name, "errors_sent")
         # RFC 1122 §3.2.2: an error SHOULD be sent with TOS 0.
-        self.send_packet(icmp_wire.emit(msg), IP={"dst": offending.src, "proto": 1, "tos": 0})
+        self._send(icmp_wire.emit(msg), dst=offending.src, tos=0)
         return True
 
     # -- echo client ----------------------------------------------------------------------
@@ -297,8 +309,19 @@ class ICMPProtocol(Layer):
         self._pings[key] = (deferred, self.clock.seconds(), timer)
         self.stats.incr(self.name, "echo_requests_sent")
         request = icmp_wire.echo_request(key[0], key[1], data)
-        self.send_packet(icmp_wire.emit(request), IP={"dst": dst, "proto": 1})
+        self._send(icmp_wire.emit(request), dst=dst)
         return deferred
+
+    def _send(self, message: bytes, **ip: Any) -> None:
+        """Send an ICMP message through IP's ``send_payload``; to a user's layer below
+        ICMP, with the 2013 PyStack's ``send_packet(message, IP={...})``."""
+        send = getattr(self.lowerLayers["default"], "send_payload", None)
+        if send is not None:
+            send(message, proto=ipv4.PROTO_ICMP, **ip)
+            return
+        if not ip.get("options"):
+            ip.pop("options", None)
+        self.send_packet(message, IP={**ip, "proto": ipv4.PROTO_ICMP})
 
     def _forget_ping(self, key: tuple[int, int]) -> None:
         pending = self._pings.pop(key, None)

@@ -8,9 +8,10 @@ import enum
 import functools
 import ipaddress
 import socket
-from typing import Any
+from typing import Any, NamedTuple
 
-from pystack.layers.ip_reassembly import OverlapPolicy, Reassembler, ReassemblyDrop
+from pystack.layers.ip_meta import IpMeta, meta_of
+from pystack.layers.ip_reassembly import DatagramKey, OverlapPolicy, Reassembler, ReassemblyDrop
 from pystack.layers.layer import Layer, as_bytes
 from pystack.wire import Malformed, ipv4
 from pystack.wire import icmp as icmp_wire
@@ -49,6 +50,23 @@ def _multicast_mac(ip: str) -> str:
     return "01:00:5e:" + ":".join(f"{(low >> s) & 0xFF:02x}" for s in (16, 8, 0))
 
 
+class Route(NamedTuple):
+    """Where datagrams to one destination go on the link: a fixed MAC (broadcast,
+    multicast), or the next hop whose MAC ARP resolves."""
+
+    mac: str | None
+    next_hop: str | None
+
+    def ether_fields(self) -> dict[str, Any]:
+        """The Ethernet header fields a layer below IP is given (the 2013 PyStack's way)."""
+        if self.mac is not None:
+            return {"type": ETHERTYPE_IPV4, "dst": self.mac}
+        return {"type": ETHERTYPE_IPV4, "next_hop": self.next_hop}
+
+
+_new_meta: Any = IpMeta._build  # type: ignore[attr-defined]
+
+
 class IPProtocol(Layer):
     """The IPv4 layer; knobs are the stack's ``ttl``, ``tos``, ``df`` and reassembly options."""
 
@@ -75,13 +93,15 @@ class IPProtocol(Layer):
         self.reassembly_memory = reassembly_memory
         self._reassembler: Reassembler | None = None
         self._ident: int | None = None
-        self._fragment_kwargs: dict[str, Any] = {}
+        # The link header of each incomplete datagram's fragment 0 (its own, RFC 791
+        # §3.2), until the reassembler delivers or forgets the datagram.
+        self._first_links: dict[DatagramKey, Any] = {}
         self._addr_key: tuple[str | None, int] | None = None
         self._addressing_cache: tuple[int, int, str] = (0, 0, "")
         # Per-datagram work cached by address (cleared when our addressing changes): the
         # verdict of the destination/source checks per (src, dst) pair, the route per dst.
         self._verdicts: dict[tuple[str, str], IpDrop | None] = {}
-        self._routes: dict[str, dict[str, Any] | None] = {}
+        self._routes: dict[str, Route | None] = {}
         self._cache_key: tuple[str | None, int, str | None] | None = None
 
     # -- addresses ------------------------------------------------------------------------
@@ -138,9 +158,11 @@ class IPProtocol(Layer):
     # -- receiving ------------------------------------------------------------------------
 
     def packet_received(self, packet: Any, **kwargs: Any) -> None:
-        """A datagram from the link: validate (RFC 1122 §3.2.1), reassemble, dispatch."""
+        """A datagram from the link (its frame in ``kwargs["Ether"]``): validate (RFC 1122
+        §3.2.1), reassemble, then `dispatch` with its `IpMeta`."""
         data = packet if type(packet) is bytes else as_bytes(packet)
-        stats = self._context().stats
+        ctx = self._context()
+        stats = ctx.stats
         try:
             pkt = ipv4.parse(data)
         except Malformed as exc:
@@ -156,12 +178,29 @@ class IPProtocol(Layer):
             stats.drop(self.name, verdict)
             return
         stats.incr(self.name, "datagrams_received")
+        link = kwargs.get("Ether")
         if pkt.flags & FLAG_MF or pkt.frag_offset:
             stats.incr(self.name, "fragments_received")
-            self._fragment_kwargs = kwargs
+            if not pkt.frag_offset:
+                self._remember_first_link(pkt, link)
             self.reassembler.add(pkt)
             return
-        self.dispatch(pkt, **kwargs)
+        self.dispatch(pkt, _new_meta(pkt.src, pkt.dst, pkt.ttl, pkt.tos, ctx.interface, link, pkt))
+
+    def _remember_first_link(self, first: Ipv4Packet, link: Any) -> None:
+        """Keep fragment 0's link header for its datagram (as many as the reassembler
+        keeps datagrams; the reassembler keeps the latest fragment 0 too)."""
+        links = self._first_links
+        key = (first.src, first.dst, first.proto, first.ident)
+        links.pop(key, None)
+        if len(links) >= self.reassembler.max_datagrams:
+            del links[next(iter(links))]
+        links[key] = link
+
+    def _meta_of_reassembled(self, pkt: Ipv4Packet) -> IpMeta:
+        """A reassembled datagram's own metadata: its header's, and its fragment 0's link."""
+        link = self._first_links.pop((pkt.src, pkt.dst, pkt.proto, pkt.ident), None)
+        return meta_of(pkt, link, self._context().interface)
 
     def _address_verdict(self, src: str, dst: str) -> IpDrop | None:
         """The drop reason of a datagram from ``src`` to ``dst``, None when acceptable."""
@@ -193,35 +232,51 @@ class IPProtocol(Layer):
 
     def _deliver_reassembled(self, pkt: Ipv4Packet) -> None:
         self.stats.incr(self.name, "datagrams_reassembled")
-        self.dispatch(pkt, **self._fragment_kwargs)
+        self.dispatch(pkt, self._meta_of_reassembled(pkt))
 
-    def dispatch(self, pkt: Ipv4Packet, **kwargs: Any) -> None:
-        """Hand a whole datagram to the protocol above, by protocol number."""
+    def dispatch(self, pkt: Ipv4Packet, meta: IpMeta) -> None:
+        """Hand a whole datagram to the protocol above, by protocol number.
+
+        A built-in transport gets ``datagram_received(payload, meta)``; any other layer the
+        2013 PyStack's ``packet_received(payload, Ether=frame, IP=pkt, meta=meta)`` (a
+        2013-style layer: a scapy packet and dicts of fields, see `Layer.deliver_up`).
+        """
         kind = self.PROTOCOLS.get(pkt.proto)
         target = self.upperLayers.get(kind) if kind else None
         if target is None:
             self.stats.drop(self.name, IpDrop.UNKNOWN_PROTOCOL)
             # RFC 1122 §3.2.2.1: a host SHOULD generate protocol unreachable.
             self.send_icmp_error(
-                icmp_wire.TYPE_DEST_UNREACHABLE, icmp_wire.CODE_PROTOCOL_UNREACHABLE, pkt, **kwargs
+                icmp_wire.TYPE_DEST_UNREACHABLE, icmp_wire.CODE_PROTOCOL_UNREACHABLE, pkt, meta
             )
             return
         self._context().stats.incr(self.name, "datagrams_delivered")
+        receive = getattr(target, "datagram_received", None)
+        if receive is not None:
+            receive(pkt.payload, meta)
+            return
+        kwargs: dict[str, Any] = {"IP": pkt, "meta": meta}
+        if meta.link is not None:
+            kwargs = {"Ether": meta.link, **kwargs}
         if getattr(target, "fast", False):
-            target.packet_received(pkt.payload, IP=pkt, **kwargs)
+            target.packet_received(pkt.payload, **kwargs)
         else:
-            self.deliver_up(target, pkt.payload, kind or "Raw", IP=pkt, **kwargs)
+            self.deliver_up(target, pkt.payload, kind or "Raw", **kwargs)
 
-    def send_icmp_error(self, type_: int, code: int, offending: Ipv4Packet, **kwargs: Any) -> None:
-        """Ask the ICMP layer (if any) for an error about ``offending``."""
+    def send_icmp_error(
+        self, type_: int, code: int, offending: Ipv4Packet, meta: IpMeta | None = None
+    ) -> None:
+        """Ask the ICMP layer (if any) for an error about ``offending``, received with
+        ``meta`` (which tells, e.g., whether it came in a link-layer broadcast)."""
         icmp = self.upperLayers.get("ICMP")
         if icmp is not None and hasattr(icmp, "send_error"):
-            icmp.send_error(type_, code, offending, **kwargs)
+            icmp.send_error(type_, code, offending, meta)
 
     def _reassembly_time_exceeded(self, first: Ipv4Packet) -> None:
         self.send_icmp_error(
-            icmp_wire.TYPE_TIME_EXCEEDED, icmp_wire.CODE_REASSEMBLY_TIME_EXCEEDED, first
-        )
+            icmp_wire.TYPE_TIME_EXCEEDED, icmp_wire.CODE_REASSEMBLY_TIME_EXCEEDED, first,
+            self._meta_of_reassembled(first),
+        )  # fmt: skip
 
     def deliver_icmp_error(self, kind: str, code: int, quoted: Ipv4Packet) -> None:
         """Pass an ICMP error up to the protocol of the quoted datagram (RFC 1122 §3.2.2)."""
@@ -248,38 +303,46 @@ class IPProtocol(Layer):
         self._ident = (self._ident + 1) & 0xFFFF
         return self._ident
 
-    def send_packet(self, packet: Any, **kwargs: Any) -> None:
-        """Send ``packet`` with ``IP={"dst", "proto"[, "src", "ttl", "tos", "df", "ident",
-        "options"]}`` (``options`` raw bytes, see :mod:`pystack.wire.ipv4_options`)."""
-        header = kwargs.get("IP") or {}
-        if "dst" not in header or "proto" not in header:
-            raise ValueError('IP.send_packet needs IP={"dst": ..., "proto": ...}')
-        src = header.get("src") or self.address
-        if src is None:
-            raise ValueError("this stack has no IP address: give the stack ip='a.b.c.d/n'")
-        if len(header) == 3 and "src" in header:  # the TCP layer's: defaults for the rest
-            ttl, tos, ident, df = self.ttl, self.tos, None, self.df
-        else:
-            ident = header.get("ident", header.get("id"))
-            ttl, tos, df = (
-                header.get("ttl", self.ttl),
-                header.get("tos", self.tos),
-                header.get("df", self.df),
-            )
-        if ident is None:
-            ident = self.next_ident()
+    def send_payload(
+        self, payload: bytes, *, dst: str, proto: int, src: str | None = None,
+        ttl: int | None = None, tos: int | None = None, df: bool | None = None,
+        ident: int | None = None, options: bytes = b"",
+    ) -> None:  # fmt: skip
+        """Send ``payload`` of protocol ``proto`` to ``dst``: the call transports make.
+
+        Unset fields take this layer's ``ttl``, ``tos`` and ``df``, our address and the
+        next identification; ``options`` are raw bytes (see :mod:`pystack.wire.ipv4_options`).
+        The datagram is routed, fragmented if needed and handed to the link (`send_datagram`).
+        """
+        if not src:
+            src = self._context().ip
+            if src is None:
+                raise ValueError("this stack has no IP address: give the stack ip='a.b.c.d/n'")
         pkt = Ipv4Packet(
-            src, header["dst"], header["proto"],
-            packet if type(packet) is bytes else as_bytes(packet),
-            ttl=ttl, tos=tos, ident=ident, flags=FLAG_DF if df else 0,
-            options=header.get("options", b""),
+            src, dst, proto, payload,
+            ttl=self.ttl if ttl is None else ttl, tos=self.tos if tos is None else tos,
+            ident=self.next_ident() if ident is None else ident,
+            flags=FLAG_DF if (self.df if df is None else df) else 0, options=options,
         )  # fmt: skip
         self.send_datagram(pkt)
 
+    def send_packet(self, packet: Any, **kwargs: Any) -> None:
+        """The 2013 PyStack's call, for a user's layer above IP: send ``packet`` with
+        ``IP={"dst", "proto"[, "src", "ttl", "tos", "df", "ident", "options"]}``."""
+        header = kwargs.get("IP") or {}
+        if "dst" not in header or "proto" not in header:
+            raise ValueError('IP.send_packet needs IP={"dst": ..., "proto": ...}')
+        self.send_payload(
+            packet if type(packet) is bytes else as_bytes(packet),
+            dst=header["dst"], proto=header["proto"], src=header.get("src"),
+            ttl=header.get("ttl"), tos=header.get("tos"), df=header.get("df"),
+            ident=header.get("ident", header.get("id")), options=header.get("options") or b"",
+        )  # fmt: skip
+
     def send_datagram(self, pkt: Ipv4Packet) -> None:
         """Route, fragment if needed (RFC 791 §3.2), and pass each piece to the link."""
-        ether = self._route(pkt.dst)
-        if ether is None:
+        route = self._route(pkt.dst)
+        if route is None:
             self.stats.drop(self.name, IpDrop.NO_ROUTE)
             quoted = ipv4.parse_quoted(icmp_wire.quote(ipv4.emit(pkt)))
             self.deliver_icmp_error("unreachable", icmp_wire.CODE_NET_UNREACHABLE, quoted)
@@ -290,14 +353,31 @@ class IPProtocol(Layer):
             return
         if 20 + len(pkt.options) + len(pkt.payload) <= ctx.mtu:
             ctx.stats.incr(self.name, "datagrams_sent")  # the common case: one piece
-            self.transfer_packet(ipv4.emit(pkt), Ether=ether)
+            self._to_link(ipv4.emit(pkt), route)
             return
         for piece in self.fragment(pkt):
             if piece is None:
                 self.stats.drop(self.name, IpDrop.TOO_BIG_DF)
                 return
             self.stats.incr(self.name, "datagrams_sent")
-            self.transfer_packet(ipv4.emit(piece), Ether=ether)
+            self._to_link(ipv4.emit(piece), route)
+
+    def _to_link(self, datagram: bytes, route: Route) -> None:
+        """Hand one datagram to the link along ``route``: to the built-in Ethernet layer
+        directly, through ARP when the next hop's MAC is to be resolved (ARP queues it
+        meanwhile, RFC 1122 §2.3.2.2); to a user's layer below IP as the 2013 PyStack did,
+        with ``Ether={"type", "dst"}`` or ``Ether={"type", "next_hop"}``."""
+        ctx = self._context()
+        ether = ctx.layers.get("Ether")
+        if ether is not None and ether is self.lowerLayers["default"]:
+            if route.mac is not None:
+                ether.transmit(route.mac, ETHERTYPE_IPV4, datagram)
+                return
+            arp = ctx.layers.get("ARP")
+            if arp is not None:
+                arp.resolve(route.next_hop, datagram, ETHERTYPE_IPV4)
+                return
+        self.transfer_packet(datagram, Ether=route.ether_fields())
 
     def transfer_packet(self, packet: Any, **kwargs: Any) -> None:
         """Hand a datagram to the layer below (a seed-style one gets a scapy packet)."""
@@ -307,28 +387,30 @@ class IPProtocol(Layer):
         else:
             super().transfer_packet(packet, **kwargs)
 
-    def _route(self, dst: str) -> dict[str, Any] | None:
-        """The Ethernet header hint for ``dst`` (a fresh dict: the layer below may keep it)."""
+    def _route(self, dst: str) -> Route | None:
+        """The route to ``dst`` (cached per destination until our addressing changes)."""
         self._check_cache()
         try:
-            hint = self._routes[dst]
+            return self._routes[dst]
         except KeyError:
-            hint = self._routes[dst] = self._compute_route(dst)
-            if len(self._routes) >= 4096:
-                self._routes.clear()
-        return None if hint is None else hint.copy()
+            pass
+        route = self._routes[dst] = self.route(dst)
+        if len(self._routes) >= 4096:
+            self._routes.clear()
+        return route
 
-    def _compute_route(self, dst: str) -> dict[str, Any] | None:
-        """A fixed MAC (broadcast, multicast), or the next hop to resolve, or None."""
-        base: dict[str, Any] = {"type": ETHERTYPE_IPV4}
+    def route(self, dst: str) -> Route | None:
+        """The routing step: a fixed MAC for a broadcast or multicast ``dst``; else the
+        next hop, ``dst`` itself on-link or the gateway (RFC 1122 §3.3.1.1); None when
+        ``dst`` is off-link and there is no gateway."""
         if self.is_broadcast(dst):
-            return {**base, "dst": BROADCAST}
+            return Route(BROADCAST, None)
         if ip_int(dst) >> 28 == 0xE:
-            return {**base, "dst": _multicast_mac(dst)}
+            return Route(_multicast_mac(dst), None)
         if dst == self.address or self.on_link(dst):
-            return {**base, "next_hop": dst}
+            return Route(None, dst)
         gateway = self._context().gateway
-        return {**base, "next_hop": gateway} if gateway else None
+        return Route(None, gateway) if gateway else None
 
     def fragment(self, pkt: Ipv4Packet) -> list[Ipv4Packet | None]:
         """Cut ``pkt`` to the link MTU; ``[None]`` if it is too big and DF is set."""
@@ -357,4 +439,4 @@ class IPProtocol(Layer):
         return pieces
 
 
-__all__ = ["IPProtocol", "IpDrop", "OverlapPolicy", "ReassemblyDrop"]
+__all__ = ["IPProtocol", "IpDrop", "IpMeta", "OverlapPolicy", "ReassemblyDrop", "Route"]

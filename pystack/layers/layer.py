@@ -2,7 +2,10 @@
 
 Built-in layers set ``fast = True``: they pass **bytes** of their payload up, with the
 parsed repr of each header so far in kwargs, keyed by the seed's scapy names
-(``upper.packet_received(payload, Ether=frame, IP=ipv4_packet)``). A user's layer keeps
+(``ip.packet_received(payload, Ether=frame)``). IP hands a transport the payload and one
+frozen `pystack.layers.ip_meta.IpMeta` (``transport.datagram_received(payload, meta)``),
+and transports send through ``ip.send_payload``; other layers above IP get
+``packet_received(payload, Ether=frame, IP=ipv4_packet, meta=meta)``. A user's layer keeps
 the seed's default ``fast = False``: it receives a scapy packet, with each header as a
 dict of scapy fields in kwargs (``kwargs["IP"]["src"]``), and may send scapy packets
 down; built-in layers convert at that edge, so the hot path never touches scapy.
@@ -32,6 +35,8 @@ class StackContext:
     mac: str | None = None
     gateway: str | None = None
     mtu: int = 1500
+    # The name of the device the stack's link is on (a TAP, an interface), if it has one.
+    interface: str | None = None
     # Called as observer(machine_instance, old, trigger, new) after every transition of
     # every machine in the stack (ARP entries, reassembly, TCP sessions): the demo prints it.
     observer: Callable[[Any, str, str, str], None] | None = None
@@ -80,16 +85,20 @@ def _scapy_class(name: str) -> Any:
 
 
 def slow_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
-    """kwargs for a seed-style layer: each header repr becomes a dict of scapy fields."""
+    """kwargs for a seed-style layer: each header repr becomes a dict of scapy fields;
+    other values (the IP layer's ``meta``, ``id``) pass unchanged."""
     out: dict[str, Any] = {}
+    scapy_edge = importlib.import_module("pystack.wire.scapy_edge")
     for key, value in kwargs.items():
+        out[key] = value
         if dataclasses.is_dataclass(value) and not isinstance(value, type):
-            scapy_edge = importlib.import_module("pystack.wire.scapy_edge")
-            view = HeaderFields(scapy_edge.to_scapy(value).fields)
+            try:
+                packet = scapy_edge.to_scapy(value)
+            except TypeError:  # not a header: no scapy form
+                continue
+            view = HeaderFields(packet.fields)
             view.repr = value
             out[key] = view
-        else:
-            out[key] = value
     return out
 
 

@@ -11,6 +11,7 @@ import hashlib
 import random
 from typing import Any
 
+from pystack.layers.ip_meta import IpMeta, meta_of
 from pystack.layers.layer import Layer, unwrap
 from pystack.layers.tcp_config import TcpConfig, TcpDrop
 from pystack.layers.tcp_cubic import congestion_factory
@@ -20,7 +21,6 @@ from pystack.layers.tcp_session import TCPSession, reset_for
 from pystack.layers.tcp_time_wait import TimeWaitRecord, TimeWaitTable, record_of, revive
 from pystack.wire import Malformed
 from pystack.wire import tcp as tcpwire
-from pystack.wire.ipv4 import Ipv4Packet
 from pystack.wire.seqnum import SeqNum
 
 __all__ = ["ChallengeAckLimit", "TCPLayer", "TCPProtocol"]
@@ -96,8 +96,6 @@ class TCPLayer(Layer):
         self._challenge_acks: ChallengeAckLimit | None = None
         self._ts_secret: bytes | None = None
         self._cookie_secret: bytes | None = None
-        self.last_remote_ip: str | None = None
-        self._last_local_ip: str | None = None
 
     # ------------------------------------------------------------------ session's host
 
@@ -128,10 +126,6 @@ class TCPLayer(Layer):
         """Count one ``name`` event under "tcp" in ``stack.stats`` (e.g. syncookies_sent)."""
         self.stats.incr("tcp", name)
 
-    def local_ip(self) -> str:
-        """Our address (the one the last segment was sent to, else the stack's)."""
-        return self._last_local_ip or self._context().ip or "0.0.0.0"
-
     def count_drop(self, reason: TcpDrop) -> None:
         """Count one dropped segment under ``reason``."""
         self.stats.drop("tcp", reason)
@@ -155,20 +149,30 @@ class TCPLayer(Layer):
         return False
 
     def transmit(self, session: Any, seg: tcpwire.TcpSegment) -> None:
-        """Send one segment of ``session`` down to IP."""
-        remote_ip = session.remote_ip
-        data = tcpwire.emit(seg, session.local_ip, remote_ip)
+        """Send one segment of ``session`` (anything with ``local_ip`` and ``remote_ip``)
+        down to IP."""
+        remote_ip, local_ip = session.remote_ip, session.local_ip
+        data = tcpwire.emit(seg, local_ip, remote_ip)
         self._context().stats.incr("tcp", "segments_out")
-        fields = {"dst": remote_ip, "proto": PROTO_TCP, "src": session.local_ip}
-        self.lowerLayers["default"].send_packet(data, IP=fields)
+        self._to_ip(data, remote_ip, local_ip)
 
     def transmit_bytes(self, session: Any, data: bytes, **ip: Any) -> None:
-        """Send an already encoded TCP segment of ``session`` down to IP."""
-        fields = {"dst": session.remote_ip, "proto": PROTO_TCP, "src": session.local_ip}
-        if ip:
-            fields.update(ip)
+        """Send an already encoded TCP segment of ``session`` down to IP; ``ip`` may set
+        the header's ``src``, ``dst``, ``ttl``, ``tos`` and ``ident`` (a scapy hook's)."""
+        dst = ip.pop("dst", None) or session.remote_ip
+        src = ip.pop("src", None) or session.local_ip
         self._context().stats.incr("tcp", "segments_out")
-        self.lowerLayers["default"].send_packet(data, IP=fields)
+        self._to_ip(data, dst, src, **ip)
+
+    def _to_ip(self, data: bytes, dst: str, src: str, **ip: Any) -> None:
+        """IP's ``send_payload``; to a user's layer below TCP, the 2013 PyStack's
+        ``send_packet(data, IP={...})``."""
+        lower = self.lowerLayers["default"]
+        send = getattr(lower, "send_payload", None)
+        if send is not None:
+            send(data, dst=dst, proto=PROTO_TCP, src=src, **ip)
+        else:
+            lower.send_packet(data, IP={"dst": dst, "proto": PROTO_TCP, "src": src, **ip})
 
     def adopt(self, session: TCPSession) -> None:
         """Enter a new connection in the demux table by its 4-tuple."""
@@ -349,12 +353,16 @@ class TCPLayer(Layer):
     # -------------------------------------------------------------------- receive path
 
     def packet_received(self, packet: Any, **kwargs: Any) -> None:
-        """One TCP segment from IP (bytes, with the IP repr in ``kwargs["IP"]``)."""
-        ip = kwargs["IP"]
-        if type(ip) is not Ipv4Packet:
-            ip = unwrap(ip)
-        data = packet if type(packet) is bytes else bytes(packet)
-        if not tcpwire.checksum_ok(data, ip.src, ip.dst):
+        """The 2013 PyStack's entry, for a user's layer between IP and TCP: a segment with
+        its IP header in ``kwargs["IP"]`` (and the IP layer's ``kwargs["meta"]``)."""
+        meta = kwargs.get("meta")
+        if meta is None:
+            meta = meta_of(unwrap(kwargs["IP"]), kwargs.get("Ether"))
+        self.datagram_received(packet if type(packet) is bytes else bytes(packet), meta)
+
+    def datagram_received(self, data: bytes, meta: IpMeta) -> None:
+        """One TCP segment from IP, with what IP knows of it (addresses, TTL, TOS)."""
+        if not tcpwire.checksum_ok(data, meta.src, meta.dst):
             self.count_drop(TcpDrop.BAD_CHECKSUM)  # RFC 9293 §3.1 (MUST-3)
             return
         try:
@@ -362,11 +370,13 @@ class TCPLayer(Layer):
         except Malformed:
             self.count_drop(TcpDrop.MALFORMED)
             return
-        self.segment_received(seg, ip.src, ip.dst)
+        self.segment_received(seg, meta)
 
-    def segment_received(self, seg: tcpwire.TcpSegment, src: str, dst: str) -> None:
-        """Demultiplex a parsed segment: 4-tuple, then listener, else reset."""
+    def segment_received(self, seg: tcpwire.TcpSegment, meta: IpMeta) -> None:
+        """Demultiplex a parsed segment: 4-tuple, then listener, else reset. The session
+        gets the segment with ``meta``: a listener learns its peer from it."""
         self._context().stats.incr("tcp", "segments_in")
+        src, dst = meta.src, meta.dst
         key = (dst, seg.dst_port, src, seg.src_port)
         session = self.connections.get(key)
         if session is None:
@@ -382,8 +392,7 @@ class TCPLayer(Layer):
                 if session is None:
                     self._reply_closed(seg, src, dst)
                     return
-                self.last_remote_ip, self._last_local_ip = src, dst
-        session.segment_arrives(seg)
+        session.segment_arrives(seg, meta)
         if session.state == "TIME_WAIT" and self.config.compact_time_wait:
             self._retire(session)
 
@@ -395,9 +404,7 @@ class TCPLayer(Layer):
         rst = reset_for(seg)
         data = tcpwire.emit(rst, dst, src)
         self.stats.incr("tcp", "resets_out")
-        self.lowerLayers["default"].send_packet(
-            data, IP={"dst": src, "proto": PROTO_TCP, "src": dst}
-        )
+        self._to_ip(data, src, dst)
 
     def icmp_error_received(self, kind: str, code: int, quoted_ip: Any) -> None:
         """An ICMP error quoting one of our segments (RFC 1122 §4.2.3.9)."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from pystack.layers.ip_meta import IpMeta
 from pystack.layers.tcp_config import MAX_WSCALE, CloseReason, TcpDrop
 from pystack.layers.tcp_congestion import CongestionControl
 from pystack.layers.tcp_tcb import Tcb
@@ -92,37 +93,37 @@ class InputMixin(Tcb):
 
     # ----------------------------------------------------------- §3.10.7.1 CLOSED state
 
-    def _in_closed(self, seg: Seg) -> None:
+    def _in_closed(self, seg: Seg, meta: IpMeta) -> None:
         self.count_drop(TcpDrop.CLOSED_STATE)
         if not seg.flags & RST:
-            self.send_rst_reply(seg)
+            self.send_rst_reply(seg, meta)
 
     # ----------------------------------------------------------- §3.10.7.2 LISTEN state
 
-    def _in_listen(self, seg: Seg) -> None:
+    def _in_listen(self, seg: Seg, meta: IpMeta) -> None:
         flags = seg.flags
         if flags & RST:
             self.count_drop(TcpDrop.LISTEN_NOT_SYN)  # first: an RST is ignored
             return
         if flags & ACK:
-            if self.on_listen_ack(seg):  # the ACK of a SYN cookie (RFC 4987 §3.6)
+            if self.on_listen_ack(seg, meta):  # the ACK of a SYN cookie (RFC 4987 §3.6)
                 return
             self.count_drop(TcpDrop.LISTEN_ACK)  # second: <SEQ=SEG.ACK><CTL=RST>
-            self.send_rst_reply(seg)
+            self.send_rst_reply(seg, meta)
             return
         if not flags & SYN:
             self.count_drop(TcpDrop.LISTEN_NOT_SYN)
             return
-        self.on_listen_syn(seg)
+        self.on_listen_syn(seg, meta)
 
     def new_cc(self, smss: int) -> CongestionControl:
         raise NotImplementedError
 
-    def on_listen_syn(self, seg: Seg) -> None:
+    def on_listen_syn(self, seg: Seg, meta: IpMeta) -> None:
         """Third check in LISTEN: a SYN; the session layer spawns the connection."""
         raise NotImplementedError
 
-    def on_listen_ack(self, seg: Seg) -> bool:
+    def on_listen_ack(self, seg: Seg, meta: IpMeta) -> bool:
         """Second check in LISTEN: True when an ACK was taken as a SYN cookie's."""
         raise NotImplementedError
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from pystack.layers.ip_meta import IpMeta
 from pystack.layers.tcp_config import TcpConfig, TcpDrop
 from pystack.layers.tcp_input import DEFAULT_MSS, TS_OPTION_LEN, seg_tsval
 from pystack.layers.tcp_output import MAX_WINDOW
@@ -93,12 +94,12 @@ class ListenerMixin(Tcb):
 
     # ----------------------------------------------------------------------- the SYN
 
-    def on_listen_syn(self, seg: tcpwire.TcpSegment) -> None:
-        """A SYN for this listener: a child session of the same class takes it over, or,
-        when `syn_cookie_due`, a stateless SYN,ACK carries a cookie (``rcv_syn_stateless``)."""
-        local_ip = self.local_ip if self.local_ip != "0.0.0.0" else self.host.local_ip()
-        remote_ip = self.host.last_remote_ip
-        if remote_ip is not None and self.syn_cookie_due():
+    def on_listen_syn(self, seg: tcpwire.TcpSegment, meta: IpMeta) -> None:
+        """A SYN for this listener, from ``meta.src`` to ``meta.dst``: a child session of
+        the same class takes it over, or, when `syn_cookie_due`, a stateless SYN,ACK
+        carries a cookie (``rcv_syn_stateless``)."""
+        local_ip, remote_ip = meta.dst, meta.src
+        if self.syn_cookie_due():
             self.fire("rcv_syn_stateless", segment=seg, local_ip=local_ip, remote_ip=remote_ip)
             return
         self._spawn_child(seg, local_ip, remote_ip, None)
@@ -146,16 +147,15 @@ class ListenerMixin(Tcb):
 
     # ------------------------------------------------------------------ the final ACK
 
-    def on_listen_ack(self, seg: tcpwire.TcpSegment) -> bool:
+    def on_listen_ack(self, seg: tcpwire.TcpSegment, meta: IpMeta) -> bool:
         """An ACK for this listener (RFC 9293 §3.10.7.2, second check): True when it
         carries a valid SYN cookie and was taken (spawned a connection, or was dropped for
         a full accept queue). False otherwise: the caller answers it with a reset. Cookies
         are only looked for within two minutes of the last one sent (unless ``"always"``),
         as Linux's tcp_synq_no_recent_overflow."""
-        remote_ip = self.host.last_remote_ip
-        if seg.flags & SYN or remote_ip is None or not self._cookies_recent():
+        if seg.flags & SYN or not self._cookies_recent():
             return False
-        local_ip = self.local_ip if self.local_ip != "0.0.0.0" else self.host.local_ip()
+        local_ip, remote_ip = meta.dst, meta.src
         four = (local_ip, self.local_port, remote_ip, seg.src_port)
         now = self.clock.seconds()
         secret = self.host.syncookie_secret()

@@ -9,36 +9,33 @@ from __future__ import annotations
 
 from typing import Any
 
+from pystack.layers.ip_meta import IpMeta
 from pystack.wire import ipv4
 from pystack.wire import tcp as tcpwire
 
 __all__ = ["from_scapy_tcp", "to_scapy_tcp"]
 
 
-def to_scapy_tcp(session: Any, seg: tcpwire.TcpSegment, *, incoming: bool = False) -> Any:
-    """The segment as a scapy ``IP()/TCP()`` packet, checksums left for scapy to compute."""
+def to_scapy_tcp(session: Any, seg: tcpwire.TcpSegment, meta: IpMeta | None = None) -> Any:
+    """The segment as a scapy ``IP()/TCP()`` packet, checksums left for scapy to compute.
+
+    An incoming segment comes with the `IpMeta` IP delivered it with: the IP header shows
+    its addresses, TTL and TOS. An outgoing one (no ``meta``) goes from the session's local
+    address to its remote one.
+    """
     from scapy.layers.inet import IP, TCP
 
-    src, dst = _addresses(session)
-    if incoming:
-        src, dst = dst, src
+    if meta is not None:
+        src, dst, ttl, tos = meta.src, meta.dst, meta.ttl, meta.tos
+    else:
+        src, dst = session.local_ip, session.remote_ip or "0.0.0.0"
+        ttl, tos = 64, 0
     data = tcpwire.emit(seg, src, dst)
-    packet = IP(ipv4.emit(ipv4.Ipv4Packet(src, dst, tcpwire.PROTO, data)))
+    packet = IP(ipv4.emit(ipv4.Ipv4Packet(src, dst, tcpwire.PROTO, data, ttl=ttl, tos=tos)))
     del packet[IP].chksum
     del packet[IP].len
     del packet[TCP].chksum
     return packet
-
-
-def _addresses(session: Any) -> tuple[str, str]:
-    """Local and remote address; a listener has neither yet, so those of the segment the
-    TCP layer is demultiplexing stand in (its ``local_ip()`` and ``last_remote_ip``)."""
-    local, remote = session.local_ip, session.remote_ip
-    if local == "0.0.0.0" and hasattr(session.host, "local_ip"):
-        local = session.host.local_ip()
-    if remote is None:
-        remote = getattr(session.host, "last_remote_ip", None) or "0.0.0.0"
-    return local, remote
 
 
 def from_scapy_tcp(packet: Any) -> tuple[bytes, dict[str, Any]]:

@@ -15,6 +15,8 @@ The session talks to its `host` (the TCP layer, or a test harness): ``host.clock
 optionally ``host.listener_for(local_ip, local_port)`` (the listener a SYN reopening a
 TIME_WAIT connection goes to, or None), ``host.syncookie_secret()`` (bytes; without it a
 listener sends no SYN cookies) and ``host.count_event(name)`` (a ``tcp`` counter).
+Segments come in through ``segment_arrives(segment, meta)`` with the `IpMeta` IP
+delivered them with; a listener learns each new peer from it.
 Its `user` (a `TCPApplication`, or anything with the same ``tcp_*`` methods) is told of
 establishment, readable data, end of data and the close with its `CloseReason`.
 """
@@ -25,6 +27,7 @@ import collections
 from typing import Any
 
 from pystack.fsm import StateMachine
+from pystack.layers.ip_meta import IpMeta
 from pystack.layers.tcp_buffers import RecvBuffer, SendBuffer
 from pystack.layers.tcp_config import CloseReason, TcpConfig, TcpDrop
 from pystack.layers.tcp_congestion import Action, NewReno
@@ -343,14 +346,16 @@ class TCPSession(ListenerMixin, InputMixin, OutputMixin, TimerMixin, StateMachin
         RST there would be dropped (RFC 5961 §3.2), leaving the peer's side open."""
         self.emit_segment(self.make_segment(self.snd_max, RST))
 
-    def send_rst_reply(self, seg: tcpwire.TcpSegment) -> None:
-        """Reset in answer to ``seg`` (RFC 9293 §3.10.7.1), never to an RST."""
+    def send_rst_reply(self, seg: tcpwire.TcpSegment, meta: IpMeta | None = None) -> None:
+        """Reset in answer to ``seg`` (RFC 9293 §3.10.7.1), never to an RST. A session
+        without a peer (a listener) answers the sender ``meta`` names."""
         if seg.flags & RST:
             return
         to: Any = self
-        if self.remote_ip is None:  # a listener: answer whoever sent the segment
-            local = self.local_ip if self.local_ip != "0.0.0.0" else self.host.local_ip()
-            to = ReplyTo(local, self.host.last_remote_ip)
+        if self.remote_ip is None:
+            if meta is None:
+                return  # nobody to answer
+            to = ReplyTo(meta.dst, meta.src)
         self.host.transmit(to, reset_for(seg))
 
     def deliver_data(self, data: bytes, **kw: Any) -> None:
@@ -452,18 +457,19 @@ class TCPSession(ListenerMixin, InputMixin, OutputMixin, TimerMixin, StateMachin
             data, ip_fields = from_scapy_tcp(packet)
             self.host.transmit_bytes(self, data, **ip_fields)
 
-    def segment_arrives(self, seg: tcpwire.TcpSegment) -> None:
-        """Process one incoming segment (RFC 9293 §3.10.7)."""
+    def segment_arrives(self, seg: tcpwire.TcpSegment, meta: IpMeta) -> None:
+        """Process one incoming segment (RFC 9293 §3.10.7), which IP delivered with
+        ``meta`` (its addresses, TTL, TOS: a listener's peer is ``meta.src``)."""
         if self._segment_in_scapy:
             from pystack.layers.tcp_scapy import to_scapy_tcp
 
-            self.on_segment_in(to_scapy_tcp(self, seg, incoming=True))
+            self.on_segment_in(to_scapy_tcp(self, seg, meta))
         self.keepalive_reset()
         handler = _BY_STATE.get(self.state)
         if handler is None:
             self._in_synchronized(seg)
         else:
-            handler(self, seg)
+            handler(self, seg, meta)
 
     def on_state_change(self, old: str, trigger: str, new: str) -> None:
         """After every transition: log it and tell the host's observer, if it has one."""
@@ -607,7 +613,7 @@ class TCPSession(ListenerMixin, InputMixin, OutputMixin, TimerMixin, StateMachin
 
     # ====================================================================== TIME_WAIT
 
-    def _in_time_wait(self, seg: tcpwire.TcpSegment) -> None:
+    def _in_time_wait(self, seg: tcpwire.TcpSegment, meta: IpMeta) -> None:
         if seg.flags & SYN and self.reopen_from_time_wait(seg):
             return
         self._in_synchronized(seg)
@@ -730,9 +736,14 @@ _TIME_WAIT_PATH = (
     "take_reopening_syn", "take_syn_after_time_wait",
 )  # fmt: skip
 
+
+def _in_syn_sent(session: TCPSession, seg: tcpwire.TcpSegment, meta: IpMeta) -> None:
+    session._in_syn_sent(seg)  # a connection in SYN_SENT knows its peer
+
+
 _BY_STATE = {
     "CLOSED": TCPSession._in_closed,
     "LISTEN": TCPSession._in_listen,
-    "SYN_SENT": TCPSession._in_syn_sent,
+    "SYN_SENT": _in_syn_sent,
     "TIME_WAIT": TCPSession._in_time_wait,
 }

@@ -6,10 +6,12 @@ import enum
 import errno
 from typing import Any
 
+from pystack.layers.ip_meta import IpMeta, meta_of
 from pystack.layers.layer import Layer, as_bytes, unwrap
 from pystack.wire import Malformed
 from pystack.wire import icmp as icmp_wire
 from pystack.wire import udp as udp_wire
+from pystack.wire.ipv4 import Ipv4Packet
 from pystack.wire.udp import UdpDatagram
 
 EPHEMERAL = range(49152, 65536)  # RFC 6056 §2.1
@@ -77,9 +79,16 @@ class UDPProtocol(Layer):
     # -- receiving ------------------------------------------------------------------------
 
     def packet_received(self, packet: Any, **kwargs: Any) -> None:
-        """A datagram: checksum (RFC 1122 §4.1.3.4), then the application bound to its port."""
-        data = as_bytes(packet)
-        ip = unwrap(kwargs["IP"])
+        """The 2013 PyStack's entry, for a user's layer between IP and UDP: a datagram with
+        its IP header in ``kwargs["IP"]`` (and the IP layer's ``kwargs["meta"]``)."""
+        meta = kwargs.get("meta")
+        if meta is None:
+            meta = meta_of(unwrap(kwargs["IP"]), kwargs.get("Ether"))
+        self.datagram_received(as_bytes(packet), meta)
+
+    def datagram_received(self, data: bytes, meta: IpMeta) -> None:
+        """A datagram from IP: checksum (RFC 1122 §4.1.3.4), then the application bound to
+        its port, which gets ``packet_received(payload, IP=..., UDP=..., meta=meta)``."""
         try:
             dgram = udp_wire.parse(data)
         except Malformed as exc:
@@ -88,20 +97,23 @@ class UDPProtocol(Layer):
             )
             return
         # RFC 1122 §4.1.3.4: MUST silently discard a datagram with a bad checksum; 0 = none.
-        if not udp_wire.checksum_ok(data, ip.src, ip.dst):
+        if not udp_wire.checksum_ok(data, meta.src, meta.dst):
             self.stats.drop(self.name, UdpDrop.BAD_CHECKSUM)
             return
         app = self.bindings.get(dgram.dst_port)
+        ip = meta.datagram or Ipv4Packet(meta.src, meta.dst, udp_wire.PROTO, data,
+                                         ttl=meta.ttl, tos=meta.tos)  # fmt: skip
         if app is None:
             self.stats.drop(self.name, UdpDrop.NO_PORT)
             # RFC 1122 §4.1.3.1: SHOULD send port unreachable.
             self.layer("IP").send_icmp_error(
-                icmp_wire.TYPE_DEST_UNREACHABLE, icmp_wire.CODE_PORT_UNREACHABLE, ip, **kwargs
+                icmp_wire.TYPE_DEST_UNREACHABLE, icmp_wire.CODE_PORT_UNREACHABLE, ip, meta
             )
             return
         self.stats.incr(self.name, "datagrams_received")
-        kwargs["IP"] = ip
-        kwargs["UDP"] = dgram
+        kwargs: dict[str, Any] = {"IP": ip, "UDP": dgram, "meta": meta}
+        if meta.link is not None:  # the 2013 PyStack passed every header up
+            kwargs = {"Ether": meta.link, **kwargs}
         self.deliver_up(app, dgram.payload, "Raw", **kwargs)
 
     def icmp_error_received(self, kind: str, code: int, quoted_ip: Any) -> None:
@@ -128,6 +140,14 @@ class UDPProtocol(Layer):
         data = udp_wire.emit(
             UdpDatagram(udp["sport"], udp["dport"], as_bytes(packet)), src, ip["dst"]
         )
-        ip.update(src=src, proto=udp_wire.PROTO)
         self.stats.incr(self.name, "datagrams_sent")
-        self.transfer_packet(data, IP=ip)
+        send = getattr(self.lowerLayers["default"], "send_payload", None)
+        if send is None:  # a user's layer below: the 2013 PyStack's call
+            ip.update(src=src, proto=udp_wire.PROTO)
+            self.transfer_packet(data, IP=ip)
+            return
+        send(
+            data, dst=ip["dst"], proto=udp_wire.PROTO, src=src, ttl=ip.get("ttl"),
+            tos=ip.get("tos"), df=ip.get("df"), ident=ip.get("ident", ip.get("id")),
+            options=ip.get("options") or b"",
+        )  # fmt: skip

@@ -22,6 +22,7 @@ from typing import Any
 
 from twisted.internet.task import Clock
 
+from pystack.layers.ip_meta import IpMeta, meta_of
 from pystack.layers.layer import Layer, StackContext
 from pystack.layers.tcp_config import TcpConfig, TcpDrop
 from pystack.layers.tcp_session import TCPSession
@@ -31,6 +32,7 @@ from pystack.wire.seqnum import SeqNum
 from pystack.wire.tcp_options import NOP, Mss, Timestamp
 
 __all__ = [
+    "PEER_META",
     "Expected",
     "HarnessHost",
     "PipeWire",
@@ -43,6 +45,8 @@ __all__ = [
 
 LOCAL = ("198.18.0.1", 80)
 REMOTE = ("198.18.0.2", 49500)
+PEER_META = IpMeta(REMOTE[0], LOCAL[0], 64, 0)
+"""What IP tells the session of a segment from the peer."""
 _LETTERS = {"F": tcpwire.FIN, "S": tcpwire.SYN, "R": tcpwire.RST, "P": tcpwire.PSH,
             "U": tcpwire.URG, ".": tcpwire.ACK, "E": tcpwire.ECE, "W": tcpwire.CWR}  # fmt: skip
 
@@ -129,15 +133,11 @@ class HarnessHost:
         self.children: list[TCPSession] = []
         self.forgotten: list[TCPSession] = []
         self.next_isn = isn
-        self.last_remote_ip: str | None = REMOTE[0]
         self.events: collections.Counter[str] = collections.Counter()
         self.cookie_secret = bytes(range(16))
 
     def isn(self, local_ip: str, local_port: int, remote_ip: str, remote_port: int) -> int:
         return self.next_isn
-
-    def local_ip(self) -> str:
-        return LOCAL[0]
 
     def count_drop(self, reason: TcpDrop) -> None:
         self.drops[reason] += 1
@@ -276,12 +276,16 @@ class TcpHarness:
             ack & 0xFFFFFFFF, flags_of(flags), window, payload, options,
         )  # fmt: skip
 
-    def send(self, flags: str | int | tcpwire.TcpSegment, **fields: Any) -> None:
-        """Inject a segment (a `TcpSegment`, or flags and fields for `segment`)."""
+    def send(
+        self, flags: str | int | tcpwire.TcpSegment, *, meta: IpMeta | None = None,
+        **fields: Any,
+    ) -> None:  # fmt: skip
+        """Inject a segment (a `TcpSegment`, or flags and fields for `segment`), as IP
+        would deliver it from the peer (``meta``: from another address, TTL or TOS)."""
         seg = flags if isinstance(flags, tcpwire.TcpSegment) else self.segment(flags, **fields)
         listener = self.session if self.session.state == "LISTEN" else None
         before = len(self.host.children)
-        self.session.segment_arrives(seg)
+        self.session.segment_arrives(seg, meta or PEER_META)
         if listener is not None and len(self.host.children) > before:
             self.session = self.host.children[-1]
             self._watch(self.session)
@@ -366,9 +370,13 @@ class PipeIP(Layer):
         self.wire = wire
         self.address = ip
 
+    def send_payload(self, payload: bytes, *, dst: str, src: str | None = None, **ip: Any) -> None:
+        """The IP layer's call for transports: carry ``payload`` to ``dst``."""
+        self.wire.carry(src or self.address, dst, payload)
+
     def send_packet(self, packet: Any, **kwargs: Any) -> None:
         fields = kwargs["IP"]
-        self.wire.carry(fields.get("src") or self.address, fields["dst"], bytes(packet))
+        self.send_payload(bytes(packet), dst=fields["dst"], src=fields.get("src"))
 
 
 class PipeWire:
@@ -403,7 +411,8 @@ class PipeWire:
     def _deliver(self, src: str, dst: str, data: bytes) -> None:
         layer = self.layers.get(dst)
         if layer is not None:
-            layer.packet_received(data, IP=ipv4.Ipv4Packet(src, dst, tcpwire.PROTO, data))
+            datagram = ipv4.Ipv4Packet(src, dst, tcpwire.PROTO, data)
+            layer.datagram_received(data, meta_of(datagram))
 
 
 class TcpPair:

@@ -10,6 +10,7 @@ import random
 import pytest
 from twisted.internet.task import Clock
 
+from pystack.layers.ip_meta import IpMeta
 from pystack.layers.tcp_session import TCPSession
 from pystack.links.memory import MemoryWire
 from pystack.stack import PyStack
@@ -58,12 +59,12 @@ def test_a_bare_ack_to_a_listening_port_is_answered_by_a_reset_to_its_sender() -
     wire = MemoryWire(clock)
     stack = PyStack(link=wire.attach(), ip="198.18.0.2/24", clock=clock, rng=random.Random(2))
     sent: list[tuple[bytes, dict[str, object]]] = []
-    stack.tcp.lowerLayers["default"].send_packet = lambda data, **kw: sent.append((data, kw))
+    stack.tcp.lowerLayers["default"].send_payload = lambda data, **kw: sent.append((data, kw))
     stack.tcp.listen(80)
     seg = tcpwire.TcpSegment(40000, 80, 1000, 5000, tcpwire.ACK, 1000)
-    stack.tcp.segment_received(seg, "198.18.0.1", "198.18.0.2")
+    stack.tcp.segment_received(seg, IpMeta("198.18.0.1", "198.18.0.2", 64, 0))
     [(data, kw)] = sent
-    assert kw["IP"] == {"dst": "198.18.0.1", "proto": 6, "src": "198.18.0.2"}
+    assert kw == {"dst": "198.18.0.1", "proto": 6, "src": "198.18.0.2"}
     rst = tcpwire.parse(data)
     assert (rst.flags, rst.seq, rst.dst_port) == (tcpwire.RST, 5000, 40000)
     assert tcpwire.checksum_ok(data, "198.18.0.2", "198.18.0.1")

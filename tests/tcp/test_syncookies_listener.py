@@ -8,7 +8,7 @@ from typing import Any
 from pystack.layers.tcp_config import TcpConfig, TcpDrop
 from pystack.layers.tcp_session import TCPSession
 from pystack.layers.tcp_syncookies import TS_MASK
-from pystack.testing.harness import REMOTE, TcpHarness
+from pystack.testing.harness import PEER_META, REMOTE, TcpHarness
 from pystack.wire import tcp as tcpwire
 from pystack.wire.tcp_options import NOP, SackPermitted, Timestamp, WindowScale
 
@@ -47,7 +47,7 @@ def child_of(h: TcpHarness) -> TCPSession:
 
 def test_cookie_synack_keeps_no_state_and_its_ack_opens_the_connection() -> None:
     h, lst = listener()
-    lst.segment_arrives(syn(h, ts=777, wscale=7, sack=True))
+    lst.segment_arrives(syn(h, ts=777, wscale=7, sack=True), PEER_META)
     (synack,) = h.take()
     assert synack.flags == tcpwire.SYN | tcpwire.ACK and synack.ack == h.remote(1)
     assert synack.mss == 1460 and synack.wscale == ALWAYS.rcv_wscale and synack.sack_permitted
@@ -56,7 +56,7 @@ def test_cookie_synack_keeps_no_state_and_its_ack_opens_the_connection() -> None
     assert h.host.children == [] and lst.half_open == 0  # stateless
     assert h.host.events["syncookies_sent"] == 1
     h.advance(5)
-    lst.segment_arrives(final_ack(h, synack, tsval=900))
+    lst.segment_arrives(final_ack(h, synack, tsval=900), PEER_META)
     child = child_of(h)
     assert child.state == "ESTABLISHED" and child.passive
     snap = child.snapshot()
@@ -74,19 +74,19 @@ def test_cookie_synack_keeps_no_state_and_its_ack_opens_the_connection() -> None
 def test_the_cookie_rounds_the_mss_down_to_the_table() -> None:
     for peer_mss, expected in ((1400, 1300), (1300, 1300), (1000, 536), (None, 536)):
         h, lst = listener()
-        lst.segment_arrives(syn(h, mss=peer_mss))
+        lst.segment_arrives(syn(h, mss=peer_mss), PEER_META)
         (synack,) = h.take()
-        lst.segment_arrives(final_ack(h, synack))
+        lst.segment_arrives(final_ack(h, synack), PEER_META)
         assert child_of(h).snd_mss == expected, peer_mss
 
 
 def test_without_timestamps_a_cookie_carries_no_window_scale_or_sack() -> None:
     h, lst = listener()
-    lst.segment_arrives(syn(h, wscale=7, sack=True))
+    lst.segment_arrives(syn(h, wscale=7, sack=True), PEER_META)
     (synack,) = h.take()
     assert synack.wscale is None and not synack.sack_permitted
     assert TcpHarness.timestamp(synack) is None
-    lst.segment_arrives(final_ack(h, synack))
+    lst.segment_arrives(final_ack(h, synack), PEER_META)
     snap = child_of(h).snapshot()
     assert (snap["snd_wscale"], snap["rcv_wscale"], snap["sack_ok"], snap["ts_ok"]) == (
         0, 0, False, False,
@@ -97,12 +97,12 @@ def test_without_timestamps_a_cookie_carries_no_window_scale_or_sack() -> None:
 def test_window_scale_and_sack_come_back_in_the_tsval_low_bits() -> None:
     for wscale, sack in ((None, False), (0, True), (14, False), (3, True)):
         h, lst = listener()
-        lst.segment_arrives(syn(h, ts=5, wscale=wscale, sack=sack))
+        lst.segment_arrives(syn(h, ts=5, wscale=wscale, sack=sack), PEER_META)
         (synack,) = h.take()
         tsval = (TcpHarness.timestamp(synack) or (0, 0))[0]
         assert tsval & 0xF == (0xF if wscale is None else wscale)
         assert bool(tsval & 0x10) == sack and tsval & TS_MASK == tsval & 0x3F
-        lst.segment_arrives(final_ack(h, synack, tsval=6))
+        lst.segment_arrives(final_ack(h, synack, tsval=6), PEER_META)
         snap = child_of(h).snapshot()
         assert snap["sack_ok"] == sack
         assert snap["snd_wscale"] == (0 if wscale is None else wscale)
@@ -110,9 +110,9 @@ def test_window_scale_and_sack_come_back_in_the_tsval_low_bits() -> None:
 
 def test_data_on_the_cookie_ack_is_delivered() -> None:
     h, lst = listener()
-    lst.segment_arrives(syn(h))
+    lst.segment_arrives(syn(h), PEER_META)
     (synack,) = h.take()
-    lst.segment_arrives(final_ack(h, synack, payload=b"GET / HTTP/1.0\r\n\r\n"))
+    lst.segment_arrives(final_ack(h, synack, payload=b"GET / HTTP/1.0\r\n\r\n"), PEER_META)
     child = child_of(h)
     assert child.read() == b"GET / HTTP/1.0\r\n\r\n"
     assert child.snapshot()["rcv_nxt"] == h.remote(1 + 18)
@@ -120,10 +120,10 @@ def test_data_on_the_cookie_ack_is_delivered() -> None:
 
 def test_a_forged_cookie_gets_a_reset_and_is_counted() -> None:
     h, lst = listener()
-    lst.segment_arrives(syn(h))
+    lst.segment_arrives(syn(h), PEER_META)
     (synack,) = h.take()
     bad = final_ack(h, synack, ack_delta=2)
-    lst.segment_arrives(bad)
+    lst.segment_arrives(bad, PEER_META)
     h.recv(h.expect("R", seq=bad.ack))  # RFC 9293 §3.10.7.2: <SEQ=SEG.ACK><CTL=RST>
     assert h.host.children == [] and h.host.events["syncookies_failed"] == 1
     assert h.drops[TcpDrop.LISTEN_ACK] == 1
@@ -131,30 +131,32 @@ def test_a_forged_cookie_gets_a_reset_and_is_counted() -> None:
 
 def test_a_cookie_from_another_port_or_secret_is_refused() -> None:
     h, lst = listener()
-    lst.segment_arrives(syn(h))
+    lst.segment_arrives(syn(h), PEER_META)
     (synack,) = h.take()
-    lst.segment_arrives(dataclasses.replace(final_ack(h, synack), src_port=REMOTE[1] + 1))
+    lst.segment_arrives(
+        dataclasses.replace(final_ack(h, synack), src_port=REMOTE[1] + 1), PEER_META
+    )
     h.host.cookie_secret = bytes(16)
-    lst.segment_arrives(final_ack(h, synack))
+    lst.segment_arrives(final_ack(h, synack), PEER_META)
     assert h.host.children == [] and h.host.events["syncookies_failed"] == 2
 
 
 def test_a_cookie_lives_two_counter_ticks() -> None:
     h, lst = listener()
     h.advance(59)  # made at the end of minute 0, used just before the end of minute 1
-    lst.segment_arrives(syn(h))
+    lst.segment_arrives(syn(h), PEER_META)
     (synack,) = h.take()
     h.advance(60.9)
-    lst.segment_arrives(final_ack(h, synack))
+    lst.segment_arrives(final_ack(h, synack), PEER_META)
     assert child_of(h).state == "ESTABLISHED"
 
 
 def test_a_stale_cookie_is_refused() -> None:
     h, lst = listener()
-    lst.segment_arrives(syn(h))
+    lst.segment_arrives(syn(h), PEER_META)
     (synack,) = h.take()
     h.advance(120)  # two ticks later
-    lst.segment_arrives(final_ack(h, synack))
+    lst.segment_arrives(final_ack(h, synack), PEER_META)
     h.recv(h.expect("R", seq=(synack.seq + 1) & 0xFFFFFFFF))
     assert h.host.children == [] and h.host.events["syncookies_failed"] == 1
 
@@ -162,44 +164,44 @@ def test_a_stale_cookie_is_refused() -> None:
 def test_overflow_mode_sends_cookies_only_once_the_syn_queue_is_full() -> None:
     h, lst = listener(TcpConfig(syn_backlog=2))
     for port in (40001, 40002):
-        lst.segment_arrives(syn(h, port))
+        lst.segment_arrives(syn(h, port), PEER_META)
     assert lst.half_open == 2 and len(h.host.children) == 2
     assert h.host.events["syncookies_sent"] == 0
-    lst.segment_arrives(syn(h, 40003))
+    lst.segment_arrives(syn(h, 40003), PEER_META)
     (synack,) = h.take()[-1:]
     assert lst.half_open == 2 and len(h.host.children) == 2  # no state for the third
     assert h.host.events["syncookies_sent"] == 1
-    lst.segment_arrives(final_ack(h, synack))
+    lst.segment_arrives(final_ack(h, synack), PEER_META)
     assert h.host.children[-1].state == "ESTABLISHED" and h.host.children[-1].remote_port == 40003
 
 
 def test_cookies_off_drops_syns_beyond_the_syn_queue() -> None:
     h, lst = listener(TcpConfig(syn_backlog=2, syn_cookies="off"))
     for port in (40001, 40002, 40003):
-        lst.segment_arrives(syn(h, port))
+        lst.segment_arrives(syn(h, port), PEER_META)
     assert len(h.take()) == 2 and lst.half_open == 2
     assert h.drops[TcpDrop.SYN_QUEUE_FULL] == 1 and h.host.events["syncookies_sent"] == 0
 
 
 def test_without_a_recent_overflow_an_ack_is_not_taken_as_a_cookie() -> None:
     h, lst = listener(TcpConfig(syn_backlog=1))
-    lst.segment_arrives(syn(h, 40001))
-    lst.segment_arrives(syn(h, 40002))
+    lst.segment_arrives(syn(h, 40001), PEER_META)
+    lst.segment_arrives(syn(h, 40002), PEER_META)
     synack = h.take()[-1]
     h.advance(121)  # Linux's tcp_synq_no_recent_overflow: no cookie sent for 2 minutes
     h.take()  # the half-open child's SYN,ACK retransmissions
-    lst.segment_arrives(final_ack(h, synack))
+    lst.segment_arrives(final_ack(h, synack), PEER_META)
     h.recv(h.expect("R", seq=(synack.seq + 1) & 0xFFFFFFFF))
     assert h.host.events["syncookies_failed"] == 0  # not even checked
 
 
 def test_a_full_accept_queue_drops_the_cookie_ack_without_a_reset() -> None:
     h, lst = listener()
-    lst.segment_arrives(syn(h))
+    lst.segment_arrives(syn(h), PEER_META)
     (synack,) = h.take()
     lst.backlog = 1
     lst.accept_queue.append(lst)  # a connection waits for accept()
-    lst.segment_arrives(final_ack(h, synack))
+    lst.segment_arrives(final_ack(h, synack), PEER_META)
     h.recv_nothing()
     assert h.drops[TcpDrop.BACKLOG_FULL] == 1 and lst.half_open == 0
     assert h.host.children[-1] in h.host.forgotten
@@ -222,7 +224,7 @@ def test_synack_is_resent_five_times_then_the_half_open_connection_goes() -> Non
 
 def test_timestamps_echo_is_what_the_peer_sent() -> None:
     h, lst = listener()
-    lst.segment_arrives(syn(h, ts=4242))
+    lst.segment_arrives(syn(h, ts=4242), PEER_META)
     (synack,) = h.take()
     assert Timestamp in {type(o) for o in synack.options}
     assert (TcpHarness.timestamp(synack) or (0, 0))[1] == 4242

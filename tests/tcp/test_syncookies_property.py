@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from pystack.layers.tcp_config import TcpConfig
 from pystack.layers.tcp_session import TCPSession
 from pystack.layers.tcp_syncookies import MSS_TABLE, counter, mss_index
-from pystack.testing.harness import TcpHarness
+from pystack.testing.harness import PEER_META, TcpHarness
 from pystack.wire import tcp as tcpwire
 
 SYN_BACKLOG = 2
@@ -54,7 +54,7 @@ def test_listener_under_generated_syns_and_acks(mode: str, events: list[tuple]) 
             _, mss, isn = event
             children = len(h.host.children)
             seg = h.segment("S", seq=isn, mss=mss)
-            lst.segment_arrives(dataclasses.replace(seg, src_port=port))
+            lst.segment_arrives(dataclasses.replace(seg, src_port=port), PEER_META)
             (synack,) = [s for s in h.take() if s.dst_port == port]
             assert synack.flags == tcpwire.SYN | tcpwire.ACK and synack.ack == (isn + 1) % 2**32
             if len(h.host.children) == children:  # a cookie: nothing kept
@@ -83,7 +83,7 @@ def check_ack(h: TcpHarness, lst: TCPSession, sent: Sent, tamper: int, checked: 
     seg = h.segment(".", seq=sent.isn + 1, ack=sent.synack.seq + 1 + tamper)
     children = len(h.host.children)
     failed = h.host.events["syncookies_failed"]
-    lst.segment_arrives(dataclasses.replace(seg, src_port=sent.port))
+    lst.segment_arrives(dataclasses.replace(seg, src_port=sent.port), PEER_META)
     fresh = counter(h.clock.seconds()) - counter(sent.at) < 2
     if tamper == 0 and fresh:
         sent.used = True

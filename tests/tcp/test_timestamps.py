@@ -181,17 +181,17 @@ def test_linux_answers_with_timestamps_and_we_echo_them() -> None:
         outgoing: list[Any] = []
         try:
             stack.run(doreactor=False)
-            original_in, original_out = stack.tcp.packet_received, stack.tcp.transmit
+            original_in, original_out = stack.tcp.datagram_received, stack.tcp.transmit
 
-            def spy_in(packet: Any, **kw: Any) -> None:
+            def spy_in(packet: bytes, meta: Any) -> None:
                 incoming.append(tcpwire.parse(bytes(packet)))
-                original_in(packet, **kw)
+                original_in(packet, meta)
 
             def spy_out(session: Any, seg: Any) -> None:
                 outgoing.append(seg)
                 original_out(session, seg)
 
-            stack.tcp.packet_received = spy_in
+            stack.tcp.datagram_received = spy_in
             stack.tcp.transmit = spy_out
             with client_of_kernel(lab, stack) as client:
                 session = client.session

@@ -191,17 +191,17 @@ def test_linux_negotiates_window_scaling_with_the_stack() -> None:
         seen: list[Any] = []
         try:
             stack.run(doreactor=False)
-            original = stack.tcp.packet_received
+            original = stack.tcp.datagram_received
 
-            def spy(packet: Any, **kw: Any) -> None:
+            def spy(packet: bytes, meta: Any) -> None:
                 from pystack.wire import tcp as tcpwire
 
                 seg = tcpwire.parse(bytes(packet))
                 if seg.flags & tcpwire.SYN:
                     seen.append(seg)
-                original(packet, **kw)
+                original(packet, meta)
 
-            stack.tcp.packet_received = spy
+            stack.tcp.datagram_received = spy
             with client_of_kernel(lab, stack) as client:
                 session = client.session
                 assert session is not None

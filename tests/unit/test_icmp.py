@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from pystack.layers.ip_meta import meta_of
 from pystack.layers.udp_application import UDPApplication
 from pystack.testing.twostack import SimNet, WireTap
 from pystack.wire import ethernet as eth_wire
@@ -98,7 +99,8 @@ def test_rfc1122_forbidden_errors(
 ) -> None:
     ether = eth_wire.EthernetFrame(eth_wire.BROADCAST if link_broadcast else net.a.mac,
                                    "02:00:00:00:00:99", 0x0800, b"")  # fmt: skip
-    assert net.a.icmp.send_error(3, 3, offending, Ether=ether) is allowed
+    meta = meta_of(offending, link=ether)
+    assert net.a.icmp.send_error(3, 3, offending, meta) is allowed
 
 
 def test_udp_broadcast_to_a_closed_port_gets_no_error(net: SimNet) -> None:
