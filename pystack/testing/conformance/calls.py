@@ -87,7 +87,8 @@ def _transfer(h: RecordedHarness, window: int) -> tuple[bytes, list[str]]:
     received in order and the checks that failed on the way."""
     snd = h.session.snapshot()["snd_una"]
     got, wrong, fin_at, right = bytearray(), [], None, window
-    for _ in range(PATIENCE):
+    queued = h.session.snapshot()["send_queued"]
+    for _ in range(PATIENCE + 2 * queued // min(window, h.session.snd_mss)):
         sent = _wait_for_segments(h)
         if not sent:
             break
@@ -137,7 +138,7 @@ def _check_data_segment(h: RecordedHarness, seg: tcpwire.TcpSegment, snd: int,
     "send.data_within_window_in_order", "RFC 9293 §3.10.2, §3.8.6, §3.7.1 (MUST-14)",
     "SEND in ESTABLISHED sends every byte once, in order, with ACK, within the peer's "
     "window and MSS",
-    iss=SEQUENCE, irs=SEQUENCE, window=st.integers(1, 65535), mss=st.integers(64, 1460),
+    iss=SEQUENCE, irs=SEQUENCE, window=st.integers(256, 65535), mss=st.integers(64, 1460),
     size=st.integers(1, 20_000),
 )  # fmt: skip
 def send_in_window(cls: type[TCPSession], data: st.DataObject, iss: int, irs: int,
@@ -234,7 +235,8 @@ def close_sends_fin(cls: type[TCPSession], data: st.DataObject, iss: int, irs: i
     expect(not resets and fins and not wrong and got == payload[:taken],
            f"the {taken} bytes, then a FIN at seq {(h.local(1) + taken) % MOD}",
            "; ".join(wrong) or segment_lines(resets or segs[-3:]))  # fmt: skip
-    expect((fins[0].seq - h.local(1)) % MOD == taken, f"FIN at byte {taken}",
+    fin = fins[0]
+    expect((fin.seq + len(fin.payload) - h.local(1)) % MOD == taken, f"FIN at byte {taken}",
            segment_lines(fins[:1]))  # fmt: skip
     expect(h.state == "FIN_WAIT_2", "state FIN_WAIT_2", f"state {h.state}")
 

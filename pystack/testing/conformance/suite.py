@@ -133,7 +133,7 @@ def report_lines(result: Result) -> list[str]:
     if trace is not None and trace.events:
         roles = ", ".join(f"{trace.names.get(h, h)} = {r}" for h, r in trace.roles.items())
         lines.append(f"    counterexample ({roles}):")
-        lines += [f"      {line}" for line in trace.lines()]
+        lines += [f"      {line}" for line in _shortened(trace.lines())]
         lines.append("    states:")
         lines += [f"      {line}" for line in trace.state_lines()]
     if result.steps:
@@ -146,6 +146,13 @@ def report_lines(result: Result) -> list[str]:
     if result.ladder:
         lines.append(f"    ladder: {', '.join(str(p) for p in result.ladder)}")
     return lines
+
+
+def _shortened(lines: list[str], keep: int = 24) -> list[str]:
+    """The first and last ``keep`` lines of a long ladder (the SVG has all of them)."""
+    if len(lines) <= 2 * keep + 1:
+        return lines
+    return [*lines[:keep], f"... {len(lines) - 2 * keep} more lines ...", *lines[-keep:]]
 
 
 def result_json(result: Result) -> dict[str, Any]:
