@@ -139,10 +139,8 @@ def report_lines(result: Result) -> list[str]:
     if result.steps:
         lines.append("    steps:")
         lines += [f"      {line.strip()}" for line in result.steps]
-    message = result.message.strip().splitlines() or ["(no message)"]
-    if not message[0].startswith("expected:"):
-        message[0] = f"failed: {message[0]}"
-    lines += [f"    {line}" for line in message]
+    expected, happened = _split(result)
+    lines += [f"    expected: {expected}", f"    happened: {happened}"]
     if result.ladder:
         lines.append(f"    ladder: {', '.join(str(p) for p in result.ladder)}")
     return lines
@@ -163,7 +161,7 @@ def result_json(result: Result) -> dict[str, Any]:
     }  # fmt: skip
     if result.status == "failed":
         trace = result.trace or Trace()
-        expected, happened = _split(result.message)
+        expected, happened = _split(result)
         out["counterexample"] = {
             "events": [e.as_json(trace.names) for e in trace.events],
             "states": {h: {"name": trace.names.get(h, h), "role": trace.roles.get(h, ""),
@@ -175,11 +173,14 @@ def result_json(result: Result) -> dict[str, Any]:
     return out
 
 
-def _split(message: str) -> tuple[str | None, str | None]:
+def _split(result: Result) -> tuple[str, str]:
+    """What was expected and what happened: from the message, else the property's
+    sentence and the message (the segment oracle says both in one line)."""
+    message = result.message.strip() or "(no message)"
     if message.startswith("expected: ") and "\nhappened: " in message:
         expected, happened = message[len("expected: "):].split("\nhappened: ", 1)
         return expected, happened
-    return None, None
+    return result.prop.checks, message
 
 
 def write_ladder(result: Result, directory: Path, title: str) -> list[Path]:
