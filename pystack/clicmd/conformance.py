@@ -46,7 +46,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     parser.add_argument("--json", action="store_true",
                         help="print one JSON object instead of lines (see the docs)")  # fmt: skip
     parser.add_argument("--ladder", metavar="DIR",
-                        help="also draw each failure's ladder as DIR/NAME.svg and .html")  # fmt: skip
+                        help="draw each failure's ladder as DIR/NAME.svg and .html")  # fmt: skip
     parser.add_argument("--list", action="store_true", help="list the properties and stop")
     parser.set_defaults(func=run)
 
@@ -76,7 +76,11 @@ def load_class(target: str) -> type[Any]:
     for part in attr.split("."):
         obj = getattr(obj, part, None)
     if not (isinstance(obj, type) and issubclass(obj, TCPSession)):
-        what = "not found" if obj is None else f"is not a subclass of {TCPSession.__module__}.TCPSession"
+        what = (
+            "not found"
+            if obj is None
+            else f"is not a subclass of {TCPSession.__module__}.TCPSession"
+        )
         raise CommandError(f"{target}: {attr} {what}", status=USAGE_ERROR)
     return obj
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections.abc import Callable
 from typing import Any
 
@@ -33,7 +34,6 @@ from pystack.testing.conformance.segment import (
 )
 from pystack.testing.harness import LOCAL
 from pystack.wire import tcp as tcpwire
-from pystack.wire.seqnum import SeqNum
 
 FIN, SYN, RST, PSH, ACK = tcpwire.FIN, tcpwire.SYN, tcpwire.RST, tcpwire.PSH, tcpwire.ACK
 MOD = 1 << 32
@@ -183,10 +183,10 @@ def backoff(cls: type[TCPSession], data: st.DataObject, iss: int, state: str,
     assert first is not None and first.seg is not None
     times = [e.time for e in h.trace.events if e.seg is not None and e.src == LOCAL[0]
              and e.seg.seq == first.seg.seq and not e.seg.flags & RST]  # fmt: skip
-    waits = [round(b - a, 6) for a, b in zip(times, times[1:], strict=False)]
+    waits = [round(b - a, 6) for a, b in itertools.pairwise(times)]
     expect(len(waits) >= 3, f"at least 3 retransmissions within {15 * rto + 0.5:g} s",
            f"waits {waits}")  # fmt: skip
-    short = [(a, b) for a, b in zip(waits, waits[1:], strict=False) if b < 2 * a - 1e-6]
+    short = [(a, b) for a, b in itertools.pairwise(waits) if b < 2 * a - 1e-6]
     expect(not short, "each wait twice the one before", f"waits {waits} s")
 
 

@@ -158,4 +158,3 @@ def _peer_state(state: str) -> str:
 def harness(state: str, session_class: type[TCPSession], **kwargs: Any) -> RecordedHarness:
     """A recorded harness for ``session_class`` in ``state`` (`TcpHarness` arguments)."""
     return RecordedHarness(state, session_class=session_class, **kwargs)
-

@@ -43,8 +43,8 @@ from twisted.internet.task import Clock
 from pystack.layers.tcp_config import CloseReason, TcpConfig
 from pystack.layers.tcp_session import TCPSession
 from pystack.testing import examples
-from pystack.testing.controlled_wire import ControlledWire
 from pystack.testing.conformance.recording import RecordedHarness, begin, current
+from pystack.testing.controlled_wire import ControlledWire
 from pystack.wire import Malformed, ethernet, ipv4
 from pystack.wire import tcp as tcpwire
 from pystack.wire.seqnum import SeqNum

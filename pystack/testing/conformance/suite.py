@@ -61,8 +61,11 @@ def select(patterns: Sequence[str] = ()) -> list[Property]:
     ordered = sorted(PROPERTIES.values(), key=lambda p: AREAS.index(p.name.split(".")[0]))
     if not patterns:
         return ordered
-    return [p for p in ordered
-            if any(p.name.startswith(pat) or fnmatch.fnmatch(p.name, pat) for pat in patterns)]  # fmt: skip
+    return [p for p in ordered if any(_matches(p.name, pat) for pat in patterns)]
+
+
+def _matches(name: str, pattern: str) -> bool:
+    return name.startswith(pattern) or fnmatch.fnmatch(name, pattern)
 
 
 def _settings(examples: int) -> settings:
@@ -164,12 +167,16 @@ def result_json(result: Result) -> dict[str, Any]:
         expected, happened = _split(result)
         out["counterexample"] = {
             "events": [e.as_json(trace.names) for e in trace.events],
-            "states": {h: {"name": trace.names.get(h, h), "role": trace.roles.get(h, ""),
-                           "states": s} for h, s in trace.states.items()},  # fmt: skip
-            "steps": result.steps, "message": result.message,
-            "expected": expected, "happened": happened,
+            "states": {
+                h: {"name": trace.names.get(h, h), "role": trace.roles.get(h, ""), "states": s}
+                for h, s in trace.states.items()
+            },
+            "steps": result.steps,
+            "message": result.message,
+            "expected": expected,
+            "happened": happened,
             "ladder": [str(p) for p in result.ladder],
-        }  # fmt: skip
+        }
     return out
 
 
@@ -178,7 +185,7 @@ def _split(result: Result) -> tuple[str, str]:
     sentence and the message (the segment oracle says both in one line)."""
     message = result.message.strip() or "(no message)"
     if message.startswith("expected: ") and "\nhappened: " in message:
-        expected, happened = message[len("expected: "):].split("\nhappened: ", 1)
+        expected, happened = message[len("expected: ") :].split("\nhappened: ", 1)
         return expected, happened
     return result.prop.checks, message
 
