@@ -33,7 +33,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         description=doc[1],
         epilog=doc[2],
     )
-    parser.add_argument("target", metavar="MODULE:Class",
+    parser.add_argument("target", metavar="MODULE:Class", nargs="?",
                         help="the class to check, e.g. mypkg.tcp:MySession")  # fmt: skip
     parser.add_argument("--examples", type=_positive, default=100, metavar="N",
                         help="examples per property (default 100)")  # fmt: skip
@@ -99,6 +99,8 @@ def run(args: argparse.Namespace) -> int:
         for p in select(args.property):
             print(f"{p.name}  ({p.section}): {p.checks}")
         return 0
+    if args.target is None:
+        raise CommandError("name the class to check as MODULE:Class", status=USAGE_ERROR)
     cls = load_class(args.target)
     if not select(args.property):
         raise CommandError(f"no property matches {args.property}", status=USAGE_ERROR)
