@@ -86,7 +86,8 @@ def _transfer(h: RecordedHarness, window: int) -> tuple[bytes, list[str]]:
     """Play a peer that acknowledges everything at once with ``window``; returns the bytes
     received in order and the checks that failed on the way."""
     snd = h.session.snapshot()["snd_una"]
-    got, wrong, fin_at, right = bytearray(), [], None, window
+    got, fin_at, right = bytearray(), None, window
+    wrong: list[str] = []
     queued = h.session.snapshot()["send_queued"]
     for _ in range(PATIENCE + 2 * queued // min(window, h.session.snd_mss)):
         sent = _wait_for_segments(h)

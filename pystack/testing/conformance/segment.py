@@ -473,7 +473,8 @@ def _observed_class(cls: type[TCPSession]) -> type[TCPSession]:
 
         def on_state_change(self, old: str, trigger: str, new: str) -> None:
             self.conformance_log.append((old, trigger, new))
-            current().transition(self.clock.seconds(), self.local_ip,
+            host = ADDRESSES[SERVER] if self.local_ip == "0.0.0.0" else self.local_ip
+            current().transition(self.clock.seconds(), host,
                                  f"tcp port {self.local_port}", old, new, trigger)  # fmt: skip
             super().on_state_change(old, trigger, new)
 

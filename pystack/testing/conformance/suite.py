@@ -18,6 +18,7 @@ from typing import Any
 from hypothesis import HealthCheck, Verbosity, given, settings
 from hypothesis import seed as use_seed
 from hypothesis import strategies as st
+from hypothesis.reporting import with_reporter
 from hypothesis.stateful import run_state_machine_as_test
 
 from pystack.layers.tcp_session import TCPSession
@@ -71,7 +72,7 @@ def _matches(name: str, pattern: str) -> bool:
 def _settings(examples: int) -> settings:
     return settings(
         max_examples=examples, deadline=None, database=None, print_blob=False,
-        report_multiple_bugs=False, verbosity=Verbosity.quiet,
+        report_multiple_bugs=False, verbosity=Verbosity.normal,
         suppress_health_check=list(HealthCheck), stateful_step_count=STEPS,
     )  # fmt: skip
 
@@ -105,15 +106,32 @@ def run_property(p: Property, cls: type[TCPSession], *, examples: int = 100,
                  seed: int | None = None) -> Result:  # fmt: skip
     """Run one property on ``cls``; a failure keeps its shrunk counterexample."""
     count = [0]
+    reported: list[str] = []  # hypothesis's account of the failing example
     try:
-        _runner(p, cls, examples, seed, count)()
+        with with_reporter(lambda text: reported.extend(str(text).splitlines())):
+            _runner(p, cls, examples, seed, count)()
     except Exception as exc:  # any failure of the class under test is a finding
         message = str(exc) if isinstance(exc, AssertionError) else (
             f"raised {type(exc).__name__}: {exc}")  # fmt: skip
-        steps = [line.strip() for note in getattr(exc, "__notes__", [])
-                 for line in note.splitlines() if line.strip().startswith("state")]  # fmt: skip
+        notes = [line for note in getattr(exc, "__notes__", []) for line in note.splitlines()]
+        steps = _machine_steps(p, cls, reported + notes)
         return Result(p, "failed", count[0], message, current(), steps)
     return Result(p, "passed", count[0])
+
+
+def _machine_steps(p: Property, cls: type[TCPSession], lines: list[str]) -> list[str]:
+    """The rules a failing two-stack run took, in order (its invariant checks left out:
+    they run after every step); nothing for the other properties, whose ladder says all."""
+    if p.machine is None:
+        return []
+    machine = p.machine(cls)
+    calls = [line.strip() for line in lines if line.strip().startswith("state.")]
+    return [c for c in calls if not _is_invariant(getattr(machine, c[6:].split("(")[0], None))]
+
+
+def _is_invariant(method: Any) -> bool:
+    # hypothesis marks an @invariant() method with this attribute (hypothesis.stateful).
+    return getattr(method, "hypothesis_stateful_invariant", None) is not None
 
 
 def run_suite(cls: type[TCPSession], *, examples: int = 100, seed: int | None = None,
