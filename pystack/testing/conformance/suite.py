@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import fnmatch
+import traceback
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -111,12 +112,20 @@ def run_property(p: Property, cls: type[TCPSession], *, examples: int = 100,
         with with_reporter(lambda text: reported.extend(str(text).splitlines())):
             _runner(p, cls, examples, seed, count)()
     except Exception as exc:  # any failure of the class under test is a finding
-        message = str(exc) if isinstance(exc, AssertionError) else (
-            f"raised {type(exc).__name__}: {exc}")  # fmt: skip
+        message = _message(exc)
         notes = [line for note in getattr(exc, "__notes__", []) for line in note.splitlines()]
         steps = _machine_steps(p, cls, reported + notes)
         return Result(p, "failed", count[0], message, current(), steps)
     return Result(p, "passed", count[0])
+
+
+def _message(exc: BaseException) -> str:
+    """What a failure says: an assertion's message, else what was raised and where."""
+    if isinstance(exc, AssertionError) and str(exc):
+        return str(exc)
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+    return f"raised {type(exc).__name__}{where}: {exc}".rstrip(": ")
 
 
 def _machine_steps(p: Property, cls: type[TCPSession], lines: list[str]) -> list[str]:
@@ -151,7 +160,7 @@ def report_lines(result: Result) -> list[str]:
     p = result.prop
     lines = [f"FAIL {result.name}", f"    checks: {p.checks} ({p.section})"]
     trace = result.trace
-    if trace is not None and trace.events:
+    if trace is not None and (trace.events or trace.states):
         roles = ", ".join(f"{trace.names.get(h, h)} = {r}" for h, r in trace.roles.items())
         lines.append(f"    counterexample ({roles}):")
         lines += [f"      {line}" for line in _shortened(trace.lines())]
