@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-EXAMPLES = "20"
+EXAMPLES = "30"
 
 
 def conformance(*args: str) -> subprocess.CompletedProcess[str]:

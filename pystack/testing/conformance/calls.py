@@ -37,9 +37,10 @@ def opened(cls: type[TCPSession], iss: int, irs: int, **kwargs: Any) -> Recorded
 
 
 @prop(
-    "open.active_sends_syn", "RFC 9293 §3.10.1, §3.7.1 (MUST-14), RFC 7323 §2.2, §3.2",
-    "an active OPEN sends one SYN with SEQ = ISS and the MSS option, plus window scale "
-    "and timestamps exactly when configured, and enters SYN_SENT",
+    "open.active_sends_syn",
+    "RFC 9293 §3.10.1, §3.7.1 (MUST-14), RFC 7323 §2.2, §3.2, RFC 2018 §2",
+    "an active OPEN sends one SYN with SEQ = ISS and the MSS option, plus window scale, "
+    "timestamps and SACK-permitted exactly when configured, and enters SYN_SENT",
     iss=SEQUENCE, wscale=st.booleans(), timestamps=st.booleans(), sack=st.booleans(),
 )  # fmt: skip
 def active_open(cls: type[TCPSession], data: st.DataObject, iss: int, wscale: bool,
@@ -57,6 +58,7 @@ def active_open(cls: type[TCPSession], data: st.DataObject, iss: int, wscale: bo
            segment_lines(sent))  # fmt: skip
     expect((syn.timestamp is not None) == timestamps, f"timestamps option: {timestamps}",
            segment_lines(sent))  # fmt: skip
+    expect(syn.sack_permitted == sack, f"SACK-permitted option: {sack}", segment_lines(sent))
     expect(h.state == "SYN_SENT", "state SYN_SENT", f"state {h.state}")
 
 
