@@ -69,8 +69,8 @@ def load_class(target: str) -> type[Any]:
         sys.path.insert(0, "")  # a module in the current directory, as python -m does
     try:
         module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise CommandError(f"{target}: cannot import {module_name} ({exc})",
+    except Exception as exc:  # the user's module: any error importing it is theirs to see
+        raise CommandError(f"{target}: cannot import {module_name} ({type(exc).__name__}: {exc})",
                            status=USAGE_ERROR) from exc  # fmt: skip
     obj: Any = module
     for part in attr.split("."):
