@@ -17,6 +17,7 @@ SUBCOMMANDS = (
     "demo",
     "diagrams",
     "trace",
+    "conformance",
     "bench",
     "lab",
     "serve",

@@ -1,4 +1,4 @@
-"""The TCP conformance property suite, for `TCPSession` and for your own subclasses.
+"""The segment oracle and the two-stack machine the named properties are built on.
 
 Two suites, both driven by hypothesis on a deterministic clock:
 
@@ -43,8 +43,8 @@ from twisted.internet.task import Clock
 from pystack.layers.tcp_config import CloseReason, TcpConfig
 from pystack.layers.tcp_session import TCPSession
 from pystack.testing import examples
+from pystack.testing.conformance.recording import RecordedHarness, begin, current
 from pystack.testing.controlled_wire import ControlledWire
-from pystack.testing.harness import TcpHarness
 from pystack.wire import Malformed, ethernet, ipv4
 from pystack.wire import tcp as tcpwire
 from pystack.wire.seqnum import SeqNum
@@ -337,7 +337,7 @@ def check_one_segment(
 ) -> None:
     """Inject one segment drawn by ``seg_of(before)`` into a fresh session; check the answer."""
     user = Recorder()
-    h = TcpHarness(state, iss=iss, irs=irs, session_class=session_class, user=user)
+    h = RecordedHarness(state, iss=iss, irs=irs, session_class=session_class, user=user)
     h.take()
     session = h.session
     before = Before.of(session)
@@ -397,6 +397,8 @@ def single_session_check(
         data=st.data(),
     )
     def check(state: str, iss: int, irs: int, data: st.DataObject) -> None:
+        begin()
+
         def seg_of(before: Before) -> tcpwire.TcpSegment:
             return data.draw(segments(before.rcv_nxt, before.snd_una, before.snd_max))
 
@@ -471,6 +473,9 @@ def _observed_class(cls: type[TCPSession]) -> type[TCPSession]:
 
         def on_state_change(self, old: str, trigger: str, new: str) -> None:
             self.conformance_log.append((old, trigger, new))
+            host = ADDRESSES[SERVER] if self.local_ip == "0.0.0.0" else self.local_ip
+            current().transition(self.clock.seconds(), host,
+                                 f"tcp port {self.local_port}", old, new, trigger)  # fmt: skip
             super().on_state_change(old, trigger, new)
 
     Observed.__name__ = Observed.__qualname__ = cls.__name__
@@ -499,6 +504,10 @@ class TwoStackConformance(RuleBasedStateMachine):
         from pystack.stack import PyStack
 
         self.clock = Clock()
+        self.trace = begin()
+        self.trace.names = {ADDRESSES[CLIENT]: "client", ADDRESSES[SERVER]: "server"}
+        self.trace.roles.update({ADDRESSES[CLIENT]: "the class under test, connecting",
+                                 ADDRESSES[SERVER]: "the class under test, listening"})  # fmt: skip
         self.wire = ControlledWire()
         self.sessions: list[TCPSession] = []
         self.cls = _observed_class(self.session_class)
@@ -642,6 +651,7 @@ class TwoStackConformance(RuleBasedStateMachine):
         parsed = _tcp_of(frame)
         if parsed is None:
             return
+        self.trace.segment(self.clock.seconds(), *parsed)
         try:
             self._check_segment(*parsed)
         except AssertionError as exc:
