@@ -47,6 +47,7 @@ __all__ = ["Campaign", "add_arguments", "main", "python_loop_s", "run", "run_cam
 PORT_LIVE, PORT_VICTIM, PORT_CLOSING, PORT_LISTEN, PORT_UDP, PORT_NEW = (
     5001, 5002, 5003, 80, 53, 6000,
 )  # fmt: skip
+SILENT_NEIGHBOUR = "198.18.0.77"  # on the wire's subnet, and nobody answers for it
 BATCH = 64  # frames between two steps of the clock
 STEP = 0.01  # simulated seconds per step
 TRICKLE = b"." * 64  # what the other connections send each step, both ways
@@ -59,6 +60,12 @@ class _HalfCloser(TCPApplication):
 
     def eof_received(self) -> bool:
         return True
+
+
+def _listener(app: TCPApplication) -> Any:
+    """The listening session of a listening application."""
+    assert app.session is not None
+    return app.session
 
 
 def python_loop_s(runs: int = 3) -> float:
@@ -101,6 +108,7 @@ class Campaign:
         self.live_client, self.live_a, self.live_b = self._open_live()
         self.victims: dict[str, Any] = {"victim": None, "closing": None}
         self.children: dict[str, list[Any]] = {"victim": [], "closing": []}
+        self.syn_sent: Any = None
 
     # -- receiving, with every escaping exception caught and recorded ------------------------
 
@@ -108,7 +116,7 @@ class Campaign:
         def guarded(frame: bytes) -> None:
             try:
                 receive(frame)
-            except Exception:  # noqa: BLE001 - what the campaign looks for
+            except Exception:  # what the campaign looks for
                 self._record("receive" if self._injecting else "wire", frame)
 
         return guarded
@@ -142,7 +150,7 @@ class Campaign:
         while self.clock.seconds() < target:
             try:
                 self.clock.advance(target - self.clock.seconds())
-            except Exception:  # noqa: BLE001
+            except Exception:  # a timer's or the wire's: recorded the same way
                 self._record("timer", b"")
 
     # -- the sockets the frames aim at ----------------------------------------------------
@@ -162,7 +170,7 @@ class Campaign:
             stack.register_udp_application(udp)
             udp.bind(PORT_UDP)
             self.udp.append(udp)
-        a, b = self.stacks
+        b = self.stacks[1]
         self.servers = {"victim": TCPApplication(), "closing": _HalfCloser()}
         for name, app in self.servers.items():
             b.register_tcp_application(app)
@@ -190,11 +198,13 @@ class Campaign:
         elif session.state == "ESTABLISHED":
             if name == "closing":
                 client.shutdown(1)
+            elif self.rng.random() < 0.01:
+                client.close()  # now and then through LAST_ACK and TIME_WAIT
             else:
                 client.send(TRICKLE)
         if session is not None:
             session.read()
-        listener = self.servers[name].session
+        listener = _listener(self.servers[name])
         children = self.children[name]
         while listener.accept_queue:
             children.append(listener.next_accepted())
@@ -205,6 +215,17 @@ class Campaign:
             child.read()
             if child.state in ("ESTABLISHED", "CLOSE_WAIT"):
                 child.send(TRICKLE)
+
+    def _tend_syn_sent(self) -> None:
+        """Keep a connection of A in SYN_SENT: to a neighbour that never answers, so only
+        the campaign's frames (SYN,ACKs, RSTs from its address) reach it."""
+        session = self.syn_sent
+        if session is not None and session.state == "SYN_SENT":
+            return
+        if session is not None:
+            session.abort()
+            self.reconnects["syn_sent"] += 1
+        self.syn_sent = self.stacks[0].tcp.connect(SILENT_NEIGHBOUR, 9)
 
     def _tend(self, share: float) -> None:
         """Between batches: the transfer keeps to its schedule (``share`` of it written),
@@ -221,8 +242,9 @@ class Campaign:
         self.digest_in.update(data)
         for name in self.victims:
             self._tend_other(name)
+        self._tend_syn_sent()
         for app in self.listeners:
-            listener = app.session
+            listener = _listener(app)
             while listener.accept_queue:
                 listener.next_accepted().abort()
         for udp in self.udp:
@@ -239,9 +261,17 @@ class Campaign:
             snap["rcv_wnd"], snap["snd_una"], snap["snd_max"], snap["ts_recent"], kind,
         )  # fmt: skip
 
+    def _time_wait_endpoints(self, stack: Any) -> list[Endpoint]:
+        records = stack.tcp.time_wait_records()
+        return [
+            Endpoint(r.local_port, ip_bytes(r.remote_ip), r.remote_port, r.rcv_nxt,
+                     (r.rcv_adv - r.rcv_nxt) & 0xFFFFFFFF, r.snd_nxt, r.snd_nxt, r.ts_recent)
+            for r in self.rng.sample(records, min(2, len(records)))
+        ]  # fmt: skip
+
     def targets(self) -> list[Target]:
         """What each stack offers to aim at now (its connections read between batches)."""
-        known = {id(self.live_a): "live", id(self.live_b): "live"}
+        known = {id(self.live_a): "live", id(self.live_b): "live", id(self.syn_sent): "syn_sent"}
         for name, client in self.victims.items():
             if client is not None and client.session is not None:
                 known[id(client.session)] = name
@@ -254,11 +284,13 @@ class Campaign:
             chosen = [s for s in sessions if id(s) in known]
             others = [s for s in sessions if id(s) not in known]
             chosen += self.rng.sample(others, min(4, len(others)))
+            endpoints = [self._endpoint(s, known.get(id(s), "other")) for s in chosen]
+            endpoints += self._time_wait_endpoints(stack)
             out.append(Target(
                 mac_bytes(stack.mac), ip_bytes(str(stack.address)), mac_bytes(peer.mac),
                 ip_bytes(str(peer.address)), (PORT_LISTEN, PORT_LIVE, PORT_VICTIM, PORT_CLOSING)
                 if i else (PORT_LISTEN,), (PORT_UDP,),
-                [self._endpoint(s, known.get(id(s), "other")) for s in chosen],
+                endpoints,
             ))  # fmt: skip
         self._update_guard()
         return out
@@ -332,7 +364,10 @@ class Campaign:
 
     def drops(self) -> dict[str, dict[str, int]]:
         """Drops by reason of each stack (``"layer.reason": count``)."""
-        return {name: dict(sorted(s.stats.drops().items())) for name, s in zip("ab", self.stacks)}
+        return {
+            name: dict(sorted(s.stats.drops().items()))
+            for name, s in zip("ab", self.stacks, strict=True)
+        }
 
 
 def run_campaign(frames: int, seed: int = 1, megabytes: float = 4.0,
@@ -358,6 +393,7 @@ def run_campaign(frames: int, seed: int = 1, megabytes: float = 4.0,
         "families": dict(sorted(campaign.factory.families.items())),
         "mutations": dict(sorted(campaign.factory.mutations.items())),
         "guarded": campaign.guard.spoiled, "reconnects": dict(campaign.reconnects),
+        "wire_frames": campaign.net.wire.counters.sent,
         "transfer": transfer, "new_connection": new_ok,
         "ok": escaped == 0 and transfer["exact"] and new_ok,
     }  # fmt: skip
@@ -376,6 +412,7 @@ def _print(r: dict[str, Any]) -> None:
         print("    " + rec["traceback"].rstrip().replace("\n", "\n    "))
     print(f"  frames guarded     {r['guarded']:12,d}   (would rightly harm the checked transfer)")
     print(f"  reconnects         {r['reconnects']}")
+    print(f"  frames the stacks sent each other {r['wire_frames']:,d}")
     print("  drops, both stacks (top 15 of {}):".format(len(r["drops_both"])))
     for reason, n in list(r["drops_both"].items())[:15]:
         print(f"      {n:10,d}  {reason}")
