@@ -39,6 +39,7 @@ from pystack.benchmarks._fuzz_frames import (
 )
 from pystack.benchmarks.memory import HeapClock
 from pystack.layers.tcp_application import TCPApplication
+from pystack.layers.tcp_config import TcpConfig
 from pystack.layers.udp_application import UDPApplication
 from pystack.testing.twostack import SimNet
 
@@ -47,6 +48,11 @@ __all__ = ["Campaign", "add_arguments", "main", "python_loop_s", "run", "run_cam
 PORT_LIVE, PORT_VICTIM, PORT_CLOSING, PORT_LISTEN, PORT_UDP, PORT_NEW = (
     5001, 5002, 5003, 80, 53, 6000,
 )  # fmt: skip
+TCP_PROFILES = {
+    "default": TcpConfig(),
+    "plain": TcpConfig(timestamps=False, sack=False, window_scaling=False),
+    "sessions": TcpConfig(compact_time_wait=False),
+}
 SILENT_NEIGHBOUR = "198.18.0.77"  # on the wire's subnet, and nobody answers for it
 BATCH = 64  # frames between two steps of the clock
 STEP = 0.01  # simulated seconds per step
@@ -84,11 +90,12 @@ def python_loop_s(runs: int = 3) -> float:
 class Campaign:
     """The two stacks, their connections, and the frames thrown at them."""
 
-    def __init__(self, seed: int = 1, megabytes: float = 4.0) -> None:
+    def __init__(self, seed: int = 1, megabytes: float = 4.0, tcp: str = "default") -> None:
         self.seed = seed
         self.rng = random.Random(seed)
         self.clock = HeapClock()
-        self.net = SimNet(2, seed=seed, delay=0.0005, clock=self.clock)  # type: ignore[arg-type]
+        config = TCP_PROFILES[tcp]
+        self.net = SimNet(2, seed=seed, delay=0.0005, clock=self.clock, tcp=config)  # type: ignore[arg-type]
         self.stacks = self.net.stacks
         self.factory = FrameFactory(self.rng)
         truth = {ip_bytes(str(s.address)): mac_bytes(s.mac) for s in self.stacks}
@@ -370,10 +377,10 @@ class Campaign:
         }
 
 
-def run_campaign(frames: int, seed: int = 1, megabytes: float = 4.0,
+def run_campaign(frames: int, seed: int = 1, megabytes: float = 4.0, tcp: str = "default",
                  progress: Any = None) -> dict[str, Any]:  # fmt: skip
     """Run a whole campaign; returns its figures (``ok`` is the verdict)."""
-    campaign = Campaign(seed, megabytes)
+    campaign = Campaign(seed, megabytes, tcp)
     start = time.perf_counter()
     campaign.run(frames, progress)
     seconds = time.perf_counter() - start
@@ -385,7 +392,7 @@ def run_campaign(frames: int, seed: int = 1, megabytes: float = 4.0,
     for by_reason in drops.values():
         both.update(by_reason)
     return {
-        "frames": campaign.injected, "seed": seed, "seconds": round(seconds, 3),
+        "frames": campaign.injected, "seed": seed, "tcp": tcp, "seconds": round(seconds, 3),
         "frames_per_s": round(campaign.injected / seconds, 1) if seconds else 0.0,
         "exceptions": escaped, "exceptions_by_origin": dict(campaign.escaped),
         "exception_kinds": dict(campaign.signatures), "first_exceptions": campaign.recorded,
@@ -401,8 +408,8 @@ def run_campaign(frames: int, seed: int = 1, megabytes: float = 4.0,
 
 def _print(r: dict[str, Any]) -> None:
     t = r["transfer"]
-    print(f"Fuzz campaign: {r['frames']:,} frames (--seed {r['seed']}) into two stacks on a "
-          "simulated wire")  # fmt: skip
+    print(f"Fuzz campaign: {r['frames']:,} frames (--seed {r['seed']}, --tcp {r['tcp']}) "
+          "into two stacks on a simulated wire")  # fmt: skip
     print(f"  frames/s           {r['frames_per_s']:12,.0f}   ({r['seconds']:.1f} s)")
     print(f"  exceptions escaped {r['exceptions']:12,d}   {r['exceptions_by_origin'] or ''}")
     for kind, n in r["exception_kinds"].items():
@@ -413,7 +420,8 @@ def _print(r: dict[str, Any]) -> None:
     print(f"  frames guarded     {r['guarded']:12,d}   (would rightly harm the checked transfer)")
     print(f"  reconnects         {r['reconnects']}")
     print(f"  frames the stacks sent each other {r['wire_frames']:,d}")
-    print("  drops, both stacks (top 15 of {}):".format(len(r["drops_both"])))
+    totals = ", ".join(f"{k.upper()} {sum(v.values()):,d}" for k, v in r["drops"].items())
+    print(f"  drops by reason, both stacks ({totals}; top 15 of {len(r['drops_both'])}):")
     for reason, n in list(r["drops_both"].items())[:15]:
         print(f"      {n:10,d}  {reason}")
     exact = "exact (sha256)" if t["exact"] else f"NOT exact: {t['received']:,} bytes received"
@@ -431,6 +439,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=1, help="the same seed gives the same frames")
     parser.add_argument("--megabytes", type=float, default=4.0,
                         help="size of the live transfer checked afterwards (MB)")  # fmt: skip
+    parser.add_argument("--tcp", choices=sorted(TCP_PROFILES), default="default",
+                        help="TCP settings of both stacks: the defaults; 'plain' without "
+                        "timestamps, SACK and window scaling; 'sessions' with TIME_WAIT kept "
+                        "as whole sessions")  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument("--loop-runs", type=int, default=3,
                         help="runs of the Python speed loop reported beside (0: skip)")  # fmt: skip
@@ -445,7 +457,7 @@ def run(args: argparse.Namespace) -> int:
         if not args.json:
             print(f"  ... {n:,} frames", file=sys.stderr, flush=True)
 
-    result = run_campaign(args.frames, args.seed, args.megabytes, progress)
+    result = run_campaign(args.frames, args.seed, args.megabytes, args.tcp, progress)
     if args.loop_runs > 0:
         result["python_loop_s"] = round(python_loop_s(args.loop_runs), 3)
     if args.json:

@@ -43,6 +43,13 @@ def test_a_ci_sized_campaign_lets_nothing_escape_and_the_transfer_stays_exact() 
     assert result["drops_both"]["tcp.rst_challenged"] > 0
 
 
+@pytest.mark.parametrize("tcp", ["plain", "sessions"])
+def test_other_tcp_settings_hold_up_too(tcp: str) -> None:
+    result = fuzz.run_campaign(3000, seed=2, megabytes=0.5, tcp=tcp)
+    assert result["exceptions"] == 0, result["first_exceptions"]
+    assert result["ok"] and result["transfer"]["exact"]
+
+
 def test_an_exception_in_the_receive_path_is_caught_recorded_and_fails_the_run(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
