@@ -17,7 +17,15 @@ from dataclasses import dataclass, field
 
 from pystack.wire.checksum import internet_checksum, pseudo_header
 
-__all__ = ["Endpoint", "FrameFactory", "Target", "fix_checksums", "ip_bytes", "mac_bytes"]
+__all__ = [
+    "DnsWait",
+    "Endpoint",
+    "FrameFactory",
+    "Target",
+    "fix_checksums",
+    "ip_bytes",
+    "mac_bytes",
+]
 
 ETH_IPV4 = b"\x08\x00"
 ETH_ARP = b"\x08\x06"
@@ -68,6 +76,16 @@ class Endpoint:
 
 
 @dataclass
+class DnsWait:
+    """A DNS query in flight: where its answer must come to, and what it must match."""
+
+    port: int
+    ident: int
+    name: str
+    qtype: int
+
+
+@dataclass
 class Target:
     """What the generators aim at on one stack: its addresses, its peer's, its ports and
     its connections (refreshed by the campaign between batches)."""
@@ -79,6 +97,7 @@ class Target:
     listen_ports: tuple[int, ...]
     udp_ports: tuple[int, ...]
     connections: list[Endpoint] = field(default_factory=list)
+    dns: DnsWait | None = None  # a query of this stack's resolver waiting for its answer
 
 
 def _carry(a: int, b: int) -> int:
@@ -124,7 +143,7 @@ class FrameFactory:
         gens: list[tuple[str, float, Callable[[Target], list[bytes]]]] = [
             ("raw", 2, self._raw), ("ethernet", 4, self._ethernet), ("arp", 7, self._arp),
             ("ipv4", 7, self._ipv4), ("fragments", 6, self._fragments),
-            ("icmp", 12, self._icmp), ("udp", 8, self._udp),
+            ("icmp", 12, self._icmp), ("udp", 6, self._udp), ("dns", 4, self._dns),
             ("tcp_listener", 14, self._tcp_listener), ("tcp_connection", 36, self._tcp_conn),
             ("tcp_closed_port", 4, self._tcp_closed),
         ]  # fmt: skip
@@ -491,6 +510,57 @@ class FrameFactory:
             csum = internet_checksum(udp, pseudo_header(src, dst, 17, len(udp))) or 0xFFFF
         udp = udp[:6] + csum.to_bytes(2, "big") + udp[8:]
         return [self._ipv4_frame(t, src, dst, 17, udp)]
+
+    def _dns(self, t: Target) -> list[bytes]:
+        """An answer to the resolver's query in flight (RFC 1035 §4.1), from its server:
+        the right ID and question, records of every type, compression pointers (some
+        looping), then bytes of it flipped or cut (RFC 5452 §9.1 decides what matches)."""
+        rng = self.rng
+        wait = t.dns
+        if wait is None:
+            return self._udp(t)
+        message = self._dns_message(wait)
+        if rng.random() < 0.3:
+            b = bytearray(message)
+            for _ in range(rng.randrange(1, 4)):
+                b[rng.randrange(len(b))] = rng.randrange(256)
+            message = bytes(b[: rng.randrange(len(b) + 1)] if rng.random() < 0.2 else b)
+        src = t.peer_ip
+        udp = struct.pack("!HHHH", 53, wait.port, 8 + len(message), 0) + message
+        csum = internet_checksum(udp, pseudo_header(src, t.ip, 17, len(udp))) or 0xFFFF
+        udp = udp[:6] + csum.to_bytes(2, "big") + udp[8:]
+        return [self._ipv4_frame(t, src, t.ip, 17, udp)]
+
+    def _dns_message(self, wait: DnsWait) -> bytes:
+        rng = self.rng
+        clean = rng.random() < 0.6  # well-formed records only, else odd ones among them
+        flags = 0x8180 | rng.choice((0, 0, 0, 3, 2, 5, 0x200, 0x400, rng.randrange(16)))
+        counts = [rng.choice((0, 1, 1, 2, 5)) for _ in range(3)]
+        qname = b"".join(bytes((len(p),)) + p.encode() for p in wait.name.split(".")) + b"\0"
+        out = struct.pack("!HHHHHH", wait.ident, flags, 1, *counts) + qname
+        out += struct.pack("!HH", wait.qtype, 1)
+        for _ in range(sum(counts)):
+            out += self._dns_record(wait, clean)
+        return out
+
+    def _dns_record(self, wait: DnsWait, clean: bool) -> bytes:
+        rng = self.rng
+        owner = rng.choice((b"\xc0\x0c", b"\xc0\x0c", b"\x01x\xc0\x0c", b"\xc0\xff", b"\0"))
+        rtype = rng.choice((wait.qtype, 1, 28, 5, 15, 6, 16, 2, 12, rng.randrange(1 << 16)))
+        target = rng.choice((b"\xc0\x0c", b"\x03www\xc0\x0c", b"\x01a\0", b"\xc0\x12"))
+        if clean:
+            owner = b"\xc0\x0c"
+            target = rng.choice((b"\xc0\x0c", b"\x03www\xc0\x0c", b"\x01a\0"))
+        sizes = (4, 16, 20) if clean else (rng.choice((4, 4, 3)), rng.choice((16, 4)), 19)
+        rdata = {
+            1: rng.randbytes(sizes[0]),
+            28: rng.randbytes(sizes[1]),
+            15: struct.pack("!H", rng.randrange(1 << 16)) + target,
+            6: target + target + rng.randbytes(sizes[2]),
+            16: bytes((5,)) + b"hello",
+        }.get(rtype, target if rtype in (2, 5, 12) else rng.randbytes(rng.randrange(0, 40)))
+        ttl = rng.choice((0, 300, 1 << 31, 0xFFFFFFFF))
+        return owner + struct.pack("!HHIH", rtype, 1, ttl, len(rdata)) + rdata
 
     def _tcp_options(self, ep: Endpoint | None) -> bytes:
         """TCP options (RFC 9293 §3.2, RFC 7323, RFC 2018): the usual sets, values at

@@ -29,6 +29,7 @@ from collections import Counter
 from typing import Any
 
 from pystack.benchmarks._fuzz_frames import (
+    DnsWait,
     Endpoint,
     FrameFactory,
     Guard,
@@ -38,6 +39,8 @@ from pystack.benchmarks._fuzz_frames import (
     mac_bytes,
 )
 from pystack.benchmarks.memory import HeapClock
+from pystack.layers.dns import DnsQuery, DNSResolver
+from pystack.layers.dns_stack import StackTcp, StackUdp
 from pystack.layers.tcp_application import TCPApplication
 from pystack.layers.tcp_config import TcpConfig
 from pystack.layers.udp_application import UDPApplication
@@ -59,6 +62,17 @@ STEP = 0.01  # simulated seconds per step
 TRICKLE = b"." * 64  # what the other connections send each step, both ways
 MAX_RECORDED = 5  # exceptions kept in full (traceback and frame)
 _BLOCK = bytes(range(256)) * 256
+
+
+class _WatchedResolver(DNSResolver):
+    """A resolver that remembers its latest query, so that answers can be aimed at it."""
+
+    last: DnsQuery | None = None
+
+    def start_query(self, question: Any) -> DnsQuery:
+        query = super().start_query(question)
+        self.last = query
+        return query
 
 
 class _HalfCloser(TCPApplication):
@@ -116,6 +130,12 @@ class Campaign:
         self.victims: dict[str, Any] = {"victim": None, "closing": None}
         self.children: dict[str, list[Any]] = {"victim": [], "closing": []}
         self.syn_sent: Any = None
+        a = self.stacks[0]
+        self.resolver = _WatchedResolver(StackUdp(a), clock=self.clock, rng=random.Random(seed),
+                                         stats=a.stats, servers=[str(self.stacks[1].address)],
+                                         tcp=StackTcp(a), timeout=0.5)  # fmt: skip
+        a.dns = self.resolver
+        self.questions = 0
 
     # -- receiving, with every escaping exception caught and recorded ------------------------
 
@@ -234,6 +254,25 @@ class Campaign:
             self.reconnects["syn_sent"] += 1
         self.syn_sent = self.stacks[0].tcp.connect(SILENT_NEIGHBOUR, 9)
 
+    def _tend_dns(self) -> None:
+        """Keep a DNS query of A waiting for its answer (a new name each time, so that
+        nothing comes from the cache)."""
+        query = self.resolver.last
+        if query is not None and not query.result.called:
+            return
+        self.questions += 1
+        rdtype = self.rng.choice(("A", "AAAA", "CNAME", "MX", "TXT", "SOA", "NS", "PTR"))
+        answer = self.stacks[0].dns.resolve(f"h{self.questions}.fuzz.example", rdtype)
+        answer.addErrback(lambda failure: None)  # unanswered or refused: both expected
+
+    def _dns_wait(self) -> DnsWait | None:
+        query = self.resolver.last
+        if query is None or query.result.called or not query.outstanding:
+            return None
+        port = query.outstanding[-1].port
+        local = port.get_self_addr() if isinstance(port, UDPApplication) else ("", 0)
+        return DnsWait(local[1], query.ident, query.question.name, query.question.qtype)
+
     def _tend(self, share: float) -> None:
         """Between batches: the transfer keeps to its schedule (``share`` of it written),
         the other connections and services are looked after."""
@@ -250,6 +289,7 @@ class Campaign:
         for name in self.victims:
             self._tend_other(name)
         self._tend_syn_sent()
+        self._tend_dns()
         for app in self.listeners:
             listener = _listener(app)
             while listener.accept_queue:
@@ -293,11 +333,12 @@ class Campaign:
             chosen += self.rng.sample(others, min(4, len(others)))
             endpoints = [self._endpoint(s, known.get(id(s), "other")) for s in chosen]
             endpoints += self._time_wait_endpoints(stack)
+            dns = self._dns_wait() if i == 0 else None
             out.append(Target(
                 mac_bytes(stack.mac), ip_bytes(str(stack.address)), mac_bytes(peer.mac),
                 ip_bytes(str(peer.address)), (PORT_LISTEN, PORT_LIVE, PORT_VICTIM, PORT_CLOSING)
                 if i else (PORT_LISTEN,), (PORT_UDP,),
-                endpoints,
+                endpoints, dns,
             ))  # fmt: skip
         self._update_guard()
         return out

@@ -38,7 +38,7 @@ def test_a_ci_sized_campaign_lets_nothing_escape_and_the_transfer_stays_exact() 
     assert result["new_connection"] is True
     # The frames reached every layer, and deep: drops are named in each of them.
     layers = {key.split(".")[0] for key in result["drops_both"]}
-    assert {"Ether", "ARP", "IP", "ICMP", "UDP", "tcp"} <= layers
+    assert {"Ether", "ARP", "IP", "ICMP", "UDP", "DNS", "tcp"} <= layers
     assert result["drops_both"]["tcp.unacceptable_seq"] > 0
     assert result["drops_both"]["tcp.rst_challenged"] > 0
 
