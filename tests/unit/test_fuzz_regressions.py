@@ -3,11 +3,16 @@ or its timers; each is now dropped, counted or answered as the RFCs say."""
 
 from __future__ import annotations
 
+from pystack.layers.tcp_application import TCPApplication
 from pystack.layers.tcp_config import TcpConfig
 from pystack.testing.harness import TcpHarness
-from pystack.wire.tcp_options import WindowScale
+from pystack.testing.twostack import SimNet, WireTap
+from pystack.wire import ipv4
+from pystack.wire import tcp as tcpwire
+from pystack.wire.tcp_options import Mss, Nop, WindowScale
 
 WS = TcpConfig(window_scaling=True)
+PEER = "198.18.0.50"
 
 
 def test_synack_retransmitted_after_a_scaled_ack_keeps_an_unscaled_window() -> None:
@@ -24,3 +29,23 @@ def test_synack_retransmitted_after_a_scaled_ack_keeps_an_unscaled_window() -> N
     h.recv(h.expect("S.", seq=h.local(0), ack=h.remote(1), window=65535))
     h.send(".", seq=h.remote(1), ack=h.local(1), window=100)
     assert h.state == "ESTABLISHED"
+
+
+def test_the_same_on_a_whole_stack_raised_out_of_the_retransmission_timer() -> None:
+    # The frames the campaign sent: a SYN with window scaling to a listener, then an ACK
+    # far out of the window; the SYN,ACK's retransmission raised ValueError in the codec.
+    net = SimNet(1)
+    server = TCPApplication()
+    net.a.register_tcp_application(server)
+    server.bind(80)
+    server.listen(4)
+    tap = WireTap(net)
+    options = (Mss(1460), Nop(), WindowScale(7))
+    syn = tcpwire.TcpSegment(40000, 80, 1000, 0, tcpwire.SYN, 2000, b"", options)
+    stray = tcpwire.TcpSegment(40000, 80, 1000 + 5_000_000, 1, tcpwire.ACK, 2000)
+    for seg in (syn, stray):
+        tap.inject(
+            ipv4.Ipv4Packet(PEER, str(net.a.address), 6, tcpwire.emit(seg, PEER, "198.18.0.1"))
+        )
+    net.advance(2.0)  # raised here
+    assert net.a.stats.get("tcp", "segments_out") >= 3  # SYN,ACK, ACK, SYN,ACK again
