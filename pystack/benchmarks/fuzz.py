@@ -3,9 +3,10 @@
 Two stacks share a simulated wire under a deterministic clock. While stack A sends
 stack B a few megabytes over TCP, the campaign hands frames straight to the stacks'
 link receive points: random bytes, Ethernet, ARP, IPv4 with options and fragments,
-ICMP, UDP, and TCP with options, aimed at a listening port, at the transfer itself,
-at another established connection and at one half-closed (FIN_WAIT_2 on A, CLOSE_WAIT
-on B), with sequence and acknowledgment numbers around their windows, then mutated
+ICMP, UDP (answers to a DNS query in flight among them), and TCP with options, aimed at
+listening ports, at the transfer itself, at another established connection, at one
+half-closed (FIN_WAIT_2 on A, CLOSE_WAIT on B) and at one in SYN_SENT, with sequence
+and acknowledgment numbers around their windows, then mutated
 (bit flips, field values, truncation, wrong or recomputed checksums).
 
 It reports frames per second, every exception that escaped a stack (there must be
