@@ -392,11 +392,16 @@ class FrameFactory:
         or a TCP SYN to a listener."""
         rng = self.rng
         r = rng.random()
-        size = rng.randrange(8, 3000) if rng.random() < 0.95 else rng.randrange(60_000, 65_536)
+        size = rng.randrange(8, 3000)
+        if rng.random() < 0.05:  # near 64 KiB, and at the limits of UDP and IPv4 payloads
+            size = rng.choice(
+                (65_507, 65_508, 65_515, 65_516, 65_535, rng.randrange(60_000, 65_536))
+            )
         data = rng.randbytes(size)
         if r < 0.4:
             port = rng.choice(t.udp_ports) if t.udp_ports else 9
-            head = struct.pack("!HHHH", rng.randrange(1024, 65536), port, 8 + len(data), 0)
+            length = (8 + len(data)) & 0xFFFF  # past 65535 it wraps, as a forged header would
+            head = struct.pack("!HHHH", rng.randrange(1024, 65536), port, length, 0)
             udp = head + data
             csum = internet_checksum(udp, pseudo_header(src, t.ip, 17, len(udp))) or 0xFFFF
             return 17, udp[:6] + csum.to_bytes(2, "big") + udp[8:]

@@ -15,7 +15,14 @@ import sys
 import pytest
 
 from pystack.benchmarks import fuzz
-from pystack.benchmarks._fuzz_frames import FrameFactory, Guard, LiveView, Target
+from pystack.benchmarks._fuzz_frames import (
+    DnsWait,
+    Endpoint,
+    FrameFactory,
+    Guard,
+    LiveView,
+    Target,
+)
 from pystack.wire import ethernet, ipv4
 from pystack.wire import tcp as tcpwire
 
@@ -77,6 +84,22 @@ def test_the_same_seed_gives_the_same_frames() -> None:
 
     assert draw(5) == draw(5)
     assert draw(5) != draw(6)
+
+
+def test_every_family_draws_without_failing() -> None:
+    # The generators' own limits (a 64 KiB datagram, a full option space) are reached
+    # within these draws; a generator that failed would stop the campaign.
+    live = Endpoint(40000, bytes((198, 18, 0, 1)), 5001, 7, 65535, 1 << 31, 5, 99, "live")
+    other = Endpoint(80, bytes((198, 18, 0, 9)), 1234, 0xFFFFFFF0, 0, 0xFFFFFFFF, 3, 0)
+    target = Target(bytes(6), bytes(4), bytes(6), bytes(4), (80,), (53,), [live, other],
+                    DnsWait(50000, 7, "h1.fuzz.example", 1))  # fmt: skip
+    factory = FrameFactory(random.Random(11))
+    frames = [f for _ in range(20_000) for f in factory.frames(target)]
+    assert max(map(len, frames)) > 1400
+    assert set(factory.families) == {
+        "raw", "ethernet", "arp", "ipv4", "fragments", "icmp", "udp", "dns",
+        "tcp_listener", "tcp_connection", "tcp_closed_port",
+    }  # fmt: skip
 
 
 def _live_view() -> LiveView:
