@@ -5,6 +5,7 @@ must allow."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import random
@@ -23,6 +24,7 @@ from pystack.benchmarks._fuzz_frames import (
     LiveView,
     Target,
 )
+from pystack.layers.icmp import ICMPProtocol
 from pystack.wire import ethernet, ipv4
 from pystack.wire import tcp as tcpwire
 
@@ -58,13 +60,13 @@ def test_other_tcp_settings_hold_up_too(tcp: str) -> None:
 
 
 def test_an_exception_in_the_receive_path_is_caught_recorded_and_fails_the_run(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    def broken(packet: bytes, **kwargs: object) -> None:
+    def broken(self: object, packet: bytes, **kwargs: object) -> None:
         raise KeyError("planted")
 
+    monkeypatch.setattr(ICMPProtocol, "packet_received", broken)
     campaign = fuzz.Campaign(seed=3, megabytes=0.1)
-    monkeypatch.setattr(campaign.stacks[1].icmp, "packet_received", broken)
     campaign.run(3000)
     assert campaign.escaped["receive"] > 0
     (kind,) = campaign.signatures
@@ -73,6 +75,11 @@ def test_an_exception_in_the_receive_path_is_caught_recorded_and_fails_the_run(
     frame = bytes.fromhex(first["frame_hex"])
     assert ipv4.parse(ethernet.parse(frame).payload).proto == ipv4.PROTO_ICMP
     assert "planted" in first["traceback"]
+    args = argparse.Namespace(frames=3000, seed=3, megabytes=0.1, tcp="default", json=True,
+                              loop_runs=0)  # fmt: skip
+    assert fuzz.run(args) == 1
+    result = json.loads(capsys.readouterr().out)
+    assert result["exceptions"] > 0 and result["ok"] is False
 
 
 def test_the_same_seed_gives_the_same_frames() -> None:
