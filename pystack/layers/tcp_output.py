@@ -131,6 +131,10 @@ class OutputMixin(Tcb):
             # RFC 7323 §2.4: round up to the scale unit so that the right edge never moves
             # left (the receive buffer takes the few bytes beyond its capacity).
             field = min(-(-offered >> shift), MAX_WINDOW)
+        elif field > MAX_WINDOW:
+            # An unscaled SYN,ACK resent after a scaled ACK (RFC 7323 §2.2): the field says
+            # what it can; RCV.ADV keeps the edge already announced.
+            return MAX_WINDOW
         wnd = field << shift
         if wnd != edge:  # else RCV.ADV already is RCV.NXT + wnd
             self.rcv_adv = rcv_nxt + wnd
