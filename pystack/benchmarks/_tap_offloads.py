@@ -21,9 +21,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from pystack import netns
-from pystack.layers.tcp_application import TCPApplication
+from pystack.apps.tcp_application import TCPApplication
+from pystack.lab import Lab
 from pystack.reactor import blocking_call
-from pystack.testing.lab import Lab
 
 TAP, STACK_CIDR, KERNEL_CIDR = "psoff0", "198.18.1.2/24", "198.18.1.1/24"
 PORT = 9

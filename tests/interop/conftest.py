@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from pystack.lab import Lab
 from pystack.testing import lab as lab_fixtures
-from pystack.testing.lab import Lab
 
 veth_lab = lab_fixtures.veth_lab
 tap_lab = lab_fixtures.tap_lab

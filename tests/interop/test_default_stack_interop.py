@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from pystack import netns
-from pystack.testing.lab import Lab
+from pystack.lab import Lab
 
 pytestmark = [pytest.mark.root, pytest.mark.timeout(120)]
 SERVER = "198.18.1.1"

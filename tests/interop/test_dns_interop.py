@@ -24,13 +24,13 @@ from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.task import Clock
 
 from pystack import netns
-from pystack.layers.dns import (
+from pystack.dns.resolver import (
     DNSResolver,
     DNSTimeoutError,
     NXDomainError,
     ServFailError,
 )
-from pystack.testing.lab import Lab
+from pystack.lab import Lab
 from pystack.wire import dns as wire
 
 DNSMASQ = "/usr/sbin/dnsmasq"
@@ -275,7 +275,7 @@ def stack_resolver(request: pytest.FixtureRequest) -> Iterator[DNSResolver]:
     """The stack (198.18.0.2, real reactor in its thread) on a lab running dnsmasq, and its
     resolver pointed at the kernel side."""
     stack_mod = pytest.importorskip("pystack.stack")
-    from pystack.layers.dns_stack import resolver_for_stack
+    from pystack.dns.transport import resolver_for_stack
     from pystack.reactor import blocking_call
 
     with Lab(mode=request.param) as lab, dnsmasq(lab):

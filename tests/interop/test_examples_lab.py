@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
+from pystack.lab import Lab
 from pystack.reactor import blocking_call
-from pystack.testing.lab import Lab
 
 pytestmark = [pytest.mark.root, pytest.mark.timeout(180), pytest.mark.needs_tool("curl", "curl")]
 REPO = Path(__file__).resolve().parents[2]

@@ -8,15 +8,15 @@ from typing import Any
 
 import pytest
 
+from pystack.lab import Lab, kernel_ping
 from pystack.reactor import blocking_call
-from pystack.testing.lab import Lab, kernel_ping
 
 pytestmark = pytest.mark.root
 ECHO_PORT = 7
 
 
 def udp_echo(stack: Any, port: int = ECHO_PORT) -> Any:
-    from pystack.layers.udp_application import UDPApplication
+    from pystack.apps.udp_application import UDPApplication
 
     class Echo(UDPApplication):
         def packet_received(self, packet: Any, **kwargs: Any) -> None:

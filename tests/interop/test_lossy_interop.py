@@ -18,10 +18,10 @@ from test_tcp_interop import (
     wait_for,
 )
 
+from pystack.lab import Lab
 from pystack.links.lossy import LossyLink
 from pystack.reactor import blocking_call
 from pystack.testing import lab as labs
-from pystack.testing.lab import Lab
 
 pytestmark = pytest.mark.root
 PORT = 7

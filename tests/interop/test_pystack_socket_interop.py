@@ -18,7 +18,7 @@ import pytest
 
 import pystack.pystack_socket as psocket
 from pystack import netns
-from pystack.testing.lab import Lab
+from pystack.lab import Lab
 
 pytestmark = pytest.mark.root
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from docblocks import Block, all_blocks, all_commands
 
-from pystack.testing.lab import Lab
+from pystack.lab import Lab
 
 pytestmark = [pytest.mark.root, pytest.mark.timeout(180)]
 # Device programs name the server the test reaches ("echo 7", "http 8080"); a bare

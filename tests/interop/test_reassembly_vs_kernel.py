@@ -15,8 +15,8 @@ import pytest
 from twisted.internet.task import Clock
 
 from pystack import netns
+from pystack.lab import Lab
 from pystack.layers.ip_reassembly import Reassembler
-from pystack.testing.lab import Lab
 from pystack.wire import icmp, ipv4
 from pystack.wire.ipv4 import Ipv4Packet
 

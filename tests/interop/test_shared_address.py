@@ -24,10 +24,10 @@ from test_tcp_interop import (
 )
 
 from pystack import netns
-from pystack.layers.udp_application import UDPApplication
+from pystack.apps.udp_application import UDPApplication
+from pystack.lab import Lab
 from pystack.reactor import blocking_call, ensure_thread
 from pystack.stack import PyStack
-from pystack.testing.lab import Lab
 
 pytestmark = [pytest.mark.root, pytest.mark.needs_tool("iptables-legacy", "iptables")]
 PORT = 7

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import pytest
 
 from pystack import netns
-from pystack.testing.lab import Lab
+from pystack.lab import Lab
 
 pytestmark = [pytest.mark.root, pytest.mark.needs_tool("nft", "nftables")]
 PORT = 7
@@ -26,7 +26,7 @@ PROGRAM = """
 import os, resource, signal, sys, threading
 resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # SIGQUIT dumps core: not here
 {prelude}
-from pystack.layers.tcp_application import TCPApplication
+from pystack.apps.tcp_application import TCPApplication
 from pystack.reactor import blocking_call, ensure_thread
 from pystack.stack import PyStack
 

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from test_tcp_interop import echo_server, kernel_connect, wait_for
 
+from pystack.lab import Lab, kernel_ping
 from pystack.reactor import blocking_call, ensure_thread
 from pystack.stack import PyStack
-from pystack.testing.lab import Lab, kernel_ping
 
 PORT = 7
 
@@ -128,8 +128,8 @@ def test_the_stack_is_a_context_manager_stopped_on_errors(tap_lab: Lab) -> None:
 
 @pytest.mark.parametrize("peer_closes", [True, False])
 def test_stop_under_a_simulated_clock(peer_closes: bool) -> None:
-    from pystack.layers.tcp_application import TCPApplication
-    from pystack.testing.twostack import SimNet
+    from pystack.apps.tcp_application import TCPApplication
+    from pystack.sim import SimNet
 
     class Peer(TCPApplication):
         def eof_received(self) -> bool:
@@ -161,7 +161,7 @@ def test_stop_under_a_simulated_clock(peer_closes: bool) -> None:
 
 
 def test_stop_without_connections_is_immediate_under_a_simulated_clock() -> None:
-    from pystack.testing.twostack import SimNet
+    from pystack.sim import SimNet
 
     net = SimNet()
     assert net.a.stop() is None and net.a.stopped

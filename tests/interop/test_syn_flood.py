@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from pystack import netns
-from pystack.testing.lab import Lab
+from pystack.lab import Lab
 
 pytestmark = pytest.mark.root
 
@@ -35,7 +35,7 @@ CONNECTS = 100
 SERVER = r"""
 import json, sys, threading, time
 from twisted.internet import reactor
-from pystack.layers.tcp_application import TCPApplication
+from pystack.apps.tcp_application import TCPApplication
 from pystack.links.packet_socket import PacketSocketLink
 from pystack.stack import PyStack
 

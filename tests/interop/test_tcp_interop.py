@@ -19,10 +19,10 @@ from typing import Any
 
 import pytest
 
-from pystack.layers.tcp_application import TCPApplication
-from pystack.layers.tcp_session import TCPSession
+from pystack.apps.tcp_application import TCPApplication
+from pystack.lab import Lab
 from pystack.reactor import blocking_call
-from pystack.testing.lab import Lab
+from pystack.tcp.session import TCPSession
 
 pytestmark = pytest.mark.root
 

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from pystack import netns
-from pystack.testing.lab import Lab
+from pystack.lab import Lab
 
 pytestmark = pytest.mark.root
 NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]

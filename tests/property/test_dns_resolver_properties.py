@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from twisted.internet.task import Clock
 
-from pystack.layers.dns import DNSResolver
+from pystack.dns.resolver import DNSResolver
 from pystack.testing import examples
 from pystack.wire import dns as wire
 

@@ -9,9 +9,9 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from scapy.layers.inet import IP, IPOption_RR, IPOption_Timestamp
 
+from pystack.sim import SimNet, WireTap
 from pystack.testing import examples
 from pystack.testing import strategies as pst
-from pystack.testing.twostack import SimNet, WireTap
 from pystack.wire import Malformed, ipv4
 from pystack.wire import icmp as icmp_wire
 from pystack.wire import ipv4_options as opts

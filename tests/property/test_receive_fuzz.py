@@ -8,9 +8,9 @@ import struct
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pystack.layers.udp_application import UDPApplication
+from pystack.apps.udp_application import UDPApplication
+from pystack.sim import SimNet
 from pystack.testing import examples
-from pystack.testing.twostack import SimNet
 from pystack.wire import ethernet as eth_wire
 from pystack.wire import ipv4
 from pystack.wire.checksum import internet_checksum

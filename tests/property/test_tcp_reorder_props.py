@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pystack.layers.tcp_reorder import InsertResult, ReorderQueue
+from pystack.tcp.reorder import InsertResult, ReorderQueue
 from pystack.wire.seqnum import SeqNum
 
 STREAM = bytes(range(256)) * 8

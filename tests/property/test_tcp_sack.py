@@ -8,7 +8,7 @@ import itertools
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pystack.layers.tcp_sack import Scoreboard
+from pystack.tcp.sack import Scoreboard
 from pystack.testing import examples
 from pystack.testing.harness import TcpHarness
 

@@ -10,9 +10,9 @@ import random
 import pytest
 from twisted.internet.task import Clock
 
-from pystack.layers.tcp_session import TCPSession
 from pystack.links.memory import MemoryWire
 from pystack.stack import PyStack
+from pystack.tcp.session import TCPSession
 from pystack.testing import examples
 from pystack.testing.conformance import Before, check_one_segment, single_session_check
 from pystack.testing.harness import TcpHarness

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, settings
 
-from pystack.layers.tcp_session import TCPSession
+from pystack.tcp.session import TCPSession
 from pystack.testing import examples
 from pystack.testing.conformance import (
     ADDRESSES,

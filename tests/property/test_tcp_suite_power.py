@@ -8,8 +8,8 @@ import pytest
 from hypothesis import Phase, seed, settings
 from hypothesis.stateful import run_state_machine_as_test
 
-from pystack.layers.tcp_config import TcpDrop
-from pystack.layers.tcp_session import TCPSession
+from pystack.tcp.config import TcpDrop
+from pystack.tcp.session import TCPSession
 from pystack.testing.conformance import (
     RECEIVING,
     Before,

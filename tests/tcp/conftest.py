@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from pystack.layers.tcp_application import TCPApplication
+from pystack.apps.tcp_application import TCPApplication
 from pystack.testing.harness import TcpPair
 
 SERVER_IP = TcpPair.ADDRESSES[1]

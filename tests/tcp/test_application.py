@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from conftest import SERVER_IP, connect_pair, pump
 
-from pystack.layers.tcp_application import TCPApplication
-from pystack.layers.tcp_config import CloseReason, TcpConfig
+from pystack.apps.tcp_application import TCPApplication
+from pystack.tcp.config import CloseReason, TcpConfig
 from pystack.testing.harness import TcpPair
 
 

@@ -7,8 +7,8 @@ from typing import Any
 
 from conftest import SERVER_IP, connect_pair
 
-from pystack.layers.tcp_application import TCPApplication
-from pystack.layers.tcp_config import CloseReason
+from pystack.apps.tcp_application import TCPApplication
+from pystack.tcp.config import CloseReason
 from pystack.testing.harness import TcpPair
 
 

@@ -45,7 +45,7 @@ def test_accepted_connections_of_a_server_use_the_subclass() -> None:
 
 
 def test_on_segment_out_override_gets_scapy_and_rewrites() -> None:
-    from pystack.layers.tcp_session import TCPSession
+    from pystack.tcp.session import TCPSession
 
     class Marker(TCPSession):
         def on_segment_out(self, segment: Any) -> Any:

@@ -9,7 +9,7 @@ import random
 
 from conftest import connect_pair, pump
 
-from pystack.layers.tcp_config import TcpConfig
+from pystack.tcp.config import TcpConfig
 from pystack.testing.harness import TcpPair
 
 SIZE = 3_000_000

@@ -1,4 +1,4 @@
-"""The TCP section of ``pystack demo`` (pystack.testing.harness.demo_transfer)."""
+"""The TCP section of ``pystack demo`` (pystack.clicmd.demo.demo_transfer)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from pystack.layers.tcp_config import TcpConfig
-from pystack.testing.harness import demo_transfer
-from pystack.testing.twostack import SimNet
+from pystack.clicmd.demo import demo_transfer
+from pystack.sim import SimNet
+from pystack.tcp.config import TcpConfig
 
 
 @pytest.mark.parametrize("compact", [False, True], ids=["demo-sessions", "default-records"])

@@ -14,14 +14,14 @@ import pytest
 from twisted.internet import reactor
 from twisted.internet.task import Clock
 
-from pystack.layers.app_calls import must_hand_off
-from pystack.layers.dns_stack import TinyDnsServer
-from pystack.layers.tcp_application import TCPApplication
-from pystack.layers.tcp_session import TCPSession
-from pystack.layers.udp_application import UDPApplication
+from pystack.apps.calls import must_hand_off
+from pystack.apps.tcp_application import TCPApplication
+from pystack.apps.udp_application import UDPApplication
+from pystack.dns.transport import TinyDnsServer
 from pystack.links.memory import MemoryWire
 from pystack.reactor import blocking_call, ensure_thread, in_reactor_thread
 from pystack.stack import PyStack
+from pystack.tcp.session import TCPSession
 
 pytestmark = pytest.mark.timeout(120)
 CLIENT, SERVER = "198.18.0.1", "198.18.0.2"

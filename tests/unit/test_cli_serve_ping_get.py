@@ -12,8 +12,8 @@ import tempfile
 import pytest
 
 from pystack import netns
+from pystack.lab import Lab
 from pystack.testing import lab as lab_fixtures
-from pystack.testing.lab import Lab
 
 veth_lab = lab_fixtures.veth_lab
 PYSTACK = [sys.executable, "-m", "pystack.cli"]

@@ -29,13 +29,13 @@ def test_the_first_names_import_from_the_package() -> None:
         TCPSession,
         UDPApplication,
     )
+    from pystack.apps.tcp_application import TCPApplication as DefinedTCPApplication
+    from pystack.apps.udp_application import UDPApplication as DefinedUDPApplication
     from pystack.errors import PrivilegeError as DefinedPrivilegeError
     from pystack.layers.icmp import IcmpRateLimit as DefinedIcmpRateLimit
-    from pystack.layers.tcp_application import TCPApplication as DefinedTCPApplication
-    from pystack.layers.tcp_config import TcpConfig as DefinedTcpConfig
-    from pystack.layers.tcp_session import TCPSession as DefinedTCPSession
-    from pystack.layers.udp_application import UDPApplication as DefinedUDPApplication
     from pystack.pystack import PyStack as SeedPathPyStack
+    from pystack.tcp.config import TcpConfig as DefinedTcpConfig
+    from pystack.tcp.session import TCPSession as DefinedTCPSession
 
     assert PyStack is stack_mod.PyStack is SeedPathPyStack
     assert (TCPApplication, UDPApplication, TCPSession) == (

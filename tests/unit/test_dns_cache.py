@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from twisted.internet.task import Clock
 
-from pystack.layers.dns_cache import DnsCache, clamp_ttl
+from pystack.dns.cache import DnsCache, clamp_ttl
 
 
 def test_entries_expire_with_their_ttl() -> None:

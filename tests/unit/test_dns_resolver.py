@@ -12,8 +12,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 from twisted.python.failure import Failure
 
-from pystack.layers import dns as resolver_mod
-from pystack.layers.dns import (
+from pystack.dns.resolver import (
     CnameLoopError,
     DNSError,
     DNSResolver,
@@ -23,6 +22,7 @@ from pystack.layers.dns import (
     ServFailError,
     TruncatedError,
 )
+from pystack.layers import dns as resolver_mod
 from pystack.reactor import WouldBlock
 from pystack.wire import dns as wire
 

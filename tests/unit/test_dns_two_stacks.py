@@ -7,8 +7,8 @@ import random
 import pytest
 from twisted.internet.task import Clock
 
-from pystack.layers.dns import DNSTimeoutError, NXDomainError, TruncatedError
-from pystack.layers.dns_stack import TinyDnsServer, resolver_for_stack
+from pystack.dns.resolver import DNSTimeoutError, NXDomainError, TruncatedError
+from pystack.dns.transport import TinyDnsServer, resolver_for_stack
 from pystack.links.memory import MemoryWire
 from pystack.stack import PyStack
 

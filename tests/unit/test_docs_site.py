@@ -65,12 +65,12 @@ def test_api_reference_is_generated_from_the_docstrings(site: Path) -> None:
     modules = hooks().public_modules()
     wanted = [
         "pystack.stack",
-        "pystack.layers.tcp_session",
-        "pystack.layers.tcp_application",
-        "pystack.layers.udp_application",
+        "pystack.tcp.session",
+        "pystack.apps.tcp_application",
+        "pystack.apps.udp_application",
         "pystack.pystack_socket",
         "pystack.testing.harness",
-        "pystack.testing.twostack",
+        "pystack.sim",
         "pystack.wire.tcp",
         "pystack.links.tap",
     ]

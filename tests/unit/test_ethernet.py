@@ -3,7 +3,7 @@ short frames are padded to the 60-byte minimum."""
 
 from __future__ import annotations
 
-from pystack.testing.twostack import SimNet, WireTap
+from pystack.sim import SimNet, WireTap
 from pystack.wire import ethernet as eth_wire
 
 

@@ -93,7 +93,7 @@ def test_echo_server_and_tcp_client(pair: Pair) -> None:
 
 def test_tcp_client_fetch_reads_until_the_server_closes(pair: Pair) -> None:
     client = load("tcp_client")
-    from pystack.layers.tcp_application import TCPApplication
+    from pystack.apps.tcp_application import TCPApplication
 
     class Answer(TCPApplication):
         def packet_received(self, packet: bytes, **kwargs: Any) -> None:
@@ -147,7 +147,7 @@ def test_covert_channel_carries_the_secret_under_cover_text() -> None:
 def test_covert_session_segments_are_ordinary_to_a_plain_peer() -> None:
     """Only the sender runs CovertSession: the plain receiver ignores the field."""
     example = load("covert_channel")
-    from pystack.testing.twostack import SimNet
+    from pystack.sim import SimNet
 
     with SimNet(2, seed=2) as net:
         example.use_covert_sessions(net.a)

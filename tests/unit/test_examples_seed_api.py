@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from twisted.internet import reactor
 
-from pystack.layers.tcp_application import TCPApplication
-from pystack.layers.udp_application import UDPApplication
+from pystack.apps.tcp_application import TCPApplication
+from pystack.apps.udp_application import UDPApplication
 from pystack.links.memory import MemoryWire
 from pystack.pystack import PyStack
 from pystack.reactor import blocking_call, ensure_thread

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pystack.layers.tcp_session import TCPSession
+from pystack.tcp.session import TCPSession
 
 TFO = {
     "machine": {"name": "tcp_fastopen"},

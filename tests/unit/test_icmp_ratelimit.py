@@ -6,7 +6,7 @@ import pytest
 from twisted.internet.task import Clock
 
 from pystack.layers.icmp import IcmpRateLimit, IcmpRateLimiter
-from pystack.testing.twostack import SimNet, WireTap
+from pystack.sim import SimNet, WireTap
 from pystack.wire import icmp as icmp_wire
 from pystack.wire import udp as udp_wire
 from pystack.wire.ipv4 import Ipv4Packet

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from pystack.layers.udp_application import UDPApplication
-from pystack.testing.twostack import SimNet, WireTap
+from pystack.apps.udp_application import UDPApplication
+from pystack.sim import SimNet, WireTap
 from pystack.wire import icmp as icmp_wire
 from pystack.wire import ipv4
 from pystack.wire import udp as udp_wire

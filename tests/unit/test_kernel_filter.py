@@ -13,8 +13,8 @@ import pytest
 
 from pystack import kernel_filter, netns
 from pystack.kernel_filter import KernelFilter, make_tag, parse_tag
+from pystack.lab import Lab
 from pystack.testing import lab as lab_fixtures
-from pystack.testing.lab import Lab
 
 shared_lab = lab_fixtures.shared_lab
 TCP_PORT, UDP_PORT = 7000, 7001

@@ -9,15 +9,15 @@ import pytest
 from scapy.layers.inet import UDP
 from twisted.internet.task import Clock
 
+from pystack.apps.udp_application import UDPApplication
 from pystack.layers.arp import ARPProtocol
 from pystack.layers.ethernet import EthernetProtocol
 from pystack.layers.icmp import ICMPProtocol
 from pystack.layers.ip import IPProtocol
 from pystack.layers.layer import Default, Layer
 from pystack.layers.udp import UDPProtocol
-from pystack.layers.udp_application import UDPApplication
 from pystack.links import MemoryWire
-from pystack.testing.twostack import SimNet
+from pystack.sim import SimNet
 
 
 class Scream(Layer):

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from pystack import netns
+from pystack.lab import Lab
 from pystack.links import netdev
 from pystack.links.tap import TapLink
 from pystack.testing import lab as lab_fixtures
-from pystack.testing.lab import Lab
 
 veth_lab = lab_fixtures.veth_lab
 tap_lab = lab_fixtures.tap_lab
@@ -176,7 +176,7 @@ def test_complete_checksum_fills_a_partial_udp_checksum() -> None:
 @pytest.mark.root
 def test_kernel_ping_reaches_the_kernel_over_the_veth(veth_lab: Lab) -> None:
     # From the kernel side to its own address: proves the helper, fragments included.
-    from pystack.testing.lab import kernel_ping
+    from pystack.lab import kernel_ping
 
     assert len(kernel_ping(veth_lab, veth_lab.kernel_ip, count=2)) == 2
     assert len(kernel_ping(veth_lab, veth_lab.kernel_ip, size=4000)) == 1

@@ -6,9 +6,9 @@ import pytest
 
 from pystack import kernel_filter, netns
 from pystack.attach import open_link, random_mac
+from pystack.lab import Lab
 from pystack.links import netdev
 from pystack.testing import lab as lab_fixtures
-from pystack.testing.lab import Lab
 
 veth_lab = lab_fixtures.veth_lab
 shared_lab = lab_fixtures.shared_lab

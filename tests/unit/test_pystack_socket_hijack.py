@@ -15,7 +15,7 @@ import pytest
 from twisted.internet import reactor
 
 import pystack.pystack_socket as psocket
-from pystack.layers.dns_stack import TinyDnsServer, resolver_for_stack
+from pystack.dns.transport import TinyDnsServer, resolver_for_stack
 from pystack.links.memory import MemoryWire
 from pystack.reactor import blocking_call, ensure_thread
 from pystack.stack import PyStack

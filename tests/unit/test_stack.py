@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from pystack.layers.udp_application import UDPApplication
+from pystack.apps.udp_application import UDPApplication
 from pystack.pystack import PyStack
-from pystack.testing.twostack import SimNet
+from pystack.sim import SimNet
 
 
 class Echo(UDPApplication):

@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 
-from pystack.layers.dns import DNSResolver, NXDomainError, read_resolv_conf
-from pystack.layers.dns_stack import TinyDnsServer, resolver_for_stack
-from pystack.layers.tcp_application import TCPApplication
-from pystack.layers.udp_application import UDPApplication
+from pystack.apps.tcp_application import TCPApplication
+from pystack.apps.udp_application import UDPApplication
+from pystack.dns.resolver import DNSResolver, NXDomainError, read_resolv_conf
+from pystack.dns.transport import TinyDnsServer, resolver_for_stack
 from pystack.reactor import WouldBlock
-from pystack.testing.twostack import SimNet
+from pystack.sim import SimNet
 
 SERVER = "198.18.0.2"
 

@@ -7,8 +7,8 @@ import enum
 from hypothesis import given
 from hypothesis import strategies as st
 
+from pystack.sim import SimNet
 from pystack.stats import Stats, layer_name
-from pystack.testing.twostack import SimNet
 
 
 class Reason(enum.Enum):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from pystack.layers.tcp_syncookies import (
+from pystack.tcp.syncookies import (
     MAX_AGE,
     MSS_TABLE,
     PERIOD,

@@ -17,13 +17,13 @@ from twisted.internet.task import Clock
 
 from pystack.attach import open_link
 from pystack.benchmarks._tap_offloads import discard_server, kernel_sends, tap_stack
+from pystack.lab import Lab
 from pystack.links import netdev, tap
 from pystack.links.memory import MemoryWire
 from pystack.links.tap import TapLink, VnetDrop, strip_vnet_hdr
 from pystack.reactor import blocking_call
 from pystack.stack import PyStack
 from pystack.testing import lab as lab_fixtures
-from pystack.testing.lab import Lab
 
 veth_lab = lab_fixtures.veth_lab
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pystack.layers.tcp_buffers import RecvBuffer, SendBuffer
+from pystack.tcp.buffers import RecvBuffer, SendBuffer
 
 
 def test_send_buffer_peeks_by_offset_from_snd_una() -> None:

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pystack.layers.tcp_congestion import (
+from pystack.tcp.congestion import (
     Action,
     CongestionControl,
     NewReno,

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from twisted.internet.task import Clock
 
-from pystack.layers.tcp_isn import IsnGenerator
+from pystack.tcp.isn import IsnGenerator
 
 MOD = 2**32
 TUPLE = ("198.18.0.1", 40000, "198.18.0.2", 80)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pystack.layers.tcp_reorder import InsertResult, ReorderQueue
+from pystack.tcp.reorder import InsertResult, ReorderQueue
 from pystack.wire.seqnum import SeqNum
 
 NEAR_WRAP = SeqNum(2**32 - 3)

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pystack.layers.tcp_rtt import RttEstimator
+from pystack.tcp.rtt import RttEstimator
 
 
 def test_initial_rto_is_one_second_before_any_sample() -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from twisted.internet import endpoints, protocol
 
-from pystack.testing.twostack import SimNet
+from pystack.sim import SimNet
 from pystack.twisted import PystackClientEndpoint, PystackServerEndpoint
 from pystack.twisted.strports import PystackServerParser, register_stack
 

@@ -11,7 +11,7 @@ from twisted.internet import defer, error, interfaces, protocol
 from twisted.protocols.basic import FileSender
 from zope.interface import implementer
 
-from pystack.testing.twostack import SimNet
+from pystack.sim import SimNet
 from pystack.twisted import PystackClientEndpoint, PystackServerEndpoint, SessionTransport
 
 PORT = 8080

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from pystack.layers.udp_application import UDPApplication
+from pystack.apps.udp_application import UDPApplication
 from pystack.links import LossyLink
 from pystack.pystack import PyStack
-from pystack.testing.twostack import SimNet, WireTap
+from pystack.sim import SimNet, WireTap
 from pystack.wire import udp as udp_wire
 from pystack.wire.ipv4 import Ipv4Packet
 

@@ -8,16 +8,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pystack.layers.tcp_buffers import RecvBuffer, SendBuffer
-from pystack.layers.tcp_config import TcpConfig, TcpDrop
-from pystack.layers.tcp_rtt import RttEstimator
+from pystack.tcp.buffers import RecvBuffer, SendBuffer
+from pystack.tcp.config import TcpConfig, TcpDrop
+from pystack.tcp.rtt import RttEstimator
 from pystack.wire.seqnum import SeqNum
 
 if TYPE_CHECKING:
-    from pystack.layers.tcp_congestion import CongestionControl
-    from pystack.layers.tcp_reorder import ReorderQueue
-    from pystack.layers.tcp_sack import Scoreboard
-    from pystack.layers.tcp_timers import Timer, TimeWaitTimer
+    from pystack.tcp.congestion import CongestionControl
+    from pystack.tcp.reorder import ReorderQueue
+    from pystack.tcp.sack import Scoreboard
+    from pystack.tcp.timers import Timer, TimeWaitTimer
     from pystack.wire.tcp import TcpSegment
 
 __all__ = ["Tcb"]

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from pystack.wire.seqnum import SeqNum
 
 if TYPE_CHECKING:
-    from pystack.layers.tcp_session import TCPSession
+    from pystack.tcp.session import TCPSession
 
 __all__ = ["TimeWaitRecord", "TimeWaitTable", "record_of", "revive"]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pystack.layers.tcp_tcb import Tcb
+from pystack.tcp.tcb import Tcb
 from pystack.wire import tcp as tcpwire
 from pystack.wire.seqnum import SeqNum
 from pystack.wire.tcp_options import NOP, Sack, TcpOption, Timestamp

@@ -25,16 +25,16 @@ import collections
 from typing import Any
 
 from pystack.fsm import StateMachine
-from pystack.layers.tcp_buffers import RecvBuffer, SendBuffer
-from pystack.layers.tcp_config import CloseReason, TcpConfig, TcpDrop
-from pystack.layers.tcp_congestion import Action, NewReno, rfc6928_initial_window
-from pystack.layers.tcp_input import InputMixin, syn_reopens_time_wait
-from pystack.layers.tcp_listener import ListenerMixin, ReplyTo, syn_options
-from pystack.layers.tcp_output import MAX_WINDOW, OutputMixin
-from pystack.layers.tcp_reorder import InsertResult, ReorderQueue
-from pystack.layers.tcp_rtt import RttEstimator
-from pystack.layers.tcp_sack import Scoreboard
-from pystack.layers.tcp_timers import NO_TIMER, TimerMixin
+from pystack.tcp.buffers import RecvBuffer, SendBuffer
+from pystack.tcp.config import CloseReason, TcpConfig, TcpDrop
+from pystack.tcp.congestion import Action, NewReno, rfc6928_initial_window
+from pystack.tcp.listener import ListenerMixin, ReplyTo, syn_options
+from pystack.tcp.receive import InputMixin, syn_reopens_time_wait
+from pystack.tcp.reorder import InsertResult, ReorderQueue
+from pystack.tcp.rtt import RttEstimator
+from pystack.tcp.sack import Scoreboard
+from pystack.tcp.send import MAX_WINDOW, OutputMixin
+from pystack.tcp.timers import NO_TIMER, TimerMixin
 from pystack.wire import tcp as tcpwire
 from pystack.wire.seqnum import SeqNum
 
@@ -441,7 +441,7 @@ class TCPSession(ListenerMixin, InputMixin, OutputMixin, TimerMixin, StateMachin
         if not self._segment_out_scapy:
             self.host.transmit(self, seg)
             return
-        from pystack.layers.tcp_scapy import from_scapy_tcp, to_scapy_tcp
+        from pystack.tcp.scapy_view import from_scapy_tcp, to_scapy_tcp
 
         packet = self.on_segment_out(to_scapy_tcp(self, seg))
         if packet is not None:
@@ -451,7 +451,7 @@ class TCPSession(ListenerMixin, InputMixin, OutputMixin, TimerMixin, StateMachin
     def segment_arrives(self, seg: tcpwire.TcpSegment) -> None:
         """Process one incoming segment (RFC 9293 §3.10.7)."""
         if self._segment_in_scapy:
-            from pystack.layers.tcp_scapy import to_scapy_tcp
+            from pystack.tcp.scapy_view import to_scapy_tcp
 
             self.on_segment_in(to_scapy_tcp(self, seg, incoming=True))
         self.keepalive_reset()

@@ -122,7 +122,7 @@ class SimNet:
         ``port``: ``(client application, accepted application)``, both plain
         ``TCPApplication``s. Raises :class:`TimeoutError` if it is not established within
         ``max_time`` simulated seconds."""
-        from pystack.layers.tcp_application import TCPApplication
+        from pystack.apps.tcp_application import TCPApplication
 
         near, far = self.stacks[client], self.stacks[server]
         listening, connecting = TCPApplication(), TCPApplication()

@@ -34,8 +34,8 @@ from twisted.internet.defer import Deferred, fail, succeed
 from twisted.python.failure import Failure
 
 from pystack import reactor
+from pystack.dns.cache import DnsCache
 from pystack.fsm import StateMachine
-from pystack.layers.dns_cache import DnsCache
 from pystack.stats import Stats
 from pystack.wire import Malformed
 from pystack.wire import dns as wire

@@ -12,11 +12,11 @@ import random
 from typing import Any
 
 from pystack.layers.layer import Layer, unwrap
-from pystack.layers.tcp_config import TcpConfig, TcpDrop
-from pystack.layers.tcp_input import syn_reopens_time_wait
-from pystack.layers.tcp_isn import IsnGenerator
-from pystack.layers.tcp_session import TCPSession, reset_for
-from pystack.layers.tcp_time_wait import TimeWaitRecord, TimeWaitTable, record_of, revive
+from pystack.tcp.config import TcpConfig, TcpDrop
+from pystack.tcp.isn import IsnGenerator
+from pystack.tcp.receive import syn_reopens_time_wait
+from pystack.tcp.session import TCPSession, reset_for
+from pystack.tcp.time_wait import TimeWaitRecord, TimeWaitTable, record_of, revive
 from pystack.wire import Malformed
 from pystack.wire import tcp as tcpwire
 from pystack.wire.ipv4 import Ipv4Packet

@@ -12,8 +12,8 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-from pystack.layers.tcp_config import CloseReason
-from pystack.layers.tcp_tcb import Tcb
+from pystack.tcp.config import CloseReason
+from pystack.tcp.tcb import Tcb
 from pystack.wire import tcp as tcpwire
 
 __all__ = ["TimeWaitTimer", "Timer", "TimerMixin"]

@@ -14,9 +14,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from pystack.layers.tcp_config import MAX_WSCALE, CloseReason, TcpDrop
-from pystack.layers.tcp_congestion import CongestionControl
-from pystack.layers.tcp_tcb import Tcb
+from pystack.tcp.config import MAX_WSCALE, CloseReason, TcpDrop
+from pystack.tcp.congestion import CongestionControl
+from pystack.tcp.tcb import Tcb
 from pystack.wire import tcp as tcpwire
 from pystack.wire.seqnum import SeqNum
 from pystack.wire.tcp_options import Timestamp

@@ -38,11 +38,11 @@ from typing import Any
 
 from twisted.internet import defer
 
-from pystack.layers.app_calls import in_reactor
+from pystack.apps.calls import in_reactor
 from pystack.layers.layer import Layer
-from pystack.layers.tcp_config import CloseReason
-from pystack.layers.tcp_session import TCPSession
 from pystack.reactor import blocking_call
+from pystack.tcp.config import CloseReason
+from pystack.tcp.session import TCPSession
 
 __all__ = ["TCPApplication"]
 

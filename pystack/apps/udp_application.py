@@ -18,7 +18,7 @@ import errno
 from collections import deque
 from typing import Any
 
-from pystack.layers.app_calls import in_reactor
+from pystack.apps.calls import in_reactor
 from pystack.layers.layer import Layer, unwrap
 
 Address = tuple[str, int]

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from pystack.layers.tcp_config import TcpConfig, TcpDrop
-from pystack.layers.tcp_input import DEFAULT_MSS, TS_OPTION_LEN, seg_tsval
-from pystack.layers.tcp_output import MAX_WINDOW
-from pystack.layers.tcp_syncookies import (
+from pystack.tcp.config import TcpConfig, TcpDrop
+from pystack.tcp.receive import DEFAULT_MSS, TS_OPTION_LEN, seg_tsval
+from pystack.tcp.send import MAX_WINDOW
+from pystack.tcp.syncookies import (
     MAX_AGE,
     MSS_TABLE,
     PERIOD,
@@ -32,7 +32,7 @@ from pystack.layers.tcp_syncookies import (
     make_cookie,
     mss_index,
 )
-from pystack.layers.tcp_tcb import Tcb
+from pystack.tcp.tcb import Tcb
 from pystack.wire import tcp as tcpwire
 from pystack.wire.seqnum import SeqNum
 from pystack.wire.tcp_options import NOP, Mss, SackPermitted, TcpOption, Timestamp, WindowScale

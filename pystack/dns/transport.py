@@ -18,10 +18,10 @@ from typing import Any
 
 from twisted.internet.defer import Deferred
 
-from pystack.layers.dns import DNSResolver, DnsStream
+from pystack.apps.tcp_application import TCPApplication
+from pystack.apps.udp_application import UDPApplication
+from pystack.dns.resolver import DNSResolver, DnsStream
 from pystack.layers.layer import unwrap
-from pystack.layers.tcp_application import TCPApplication
-from pystack.layers.udp_application import UDPApplication
 from pystack.wire import Malformed
 from pystack.wire import dns as wire
 
