@@ -1,7 +1,8 @@
 """Former home of the namespace lab, kept so existing imports keep working.
 
 The lab is product code now (``pystack lab`` and ``pystack cleanup`` use it), in
-:mod:`pystack.lab`; this module re-exports the same objects.
+:mod:`pystack.lab`; this module re-exports the same objects, with the pytest fixtures
+``veth_lab``, ``tap_lab`` and ``shared_lab``.
 """
 
 from __future__ import annotations
@@ -18,7 +19,10 @@ from pystack.lab import (
     lab,
     lossy_stack,
     owner_pid,
+    shared_lab,
     sweep_stale,
+    tap_lab,
+    veth_lab,
 )
 
 __all__ = [
@@ -33,5 +37,8 @@ __all__ = [
     "lab",
     "lossy_stack",
     "owner_pid",
+    "shared_lab",
     "sweep_stale",
+    "tap_lab",
+    "veth_lab",
 ]
