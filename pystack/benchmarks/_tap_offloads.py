@@ -5,7 +5,7 @@ lab namespace (198.18.0.0/15) holds TAP ``psoff0``; the stack attaches to it wit
 ``offloads=`` off or on, runs a hashing discard server in this process, and the kernel
 sends ``MiB`` over one TCP connection. Prints MB/s (10^6 bytes), frames received and how
 many were larger than the MTU. Not part of ``pystack bench``, which measures without
-offloads; the tests in tests/unit/test_tap_offloads.py reuse the helpers.
+offloads; the tests in tests/links/test_tap_offloads.py reuse the helpers.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import random
 
-from conftest import connect_pair, pump
+from helpers.tcp_pairs import connect_pair, pump
 
 from pystack.tcp.config import TcpConfig
 from pystack.testing.harness import TcpPair

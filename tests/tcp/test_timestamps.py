@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import client_of_kernel, connect_pair
+from helpers.tcp_pairs import client_of_kernel, connect_pair
 
 from pystack.tcp.config import TcpConfig
 from pystack.testing.harness import TcpHarness, TcpPair

@@ -1,4 +1,4 @@
-"""Shared helpers for the TCP tests: connected pairs of applications over a TcpPair."""
+"""Helpers for tests of two TCP ends: connected pairs of applications over a TcpPair."""
 
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from docblocks import ROOT, Command, all_commands, doc_files
+from helpers.docblocks import ROOT, Command, all_commands, doc_files
 
 pytestmark = pytest.mark.timeout(600)
 BIN = Path(sys.executable).parent  # the environment `. .venv/bin/activate` activates
@@ -31,17 +31,17 @@ MAKE_TARGETS = {
 
 # Root commands and the test that runs each one as written.
 ROOT_COMMANDS = {
-    "pystack lab up": "tests/interop/test_walkthrough.py",
+    "pystack lab up": "tests/cli/test_walkthrough.py",
     "ip netns exec pslab-s pystack serve echo --interface s0 --ip 198.18.0.2/24 --port 7 &":
-        "tests/interop/test_walkthrough.py",
-    "echo hello | pystack lab exec -- nc -N 198.18.0.2 7": "tests/interop/test_walkthrough.py",
-    "kill %1; pystack lab down": "tests/interop/test_walkthrough.py",
-    "kill %1": "tests/interop/test_walkthrough.py",
-    "pystack lab down": "tests/interop/test_walkthrough.py",
+        "tests/cli/test_walkthrough.py",
+    "echo hello | pystack lab exec -- nc -N 198.18.0.2 7": "tests/cli/test_walkthrough.py",
+    "kill %1; pystack lab down": "tests/cli/test_walkthrough.py",
+    "kill %1": "tests/cli/test_walkthrough.py",
+    "pystack lab down": "tests/cli/test_walkthrough.py",
     "twist web --listen pystack:8080:tap=tap0:ip=198.18.0.2/24 --path .":
-        "tests/interop/test_readme_root_snippets.py",
+        "tests/cli/test_readme_root_snippets.py",
     # The full run takes 9 minutes; the root tests there run it shortened (--runs 1 ...).
-    "pystack bench --json": "tests/unit/test_bench_net.py",
+    "pystack bench --json": "tests/benchmarks/test_bench_net.py",
 }  # fmt: skip
 
 

@@ -8,7 +8,7 @@ import random
 from typing import Any
 
 import pytest
-from conftest import SERVER_IP, connect_pair, pump
+from helpers.tcp_pairs import SERVER_IP, connect_pair, pump
 
 from pystack.apps.tcp_application import TCPApplication
 from pystack.tcp.config import CloseReason, TcpConfig

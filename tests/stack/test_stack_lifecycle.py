@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 import pytest
-from test_tcp_interop import echo_server, kernel_connect, wait_for
+from helpers.kernel_peers import echo_server, kernel_connect, wait_for
 
 from pystack.lab import Lab, kernel_ping
 from pystack.reactor import blocking_call, ensure_thread

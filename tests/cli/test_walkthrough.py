@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from docblocks import Block, all_blocks, commands
+from helpers.docblocks import Block, all_blocks, commands
 
 from pystack import netns
 

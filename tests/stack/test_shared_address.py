@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from test_tcp_interop import (
+from helpers.kernel_peers import (
     Sender,
     echo_server,
     exchange,

@@ -1,4 +1,5 @@
-"""Interop tests: the stack against the Linux kernel in lab namespaces (root)."""
+"""Fixtures of the tests against the Linux kernel in lab namespaces (root): `lab` (veth and
+TAP), `stack` on it, and `veth_lab`, `tap_lab`, `shared_lab`."""
 
 from __future__ import annotations
 

@@ -12,6 +12,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 from twisted.python.failure import Failure
 
+from pystack.dns import resolver as resolver_mod
 from pystack.dns.resolver import (
     CnameLoopError,
     DNSError,
@@ -22,7 +23,6 @@ from pystack.dns.resolver import (
     ServFailError,
     TruncatedError,
 )
-from pystack.layers import dns as resolver_mod
 from pystack.reactor import WouldBlock
 from pystack.wire import dns as wire
 

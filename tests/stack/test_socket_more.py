@@ -18,10 +18,10 @@ import pytest
 from twisted.internet import reactor
 
 import pystack.pystack_socket as socket
-from pystack.layers import tcp_session
 from pystack.links.memory import MemoryWire
 from pystack.reactor import blocking_call, ensure_thread
 from pystack.stack import PyStack
+from pystack.tcp import session as tcp_session
 
 pytestmark = pytest.mark.timeout(60)
 CLIENT, SERVER = "198.18.0.1", "198.18.0.2"

@@ -2,7 +2,7 @@
 
 Snippets without a mark run as they are, each in its own interpreter (no root: the ones
 that need a peer use SimNet). ``<!-- needs-root -->`` snippets attach to a device: here
-they are compiled and everything they import must exist (tests/interop/
+they are compiled and everything they import must exist (tests/cli/
 test_readme_root_snippets.py runs them in a namespace lab); ``<!-- listing -->`` blocks
 are interface listings, compiled only.
 """
@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from docblocks import Block, all_blocks
+from helpers.docblocks import Block, all_blocks
 
 pytestmark = pytest.mark.timeout(300)
 PYTHON = all_blocks("python")

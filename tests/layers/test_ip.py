@@ -141,7 +141,7 @@ def test_reassembly_timeout_and_policy_are_stack_options() -> None:
     assert net.a.stats.dropped("IP", "fragment_after_done") == 1
 
 
-# The arrival sequence of tests/property/test_reassembly.py (8-byte units), carried in a UDP
+# The arrival sequence of tests/layers/test_reassembly.py (8-byte units), carried in a UDP
 # datagram to a bound port: C holds unit 0, so the UDP header (checksum 0) is C's first unit.
 POLICY_CASE = [("A", 1, 3), ("B", 1, 4), ("C", 0, 2), ("D", 5, 7), ("E", 4, 8), ("F", 2, 3),
                ("H", 5, 6), ("G", 8, 9)]  # fmt: skip

@@ -18,14 +18,14 @@ import time
 from pathlib import Path
 
 import pytest
-from docblocks import Block, all_blocks, all_commands
+from helpers.docblocks import Block, all_blocks, all_commands
 
 from pystack.lab import Lab
 
 pytestmark = [pytest.mark.root, pytest.mark.timeout(180)]
 # Device programs name the server the test reaches ("echo 7", "http 8080"); a bare
 # needs-root block (the default stack on the host's default route) is compiled by
-# test_readme_snippets and its program run by tests/interop/test_default_stack_interop.py.
+# test_readme_snippets and its program run by tests/stack/test_default_stack_interop.py.
 SERVERS = [b for b in all_blocks("python") if b.needs_root and b.mark_arg]
 BIN = Path(sys.executable).parent  # the environment `. .venv/bin/activate` activates
 

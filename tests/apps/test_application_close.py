@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from conftest import SERVER_IP, connect_pair
+from helpers.tcp_pairs import SERVER_IP, connect_pair
 
 from pystack.apps.tcp_application import TCPApplication
 from pystack.tcp.config import CloseReason

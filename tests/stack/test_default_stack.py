@@ -1,6 +1,6 @@
 """The zero-configuration API of the 2013 PyStack: ``from pystack import ...``, ``PyStack()``
 as the process's one default stack, and pystack_socket using it when no stack was set.
-The default route's attachment is replaced by a memory wire (see tests/interop/
+The default route's attachment is replaced by a memory wire (see tests/stack/
 test_default_stack_interop.py for the real one)."""
 
 from __future__ import annotations
