@@ -215,6 +215,7 @@ def test_present(require_tool):
 @pytest.mark.parametrize("ci", ["", "true"])
 def test_a_missing_tool_skips_locally_and_fails_under_ci(tmp_path: Path, ci: str) -> None:
     shutil.copy(REPO / "tests" / "conftest.py", tmp_path / "conftest.py")
+    shutil.copytree(REPO / "tests" / "helpers", tmp_path / "helpers")  # the conftest's imports
     (tmp_path / "test_tools.py").write_text(TOOL_TESTS)
     env = {**os.environ, "CI": ci}
     cmd = [sys.executable, "-m", "pytest", "-rA", "-p", "no:cacheprovider", str(tmp_path)]
