@@ -38,7 +38,7 @@ def test_accepted_connections_of_a_server_use_the_subclass() -> None:
         return True
 
     pair.wire.filter = note
-    from conftest import connect_pair
+    from helpers.tcp_pairs import connect_pair
 
     _client, _server = connect_pair(pair)
     assert 5555 in seen

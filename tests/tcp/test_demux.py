@@ -60,7 +60,7 @@ def test_bad_checksum_and_garbage_are_dropped_and_counted() -> None:
 
 
 def test_connections_are_found_by_four_tuple() -> None:
-    from conftest import connect_pair
+    from helpers.tcp_pairs import connect_pair
 
     pair = TcpPair()
     c1, s1 = connect_pair(pair, 7)
