@@ -289,6 +289,7 @@ def run_bench(*argv: str) -> tuple[dict, str]:
     return json.loads(out), err
 
 
+@pytest.mark.slow
 @pytest.mark.root
 def test_kernel_and_forwarder_rows_end_to_end() -> None:
     argv = ["--runs", "1", "--mbytes", "20", "--duration", "1", "--paths", "kernel,forwarder"]
@@ -301,6 +302,7 @@ def test_kernel_and_forwarder_rows_end_to_end() -> None:
     assert "[run 1/1] forwarder" in err
 
 
+@pytest.mark.slow
 @pytest.mark.root
 def test_stack_rows_end_to_end() -> None:
     argv = ["--runs", "1", "--mbytes", "2", "--duration", "1", "--connections", "50"]

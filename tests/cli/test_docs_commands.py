@@ -89,6 +89,7 @@ def test_the_quickstart_targets_run_what_the_readme_says(tmp_path: Path) -> None
             assert step in plan.stdout, f"{target}: {step!r} not in {plan.stdout!r}"
 
 
+@pytest.mark.slow
 def test_user_commands_work_pasted_in_order(tmp_path: Path) -> None:
     clone = fresh_clone(tmp_path)
     ran = []
@@ -127,6 +128,7 @@ def test_the_pages_and_examples_speak_to_users() -> None:
     assert found == []
 
 
+@pytest.mark.slow
 def test_command_help_speaks_to_users() -> None:
     names = ["", "demo", "ping", "get", "serve", "lab", "bench", "diagrams", "cleanup",
              "bench net", "bench codecs", "bench fsm", "bench memory"]  # fmt: skip

@@ -13,6 +13,7 @@ from types import ModuleType
 
 import pytest
 
+pytestmark = pytest.mark.slow  # every test builds the documentation site (about 5 s)
 REPO = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
 

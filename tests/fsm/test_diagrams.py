@@ -283,6 +283,7 @@ def test_every_machine_has_a_committed_svg() -> None:
     assert [p.stem for p in svg_files()] == sorted(fsm.machine_names())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("svg", svg_files(), ids=lambda p: p.name)
 def test_committed_svg_renders_to_a_picture(
     svg: Path, tmp_path: Path, require_tool: Callable[[str, str], str]

@@ -8,6 +8,7 @@ import itertools
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from twisted.internet.task import Clock
@@ -225,6 +226,7 @@ def kernel_model(spans: list[tuple[int, int]], size: int) -> tuple[bytes | None,
     return bytes(payload), verdicts
 
 
+@pytest.mark.slow
 @settings(max_examples=examples(ci=2000, dev=200))
 @given(fragment_sets())
 def test_linux_matches_the_kernel(case: tuple[bytes, list]) -> None:

@@ -210,6 +210,7 @@ def run_flood(lab: Lab, stack: StackProcess, rate: tuple[str, ...], timeout: flo
     return figures
 
 
+@pytest.mark.slow
 def test_linux_client_connects_within_a_second_during_thousands_of_syns_per_second(
     flood_lab: tuple[Lab, StackProcess],
 ) -> None:
@@ -225,6 +226,7 @@ def test_linux_client_connects_within_a_second_during_thousands_of_syns_per_seco
     assert max(s["rss_kb"] for s in during) < before["rss_kb"] + 32 * 1024
 
 
+@pytest.mark.slow
 def test_a_full_rate_hping3_flood_leaves_the_stack_bounded_and_serving(
     flood_lab: tuple[Lab, StackProcess],
 ) -> None:

@@ -32,7 +32,7 @@ TwoStacks.TestCase.settings = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
-TestTwoStacks = TwoStacks.TestCase
+TestTwoStacks = pytest.mark.slow(TwoStacks.TestCase)
 
 
 class TwoByteProbeSession(TCPSession):

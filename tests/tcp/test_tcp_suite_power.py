@@ -86,6 +86,7 @@ def assert_caught(run: Any, *fragments: str) -> None:
     )
 
 
+@pytest.mark.slow
 def test_control_the_real_session_passes_the_same_run() -> None:
     seed(0)(single_session_check(TCPSession, **FAST))()
 

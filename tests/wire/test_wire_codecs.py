@@ -35,6 +35,7 @@ PARSERS = [ethernet.parse, arp.parse, ipv4.parse, ipv4.parse_quoted, icmp.parse,
 PARSERS.append(tcp.parse)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", CODECS)
 @THOROUGH
 @given(data=st.data())
@@ -90,6 +91,7 @@ def _scapy_bytes(name: str, rep: Any) -> bytes:
     return bytes(to_scapy(rep))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", CODECS)
 @THOROUGH
 @given(data=st.data())
@@ -118,6 +120,7 @@ def _short_tcp_ao(rep: object) -> bool:
     return any(getattr(o, "kind", None) == 29 and len(o.data) < 2 for o in options)
 
 
+@pytest.mark.slow
 @THOROUGH
 @given(pkt=pst.scapy_frames())
 def test_parse_of_scapy_bytes_equals_from_scapy(pkt: Any) -> None:
