@@ -23,8 +23,8 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from pystack.layers.tcp_application import TCPApplication
-from pystack.layers.tcp_session import TCPSession
+from pystack.apps.tcp_application import TCPApplication
+from pystack.tcp.session import TCPSession
 
 MARK = 0x100  # set in the urgent pointer of a segment that carries a byte
 
@@ -70,7 +70,7 @@ def hide(session: Any, secret: bytes) -> None:
 
 def simulated(secret: bytes, say: Callable[[str], None] = print) -> bytes:
     """Send ``secret`` from stack a to stack b hidden under cover text; return what b read."""
-    from pystack.testing.twostack import SimNet
+    from pystack.sim import SimNet
 
     with SimNet(2, seed=5) as net:
         for stack in net.stacks:

@@ -16,7 +16,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from pystack.layers.tcp_session import TCPSession
+from pystack.tcp.session import TCPSession
 from pystack.wire.seqnum import SeqNum
 
 

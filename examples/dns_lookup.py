@@ -21,8 +21,8 @@ from typing import Any
 
 from twisted.internet.task import Clock
 
-from pystack.layers.dns import DnsAnswer, DNSError
-from pystack.layers.dns_stack import TinyDnsServer, resolver_for_stack
+from pystack.dns.resolver import DnsAnswer, DNSError
+from pystack.dns.transport import TinyDnsServer, resolver_for_stack
 from pystack.links.memory import MemoryWire
 from pystack.stack import PyStack
 

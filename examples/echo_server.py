@@ -16,8 +16,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from pystack.apps.tcp_application import TCPApplication
 from pystack.clicmd._attach import add_options, make_stack
-from pystack.layers.tcp_application import TCPApplication
 
 
 class EchoServer(TCPApplication):

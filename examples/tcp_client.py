@@ -17,8 +17,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from pystack.apps.tcp_application import TCPApplication
 from pystack.clicmd._attach import add_options, make_stack
-from pystack.layers.tcp_application import TCPApplication
 
 
 def fetch(stack: Any, host: str, port: int, request: bytes, wait: float = 10.0) -> bytes:

@@ -12,8 +12,8 @@ import argparse
 from collections.abc import Sequence
 from typing import Any
 
-from pystack.layers.udp_application import UDPApplication
-from pystack.testing.twostack import SimNet
+from pystack.apps.udp_application import UDPApplication
+from pystack.sim import SimNet
 
 
 class EchoServer(UDPApplication):

@@ -27,10 +27,10 @@ __version__ = "2.0.0.dev0"
 # name -> the module that defines it
 _EXPORTS = {
     "PyStack": "pystack.stack",
-    "TCPApplication": "pystack.layers.tcp_application",
-    "UDPApplication": "pystack.layers.udp_application",
-    "TCPSession": "pystack.layers.tcp_session",
-    "TcpConfig": "pystack.layers.tcp_config",
+    "TCPApplication": "pystack.apps.tcp_application",
+    "UDPApplication": "pystack.apps.udp_application",
+    "TCPSession": "pystack.tcp.session",
+    "TcpConfig": "pystack.tcp.config",
     "IcmpRateLimit": "pystack.layers.icmp",
     "PrivilegeError": "pystack.errors",
 }
@@ -48,13 +48,13 @@ __all__ = [
 if TYPE_CHECKING:
     from typing import Any
 
+    from pystack.apps.udp_application import UDPApplication
     from pystack.errors import PrivilegeError
     from pystack.layers.icmp import IcmpRateLimit
     from pystack.layers.tcp_application import TCPApplication
-    from pystack.layers.tcp_config import TcpConfig
-    from pystack.layers.tcp_session import TCPSession
-    from pystack.layers.udp_application import UDPApplication
     from pystack.stack import PyStack
+    from pystack.tcp.config import TcpConfig
+    from pystack.tcp.session import TCPSession
 
 
 def __getattr__(name: str) -> Any:

@@ -183,8 +183,8 @@ class Datagrams(Shared):
 
 
 def udp_app(shared: Datagrams) -> Any:
+    from pystack.apps.udp_application import UDPApplication
     from pystack.layers.layer import unwrap
-    from pystack.layers.udp_application import UDPApplication
 
     class _App(UDPApplication):
         def packet_received(self, packet: Any, **kwargs: Any) -> None:

@@ -3,6 +3,11 @@
 Each subcommand lives in its own module under :mod:`pystack.clicmd` and exposes
 ``add_parser(subparsers)`` (which registers the subcommand and sets ``func``) .
 The dispatcher only assembles them, so the commands stay independent of each other.
+
+Other packages add commands through the ``pystack.commands`` entry-point group: each
+entry names an ``add_parser`` function. The testing toolkit registers ``pystack
+conformance`` that way (see pyproject.toml), so the product never imports
+:mod:`pystack.testing`; a package of your own can add a command the same way.
 """
 
 from __future__ import annotations
@@ -11,13 +16,15 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from importlib.metadata import entry_points
 
-# Order is the order shown in --help.
+COMMANDS_GROUP = "pystack.commands"
+
+# Order is the order shown in --help (commands from entry points follow).
 SUBCOMMANDS = (
     "demo",
     "diagrams",
     "trace",
-    "conformance",
     "bench",
     "lab",
     "serve",
@@ -42,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
                 raise
             continue
         module.add_parser(sub)
+    for entry in sorted(entry_points(group=COMMANDS_GROUP), key=lambda e: e.name):
+        entry.load()(sub)
     return parser
 
 

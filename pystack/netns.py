@@ -3,7 +3,7 @@ command in one, create and list them with ``ip``.
 
 Production code needs this as much as tests do: the kernel filter re-enters the namespace
 it was created in to add and remove its iptables rules from whichever thread closes it, the
-lab (``pystack.testing.lab``, ``pystack lab``) builds and tears down its namespaces with it,
+lab (``pystack.lab``, ``pystack lab``) builds and tears down its namespaces with it,
 and the root-only tests run the kernel's tools inside them.
 
 Linux keeps the network namespace per thread. ``enter(name)`` switches only the calling

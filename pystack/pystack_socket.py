@@ -16,7 +16,7 @@ way the standard module's do::
 TCP (``SOCK_STREAM``) and UDP (``SOCK_DGRAM``) over IPv4. Timeouts follow the standard
 semantics: blocking (``None``), non-blocking (``0.0``: ``BlockingIOError``) or a timeout
 (``TimeoutError``). Errors are the standard ``OSError`` subclasses with the standard errno.
-Names resolve through the stack's DNS resolver (:mod:`pystack.layers.dns`).
+Names resolve through the stack's DNS resolver (:mod:`pystack.dns.resolver`).
 ``fileno()`` is an eventfd that select/selectors see readable when ``recv``/``accept`` would
 not block (it always looks writable). Anything not supported raises ``OSError`` naming it.
 """
@@ -103,7 +103,7 @@ def _default_stack() -> Any:
     from pystack.stack import default_stack
 
     stack = default_stack()
-    import pystack.layers.dns_stack  # noqa: F401 - the resolver, made on first lookup
+    import pystack.dns.transport  # noqa: F401 - the resolver, made on first lookup
 
     if stack.kernel_filter is not None:
         import iptc  # noqa: F401 - its first rule is written when a port is bound
@@ -130,7 +130,7 @@ def _resolver(stack: Any) -> Any:
     if resolver is None:
         resolver = _resolvers.get(stack)
     if resolver is None:
-        from pystack.layers.dns_stack import resolver_for_stack
+        from pystack.dns.transport import resolver_for_stack
 
         resolver = blocking_call(resolver_for_stack, stack, _reactor=stack.clock)
         _resolvers[stack] = resolver
@@ -243,7 +243,7 @@ def hijack(stack: Any = None) -> Iterator[Any]:
     socketserver) use the stack too. ``stack`` becomes the default stack (see
     :func:`use_stack`). Not thread-safe: other threads see the swap while it lasts.
     """
-    import pystack.layers.dns_stack  # noqa: F401 - imported now, with the real socket module
+    import pystack.dns.transport  # noqa: F401 - imported now, with the real socket module
 
     me = sys.modules[__name__]
     saved = {name: getattr(_std, name) for name in _HIJACKED}

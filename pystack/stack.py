@@ -222,9 +222,9 @@ class PyStack(metaclass=_DefaultStackType):
     # -- TCP: the place where the TCP layer joins the stack ----------------------------------
 
     def _attach_tcp(self, config: Any) -> None:
-        """Build the TCP layer above IP when ``pystack.layers.tcp`` exists (the TCP issue)."""
+        """Build the TCP layer above IP when ``pystack.tcp.layer`` exists (the TCP issue)."""
         try:
-            from pystack.layers.tcp import TCPLayer
+            from pystack.tcp.layer import TCPLayer
         except ImportError:
             return
         self.tcp = TCPLayer(config)
@@ -262,13 +262,13 @@ class PyStack(metaclass=_DefaultStackType):
 
     @property
     def dns(self) -> Any:
-        """The stack's DNS resolver (:class:`pystack.layers.dns.DNSResolver` over its UDP,
+        """The stack's DNS resolver (:class:`pystack.dns.resolver.DNSResolver` over its UDP,
         TCP on truncation), created on first use with the ``dns_servers`` option, else the
         servers of /etc/resolv.conf. ``stack.dns.nslookup("name")`` is the 2013 PyStack's call
         (blocking); code on the reactor uses ``stack.dns.resolve(name)`` (a Deferred)."""
         with self._dns_lock:
             if self._dns is None:
-                from pystack.layers.dns_stack import resolver_for_stack
+                from pystack.dns.transport import resolver_for_stack
 
                 self._dns = resolver_for_stack(self, servers=self._dns_servers)
             return self._dns
@@ -451,7 +451,7 @@ def _end(session: Any) -> None:
     A TIME_WAIT connection ended cleanly; only its 2*MSL wait is cut short, so the
     application hears CLOSED, not ABORTED."""
     if session.state == "TIME_WAIT":
-        from pystack.layers.tcp_config import CloseReason
+        from pystack.tcp.config import CloseReason
 
         session.fire("app_abort", reason=CloseReason.CLOSED)
     else:

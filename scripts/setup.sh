@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Every system tool a test or an example runs, and the Debian package that provides it.
-# tests/unit/test_setup_script.py checks that this list covers the tools the tests use.
+# tests/cli/test_setup_script.py checks that this list covers the tools the tests use.
 TOOLS="
 dot             graphviz
 ip              iproute2

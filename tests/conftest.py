@@ -14,7 +14,12 @@ import shutil
 from collections.abc import Callable
 
 import pytest
+from helpers.lab_fixtures import lab, shared_lab, stack, tap_lab, veth_lab
+from helpers.tcp_pairs import pair
 from hypothesis import HealthCheck, settings
+
+# Fixtures that tests of several areas use, available everywhere.
+__all__ = ["lab", "pair", "shared_lab", "stack", "tap_lab", "veth_lab"]
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 

@@ -5,7 +5,7 @@ lab namespace (198.18.0.0/15) holds TAP ``psoff0``; the stack attaches to it wit
 ``offloads=`` off or on, runs a hashing discard server in this process, and the kernel
 sends ``MiB`` over one TCP connection. Prints MB/s (10^6 bytes), frames received and how
 many were larger than the MTU. Not part of ``pystack bench``, which measures without
-offloads; the tests in tests/unit/test_tap_offloads.py reuse the helpers.
+offloads; the tests in tests/links/test_tap_offloads.py reuse the helpers.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from pystack import netns
-from pystack.layers.tcp_application import TCPApplication
+from pystack.apps.tcp_application import TCPApplication
+from pystack.lab import Lab
 from pystack.reactor import blocking_call
-from pystack.testing.lab import Lab
 
 TAP, STACK_CIDR, KERNEL_CIDR = "psoff0", "198.18.1.2/24", "198.18.1.1/24"
 PORT = 9

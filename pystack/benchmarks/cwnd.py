@@ -1,7 +1,7 @@
 """cwnd over time for NewReno and CUBIC on the same simulated link.
 
 ``python -m pystack.benchmarks.cwnd`` sends the same bytes from one stack to another over
-a :class:`~pystack.testing.twostack.SimNet` wire with loss and delay, once per congestion
+a :class:`~pystack.sim.SimNet` wire with loss and delay, once per congestion
 control, under the simulated clock (the same seed gives the same run), and writes the
 congestion window the sender had at each step to a CSV and, with matplotlib installed
 (``pip install 'pystack-net[plot]'``), to a PNG. It also prints goodput and retransmitted
@@ -18,8 +18,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pystack.layers.tcp_config import CONGESTION_CONTROLS, TcpConfig
-from pystack.testing.twostack import SimNet
+from pystack.sim import SimNet
+from pystack.tcp.config import CONGESTION_CONTROLS, TcpConfig
 
 __all__ = ["CwndRun", "main", "run_transfer", "write_csv", "write_png"]
 

@@ -29,6 +29,8 @@ import traceback
 from collections import Counter
 from typing import Any
 
+from pystack.apps.tcp_application import TCPApplication
+from pystack.apps.udp_application import UDPApplication
 from pystack.benchmarks._fuzz_frames import (
     DnsWait,
     Endpoint,
@@ -40,12 +42,10 @@ from pystack.benchmarks._fuzz_frames import (
     mac_bytes,
 )
 from pystack.benchmarks.memory import HeapClock
-from pystack.layers.dns import DnsQuery, DNSResolver
-from pystack.layers.dns_stack import StackTcp, StackUdp
-from pystack.layers.tcp_application import TCPApplication
-from pystack.layers.tcp_config import TcpConfig
-from pystack.layers.udp_application import UDPApplication
-from pystack.testing.twostack import SimNet
+from pystack.dns.resolver import DnsQuery, DNSResolver
+from pystack.dns.transport import StackTcp, StackUdp
+from pystack.sim import SimNet
+from pystack.tcp.config import TcpConfig
 
 __all__ = ["Campaign", "add_arguments", "main", "python_loop_s", "run", "run_campaign"]
 

@@ -16,9 +16,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from pystack.layers.tcp_application import TCPApplication
-from pystack.layers.tcp_config import TcpConfig
-from pystack.testing.twostack import SimNet
+from pystack.apps.tcp_application import TCPApplication
+from pystack.sim import SimNet
+from pystack.tcp.config import TcpConfig
 
 __all__ = ["add_arguments", "main", "measure", "run"]
 
@@ -89,7 +89,7 @@ class HeapClock:
 
 
 def _tcp_only_pair(clock: HeapClock, config: TcpConfig) -> tuple[Any, Any, Any]:
-    from pystack.testing.harness import TcpPair
+    from pystack.sim_tcp import TcpPair
 
     pair = TcpPair(config=config, clock=clock, delay=0.0005)
     server = TCPApplication()

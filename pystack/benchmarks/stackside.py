@@ -97,7 +97,7 @@ class GcTally:
 
 def load_stack_api() -> tuple[Any, Any]:
     """``(PyStack, TCPApplication)``, or raise ImportError naming what is missing."""
-    from pystack.layers.tcp_application import TCPApplication
+    from pystack.apps.tcp_application import TCPApplication
 
     try:
         from pystack.stack import PyStack

@@ -9,8 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 
-from pystack import kernel_filter
-from pystack.testing import lab, netns
+from pystack import kernel_filter, lab, netns
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

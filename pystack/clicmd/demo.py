@@ -15,13 +15,16 @@ transition, CLOSED -> LISTEN (app_passive_open), is that spawn, and the log says
 from __future__ import annotations
 
 import argparse
+import hashlib
+import random
 from collections.abc import Callable
 from typing import Any
 
+from pystack.apps.tcp_application import TCPApplication
+from pystack.apps.udp_application import UDPApplication
 from pystack.ladder.model import TransitionLog, machine_label, trace_path_for, trigger_text
-from pystack.layers.tcp_config import TcpConfig
-from pystack.layers.udp_application import UDPApplication
-from pystack.testing.twostack import SimNet
+from pystack.sim import SimNet
+from pystack.tcp.config import TcpConfig
 
 Say = Callable[[str], None]
 
@@ -117,7 +120,50 @@ def _udp_section(net: SimNet, say: Say) -> None:
 
 
 def tcp_section(net: SimNet, say: Say) -> None:
-    """The TCP transfer of the demo (pystack.testing.harness.demo_transfer)."""
-    from pystack.testing.harness import demo_transfer
-
+    """The TCP transfer of the demo (:func:`demo_transfer`)."""
     demo_transfer(net, say)
+
+
+def demo_transfer(net: Any, say: Any, size: int = 100_000) -> bool:
+    """The TCP part of ``pystack demo``: on a `SimNet`, A sends ``size`` bytes to B's port
+    9 and both close (TIME_WAIT included); transitions reach the stack's observer. Returns
+    whether the bytes arrived intact."""
+    a, b = net.stacks[0], net.stacks[1]
+    say(f"\n== TCP: A connects to B:9, sends {size} bytes, both close")
+    server, client = TCPApplication(), TCPApplication()
+    b.register_tcp_application(server)
+    a.register_tcp_application(client)
+    server.bind(9)
+    server.listen(1)
+    accepted: list[Any] = []
+    server.accept_deferred().addCallback(accepted.append)
+    if not net.wait(client.connect_deferred(str(b.address), 9), max_time=10):
+        say("connection refused")
+        return False
+    net.run_until(lambda: bool(accepted), 5)
+    peer = accepted[0]
+    data = bytes(random.Random(4).randbytes(size))
+    got = bytearray()
+    sent = 0
+
+    def done() -> bool:
+        nonlocal sent
+        if sent < size:
+            sent += client.send(data[sent:])
+            if sent == size:
+                client.close()
+        got.extend(peer.fetch_data())
+        return len(got) >= size
+
+    start = net.now()
+    net.run_until(done, 60)
+    ok = hashlib.sha256(got).digest() == hashlib.sha256(data).digest()
+    say(f"B received {len(got)} bytes in {(net.now() - start) * 1000:.1f} ms of simulated time, "
+        f"sha256 {'equal' if ok else 'DIFFERENT'}")  # fmt: skip
+    net.run_until(lambda: peer.eof, 5)
+    # TCPApplication answered A's FIN with its own (CLOSE_WAIT -> LAST_ACK) by itself;
+    # closing the server application now closes what is left: its listener.
+    say("B closes its server application: its listener on port 9 stops")
+    peer.close()
+    net.advance(2 * 30.0 + 1)  # through A's TIME_WAIT (2*MSL)
+    return ok

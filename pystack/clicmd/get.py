@@ -11,8 +11,8 @@ from typing import IO, Any
 from urllib.parse import SplitResult, urlsplit
 
 from pystack import errors
+from pystack.apps.tcp_application import TCPApplication
 from pystack.clicmd import _attach
-from pystack.layers.tcp_application import TCPApplication
 
 PROGRESS_EVERY = 1 << 20  # bytes between progress lines
 

@@ -7,7 +7,7 @@ import os
 import sys
 
 from pystack import netns
-from pystack.testing.lab import STATE_DIR, Lab
+from pystack.lab import STATE_DIR, Lab
 
 DEFAULT_NAME = "pslab"
 

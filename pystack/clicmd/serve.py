@@ -7,8 +7,8 @@ from typing import Any
 
 from twisted.internet.task import LoopingCall
 
+from pystack.apps.tcp_application import TCPApplication
 from pystack.clicmd import _attach
-from pystack.layers.tcp_application import TCPApplication
 
 PORTS = {"echo": 7, "discard": 9, "chargen": 19}
 CHARGEN_INTERVAL = 0.01  # seconds between bursts of lines

@@ -35,7 +35,7 @@ The two discarding policies:
              an exact duplicate (same offset and bytes) is dropped alone (RFC 8200 §4.5
              permits it).
 
-``OVERLAP_CASE`` in tests/property/test_reassembly.py is one arrival sequence on which the
+``OVERLAP_CASE`` in tests/layers/test_reassembly.py is one arrival sequence on which the
 five trimming policies give five different results and both discarding policies drop it.
 
 A datagram is delivered once, when the fragment just stored closes its last hole. Its entry

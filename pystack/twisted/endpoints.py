@@ -23,7 +23,7 @@ from twisted.internet.address import IPv4Address
 from twisted.python import log
 from zope.interface import implementer
 
-from pystack.layers.tcp_config import CloseReason
+from pystack.tcp.config import CloseReason
 from pystack.twisted.transport import SessionTransport
 
 __all__ = ["ListeningPort", "PystackClientEndpoint", "PystackServerEndpoint"]
@@ -202,7 +202,7 @@ class PystackClientEndpoint:
     def _address(self) -> defer.Deferred[str]:
         if _is_ipv4(self.host):
             return defer.succeed(self.host)
-        from pystack.layers.dns_stack import resolver_for_stack
+        from pystack.dns.transport import resolver_for_stack
 
         resolver = resolver_for_stack(self.stack)
         d = defer.maybeDeferred(resolver.resolve, self.host, "A")

@@ -24,7 +24,7 @@ from twisted.internet.address import IPv4Address
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from pystack.layers.tcp_config import CloseReason
+from pystack.tcp.config import CloseReason
 
 __all__ = ["SessionTransport", "close_failure"]
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from pystack.layers.tcp import ChallengeAckLimit
-from pystack.layers.tcp_config import TcpConfig, TcpDrop
+from pystack.tcp.config import TcpConfig, TcpDrop
+from pystack.tcp.layer import ChallengeAckLimit
 from pystack.testing.harness import TcpHarness, TcpPair
 from pystack.wire import ipv4
 from pystack.wire import tcp as tcpwire

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pystack.layers.tcp_config import CloseReason, TcpDrop
+from pystack.tcp.config import CloseReason, TcpDrop
 from pystack.testing.harness import TcpHarness
 
 

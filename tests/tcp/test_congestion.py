@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pystack.layers.tcp_congestion import NewReno
+from pystack.tcp.congestion import NewReno
 from pystack.testing.harness import TcpHarness
 
 

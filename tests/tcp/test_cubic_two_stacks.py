@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from pystack.layers.tcp_config import TcpConfig
-from pystack.layers.tcp_congestion import NewReno
-from pystack.layers.tcp_cubic import BETA_CUBIC, Cubic, cubic_k
+from pystack.tcp.config import TcpConfig
+from pystack.tcp.congestion import NewReno
+from pystack.tcp.cubic import BETA_CUBIC, Cubic, cubic_k
 from pystack.testing.twostack import SimNet
 
 

@@ -38,14 +38,14 @@ def test_accepted_connections_of_a_server_use_the_subclass() -> None:
         return True
 
     pair.wire.filter = note
-    from conftest import connect_pair
+    from helpers.tcp_pairs import connect_pair
 
     _client, _server = connect_pair(pair)
     assert 5555 in seen
 
 
 def test_on_segment_out_override_gets_scapy_and_rewrites() -> None:
-    from pystack.layers.tcp_session import TCPSession
+    from pystack.tcp.session import TCPSession
 
     class Marker(TCPSession):
         def on_segment_out(self, segment: Any) -> Any:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pystack.layers.tcp_config import TcpDrop
+from pystack.tcp.config import TcpDrop
 from pystack.testing.harness import TcpPair
 from pystack.wire import ipv4
 from pystack.wire import tcp as tcpwire
@@ -60,7 +60,7 @@ def test_bad_checksum_and_garbage_are_dropped_and_counted() -> None:
 
 
 def test_connections_are_found_by_four_tuple() -> None:
-    from conftest import connect_pair
+    from helpers.tcp_pairs import connect_pair
 
     pair = TcpPair()
     c1, s1 = connect_pair(pair, 7)
@@ -72,8 +72,8 @@ def test_connections_are_found_by_four_tuple() -> None:
 
 
 def test_icmp_port_unreachable_aborts_a_connection_in_syn_sent() -> None:
-    from pystack.layers.tcp_application import TCPApplication
-    from pystack.layers.tcp_config import CloseReason
+    from pystack.apps.tcp_application import TCPApplication
+    from pystack.tcp.config import CloseReason
 
     pair = TcpPair(loss=1.0)
     client = TCPApplication()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pystack.layers.tcp_config import CloseReason, TcpConfig, TcpDrop
+from pystack.tcp.config import CloseReason, TcpConfig, TcpDrop
 from pystack.testing.harness import TcpHarness
 
 

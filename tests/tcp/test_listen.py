@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pystack.layers.tcp_config import TcpDrop
+from pystack.tcp.config import TcpDrop
 from pystack.testing.harness import TcpHarness
 
 

@@ -7,9 +7,9 @@ import hashlib
 import random
 import time
 
-from pystack.layers.tcp_application import TCPApplication
+from pystack.apps.tcp_application import TCPApplication
+from pystack.sim import SimNet
 from pystack.testing.harness import TcpHarness
-from pystack.testing.twostack import SimNet
 
 SIZE = 10_000_000
 # Simulated seconds allowed for both transfers: about 240 s here (220-330 s for seeds 1-4),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pystack.fsm import load_spec
-from pystack.layers.tcp_session import TCPSession
+from pystack.tcp.session import TCPSession
 
 SYNC = ["ESTABLISHED", "FIN_WAIT_1", "FIN_WAIT_2", "CLOSE_WAIT"]
 

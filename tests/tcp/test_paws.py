@@ -10,9 +10,9 @@ from typing import Any
 import hypothesis.strategies as st
 from hypothesis import given, settings
 
-from pystack.layers.tcp_config import CloseReason, TcpDrop
-from pystack.layers.tcp_input import PAWS_IDLE
-from pystack.layers.tcp_session import TCPSession
+from pystack.tcp.config import CloseReason, TcpDrop
+from pystack.tcp.receive import PAWS_IDLE
+from pystack.tcp.session import TCPSession
 from pystack.testing import examples
 from pystack.testing.harness import TcpHarness
 from pystack.wire import tcp as tcpwire

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pystack.fsm import load_spec
-from pystack.layers.tcp_config import CloseReason
+from pystack.tcp.config import CloseReason
 from pystack.testing import examples
 from pystack.testing.harness import TcpHarness
 from pystack.wire import tcp as tcpwire

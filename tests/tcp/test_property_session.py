@@ -72,7 +72,7 @@ def test_random_bytes_into_the_layer_never_raise(data: bytes, state: str) -> Non
 
 def test_broken_acceptability_test_is_caught() -> None:
     """The suite's power: a session whose acceptability test ignores wraparound is caught."""
-    from pystack.layers.tcp_session import TCPSession
+    from pystack.tcp.session import TCPSession
 
     class NoWrap(TCPSession):
         def check_sequence(self, seg: tcpwire.TcpSegment) -> tcpwire.TcpSegment | None:

@@ -3,7 +3,7 @@ receiver's blocks, the sender resending only what the peer reports missing."""
 
 from __future__ import annotations
 
-from pystack.layers.tcp_config import TcpConfig
+from pystack.tcp.config import TcpConfig
 from pystack.testing.harness import TcpHarness
 from pystack.wire import tcp as tcpwire
 from pystack.wire.tcp_options import NOP, Mss, Sack, SackPermitted, Timestamp, WindowScale

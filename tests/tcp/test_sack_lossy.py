@@ -7,9 +7,9 @@ from __future__ import annotations
 import hashlib
 import random
 
-from conftest import connect_pair, pump
+from helpers.tcp_pairs import connect_pair, pump
 
-from pystack.layers.tcp_config import TcpConfig
+from pystack.tcp.config import TcpConfig
 from pystack.testing.harness import TcpPair
 
 SIZE = 3_000_000

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pystack.layers.tcp_sack import Scoreboard
+from pystack.tcp.sack import Scoreboard
 
 MSS = 100
 UNA = 2**32 - 250  # the 2**32 wrap falls inside the flight

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pystack.layers.tcp_application import TCPApplication
-from pystack.layers.tcp_session import TCPSession
-from pystack.testing.twostack import SimNet
+from pystack.apps.tcp_application import TCPApplication
+from pystack.sim import SimNet
+from pystack.tcp.session import TCPSession
 
 
 class Watching(TCPSession):

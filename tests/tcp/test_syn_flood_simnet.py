@@ -6,9 +6,9 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from pystack.layers.tcp_application import TCPApplication
-from pystack.layers.tcp_config import TcpConfig
-from pystack.testing.twostack import SimNet, WireTap
+from pystack.apps.tcp_application import TCPApplication
+from pystack.sim import SimNet, WireTap
+from pystack.tcp.config import TcpConfig
 from pystack.wire import ipv4
 from pystack.wire import tcp as tcpwire
 from pystack.wire.tcp_options import Mss

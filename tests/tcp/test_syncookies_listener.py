@@ -5,9 +5,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from pystack.layers.tcp_config import TcpConfig, TcpDrop
 from pystack.layers.tcp_session import TCPSession
-from pystack.layers.tcp_syncookies import TS_MASK
+from pystack.tcp.config import TcpConfig, TcpDrop
+from pystack.tcp.syncookies import TS_MASK
 from pystack.testing.harness import PEER_META, REMOTE, TcpHarness
 from pystack.wire import tcp as tcpwire
 from pystack.wire.tcp_options import NOP, SackPermitted, Timestamp, WindowScale

@@ -9,9 +9,9 @@ import dataclasses
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pystack.layers.tcp_config import TcpConfig
 from pystack.layers.tcp_session import TCPSession
-from pystack.layers.tcp_syncookies import MSS_TABLE, counter, mss_index
+from pystack.tcp.config import TcpConfig
+from pystack.tcp.syncookies import MSS_TABLE, counter, mss_index
 from pystack.testing.harness import PEER_META, TcpHarness
 from pystack.wire import tcp as tcpwire
 

@@ -7,8 +7,8 @@ import types
 
 import pytest
 
-from pystack.layers.tcp_config import TcpConfig
-from pystack.layers.tcp_session import TCPSession
+from pystack.tcp.config import TcpConfig
+from pystack.tcp.session import TCPSession
 from pystack.testing.harness import LOCAL, REMOTE, TcpHarness, TcpPair
 
 

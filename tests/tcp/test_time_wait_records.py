@@ -1,4 +1,4 @@
-"""Compact TIME_WAIT records (pystack.layers.tcp_time_wait): the TCP layer keeps a plain
+"""Compact TIME_WAIT records (pystack.tcp.time_wait): the TCP layer keeps a plain
 tuple for a connection's 2*MSL wait and answers the peer exactly as a whole session would.
 
 The server closes first, so TIME_WAIT is on side 1 (198.18.0.2:7), which listens on the
@@ -15,8 +15,8 @@ import hypothesis.strategies as st
 import pytest
 from hypothesis import given, settings
 
-from pystack.layers.tcp_config import CloseReason, TcpConfig, TcpDrop
-from pystack.layers.tcp_session import TCPSession
+from pystack.tcp.config import CloseReason, TcpConfig, TcpDrop
+from pystack.tcp.session import TCPSession
 from pystack.testing import examples
 from pystack.testing.harness import TcpPair
 from pystack.wire import ipv4

@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import client_of_kernel, connect_pair
+from helpers.tcp_pairs import client_of_kernel, connect_pair
 
-from pystack.layers.tcp_config import TcpConfig
+from pystack.tcp.config import TcpConfig
 from pystack.testing.harness import TcpHarness, TcpPair
 
 ts = TcpHarness.timestamp
@@ -171,8 +171,8 @@ def test_two_stacks_negotiate_with_random_offsets() -> None:
 
 @pytest.mark.root
 def test_linux_answers_with_timestamps_and_we_echo_them() -> None:
+    from pystack.lab import Lab
     from pystack.stack import PyStack
-    from pystack.testing.lab import Lab
     from pystack.wire import tcp as tcpwire
 
     with Lab(mode="tap") as lab:

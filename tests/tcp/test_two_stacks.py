@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from pystack.layers.tcp_application import TCPApplication
-from pystack.layers.tcp_config import TcpConfig
-from pystack.testing.twostack import SimNet
+from pystack.apps.tcp_application import TCPApplication
+from pystack.sim import SimNet
+from pystack.tcp.config import TcpConfig
 
 
 def open_pair(net: SimNet, port: int = 7) -> tuple[TCPApplication, TCPApplication]:

@@ -6,11 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import client_of_kernel
+from helpers.tcp_pairs import client_of_kernel
 
-from pystack.layers.tcp_config import TcpConfig
+from pystack.sim import SimNet
+from pystack.tcp.config import TcpConfig
 from pystack.testing.harness import TcpHarness
-from pystack.testing.twostack import SimNet
 from pystack.wire.tcp_options import WindowScale
 
 # The default 256 KiB receive buffer needs a shift of 3 to fit the 16-bit window field.
@@ -183,8 +183,8 @@ def test_a_pure_ack_never_lies_beyond_the_peer_s_closed_window() -> None:
 
 @pytest.mark.root
 def test_linux_negotiates_window_scaling_with_the_stack() -> None:
+    from pystack.lab import Lab
     from pystack.stack import PyStack
-    from pystack.testing.lab import Lab
 
     with Lab(mode="tap") as lab:
         stack = PyStack(link=lab.open_link(), ip=lab.stack_cidr, tcp=WS)

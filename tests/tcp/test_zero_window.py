@@ -8,7 +8,7 @@ probes go unanswered for R2 times out; a window update resumes the transfer at o
 
 from __future__ import annotations
 
-from pystack.layers.tcp_config import CloseReason, TcpConfig
+from pystack.tcp.config import CloseReason, TcpConfig
 from pystack.testing.harness import TcpHarness
 
 DATA = bytes(range(256)) * 20  # 5120 bytes waiting behind the zero window

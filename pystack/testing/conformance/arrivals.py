@@ -10,8 +10,8 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from pystack.layers.tcp_config import CloseReason, TcpConfig
 from pystack.layers.tcp_session import TCPSession
+from pystack.tcp.config import CloseReason, TcpConfig
 from pystack.testing.conformance.recording import RecordedHarness
 from pystack.testing.conformance.registry import (
     PROPERTIES,

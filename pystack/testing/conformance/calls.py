@@ -7,8 +7,8 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from pystack.layers.tcp_config import TcpConfig
 from pystack.layers.tcp_session import TCPSession
+from pystack.tcp.config import TcpConfig
 from pystack.testing.conformance.recording import RecordedHarness
 from pystack.testing.conformance.registry import SEQUENCE, expect, prop, segment_lines
 from pystack.testing.conformance.segment import Recorder

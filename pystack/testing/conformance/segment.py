@@ -40,8 +40,8 @@ from hypothesis.stateful import (
 )
 from twisted.internet.task import Clock
 
-from pystack.layers.tcp_config import CloseReason, TcpConfig
-from pystack.layers.tcp_session import TCPSession
+from pystack.tcp.config import CloseReason, TcpConfig
+from pystack.tcp.session import TCPSession
 from pystack.testing import examples
 from pystack.testing.conformance.recording import RecordedHarness, begin, current
 from pystack.testing.controlled_wire import ControlledWire

@@ -1,0 +1,59 @@
+"""TCP (RFC 9293), a protocol of several modules, each owning one part.
+
+- :mod:`~pystack.tcp.layer`: the TCP layer (``stack.tcp``): checksums, demultiplexing to
+  connections and listeners, resets for segments nobody owns, TIME_WAIT records.
+- :mod:`~pystack.tcp.session`: :class:`TCPSession`, one connection or listening socket,
+  the machine of ``machines/tcp.toml``; the class to subclass to change behaviour.
+- :mod:`~pystack.tcp.listener`: a listener's passive open: the SYN queue and SYN cookies.
+- :mod:`~pystack.tcp.receive`: the receive side (SEGMENT ARRIVES as a pipeline of checks).
+- :mod:`~pystack.tcp.send`: the send side: segmentation, Nagle, windows, ACKs.
+- :mod:`~pystack.tcp.timers`: retransmission, persist, delayed ACK, keep-alive, 2*MSL.
+- :mod:`~pystack.tcp.tcb`: the transmission control block's fields.
+- :mod:`~pystack.tcp.config`: :class:`TcpConfig`, drop reasons and close reasons.
+- :mod:`~pystack.tcp.congestion`: congestion control behind a pluggable interface.
+- :mod:`~pystack.tcp.sack`: the SACK sender's scoreboard.
+- :mod:`~pystack.tcp.reorder`: the receiver's out-of-order queue.
+- :mod:`~pystack.tcp.buffers`: the send and receive byte buffers.
+- :mod:`~pystack.tcp.rtt`: the retransmission timeout estimator.
+- :mod:`~pystack.tcp.isn`: initial sequence numbers.
+- :mod:`~pystack.tcp.syncookies`: the SYN cookie encoding.
+- :mod:`~pystack.tcp.time_wait`: compact TIME_WAIT records.
+- :mod:`~pystack.tcp.scapy_view`: the scapy view of segments for per-segment hooks.
+
+The names most programs need are importable from here:
+``from pystack.tcp import TCPSession, TcpConfig, TCPLayer``.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+TYPE_CHECKING = False  # imported on first use, so the parts import each other freely
+
+_EXPORTS = {
+    "TCPLayer": "pystack.tcp.layer",
+    "TCPSession": "pystack.tcp.session",
+    "TcpConfig": "pystack.tcp.config",
+}
+
+__all__ = ["TCPLayer", "TCPSession", "TcpConfig"]
+
+if TYPE_CHECKING:
+    from typing import Any
+
+    from pystack.tcp.config import TcpConfig
+    from pystack.tcp.layer import TCPLayer
+    from pystack.tcp.session import TCPSession
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pystack.tcp' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

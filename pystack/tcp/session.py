@@ -1,0 +1,749 @@
+"""`TCPSession`: one TCP connection (or listening socket), the machine of machines/tcp.toml.
+
+The control plane (open, SYN, FIN, RST, timers, user calls) goes through the declared
+machine; data in the synchronized states goes through plain methods. Behaviour changes by
+overriding hooks, each a method below with a documented default::
+
+    class MySession(TCPSession):
+        def choose_isn(self, **kw):
+            self.iss = SeqNum(5555)
+
+The session talks to its `host` (the TCP layer, or a test harness): ``host.clock``,
+``host.transmit(session, segment)``, ``host.transmit_bytes(session, tcp_bytes)``,
+``host.isn(local_ip, local_port, remote_ip, remote_port)``, ``host.count_drop(reason)``,
+``host.forget(session)`` and ``host.adopt(session)`` (register a new child by 4-tuple);
+optionally ``host.listener_for(local_ip, local_port)`` (the listener a SYN reopening a
+TIME_WAIT connection goes to, or None), ``host.syncookie_secret()`` (bytes; without it a
+listener sends no SYN cookies) and ``host.count_event(name)`` (a ``tcp`` counter).
+Segments come in through ``segment_arrives(segment, meta)`` with the `IpMeta` IP
+delivered them with; a listener learns each new peer from it.
+Its `user` (a `TCPApplication`, or anything with the same ``tcp_*`` methods) is told of
+establishment, readable data, end of data and the close with its `CloseReason`.
+"""
+
+from __future__ import annotations
+
+import collections
+from typing import Any
+
+from pystack.fsm import StateMachine
+from pystack.layers.ip_meta import IpMeta
+from pystack.tcp.buffers import RecvBuffer, SendBuffer
+from pystack.tcp.config import CloseReason, TcpConfig, TcpDrop
+from pystack.tcp.congestion import Action, NewReno
+from pystack.tcp.cubic import congestion_factory
+from pystack.tcp.listener import ListenerMixin, ReplyTo, syn_options
+from pystack.tcp.receive import InputMixin, syn_reopens_time_wait
+from pystack.tcp.reorder import InsertResult, ReorderQueue
+from pystack.tcp.rtt import RttEstimator
+from pystack.tcp.sack import Scoreboard
+from pystack.tcp.send import MAX_WINDOW, OutputMixin
+from pystack.tcp.timers import NO_TIMER, TimerMixin
+from pystack.wire import tcp as tcpwire
+from pystack.wire.seqnum import SeqNum
+
+__all__ = ["TCPSession"]
+
+SYN, ACK, RST = tcpwire.SYN, tcpwire.ACK, tcpwire.RST
+_ZERO = SeqNum(0)
+_MASK = 0xFFFFFFFF
+_HALF = 1 << 31  # ((a - b + _HALF) & _MASK) - _HALF: SeqNum(a) - SeqNum(b) on ints
+# States in which the application may still queue data (RFC 9293 §3.10.2).
+_SEND_STATES = frozenset({"SYN_SENT", "SYN_RECEIVED", "ESTABLISHED", "CLOSE_WAIT"})
+
+
+class TCPSession(ListenerMixin, InputMixin, OutputMixin, TimerMixin, StateMachine, machine="tcp"):
+    """One TCP connection. See the module docstring for the host and user interfaces."""
+
+    _segment_in_scapy = False
+    _segment_out_scapy = False
+    plain_time_wait = True
+    """True when the class keeps TCPSession's TIME_WAIT path for a SYN (class attribute)."""
+    awaiting_accept = False
+    """True while this connection waits in its listener's accept queue."""
+    _isn_floor: SeqNum | None = None
+    """Set on a connection that replaces one in TIME_WAIT: its ISS must lie beyond this."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # A subclass that overrides a per-segment hook gets scapy packets in it; the
+        # default path never builds one (DESIGN.md: fast inside, scapy at the edges).
+        cls._segment_in_scapy = cls.on_segment_in is not TCPSession.on_segment_in
+        cls._segment_out_scapy = cls.on_segment_out is not TCPSession.on_segment_out
+        # The TCP layer may hand a reopening SYN from a TIME_WAIT record straight to the
+        # listener only if nothing on the way (see `_TIME_WAIT_PATH`) was overridden.
+        cls.plain_time_wait = all(
+            getattr(cls, name) is getattr(TCPSession, name) for name in _TIME_WAIT_PATH
+        )
+
+    def __init__(
+        self,
+        host: Any,
+        *,
+        local_ip: str = "0.0.0.0",
+        local_port: int = 0,
+        remote_ip: str | None = None,
+        remote_port: int | None = None,
+        config: TcpConfig | None = None,
+        user: Any = None,
+        cc_factory: Any = None,
+    ) -> None:
+        self.host = host
+        self.clock = host.clock
+        self.config = config = config or TcpConfig()
+        self.local_ip, self.local_port = local_ip, local_port
+        self.remote_ip, self.remote_port = remote_ip, remote_port
+        self.user = user
+        self.listener: TCPSession | None = None
+        self._accept_queue: collections.deque[TCPSession] | None = None
+        self.half_open = 0
+        self.backlog = 0
+        self.passive = False
+        self.close_reason: CloseReason | None = None
+        self._cc_factory = cc_factory
+        self.iss = self.irs = self.snd_una = self.snd_nxt = self.snd_max = _ZERO
+        self.snd_wl1 = self.snd_wl2 = self.rcv_nxt = self.rcv_adv = _ZERO
+        self.snd_wnd = self.max_snd_wnd = 0
+        self.snd_mss = min(config.mss, 536)
+        self._init_options(config)
+        self.rexmit_bytes = 0
+        self.sndbuf = SendBuffer(config.snd_buf)
+        self.rcvbuf = RecvBuffer(config.rcv_buf)
+        self.rtt = RttEstimator(
+            initial_rto=config.initial_rto, min_rto=config.min_rto, max_rto=config.max_rto
+        )
+        self.cc = self.new_cc(self.snd_mss)
+        self.reorder = ReorderQueue(config.ooo_limit)
+        self.ooo_fin: SeqNum | None = None
+        self.fin_queued = self.fin_received = False
+        self.rcv_shut = False
+        self.snd_fin = _ZERO
+        self.dupacks = self.ack_pending = self.keepalive_probes = 0
+        self.rexmit_since: float | None = None
+        self.persist_backoffs = 0
+        self.probe_since: float | None = None
+        self.rtt_seq: SeqNum | None = None
+        self.rtt_time = 0.0
+        self._make_timers()
+
+    def queue_for_accept(self, child: TCPSession) -> None:
+        """Put an established ``child`` in this listener's accept queue."""
+        child.awaiting_accept = True
+        self.accept_queue.append(child)
+
+    def next_accepted(self) -> TCPSession:
+        """Take the oldest connection from the accept queue (IndexError when empty)."""
+        child = self.accept_queue.popleft()
+        child.awaiting_accept = False
+        return child
+
+    def unqueue(self, child: TCPSession) -> None:
+        """Withdraw ``child`` from the accept queue, if it is there."""
+        if child.awaiting_accept and child in self.accept_queue:
+            self.accept_queue.remove(child)
+        child.awaiting_accept = False
+
+    def _init_options(self, config: TcpConfig) -> None:
+        """The state of the options both SYNs negotiate, before they do."""
+        # RFC 7323 §2.2: Snd.Wind.Shift (the peer's) and Rcv.Wind.Shift (ours); both stay
+        # 0 unless both SYNs carry the option.
+        self.snd_wscale = 0
+        self.rcv_wscale = config.rcv_wscale
+        self.wscale_ok = False
+        # RFC 7323 §3.2, §4.3: TS.Recent (and when it was set, for PAWS's 24-day limit,
+        # §5.5), Last.ACK.sent, and the TSval offset (§7.1).
+        self.ts_ok = False
+        self.ts_recent = self.ts_offset = self.last_ack_sent = 0
+        self.ts_recent_age = 0.0
+        # RFC 2018: on only if both SYNs carry SACK-permitted; the receiver's SACK
+        # blocks, most recently reported first, and the sender's scoreboard (RFC 6675).
+        self.sack_ok = False
+        self.sack_recent: list[SeqNum] = []
+        self.scoreboard = Scoreboard()
+
+    @property
+    def accept_queue(self) -> collections.deque[TCPSession]:
+        """A listener's established connections waiting for accept() (made on first use:
+        a connection never needs one, and an empty deque costs ~600 bytes)."""
+        queue = self._accept_queue
+        if queue is None:
+            queue = self._accept_queue = collections.deque()
+        return queue
+
+    def new_cc(self, smss: int) -> Any:
+        """A congestion controller for ``smss``: the factory given, else the one
+        ``TcpConfig.congestion`` names; it reads time from this session's clock."""
+        factory = self._cc_factory or congestion_factory(self.config.congestion)
+        cc = factory(smss)
+        if getattr(cc, "clock", None) is None:
+            cc.clock = self.clock.seconds
+        return cc
+
+    # ======================================================================= user calls
+
+    def open_passive(self, backlog: int = 5) -> None:
+        """LISTEN on ``local_ip:local_port`` with an accept queue of ``backlog``."""
+        self.backlog = max(int(backlog), 1)
+        if not self.fire("app_passive_open"):
+            raise RuntimeError(f"cannot listen in state {self.state}")
+
+    def open_active(self) -> None:
+        """Connect to ``remote_ip:remote_port``: send SYN (RFC 9293 §3.10.1)."""
+        if self.remote_ip is None or self.remote_port is None:
+            raise ValueError("an active open needs remote_ip and remote_port")
+        if not self.fire("app_active_open"):
+            raise RuntimeError(f"cannot connect in state {self.state}")
+
+    def send(self, data: bytes) -> int:
+        """Queue ``data``; returns how many bytes fit in the send buffer (RFC 9293 §3.10.2)."""
+        if self.state not in _SEND_STATES:
+            raise ConnectionError(f"cannot send in state {self.state} (connection closing)")
+        if self.fin_queued:
+            raise ConnectionError("cannot send after close/shutdown")
+        taken = self.sndbuf.append(data)
+        self.output()
+        return taken
+
+    @property
+    def send_space(self) -> int:
+        """Bytes `send` would accept now."""
+        free = self.sndbuf.free
+        return free if free is not None else 1 << 30
+
+    def read(self, n: int | None = None) -> bytes:
+        """Take up to ``n`` received bytes (all by default); the window opens accordingly."""
+        data = self.rcvbuf.read(n)
+        if data and self.state in ("ESTABLISHED", "FIN_WAIT_1", "FIN_WAIT_2"):
+            offered = max(self.rcv_adv - self.rcv_nxt, 0)
+            # RFC 9293 §3.8.6.2.2: announce a window that opened by a useful amount, when
+            # the peer's view of it has fallen below half the buffer (else the next ACK,
+            # delayed or not, carries the update).
+            if offered < min(self.rcvbuf.capacity, MAX_WINDOW << self.rcv_wscale) // 2 and (
+                self.rcvbuf.window_update_due(offered, self.config.mss)
+            ):
+                self.send_ack()
+        return data
+
+    @property
+    def readable(self) -> int:
+        """Bytes received in order and not read yet."""
+        return len(self.rcvbuf)
+
+    def close(self) -> None:
+        """CLOSE (RFC 9293 §3.10.4): FIN after the queued data; idempotent."""
+        if self.state in ("CLOSED", "FIN_WAIT_1", "FIN_WAIT_2", "CLOSING", "LAST_ACK"):
+            return
+        if self.state == "TIME_WAIT":
+            return
+        self.fire("app_close", reason=CloseReason.CLOSED)
+
+    def shutdown_read(self) -> None:
+        """The application reads no more (a socket's SHUT_RD). Once our FIN is sent too,
+        new data is answered with RST (RFC 9293 §3.6.1 SHLD-3, as Linux)."""
+        self.rcv_shut = True
+
+    def close_both(self, unread: int = 0) -> None:
+        """Close both directions, as a socket's close() (RFC 9293 §3.6.1's half-duplex
+        close, MAY-1): the application reads no more. With received data it has not read
+        (the receive buffer, plus ``unread`` bytes it holds itself) the data is discarded
+        and the connection reset, RST rather than FIN (SHLD-3, RFC 1122 §4.2.2.13, RFC
+        2525 §2.17), and the user hears `CloseReason.RESET`; else CLOSE, after which new
+        data from the peer is answered with RST."""
+        self.rcv_shut = True
+        unread += len(self.rcvbuf)
+        if unread:
+            self.rcvbuf.read()  # lost, as Linux's tcp_close empties the receive queue
+            if self.fire("app_close", unread=unread, reason=CloseReason.RESET):
+                return
+        self.close()
+
+    def abort(self) -> None:
+        """ABORT (RFC 9293 §3.10.5): RST where the RFC says so, then forget the TCB."""
+        if self.state != "CLOSED":
+            self.fire("app_abort", reason=CloseReason.ABORTED)
+
+    def icmp_error(self, hard: bool) -> None:
+        """An ICMP error about this connection (RFC 1122 §4.2.3.9): a hard one (port or
+        protocol unreachable) aborts an opening connection; soft ones are only counted."""
+        if hard and self.state == "SYN_SENT":
+            self.fire("rcv_hard_error", reason=CloseReason.UNREACHABLE)
+
+    # ============================================================================ hooks
+
+    def choose_isn(self, **kw: Any) -> None:
+        """Hook: pick the ISS (RFC 9293 §3.4.1; RFC 6528 via ``host.isn``). An override
+        only sets ``self.iss``: SND.UNA, SND.NXT and SND.MAX follow from it in `send_syn`
+        and `send_synack`."""
+        self.iss = SeqNum(self.host.isn(self.local_ip, self.local_port, self.remote_ip,
+                                        self.remote_port))  # fmt: skip
+        floor = self._isn_floor
+        if floor is not None and not self.iss > floor:
+            # RFC 1122 §4.2.2.13, RFC 6191 §2: a connection reopened from TIME_WAIT starts
+            # above the old one's highest sequence number (Linux: SND.NXT + 65535 + 2).
+            self.iss = floor + 65537
+        if self.config.timestamps:
+            self.ts_offset = self._choose_ts_offset()
+
+    def _choose_ts_offset(self) -> int:
+        """RFC 7323 §5.4, §7.1: a random TSval offset keeps TSval from revealing the
+        host's uptime. The host's ``ts_offset(local_ip, remote_ip)`` gives one per pair
+        of addresses (as Linux), else the host's rng one per connection, else 0."""
+        per_pair = getattr(self.host, "ts_offset", None)
+        if per_pair is not None:
+            return int(per_pair(self.local_ip, self.remote_ip))
+        rng = getattr(self.host, "rng", None)
+        return rng.getrandbits(32) if rng is not None else 0
+
+    def syn_segment(self) -> tcpwire.TcpSegment:
+        """Our SYN (with the MSS option, RFC 9293 §3.7.1 / MUST-14, and the window scale,
+        timestamps and SACK-permitted options unless turned off in `TcpConfig`, RFC 7323
+        §2.2, §3.2, RFC 2018 §2)."""
+        config = self.config
+        seg = self.make_segment(self.iss, SYN)
+        return self._with_syn_options(seg, config.window_scaling, config.timestamps, config.sack)
+
+    def _with_syn_options(
+        self, seg: tcpwire.TcpSegment, wscale: bool, timestamps: bool, sack: bool
+    ) -> tcpwire.TcpSegment:
+        # RFC 7323 §3.2: TSecr is zero on a SYN (it echoes nothing yet).
+        tsopt = (self.ts_val(), self.ts_recent) if timestamps else None
+        options = syn_options(self.config.mss, tsopt, sack, self.rcv_wscale if wscale else None)
+        return tcpwire.TcpSegment(
+            seg.src_port, seg.dst_port, seg.seq, seg.ack, seg.flags, seg.window, b"", options,
+        )  # fmt: skip
+
+    def send_syn(self, **kw: Any) -> None:
+        """Hook: send our SYN <SEQ=ISS><CTL=SYN> with the MSS option."""
+        self.snd_una = self.iss  # RFC 9293 §3.10.1: SND.UNA = ISS, SND.NXT = ISS+1
+        self.emit_segment(self.syn_segment())
+        self.snd_nxt = self.snd_max = self.iss + 1
+        self.rtt_seq, self.rtt_time = self.snd_nxt, self.clock.seconds()
+        self.arm_rexmit()
+
+    def send_synack(self, **kw: Any) -> None:
+        """Hook: send <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK> with the MSS option, and the
+        window scale, timestamps and SACK-permitted options only if the SYN carried them
+        (RFC 7323 §2.2, §3.2, RFC 2018 §2)."""
+        if self.snd_una != self.iss:  # the first SYN,ACK: SND.UNA = ISS (RFC 9293 §3.10.7.2)
+            self.snd_una = self.snd_nxt = self.snd_max = self.iss
+        seg = self.make_segment(self.iss, SYN | ACK)
+        self.emit_segment(self._with_syn_options(seg, self.wscale_ok, self.ts_ok, self.sack_ok))
+        if self.snd_max == self.iss:
+            self.snd_nxt = self.snd_max = self.iss + 1
+            self.rtt_seq, self.rtt_time = self.snd_nxt, self.clock.seconds()
+        self.arm_rexmit()
+
+    def send_fin(self, **kw: Any) -> None:
+        """Hook: queue our FIN after the queued data and send what may be sent."""
+        if not self.fin_queued:
+            self.snd_fin = self.sndbuf_seq() + len(self.sndbuf)
+            self.fin_queued = True
+        self.output()
+
+    def send_rst(self, **kw: Any) -> None:
+        """Hook (ABORT): send <SEQ=SND.NXT><CTL=RST> (RFC 9293 §3.10.5), SND.NXT read as
+        SND.MAX: after a timeout rewound SND.NXT, the peer's RCV.NXT may be past it and an
+        RST there would be dropped (RFC 5961 §3.2), leaving the peer's side open."""
+        self.emit_segment(self.make_segment(self.snd_max, RST))
+
+    def send_rst_reply(self, seg: tcpwire.TcpSegment, meta: IpMeta | None = None) -> None:
+        """Reset in answer to ``seg`` (RFC 9293 §3.10.7.1), never to an RST. A session
+        without a peer (a listener) answers the sender ``meta`` names."""
+        if seg.flags & RST:
+            return
+        to: Any = self
+        if self.remote_ip is None:
+            if meta is None:
+                return  # nobody to answer
+            to = ReplyTo(meta.dst, meta.src)
+        self.host.transmit(to, reset_for(seg))
+
+    def deliver_data(self, data: bytes, **kw: Any) -> None:
+        """Hook: in-order bytes for the application (buffered until it reads them)."""
+        self.rcvbuf.store(data)
+        if self.user is not None:
+            self.user.tcp_readable(self)
+
+    def deliver_eof(self) -> None:
+        """Hook: the peer sent FIN; the application sees the end of the data."""
+        if self.user is not None:
+            self.user.tcp_eof(self)
+
+    def accept_connection(self, **kw: Any) -> bool:
+        """Condition on a passive open: room in the listener's accept queue and SYN queue
+        (``TcpConfig.syn_backlog``; beyond it the listener sends SYN cookies instead)."""
+        listener = self.listener
+        if listener is None:
+            return True
+        if len(listener.accept_queue) >= listener.backlog:
+            return False
+        return listener.half_open <= self.config.syn_backlog  # this one counted already
+
+    def unread_data(self, **kw: Any) -> bool:
+        """Condition on CLOSE: the application closes with received data unread
+        (``unread=`` bytes, given by `close_both`)."""
+        return bool(kw.get("unread"))
+
+    def reset_sender(self, **kw: Any) -> None:
+        """Hook: answer the segment that brought data after the close with RST."""
+        self.send_rst_reply(kw["segment"])
+
+    def opened_passively(self, **kw: Any) -> bool:
+        """Condition: this connection came from a LISTEN (RFC 9293 §3.10.7.4)."""
+        return self.passive
+
+    def listening(self, **kw: Any) -> None:
+        """Hook on entering LISTEN; a child reset in SYN_RECEIVED leaves the stage here."""
+        if self.listener is not None:
+            self.listener.half_open -= 1
+            self.cancel_timers()
+            self.host.forget(self)
+            self.listener = None
+
+    def connection_established(self, **kw: Any) -> None:
+        """Hook on entering ESTABLISHED: queue for accept() or tell the application."""
+        self.keepalive_reset()
+        listener = self.listener
+        if listener is not None:
+            listener.half_open -= 1
+            self.listener = None
+            if listener.user is not None:
+                listener.user.tcp_accepted(listener, self)
+        if self.user is not None:
+            self.user.tcp_established(self)
+
+    def connection_closed(self, **kw: Any) -> None:
+        """Hook on entering CLOSED: stop timers, leave the demux, tell the application."""
+        self.cancel_timers()
+        reason = kw.get("reason") or CloseReason.CLOSED
+        if self.close_reason is None:
+            self.close_reason = reason
+        if self.listener is not None:
+            self.listener.half_open -= 1
+            self.listener = None
+        self.host.forget(self)
+        if self.user is not None:
+            self.user.tcp_closed(self, self.close_reason)
+        self._release_after_close()
+
+    def _release_after_close(self) -> None:
+        """Break the reference cycles of a finished connection (its timers' bound methods,
+        its user's reference back to it), so that reference counting frees it at once
+        rather than the cyclic GC later: a server closes thousands a second. A connection
+        still waiting for accept() keeps its user, which accept() hands out."""
+        self.rexmit_timer = self.persist_timer = NO_TIMER
+        self.delack_timer = self.keepalive_timer = NO_TIMER
+        self.time_wait_timer = NO_TIMER
+        if not self.awaiting_accept:
+            self.user = None
+
+    def on_segment_out(self, segment: Any) -> Any:
+        """Hook: sees (and may rewrite or drop, returning None) every outgoing segment.
+
+        The default passes the fast repr through. A subclass that overrides it receives a
+        scapy ``IP()/TCP()`` packet and returns one (or None to drop it).
+        """
+        return segment
+
+    def emit_segment(self, seg: tcpwire.TcpSegment) -> None:
+        """Send a segment of this connection through `on_segment_out` to the host."""
+        if not self._segment_out_scapy:
+            self.host.transmit(self, seg)
+            return
+        from pystack.tcp.scapy_view import from_scapy_tcp, to_scapy_tcp
+
+        packet = self.on_segment_out(to_scapy_tcp(self, seg))
+        if packet is not None:
+            data, ip_fields = from_scapy_tcp(packet)
+            self.host.transmit_bytes(self, data, **ip_fields)
+
+    def segment_arrives(self, seg: tcpwire.TcpSegment, meta: IpMeta) -> None:
+        """Process one incoming segment (RFC 9293 §3.10.7), which IP delivered with
+        ``meta`` (its addresses, TTL, TOS: a listener's peer is ``meta.src``)."""
+        if self._segment_in_scapy:
+            from pystack.tcp.scapy_view import to_scapy_tcp
+
+            self.on_segment_in(to_scapy_tcp(self, seg, meta))
+        self.keepalive_reset()
+        handler = _BY_STATE.get(self.state)
+        if handler is None:
+            self._in_synchronized(seg)
+        else:
+            handler(self, seg, meta)
+
+    def on_state_change(self, old: str, trigger: str, new: str) -> None:
+        """After every transition: log it and tell the host's observer, if it has one."""
+        super().on_state_change(old, trigger, new)
+        notify = getattr(self.host, "notify", None)
+        if notify is not None:
+            notify(self, old, trigger, new)
+
+    def count_drop(self, reason: TcpDrop) -> None:
+        """Count a dropped segment under its reason (``stack.stats``)."""
+        self.host.count_drop(reason)
+
+    # ================================================================== ACK processing
+
+    def on_ack_advanced(self, acked: int, seg: tcpwire.TcpSegment) -> None:
+        """New data acknowledged: free it, sample the RTT, grow cwnd, restart the timer."""
+        ack_v = seg.ack
+        ack = SeqNum(ack_v)
+        start = self.sndbuf_seq().value
+        data_acked = min(max(((ack_v - start + _HALF) & _MASK) - _HALF, 0), len(self.sndbuf))
+        self.snd_una = ack
+        if ((self.snd_nxt.value - ack_v + _HALF) & _MASK) - _HALF < 0:
+            self.snd_nxt = ack
+        if data_acked:
+            self.sndbuf.ack(data_acked)
+        rtt_seq = self.rtt_seq
+        now = self.clock.seconds()
+        sample = None
+        if rtt_seq is not None and ((ack_v - rtt_seq.value + _HALF) & _MASK) - _HALF >= 0:
+            sample = now - self.rtt_time
+            self.rtt.on_sample(sample)  # RFC 6298 §2, §3
+            self.rtt_seq = None
+        if self.ts_ok and seg.timestamp is not None and seg.timestamp[1]:
+            # RFC 7323 §4: every ACK echoing our TSval measures the RTT (the controller's
+            # samples; HyStart++ wants several per round, RFC 9406 §4.2).
+            elapsed = (self.ts_val() - seg.timestamp[1]) & _MASK
+            sample = elapsed / 1000 if elapsed < _HALF else sample
+        if sample is not None:
+            self.cc.on_rtt_sample(sample, now)
+        self.rexmit_since = None
+        self.dupacks = 0
+        if self.cc.on_ack(ack, acked, self.snd_max) is Action.RETRANSMIT:
+            self._retransmit_una()
+        if not self.cc.in_recovery:
+            self.scoreboard.high_rxt = None
+        self.rexmit_timer.cancel()  # RFC 6298 §5.3: restart on new data acknowledged
+        if ack_v != self.snd_max.value:
+            self.arm_rexmit()
+        if self.user is not None and data_acked:
+            self.user.tcp_writable(self)
+
+    def on_dupack(self, seg: tcpwire.TcpSegment) -> None:
+        """A duplicate ACK (RFC 5681 §2): the controller decides on fast retransmit."""
+        if self.snd_una == self.snd_max:
+            return
+        self.dupacks += 1
+        if self.cc.on_dupack(self.snd_una, self.snd_max) is Action.RETRANSMIT:
+            self.rtt_seq = None  # Karn
+            self.scoreboard.high_rxt = self.snd_una.value  # RFC 6675 §5 step 4.1
+            self._retransmit_una()
+        elif self.dupacks <= 2 and not self.cc.in_recovery:
+            self._limited_transmit()
+            return
+        self.output()
+
+    def _limited_transmit(self) -> None:
+        """RFC 5681 §3.2 step 1 (RFC 3042, SHOULD): on the first two duplicate ACKs, send
+        new data the peer's window allows with up to cwnd + 2*SMSS outstanding, so that a
+        small window still brings the three duplicate ACKs fast retransmit needs."""
+        cwnd = self.cc.cwnd
+        self.cc.cwnd = cwnd + self.dupacks * self.snd_mss
+        try:
+            self.output()
+        finally:
+            self.cc.cwnd = cwnd
+
+    def _retransmit_una(self) -> None:
+        """Resend the first unacknowledged segment without rewinding SND.NXT; with SACK
+        only up to the first SACKed byte (RFC 6675 §5 step 4.3)."""
+        start = self.sndbuf_seq()
+        offset = self.snd_una - start
+        una = self.snd_una.value
+        size = min(self.snd_mss - self.sack_space(), self.snd_max - self.snd_una)
+        holes = self.scoreboard.holes(una, self.snd_mss) if self.scoreboard else []
+        if holes:
+            size = min(size, (holes[0][1] - una) & _MASK)
+            self.scoreboard.retransmitted(una, size, una)
+        data = self.sndbuf.peek(offset, size)
+        flags = 0
+        if self.fin_queued and self.snd_una + len(data) == self.fin_seq():
+            flags = tcpwire.FIN if self.snd_max > self.fin_seq() else 0
+        if data or flags:
+            self.send_data(self.snd_una, data, flags)
+
+    # ====================================================================== reassembly
+
+    def reorder_insert(self, seq: SeqNum, data: bytes, fin: bool) -> bool:
+        stored = self.reorder.insert(seq, data) is not InsertResult.OVERFLOW
+        if fin and stored:
+            self.ooo_fin = seq + len(data)
+        if stored and self.sack_ok:
+            self.sack_recent.insert(0, seq)  # RFC 2018 §4: its block is reported first
+        return stored
+
+    def sack_update(self, seg: tcpwire.TcpSegment, ack: SeqNum) -> int:
+        """Take an acceptable ACK's SACK blocks into the scoreboard; returns the bytes
+        newly SACKed (RFC 6675 §5 step (A))."""
+        blocks = seg.sack_blocks
+        if not blocks and not self.scoreboard:
+            return 0
+        return self.scoreboard.update(ack.value, self.snd_max.value, blocks)
+
+    def remember_fin(self, fin_at: SeqNum) -> None:
+        """A FIN beyond RCV.NXT: keep its place and acknowledge what we have at once."""
+        self.ooo_fin = fin_at
+        self.send_ack()
+
+    def reorder_pending(self) -> bool:
+        return len(self.reorder) > 0 or self.ooo_fin is not None
+
+    def _drain_reorder(self) -> bool:
+        data = self.reorder.pop_ready(self.rcv_nxt) if len(self.reorder) else b""
+        if data:
+            self.rcv_nxt = self.rcv_nxt + len(data)
+            self.deliver_data(data)
+            if not len(self.reorder):
+                self.sack_recent.clear()
+        fin = self.ooo_fin is not None and self.ooo_fin == self.rcv_nxt
+        if fin:
+            self.ooo_fin = None
+            self.take_fin_from_queue()
+        return bool(data) or fin
+
+    def take_fin_from_queue(self) -> None:
+        """A FIN that waited in the reorder queue became the next byte."""
+        seg = tcpwire.TcpSegment(
+            self.remote_port or 0, self.local_port, self.rcv_nxt.value, self.snd_una.value,
+            tcpwire.FIN | ACK, self.snd_wnd,
+        )  # fmt: skip
+        self.take_fin(seg)
+
+    # ====================================================================== TIME_WAIT
+
+    def _in_time_wait(self, seg: tcpwire.TcpSegment, meta: IpMeta) -> None:
+        if seg.flags & SYN and self.reopen_from_time_wait(seg):
+            return
+        self._in_synchronized(seg)
+
+    def reopen_from_time_wait(self, seg: tcpwire.TcpSegment) -> bool:
+        """A new SYN for this 4-tuple in TIME_WAIT (no ACK, no RST) that
+        `syn_reopens_time_wait` accepts (RFC 1122 §4.2.2.13 and RFC 6191 §2: a newer
+        TSval, else SEG.SEQ > RCV.NXT, as Linux): the TIME_WAIT session closes and the
+        listener on our port takes the SYN as a new connection. Otherwise (or with no
+        listener, or a host without ``listener_for``) returns False: RFC 7323 §5.3, RFC
+        9293 §3.10.7.4 and RFC 5961 §4 apply."""
+        ts_recent = self.ts_recent if self.ts_ok else None
+        now = self.clock.seconds()
+        if not syn_reopens_time_wait(seg, self.rcv_nxt.value, ts_recent, self.ts_recent_age, now):
+            return False
+        listener_for = getattr(self.host, "listener_for", None)
+        listener = listener_for(self.local_ip, self.local_port) if listener_for else None
+        if listener is None:
+            return False
+        self.fire("rcv_syn_reopen", segment=seg, reason=CloseReason.CLOSED)
+        listener.take_reopening_syn(seg, self)
+        return True
+
+    def release_for_time_wait(self) -> None:
+        """In TIME_WAIT both FINs are acknowledged: nothing is sent but ACKs and nothing is
+        received but retransmitted FINs. Keep the 2*MSL timer and what the peer's segments
+        are checked against; swap the buffers (unless unread data remains), reorder queue,
+        congestion and RTT state and the other timers for shared idle ones, and let equal
+        sequence numbers share one object, so that the thousands of TIME_WAIT sessions a
+        busy server holds are a handful of objects each for the cyclic GC."""
+        if self.rexmit_timer is NO_TIMER:
+            return  # already released (a retransmitted FIN restarted 2*MSL)
+        self.delack_timer.stop()
+        self.rexmit_timer = self.persist_timer = NO_TIMER
+        self.delack_timer = self.keepalive_timer = NO_TIMER
+        self.sndbuf = _IDLE.sndbuf
+        if not len(self.rcvbuf):
+            self.rcvbuf = _IDLE.rcvbuf
+        self.reorder = _IDLE.reorder
+        # Never written in TIME_WAIT: no data arrives, and no SACK block fits in
+        # (SND.UNA, SND.MAX] once both are equal.
+        self.scoreboard = _IDLE.scoreboard
+        self.sack_recent = _IDLE.sack_recent
+        self.ooo_fin = self.rtt_seq = None
+        self.rtt = _IDLE.rtt
+        self.cc = _IDLE.cc
+        self._cc_factory = None
+        self.snd_nxt = self.snd_wl2 = self.snd_una = self.snd_max
+
+    # ======================================================================= snapshot
+
+    def snapshot(self) -> dict[str, Any]:
+        """The TCB as a plain dict (RFC 9293 §3.3.1 names) for tests and debugging."""
+        return {
+            "state": self.state,
+            "local": (self.local_ip, self.local_port),
+            "remote": (self.remote_ip, self.remote_port),
+            "iss": int(self.iss), "irs": int(self.irs),
+            "snd_una": int(self.snd_una), "snd_nxt": int(self.snd_nxt),
+            "snd_max": int(self.snd_max), "snd_wnd": self.snd_wnd,
+            "snd_wl1": int(self.snd_wl1), "snd_wl2": int(self.snd_wl2),
+            "snd_mss": self.snd_mss, "rcv_nxt": int(self.rcv_nxt),
+            "snd_wscale": self.snd_wscale, "rcv_wscale": self.rcv_wscale,
+            "ts_ok": self.ts_ok, "ts_recent": self.ts_recent,
+            "ts_recent_age": self.ts_recent_age,
+            "sack_ok": self.sack_ok, "rexmit_bytes": self.rexmit_bytes,
+            "rcv_wnd": max(self.rcv_adv - self.rcv_nxt, 0),
+            "rto": self.rtt.rto, "srtt": self.rtt.srtt,
+            "cwnd": self.cc.cwnd, "ssthresh": self.cc.ssthresh,
+            "send_queued": len(self.sndbuf), "recv_queued": len(self.rcvbuf),
+            "ooo_queued": len(self.reorder),
+            "fin_queued": self.fin_queued, "fin_received": self.fin_received,
+            "timers": {
+                name: timer.deadline
+                for name, timer in (
+                    ("rexmit", self.rexmit_timer), ("persist", self.persist_timer),
+                    ("delack", self.delack_timer), ("keepalive", self.keepalive_timer),
+                    ("time_wait", self.time_wait_timer),
+                )
+                if timer.active
+            },
+        }  # fmt: skip
+
+    def __repr__(self) -> str:
+        return (
+            f"<{type(self).__name__} {self.local_ip}:{self.local_port} -> "
+            f"{self.remote_ip}:{self.remote_port} {self.state}>"
+        )
+
+
+def reset_for(seg: tcpwire.TcpSegment) -> tcpwire.TcpSegment:
+    """The RST answering ``seg`` (RFC 9293 §3.10.7.1): <SEQ=SEG.ACK><CTL=RST> if it had an
+    ACK, else <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>."""
+    if seg.flags & ACK:
+        return tcpwire.TcpSegment(seg.dst_port, seg.src_port, seg.ack, 0, RST, 0)
+    ack = (seg.seq + seg.seg_len) & 0xFFFFFFFF
+    return tcpwire.TcpSegment(seg.dst_port, seg.src_port, 0, ack, RST | ACK, 0)
+
+
+class _Idle:
+    """The shared, never-written state TIME_WAIT sessions point to (see
+    `TCPSession.release_for_time_wait`)."""
+
+    def __init__(self) -> None:
+        self.sndbuf = SendBuffer(1)
+        self.rcvbuf = RecvBuffer(1)
+        self.reorder = ReorderQueue(1)
+        self.scoreboard = Scoreboard()
+        self.sack_recent: list[SeqNum] = []
+        self.rtt = RttEstimator()
+        self.cc = NewReno(DEFAULT_SMSS)
+
+
+DEFAULT_SMSS = 536
+_IDLE = _Idle()
+
+# What a SYN for a connection in TIME_WAIT goes through (see `TCPSession.plain_time_wait`).
+_TIME_WAIT_PATH = (
+    "segment_arrives", "on_segment_in", "_in_time_wait", "reopen_from_time_wait",
+    "take_reopening_syn", "take_syn_after_time_wait",
+)  # fmt: skip
+
+
+def _in_syn_sent(session: TCPSession, seg: tcpwire.TcpSegment, meta: IpMeta) -> None:
+    session._in_syn_sent(seg)  # a connection in SYN_SENT knows its peer
+
+
+_BY_STATE = {
+    "CLOSED": TCPSession._in_closed,
+    "LISTEN": TCPSession._in_listen,
+    "SYN_SENT": _in_syn_sent,
+    "TIME_WAIT": TCPSession._in_time_wait,
+}

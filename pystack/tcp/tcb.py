@@ -1,0 +1,111 @@
+"""The transmission control block's fields, declared once for the TCP session's mixins.
+
+`TCPSession` is split by concern (input pipeline, output, timers); each part subclasses
+`Tcb` so that the fields and the cross-module methods are typed in one place.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from pystack.tcp.buffers import RecvBuffer, SendBuffer
+from pystack.tcp.config import TcpConfig, TcpDrop
+from pystack.tcp.rtt import RttEstimator
+from pystack.wire.seqnum import SeqNum
+
+if TYPE_CHECKING:
+    from pystack.layers.ip_meta import IpMeta
+    from pystack.tcp.congestion import CongestionControl
+    from pystack.tcp.reorder import ReorderQueue
+    from pystack.tcp.sack import Scoreboard
+    from pystack.tcp.timers import Timer, TimeWaitTimer
+    from pystack.wire.tcp import TcpSegment
+
+__all__ = ["Tcb"]
+
+
+class Tcb:
+    """Field declarations (RFC 9293 §3.3.1 names) shared by the session's parts."""
+
+    state: str
+    config: TcpConfig
+    host: Any
+    clock: Any
+    local_ip: str
+    local_port: int
+    remote_ip: str | None
+    remote_port: int | None
+    # RFC 9293 §3.3.1, send sequence variables.
+    iss: SeqNum
+    snd_una: SeqNum
+    snd_nxt: SeqNum
+    snd_max: SeqNum
+    snd_wnd: int
+    snd_wl1: SeqNum
+    snd_wl2: SeqNum
+    max_snd_wnd: int
+    snd_mss: int
+    # RFC 7323 §2.2: the peer's shift (applied to SEG.WND) and ours (to RCV.WND).
+    snd_wscale: int
+    rcv_wscale: int
+    wscale_ok: bool
+    ts_ok: bool
+    ts_recent: int
+    ts_offset: int
+    last_ack_sent: int
+    sack_ok: bool
+    sack_recent: list[SeqNum]
+    scoreboard: Scoreboard
+    rexmit_bytes: int
+    # RFC 9293 §3.3.1, receive sequence variables.
+    irs: SeqNum
+    rcv_nxt: SeqNum
+    rcv_adv: SeqNum
+    sndbuf: SendBuffer
+    rcvbuf: RecvBuffer
+    rtt: RttEstimator
+    cc: CongestionControl
+    reorder: ReorderQueue
+    fin_queued: bool
+    snd_fin: SeqNum
+    fin_received: bool
+    rcv_shut: bool  # the application reads no more (a half-duplex close, RFC 9293 §3.6.1)
+    passive: bool
+    dupacks: int
+    ack_pending: int
+    rexmit_timer: Timer
+    persist_timer: Timer
+    delack_timer: Timer
+    keepalive_timer: Timer
+    time_wait_timer: TimeWaitTimer
+    rexmit_since: float | None
+    # Zero-window probing (RFC 9293 §3.8.6.1): probes sent in this persist period, and
+    # when the oldest probe no ACK has answered yet was sent.
+    persist_backoffs: int
+    probe_since: float | None
+    rtt_seq: SeqNum | None
+    rtt_time: float
+    keepalive_probes: int
+
+    if TYPE_CHECKING:
+
+        def fire(self, trigger: str, **kwargs: Any) -> bool: ...
+        def count_drop(self, reason: TcpDrop) -> None: ...
+        def emit_segment(self, seg: TcpSegment) -> None: ...
+        def deliver_data(self, data: bytes, **kw: Any) -> None: ...
+        def deliver_eof(self) -> None: ...
+        def send_ack(self, **kw: Any) -> None: ...
+        def send_synack(self, **kw: Any) -> None: ...
+        def send_data(self, seq: SeqNum, data: bytes, flags: int) -> None: ...
+        def output(self, force_one: bool = False) -> None: ...
+        def syn_segment(self) -> TcpSegment: ...
+        def sndbuf_seq(self) -> SeqNum: ...
+        def enter_persist(self) -> None: ...
+        def make_segment(self, seq: SeqNum, flags: int, payload: bytes = b"") -> TcpSegment: ...
+        def send_rst_reply(self, seg: TcpSegment, meta: IpMeta | None = None) -> None: ...
+        def arm_rexmit(self) -> None: ...
+        def on_ack_advanced(self, acked: int, seg: TcpSegment) -> None: ...
+        def on_data_ack(self, seg: TcpSegment, full_sized: bool) -> None: ...
+        def keepalive_reset(self) -> None: ...
+        def fin_seq(self) -> SeqNum: ...
+        def window_to_advertise(self) -> int: ...

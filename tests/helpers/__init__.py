@@ -1,0 +1,1 @@
+"""What tests of several areas share: TCP pairs, kernel peers, lab fixtures, doc blocks."""
