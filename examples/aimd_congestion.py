@@ -133,7 +133,7 @@ def transfer(congestion: str | Callable[[int], CongestionControl], size: int = 1
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--loss", type=float, default=0.02, help="frame loss (default 0.02)")
-    parser.add_argument("--bytes", type=int, default=1_000_000, help="bytes to send (default 1000000)")
+    parser.add_argument("--bytes", type=int, default=1_000_000, help="bytes to send")
     parser.add_argument("--seed", type=int, default=1, help="seed of the simulated wire")
     parser.add_argument("--delay", type=float, default=0.01, help="one-way delay, seconds")
     args = parser.parse_args(argv)

@@ -110,8 +110,9 @@ def handshake(client_class: type[TCPSession], server_class: type[TCPSession]) ->
             "syn_has_hello": carries_hello(syn[0]),
             "synack_has_hello": carries_hello(synack[0]),
             "client_negotiated": getattr(client.session, "hello_negotiated", False),
-            "server_negotiated": any(getattr(conn, "hello_negotiated", False)
-                                     for conn in server.sessions.values()),
+            "server_negotiated": any(
+                getattr(conn, "hello_negotiated", False) for conn in server.sessions.values()
+            ),
             "data": bytes(got),
         }
 

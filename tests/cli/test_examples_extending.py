@@ -68,7 +68,7 @@ def test_a_plain_peer_ignores_hello_and_the_connection_works(hello_end: str) -> 
 
 def test_hello_option_is_an_rfc6994_experimental_option() -> None:
     example = load("syn_hello")
-    assert example.HELLO == UnknownOption(253, b"\x48\x45")
+    assert UnknownOption(253, b"\x48\x45") == example.HELLO
     assert example.HELLO.to_bytes() == b"\xfd\x04\x48\x45"
 
 
@@ -168,13 +168,20 @@ def private_names(tree: ast.AST) -> list[str]:
             parts = [*(node.module or "").split("."), *(a.name for a in node.names)]
             found += [f"line {node.lineno}: {p}" for p in parts if private(p)]
         elif isinstance(node, ast.Import):
-            found += [f"line {node.lineno}: {a.name}" for a in node.names
-                      if a.name.startswith("pystack") and any(map(private, a.name.split(".")))]
-        elif isinstance(node, ast.Call) and getattr(node.func, "id", "") in ("getattr", "setattr"):
-            if len(node.args) > 1 and isinstance(node.args[1], ast.Constant):
-                name = node.args[1].value
-                if isinstance(name, str) and private(name):
-                    found.append(f"line {node.lineno}: {name}")
+            found += [
+                f"line {node.lineno}: {a.name}"
+                for a in node.names
+                if a.name.startswith("pystack") and any(map(private, a.name.split(".")))
+            ]
+        elif (
+            isinstance(node, ast.Call)
+            and getattr(node.func, "id", "") in ("getattr", "setattr")
+            and len(node.args) > 1
+            and isinstance(node.args[1], ast.Constant)
+            and isinstance(node.args[1].value, str)
+            and private(node.args[1].value)
+        ):
+            found.append(f"line {node.lineno}: {node.args[1].value}")
     return found
 
 
@@ -184,8 +191,10 @@ def test_examples_use_only_public_names(path: Path) -> None:
 
 
 def test_the_public_name_check_catches_private_access() -> None:
-    code = ("from pystack.tcp.session import _x\nimport pystack._socket_state\n"
-            "s.layer._sessions\ngetattr(s, '_pipeline')\nprint(__doc__, s.__class__)\n")
+    code = (
+        "from pystack.tcp.session import _x\nimport pystack._socket_state\n"
+        "s.layer._sessions\ngetattr(s, '_pipeline')\nprint(__doc__, s.__class__)\n"
+    )
     assert private_names(ast.parse(code)) == [
         "line 1: _x", "line 2: pystack._socket_state", "line 3: ._sessions",
         "line 4: _pipeline",
