@@ -12,12 +12,16 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from test_examples import EXAMPLES, load
 
 from pystack.fsm import SpecError
 from pystack.sim import SimNet
 from pystack.tcp.session import TCPSession
-from pystack.wire.tcp_options import UnknownOption
+from pystack.testing.harness import TcpHarness
+from pystack.wire import tcp as tcpwire
+from pystack.wire.tcp_options import NOP, SackPermitted, UnknownOption
 
 pytestmark = pytest.mark.timeout(300)
 BIN = Path(sys.executable).parent
@@ -92,6 +96,53 @@ def test_an_extension_naming_a_missing_hook_is_rejected() -> None:
     with pytest.raises(SpecError, match="greet"):
         type("Broken", (TCPSession,), {"peer_sent_hello": example.HelloSession.peer_sent_hello},
              extend=broken)  # fmt: skip
+
+
+HELLO_EXAMPLE = load("syn_hello")
+# Options a peer may put on its SYN or SYN,ACK around (or instead of) hello: other
+# experiments sharing kinds 253/254 (another ExID, or a hello ExID under kind 254),
+# SACK-permitted, NOPs. At most 5 of 6 bytes each: they fit with the MSS option.
+OTHER_OPTIONS = st.one_of(
+    st.builds(UnknownOption, st.sampled_from([253, 254]), st.binary(min_size=2, max_size=4))
+    .filter(lambda opt: opt != HELLO_EXAMPLE.HELLO),
+    st.just(SackPermitted()),
+    st.just(NOP),
+)
+
+
+@given(
+    others=st.lists(OTHER_OPTIONS, max_size=5),
+    hello_at=st.one_of(st.none(), st.integers(0, 5)),
+)
+def test_a_listener_answers_hello_exactly_when_the_syn_offers_it(
+    others: list[object], hello_at: int | None
+) -> None:
+    options = list(others)
+    if hello_at is not None:
+        options.insert(min(hello_at, len(options)), HELLO_EXAMPLE.HELLO)
+    h = TcpHarness("LISTEN", session_class=HELLO_EXAMPLE.HelloSession)
+    h.send("S", seq=1000, mss=1460, options=tuple(options))
+    [synack] = h.take()
+    assert synack.flags == tcpwire.SYN | tcpwire.ACK and h.session.state == "SYN_RECEIVED"
+    offered = hello_at is not None
+    assert h.session.hello_negotiated is offered
+    assert (HELLO_EXAMPLE.HELLO in synack.options) is offered
+
+
+@given(
+    others=st.lists(OTHER_OPTIONS, max_size=5),
+    hello_at=st.one_of(st.none(), st.integers(0, 5)),
+)
+def test_a_client_records_hello_exactly_when_the_synack_answers_it(
+    others: list[object], hello_at: int | None
+) -> None:
+    options = list(others)
+    if hello_at is not None:
+        options.insert(min(hello_at, len(options)), HELLO_EXAMPLE.HELLO)
+    h = TcpHarness("SYN_SENT", session_class=HELLO_EXAMPLE.HelloSession)
+    h.send("S.", seq=h.irs, ack=h.iss + 1, mss=1460, options=tuple(options))
+    assert h.session.state == "ESTABLISHED"
+    assert h.session.hello_negotiated is (hello_at is not None)
 
 
 def test_diagram_of_the_hello_session_shows_the_new_edge(tmp_path: Path) -> None:
