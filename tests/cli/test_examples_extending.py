@@ -103,8 +103,9 @@ HELLO_EXAMPLE = load("syn_hello")
 # experiments sharing kinds 253/254 (another ExID, or a hello ExID under kind 254),
 # SACK-permitted, NOPs. At most 5 of 6 bytes each: they fit with the MSS option.
 OTHER_OPTIONS = st.one_of(
-    st.builds(UnknownOption, st.sampled_from([253, 254]), st.binary(min_size=2, max_size=4))
-    .filter(lambda opt: opt != HELLO_EXAMPLE.HELLO),
+    st.builds(UnknownOption, st.sampled_from([253, 254]), st.binary(min_size=2, max_size=4)).filter(
+        lambda opt: opt != HELLO_EXAMPLE.HELLO
+    ),
     st.just(SackPermitted()),
     st.just(NOP),
 )
