@@ -94,7 +94,7 @@ def simulated(secret: bytes, say: Callable[[str], None] = print) -> bytes:
 
 
 def main(argv: Sequence[str] | None = None, say: Callable[[str], None] = print) -> int:
-    from pystack.clicmd._attach import add_options, make_stack
+    from pystack.device_options import add_options, make_stack
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("role", nargs="?", choices=["listen", "send"])

@@ -17,7 +17,7 @@ import sys
 from collections.abc import Sequence
 
 import pystack.pystack_socket as socket
-from pystack.clicmd._attach import add_options, make_stack
+from pystack.device_options import add_options, make_stack
 
 
 def client(host: str, port: int, message: bytes = b"Hello, world\n") -> bytes:

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import pystack.pystack_socket
-from pystack.clicmd._attach import add_options, make_stack
+from pystack.device_options import add_options, make_stack
 
 
 def fetch(stack: Any, url: str, timeout: float = 30.0) -> bytes:

@@ -29,7 +29,7 @@ from twisted.cred.checkers import InMemoryUsernamePasswordDatabaseDontUse
 from twisted.python import components
 from zope.interface import implementer
 
-from pystack.clicmd._attach import add_options, make_stack
+from pystack.device_options import add_options, make_stack
 from pystack.twisted import PystackServerEndpoint
 
 

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pystack.apps.tcp_application import TCPApplication
-from pystack.clicmd._attach import add_options, make_stack
+from pystack.device_options import add_options, make_stack
 
 
 def fetch(stack: Any, host: str, port: int, request: bytes, wait: float = 10.0) -> bytes:

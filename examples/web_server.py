@@ -23,7 +23,7 @@ from typing import Any
 from twisted.web.server import Site
 from twisted.web.static import File
 
-from pystack.clicmd._attach import add_options, make_stack
+from pystack.device_options import add_options, make_stack
 from pystack.twisted import PystackServerEndpoint
 
 

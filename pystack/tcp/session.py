@@ -41,6 +41,7 @@ from pystack.tcp.send import MAX_WINDOW, OutputMixin
 from pystack.tcp.timers import NO_TIMER, TimerMixin
 from pystack.wire import tcp as tcpwire
 from pystack.wire.seqnum import SeqNum
+from pystack.wire.tcp_options import TcpOption
 
 __all__ = ["TCPSession"]
 
@@ -308,9 +309,17 @@ class TCPSession(ListenerMixin, InputMixin, OutputMixin, TimerMixin, StateMachin
         # RFC 7323 §3.2: TSecr is zero on a SYN (it echoes nothing yet).
         tsopt = (self.ts_val(), self.ts_recent) if timestamps else None
         options = syn_options(self.config.mss, tsopt, sack, self.rcv_wscale if wscale else None)
+        options += self.extra_syn_options(seg.flags)
         return tcpwire.TcpSegment(
             seg.src_port, seg.dst_port, seg.seq, seg.ack, seg.flags, seg.window, b"", options,
         )  # fmt: skip
+
+    def extra_syn_options(self, flags: int) -> tuple[TcpOption, ...]:
+        """Override point: options to append to our SYN (``flags`` is SYN) or SYN,ACK
+        (SYN|ACK) after the standard ones; none by default. All of them must fit in 40
+        bytes (RFC 9293 §3.1): 20 go to MSS, SACK-permitted, timestamps and window scale.
+        A hook or condition reads the peer's options from ``segment.options``."""
+        return ()
 
     def send_syn(self, **kw: Any) -> None:
         """Hook: send our SYN <SEQ=ISS><CTL=SYN> with the MSS option."""
