@@ -21,6 +21,7 @@ def limited(limit: int) -> tuple[TcpHarness, ChallengeAckLimit]:
     return h, budget
 
 
+@pytest.mark.requirement("RFC5961:7")
 def test_the_n_plus_first_challenge_ack_in_a_second_is_not_sent() -> None:
     h, budget = limited(2)
     h.advance(0.1)
