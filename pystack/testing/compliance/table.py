@@ -19,8 +19,8 @@ least one test that names it passed; `pystack compliance --check` (run by `make 
 fails when this page is out of date or a marked test fails. Do not edit it by hand.
 
 Catalogue: `pystack/testing/compliance/requirements.toml`. Statuses: **shown** (by the
-tests named), **no test yet** (the stack does it, no test names it yet), **not
-implemented** and **not applicable** (with the reason).
+tests named), **no test yet** (no test names the requirement yet, so this page claims
+nothing about it), **not implemented** and **not applicable** (with the reason).
 """
 
 SUMMARY_COLUMNS = ("shown", "no test yet", "not implemented", "not applicable")
@@ -76,7 +76,7 @@ def problems(catalogue: Sequence[Requirement], results: Mapping[str, Any]) -> li
         )
     for verdict in verdicts(catalogue, results):
         row = verdict.requirement
-        if row.status == "tested" and not verdict.passed:
+        if row.status == "tested" and verdict.label != "shown":
             found.append(f"{row.id}: the catalogue says tested, but no passing test names it")
         if row.status != "tested" and verdict.passed:
             found.append(f"{row.id}: tests pass but the catalogue says {row.status!r}")
