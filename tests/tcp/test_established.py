@@ -8,7 +8,7 @@ from pystack.tcp.config import CloseReason, TcpConfig, TcpDrop
 from pystack.testing.harness import TcpHarness
 
 
-@pytest.mark.requirement("RFC9293:SHLD-18")
+@pytest.mark.requirement("RFC9293:SHLD-18", "RFC9293:MUST-40")
 def test_in_order_data_is_delivered_and_ack_delayed() -> None:
     h = TcpHarness()
     h.send("P.", seq=h.remote(1), ack=h.local(1), payload=b"abc")

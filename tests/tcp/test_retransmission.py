@@ -54,7 +54,7 @@ def test_rtt_sample_sets_srtt_and_karn_skips_retransmitted() -> None:
     assert h.session.snapshot()["srtt"] == 0.1
 
 
-@pytest.mark.requirement("RFC9293:MUST-20", "RFC9293:MUST-12")
+@pytest.mark.requirement("RFC9293:MUST-20", "RFC9293:MUST-12", "RFC9293:MUST-21")
 def test_r2_aborts_and_tells_timed_out() -> None:
     h = TcpHarness(config=TcpConfig(r2=10.0))
     h.session.send(b"x")
