@@ -108,6 +108,7 @@ def _icmp_error_datagram() -> Ipv4Packet:
     "RFC1122:3.2.2-no-error-for-error",
     "RFC1122:3.2.2-no-error-for-broadcast",
     "RFC1122:3.2.2-no-error-for-fragment",
+    "RFC1122:3.3.6-broadcast",
 )
 def test_rfc1122_forbidden_errors(
     net: SimNet, offending: Ipv4Packet, link_broadcast: bool, allowed: bool

@@ -66,7 +66,12 @@ def test_malformed_headers_are_dropped_by_reason(net: SimNet, mangle: Any, reaso
         ({"src": "127.0.0.1"}, "bad_source"),
     ],
 )
-@pytest.mark.requirement("RFC1122:3.2.1.3-not-for-us", "RFC1122:3.2.1.3-bad-source")
+@pytest.mark.requirement(
+    "RFC1122:3.2.1.3-not-for-us",
+    "RFC1122:3.2.1.3-bad-source",
+    "RFC1122:3.2.1.3-subnet",
+    "RFC1122:4.1.3.6-bad-source",
+)
 def test_wrong_addresses_are_dropped_silently(net: SimNet, fields: Any, reason: str) -> None:
     tap = WireTap(net)
     tap.inject(udp_to_a(b"x", port=9, **fields))

@@ -160,7 +160,7 @@ def _sack(h: TcpHarness, *ranges: tuple[int, int]) -> list[tcpwire.TcpSegment]:
     return [s for s in h.take() if s.payload]
 
 
-@pytest.mark.requirement("RFC6675:5")
+@pytest.mark.requirement("RFC6675:5", "RFC9293:MUST-5")
 def test_only_the_holes_are_retransmitted_never_sacked_data() -> None:
     h = sack_harness()
     starts = _ten_segments(h)
