@@ -53,7 +53,7 @@ def test_echo_reply_returns_the_data_from_the_specific_address(net: SimNet) -> N
     assert reply.options == b""  # a request without options gets a reply without any
 
 
-@pytest.mark.requirement("RFC1122:3.2.2-unknown-type")
+@pytest.mark.requirement("RFC1122:3.2.2-unknown-type", "RFC1122:3.2.2.6-echo-broadcast")
 def test_broadcast_echo_and_unknown_types_are_dropped(net: SimNet) -> None:
     tap = WireTap(net)
     tap.inject(icmp_to_a(icmp_wire.echo_request(1, 1), dst="198.18.0.255"), eth_wire.BROADCAST)
@@ -119,7 +119,9 @@ def test_rfc1122_forbidden_errors(
     assert net.a.icmp.send_error(3, 3, offending, meta) is allowed
 
 
-@pytest.mark.requirement("RFC1122:3.2.2.1-port-unreach", "RFC1122:4.1.3.3-port-unreach")
+@pytest.mark.requirement(
+    "RFC1122:3.2.2.1-port-unreach", "RFC1122:4.1.3.1-port-unreach", "RFC1122:3.2.2-error-tos"
+)
 def test_udp_broadcast_to_a_closed_port_gets_no_error(net: SimNet) -> None:
     tap = WireTap(net)
     tap.inject(udp_to_a(b"x", port=9, dst="255.255.255.255"), eth_wire.BROADCAST)

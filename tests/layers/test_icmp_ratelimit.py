@@ -101,7 +101,6 @@ def errors_on_wire(tap: WireTap) -> list[icmp_wire.IcmpMessage]:
     return [m for m in msgs if m.is_error]
 
 
-@pytest.mark.requirement("RFC1122:3.2.2-rate-limit")
 def test_port_unreachable_flood_is_limited_per_destination(net: SimNet) -> None:
     tap = WireTap(net)
     for _ in range(10):

@@ -72,6 +72,7 @@ def test_icmp_bad_checksum_is_malformed() -> None:
     assert exc.value.reason == "bad_checksum"
 
 
+@pytest.mark.requirement("RFC1122:3.2.2-quote")
 def test_icmp_errors_quote_the_datagram() -> None:
     original = ipv4.emit(ipv4.Ipv4Packet(SRC, DST, ipv4.PROTO_UDP, bytes(range(40))))
     unreachable = icmp.dest_unreachable(icmp.CODE_PORT_UNREACHABLE, icmp.quote(original))
