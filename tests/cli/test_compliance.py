@@ -108,6 +108,8 @@ def fake() -> tuple[list[Requirement], dict[str, object]]:
         "tests": {
             "tests/a.py::test_b": {"outcome": "passed", "requirements": ["RFC9293:MUST-2"]},
             "tests/a.py::test_a": {"outcome": "passed", "requirements": ["RFC9293:MUST-2"]},
+            "tests/a.py::test_p[x]": {"outcome": "passed", "requirements": ["RFC9293:MUST-2"]},
+            "tests/a.py::test_p[y]": {"outcome": "passed", "requirements": ["RFC9293:MUST-2"]},
         }
     }
     return catalogue, results
@@ -122,7 +124,7 @@ def test_the_table_of_a_small_catalogue() -> None:
     assert "| all | all | 1 | 1 | 1 | 1 | 4 |" in page
     assert (
         "| MUST-2 | MUST | Checksum: sender computes it | shown by "
-        "`tests/a.py::test_a`<br>`tests/a.py::test_b` |" in page
+        "`tests/a.py::test_a`<br>`tests/a.py::test_b`<br>`tests/a.py::test_p` (2 cases) |" in page
     )
     assert "| MUST-30 | MUST | Urgent: urgent pointer | not implemented: ignored |" in page
     assert "| 3.3.1-forwarding | MUST NOT | IP: no forwarding | not applicable: a host |" in page

@@ -121,11 +121,16 @@ def _row(verdict: Verdict) -> str:
     name = row.id.split(":", 1)[1]
     what = f"{row.topic}: {row.text}".replace("|", "\\|")
     if verdict.label == "shown":
-        tests = "<br>".join(f"`{t}`" for t in verdict.passed)
-        status = f"shown by {tests}"
+        status = "shown by " + "<br>".join(_test_names(verdict.passed))
     elif verdict.label == "no test yet":
         status = "no test yet" + (f": {row.reason}" if row.reason else "")
     else:
         status = f"{verdict.label}: {row.reason}"
     status = status.replace("|", "\\|")
     return f"| {name} | {row.level} | {what} | {status} |"
+
+
+def _test_names(nodeids: Sequence[str]) -> list[str]:
+    """One entry per test function: the cases of a parametrized test count as one."""
+    cases = Counter(nodeid.split("[", 1)[0] for nodeid in nodeids)
+    return [f"`{name}`" + (f" ({n} cases)" if n > 1 else "") for name, n in cases.items()]
