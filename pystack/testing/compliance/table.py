@@ -12,8 +12,9 @@ from pystack.testing.compliance.catalogue import LEVELS, Requirement
 HEADER = """\
 # RFC compliance
 
-This page is generated from the tests: `pystack compliance` (or `make compliance`) runs
-every test marked `@pytest.mark.requirement(...)` and lists each requirement of the
+This page is generated from the tests: `pystack compliance` (or `make compliance`), run
+in a checkout of the project, runs every test marked `@pytest.mark.requirement(...)` with
+`python -m pytest -m requirement` and lists each requirement of the
 summary tables below with what shows it. A requirement counts as **shown** only when at
 least one test that names it passed; `pystack compliance --check` (run by `make test`)
 fails when this page is out of date or a marked test fails. Do not edit it by hand.
