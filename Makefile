@@ -2,7 +2,7 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup demo test lint typecheck pytest diagrams docs bench clean
+.PHONY: setup demo test lint typecheck pytest compliance compliance-check diagrams docs bench clean
 
 setup:
 	bash scripts/setup.sh
@@ -17,10 +17,22 @@ lint:
 typecheck:
 	$(VENV)/bin/mypy
 
-pytest:
-	$(PY) -m pytest -q -ra
+# The run also records how the tests marked requirement(...) ended, so that the
+# compliance check below reuses them instead of running those tests again.
+RESULTS := .pytest-requirements.json
 
-test: setup lint typecheck pytest
+pytest:
+	$(PY) -m pytest -q -ra --requirements-results $(RESULTS)
+
+# docs/compliance.md must match the tests: fails when it is stale or a marked test failed.
+compliance-check:
+	$(VENV)/bin/pystack compliance --check --results $(RESULTS)
+
+# Regenerate docs/compliance.md (runs the marked tests, about 10 s).
+compliance: setup
+	$(VENV)/bin/pystack compliance
+
+test: setup lint typecheck pytest compliance-check
 
 diagrams: setup
 	$(VENV)/bin/pystack diagrams
@@ -34,4 +46,4 @@ bench: setup
 	$(VENV)/bin/pystack bench codecs
 
 clean:
-	rm -rf $(VENV) build site *.egg-info .pytest_cache .mypy_cache .hypothesis
+	rm -rf $(VENV) build site *.egg-info .pytest_cache .mypy_cache .hypothesis $(RESULTS)

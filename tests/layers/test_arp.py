@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from twisted.internet.task import Clock
@@ -77,6 +78,7 @@ actions = st.one_of(
 
 @settings(max_examples=examples(ci=500, dev=80))
 @given(st.lists(actions, max_size=60), st.integers(1, 4))
+@pytest.mark.requirement("RFC1122:2.3.2.1-flood", "RFC1122:2.3.2.2-queue")
 def test_request_rate_and_queued_packet_accounting(
     ops: list[tuple[str, Any]], retries: int
 ) -> None:
@@ -140,6 +142,7 @@ def test_gives_up_after_retries_and_tells_the_sender() -> None:
     assert PEERS[0] not in arp.cache
 
 
+@pytest.mark.requirement("RFC1122:2.3.2.2-queue", "RFC826:packet")
 def test_reply_flushes_queue_in_order_and_answers_requests() -> None:
     clock = Clock()
     eth, arp, link = build(clock)
@@ -156,6 +159,7 @@ def test_reply_flushes_queue_in_order_and_answers_requests() -> None:
     assert arp.cache[PEERS[1]].state == "STALE"
 
 
+@pytest.mark.requirement("RFC1122:2.3.2.1-flush", "RFC826:packet")
 def test_gratuitous_arp_updates_an_existing_entry_and_entries_expire() -> None:
     clock = Clock()
     eth, arp, link = build(clock, reachable_time=30, stale_time=60)

@@ -3,6 +3,8 @@ short frames are padded to the 60-byte minimum."""
 
 from __future__ import annotations
 
+import pytest
+
 from pystack.sim import SimNet, WireTap
 from pystack.wire import ethernet as eth_wire
 
@@ -11,6 +13,7 @@ def _frame(dst: str, ethertype: int = 0x0800, payload: bytes = bytes(40)) -> byt
     return eth_wire.emit(eth_wire.EthernetFrame(dst, "02:00:00:00:00:99", ethertype, payload))
 
 
+@pytest.mark.requirement("RFC1122:2.3.3-ethernet")
 def test_frames_not_for_us_and_unknown_ethertypes_are_dropped() -> None:
     net = SimNet(2)
     eth = net.a.ethernet

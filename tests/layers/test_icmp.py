@@ -37,6 +37,12 @@ def icmp_to_a(msg: icmp_wire.IcmpMessage, dst: str = A) -> Ipv4Packet:
     return Ipv4Packet(B, dst, 1, icmp_wire.emit(msg))
 
 
+@pytest.mark.requirement(
+    "RFC1122:3.2.2.6-echo-server",
+    "RFC1122:3.2.2.6-echo-source",
+    "RFC1122:3.2.2.6-echo-data",
+    "RFC792:echo",
+)
 def test_echo_reply_returns_the_data_from_the_specific_address(net: SimNet) -> None:
     tap = WireTap(net)
     tap.inject(icmp_to_a(icmp_wire.echo_request(7, 9, b"payload")))
@@ -47,6 +53,7 @@ def test_echo_reply_returns_the_data_from_the_specific_address(net: SimNet) -> N
     assert reply.options == b""  # a request without options gets a reply without any
 
 
+@pytest.mark.requirement("RFC1122:3.2.2-unknown-type", "RFC1122:3.2.2.6-echo-broadcast")
 def test_broadcast_echo_and_unknown_types_are_dropped(net: SimNet) -> None:
     tap = WireTap(net)
     tap.inject(icmp_to_a(icmp_wire.echo_request(1, 1), dst="198.18.0.255"), eth_wire.BROADCAST)
@@ -60,6 +67,9 @@ def test_broadcast_echo_and_unknown_types_are_dropped(net: SimNet) -> None:
     assert stats.dropped("ICMP", "unmatched_reply") == 1
 
 
+@pytest.mark.requirement(
+    "RFC1122:3.2.2-error-up", "RFC1122:3.2.2.4-time-exceeded-up", "RFC1122:4.1.3.3-icmp-up"
+)
 def test_errors_are_passed_to_the_application_that_sent_the_datagram(net: SimNet) -> None:
     app = UDPApplication()
     net.a.register_udp_application(app)
@@ -94,6 +104,12 @@ def _icmp_error_datagram() -> Ipv4Packet:
         (udp_to_a(b"x", src="0.0.0.0"), False, False),  # not a unique source
     ],
 )
+@pytest.mark.requirement(
+    "RFC1122:3.2.2-no-error-for-error",
+    "RFC1122:3.2.2-no-error-for-broadcast",
+    "RFC1122:3.2.2-no-error-for-fragment",
+    "RFC1122:3.3.6-broadcast",
+)
 def test_rfc1122_forbidden_errors(
     net: SimNet, offending: Ipv4Packet, link_broadcast: bool, allowed: bool
 ) -> None:
@@ -103,6 +119,9 @@ def test_rfc1122_forbidden_errors(
     assert net.a.icmp.send_error(3, 3, offending, meta) is allowed
 
 
+@pytest.mark.requirement(
+    "RFC1122:3.2.2.1-port-unreach", "RFC1122:4.1.3.1-port-unreach", "RFC1122:3.2.2-error-tos"
+)
 def test_udp_broadcast_to_a_closed_port_gets_no_error(net: SimNet) -> None:
     tap = WireTap(net)
     tap.inject(udp_to_a(b"x", port=9, dst="255.255.255.255"), eth_wire.BROADCAST)
@@ -114,6 +133,7 @@ def test_udp_broadcast_to_a_closed_port_gets_no_error(net: SimNet) -> None:
     assert net.a.stats.get("ICMP", "errors_suppressed") == 1
 
 
+@pytest.mark.requirement("RFC1122:3.2.2.6-echo-reply-up")
 def test_ping_echoes_data_and_counts(net: SimNet) -> None:
     rtt = net.wait(net.a.ping_deferred(B, data=b"x" * 56))
     assert rtt == pytest.approx(0.002)
@@ -137,6 +157,7 @@ def reply_to(net: SimNet, request: Ipv4Packet) -> Ipv4Packet | None:
     return replies[0] if replies else None
 
 
+@pytest.mark.requirement("RFC1122:3.2.2.6-echo-options")
 def test_ping_with_record_route_through_simnet_records_the_replier() -> None:
     net = SimNet(2)
     tap = WireTap(net)
@@ -165,6 +186,7 @@ def test_a_full_record_route_comes_back_as_it_was(net: SimNet) -> None:
         (opts.Timestamp(opts.TS_PRESPECIFIED, pending=(B, A)), ()),  # not our turn
     ],
 )
+@pytest.mark.requirement("RFC1122:3.2.2.6-echo-options", "RFC1122:3.2.1.8-timestamp")
 def test_timestamp_option_is_stamped_in_the_reply(
     request_ts: opts.Timestamp, expected_stamps: tuple[tuple[str | None, int], ...]
 ) -> None:
@@ -190,6 +212,7 @@ def test_other_options_are_not_reflected(net: SimNet) -> None:
     assert reply is not None and reply.options == b""
 
 
+@pytest.mark.requirement("RFC1122:3.2.2.6-echo-source-route")
 def test_a_completed_source_route_is_reversed() -> None:
     net = SimNet(3)
     gateway = "198.18.0.3"

@@ -50,6 +50,7 @@ def test_valid_datagram_is_delivered(net: SimNet) -> None:
         (lambda d: d[:10] + bytes([d[10] ^ 1]) + d[11:], "bad_checksum"),
     ],
 )
+@pytest.mark.requirement("RFC1122:3.2.1.1-version", "RFC1122:3.2.1.2-checksum")
 def test_malformed_headers_are_dropped_by_reason(net: SimNet, mangle: Any, reason: str) -> None:
     WireTap(net).inject(mangle(ipv4.emit(udp_to_a(b"x"))))
     assert net.a.stats.dropped("IP", reason) == 1
@@ -65,6 +66,12 @@ def test_malformed_headers_are_dropped_by_reason(net: SimNet, mangle: Any, reaso
         ({"src": "127.0.0.1"}, "bad_source"),
     ],
 )
+@pytest.mark.requirement(
+    "RFC1122:3.2.1.3-not-for-us",
+    "RFC1122:3.2.1.3-bad-source",
+    "RFC1122:3.2.1.3-subnet",
+    "RFC1122:4.1.3.6-bad-source",
+)
 def test_wrong_addresses_are_dropped_silently(net: SimNet, fields: Any, reason: str) -> None:
     tap = WireTap(net)
     tap.inject(udp_to_a(b"x", port=9, **fields))
@@ -73,6 +80,7 @@ def test_wrong_addresses_are_dropped_silently(net: SimNet, fields: Any, reason: 
     assert tap.ip() == []  # silently: no ICMP error
 
 
+@pytest.mark.requirement("RFC1122:3.2.2.1-protocol-unreach")
 def test_unknown_protocol_gets_protocol_unreachable(net: SimNet) -> None:
     tap = WireTap(net)
     tap.inject(Ipv4Packet(B, A, 99, b"whatever"))
@@ -83,6 +91,9 @@ def test_unknown_protocol_gets_protocol_unreachable(net: SimNet) -> None:
     assert net.a.stats.dropped("IP", "unknown_protocol") == 1
 
 
+@pytest.mark.requirement(
+    "RFC9293:MUST-49", "RFC9293:MUST-48", "RFC1122:3.2.1.6-tos-set", "RFC1122:3.2.1.7-ttl-config"
+)
 def test_ttl_tos_and_df_are_settable() -> None:
     net = SimNet(2, ttl=9, tos=0x10)
     tap = WireTap(net)
@@ -95,6 +106,7 @@ def test_ttl_tos_and_df_are_settable() -> None:
     assert [(p.ttl, p.tos, p.flags) for p in sent] == [(9, 0x10, 0), (3, 4, 2)]
 
 
+@pytest.mark.requirement("RFC1122:3.3.3-fragment", "RFC1122:3.2.1.5-id", "RFC791:3.1-header")
 def test_fragmentation_offsets_and_df(net: SimNet) -> None:
     tap = WireTap(net)
     app = UDPApplication()
@@ -115,6 +127,7 @@ def _fragments(payload: bytes, ident: int) -> list[Ipv4Packet]:
                        frag_offset=o) for o in range(0, len(data), 16)]  # fmt: skip
 
 
+@pytest.mark.requirement("RFC1122:3.3.2-reassembly-timeout", "RFC1122:3.3.2-time-exceeded")
 def test_reassembly_timeout_sends_time_exceeded_only_with_fragment_zero(net: SimNet) -> None:
     tap = WireTap(net)
     with_first = _fragments(bytes(40), ident=1)

@@ -78,6 +78,7 @@ def test_interleaved_fragmented_datagrams_each_keep_their_own_metadata(net: SimN
         assert kwargs["UDP"].src_port == 1000
 
 
+@pytest.mark.requirement("RFC1122:2.4-broadcast")
 def test_a_datagram_is_a_link_broadcast_when_its_fragment_zero_came_in_one(net: SimNet) -> None:
     # RFC 1122 §3.2.2: no ICMP error about a datagram sent as a link-layer broadcast. A
     # reassembled datagram is judged by its own fragment 0's frame (as Linux, which builds
@@ -118,6 +119,7 @@ def test_the_metadata_names_the_device_the_datagram_came_in_on() -> None:
     assert kwargs["meta"].src == A and client.localPort == kwargs["UDP"].src_port
 
 
+@pytest.mark.requirement("RFC9293:MAY-9", "RFC1122:3.2.1.6-tos-up")
 def test_a_segment_hook_sees_the_ttl_and_tos_the_segment_came_with() -> None:
     net = SimNet(2)
     peer = PyStack(link=net.wire.attach(), ip=f"{C}/24", clock=net.clock, ttl=33, tos=0x28)

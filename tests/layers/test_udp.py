@@ -21,6 +21,7 @@ def _apps(net: SimNet) -> tuple[UDPApplication, UDPApplication]:
     return server, client
 
 
+@pytest.mark.requirement("RFC1122:4.1.3.5-source-address")
 def test_bind_sendto_recvfrom_fetch_data_from() -> None:
     net = SimNet(2)
     server, client = _apps(net)
@@ -49,6 +50,7 @@ def test_connected_app_keeps_only_its_peer() -> None:
     assert client.get_conn_addr() == (A, 5000)
 
 
+@pytest.mark.requirement("RFC1122:4.1.3.4-checksum-check")
 def test_checksum_zero_is_accepted_and_a_bad_one_dropped() -> None:
     net = SimNet(2)
     server, _ = _apps(net)

@@ -21,6 +21,7 @@ def limited(limit: int) -> tuple[TcpHarness, ChallengeAckLimit]:
     return h, budget
 
 
+@pytest.mark.requirement("RFC5961:7")
 def test_the_n_plus_first_challenge_ack_in_a_second_is_not_sent() -> None:
     h, budget = limited(2)
     h.advance(0.1)
@@ -38,6 +39,7 @@ def test_the_n_plus_first_challenge_ack_in_a_second_is_not_sent() -> None:
     assert (budget.sent, budget.limited) == (3, 1)
 
 
+@pytest.mark.requirement("RFC5961:5.2")
 def test_syn_and_too_old_ack_challenges_share_the_budget() -> None:
     h, budget = limited(2)
     h.send("S", seq=h.remote(1))  # RFC 5961 §4

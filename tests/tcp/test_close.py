@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from pystack.tcp.config import CloseReason
 from pystack.testing.harness import TcpHarness
 
@@ -28,6 +30,7 @@ def test_fin_waits_for_queued_data() -> None:
     h.recv(h.expect("FP.", seq=h.local(4), payload=b"def"))
 
 
+@pytest.mark.requirement("RFC9293:MUST-60")
 def test_nagle_does_not_hold_the_tail_after_close() -> None:
     # Regression: with an odd number of full segments in flight the peer delays its ACK
     # (RFC 9293 §3.8.6.3), and Nagle held the last small segment and the FIN for it: the

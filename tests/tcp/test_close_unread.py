@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from pystack.tcp.config import CloseReason, TcpDrop
 from pystack.testing.harness import TcpHarness
 
@@ -74,6 +76,7 @@ def test_close_with_unread_data_in_close_wait_resets() -> None:
     assert h.state == "CLOSED"
 
 
+@pytest.mark.requirement("RFC9293:SHLD-3")
 def test_close_with_unread_data_after_a_half_close_resets() -> None:
     h, _ = harness()
     h.session.close()  # shutdown(SHUT_WR)
@@ -96,6 +99,7 @@ def data_after_close(state: str) -> tuple[TcpHarness, User]:
     return h, user
 
 
+@pytest.mark.requirement("RFC9293:SHLD-3")
 def test_data_after_close_is_answered_with_rst_in_fin_wait_1() -> None:
     h, user = data_after_close("FIN_WAIT_1")
     h.send("P.", seq=h.remote(1), ack=h.local(1), payload=b"too late")
@@ -115,6 +119,7 @@ def test_data_after_close_is_answered_with_rst_in_fin_wait_2() -> None:
     assert user.closed == [CloseReason.RESET]
 
 
+@pytest.mark.requirement("RFC9293:SHLD-3")
 def test_data_out_of_order_after_close_resets_too() -> None:
     h, _ = data_after_close("FIN_WAIT_2")
     h.send("P.", seq=h.remote(100), ack=h.local(2), payload=b"ahead")
@@ -136,6 +141,7 @@ def test_an_old_duplicate_after_close_is_only_acknowledged() -> None:
     assert h.state == "TIME_WAIT"
 
 
+@pytest.mark.requirement("RFC9293:MAY-1")
 def test_a_half_close_keeps_receiving() -> None:
     h, user = harness()
     h.session.close()  # shutdown(SHUT_WR): not a close

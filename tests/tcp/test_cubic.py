@@ -64,6 +64,7 @@ def test_constants_are_the_rfcs() -> None:
 
 
 @pytest.mark.parametrize("w_max", [10.0, 100.0, 1234.5])
+@pytest.mark.requirement("RFC9438:4.2")
 def test_k_is_the_cube_root_of_w_max_times_one_minus_beta_over_c(w_max: float) -> None:
     # RFC 9438 §4.2 eq. 2 with cwnd_epoch = beta * W_max.
     k = cubic_k(w_max, BETA_CUBIC * w_max)
@@ -71,6 +72,7 @@ def test_k_is_the_cube_root_of_w_max_times_one_minus_beta_over_c(w_max: float) -
     assert cubic_k(100.0, 70.0) == pytest.approx(4.2171633)
 
 
+@pytest.mark.requirement("RFC9438:4.2")
 def test_w_cubic_at_chosen_times() -> None:
     w_max = 100.0
     k = cubic_k(w_max, 70.0)
@@ -126,6 +128,7 @@ def test_new_reno_halves_where_cubic_keeps_seventy_percent() -> None:
 # ---------------------------------------------------------------- fast convergence
 
 
+@pytest.mark.requirement("RFC9438:4.7")
 def test_fast_convergence_lowers_w_max_when_the_window_shrank() -> None:
     cc, _ = cubic()
     cc.sack = True
@@ -200,6 +203,7 @@ def test_cwnd_follows_w_cubic_one_rtt_ahead_within_one_and_a_half_cwnd() -> None
     assert cc.cwnd - before == pytest.approx(0.5 * 10 * MSS, abs=1)
 
 
+@pytest.mark.requirement("RFC9438:4.3")
 def test_reno_friendly_region_takes_over_when_w_est_exceeds_w_cubic() -> None:
     cc, clock = cubic()
     cc.sack = True
@@ -274,6 +278,7 @@ def hystart_round(cc: Cubic, clock: FakeClock, una: SeqNum, rtt: float, acks: in
     return una
 
 
+@pytest.mark.requirement("RFC9406:4.2")
 def test_hystart_enters_css_on_an_rtt_rise_and_grows_a_quarter_as_fast() -> None:
     cc, clock = cubic()
     una = hystart_round(cc, clock, ISS, 0.040)

@@ -38,6 +38,7 @@ def transfer(
 
 
 @pytest.mark.parametrize(("loss", "seed"), [(0.01, 1), (0.01, 2), (0.05, 3)])
+@pytest.mark.requirement("RFC9293:MAY-18")
 def test_a_cubic_transfer_through_loss_and_delay_delivers_exact_bytes(
     loss: float, seed: int
 ) -> None:

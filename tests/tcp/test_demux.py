@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from pystack.tcp.config import TcpDrop
 from pystack.testing.harness import TcpPair
 from pystack.wire import ipv4
@@ -50,6 +52,7 @@ def test_rst_to_closed_port_is_not_answered() -> None:
     assert inject(pair, tcpwire.TcpSegment(1234, 80, 100, 0, tcpwire.RST, 0)) == []
 
 
+@pytest.mark.requirement("RFC9293:MUST-3")
 def test_bad_checksum_and_garbage_are_dropped_and_counted() -> None:
     pair = TcpPair()
     seg = tcpwire.TcpSegment(1234, 80, 100, 0, tcpwire.SYN, 1000, b"data")
@@ -71,6 +74,7 @@ def test_connections_are_found_by_four_tuple() -> None:
     assert (s1.fetch_data(), s2.fetch_data()) == (b"one", b"two")
 
 
+@pytest.mark.requirement("RFC9293:MUST-54", "RFC9293:SHLD-26")
 def test_icmp_port_unreachable_aborts_a_connection_in_syn_sent() -> None:
     from pystack.apps.tcp_application import TCPApplication
     from pystack.tcp.config import CloseReason

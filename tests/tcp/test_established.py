@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 from pystack.tcp.config import CloseReason, TcpConfig, TcpDrop
 from pystack.testing.harness import TcpHarness
 
 
+@pytest.mark.requirement("RFC9293:SHLD-18", "RFC9293:MUST-40")
 def test_in_order_data_is_delivered_and_ack_delayed() -> None:
     h = TcpHarness()
     h.send("P.", seq=h.remote(1), ack=h.local(1), payload=b"abc")
@@ -17,6 +20,7 @@ def test_in_order_data_is_delivered_and_ack_delayed() -> None:
     h.recv(h.expect(".", seq=h.local(1), ack=h.remote(4)))
 
 
+@pytest.mark.requirement("RFC9293:SHLD-19")
 def test_every_second_full_segment_is_acked_at_once() -> None:
     h = TcpHarness()
     h.send(".", seq=h.remote(1), ack=h.local(1), payload=b"x" * 1460)
@@ -25,6 +29,7 @@ def test_every_second_full_segment_is_acked_at_once() -> None:
     h.recv(h.expect(".", seq=h.local(1), ack=h.remote(2921)))
 
 
+@pytest.mark.requirement("RFC9293:SHLD-31", "RFC9293:MAY-13")
 def test_out_of_order_is_held_and_acked_at_once() -> None:
     h = TcpHarness()
     h.send(".", seq=h.remote(4), ack=h.local(1), payload=b"def")
@@ -143,6 +148,7 @@ def test_large_segment_beyond_mss_is_accepted() -> None:
     assert len(h.session.read()) == 20000
 
 
+@pytest.mark.requirement("RFC9293:SHLD-7", "RFC9293:MAY-16")
 def test_nagle_holds_small_segments_while_data_is_unacked() -> None:
     h = TcpHarness()
     h.session.send(b"a")
@@ -153,6 +159,7 @@ def test_nagle_holds_small_segments_while_data_is_unacked() -> None:
     h.recv(h.expect("P.", seq=h.local(2), payload=b"b"))
 
 
+@pytest.mark.requirement("RFC9293:MUST-17")
 def test_nodelay_sends_small_segments_at_once() -> None:
     h = TcpHarness(config=TcpConfig(nodelay=True))
     h.session.send(b"a")
@@ -162,12 +169,16 @@ def test_nodelay_sends_small_segments_at_once() -> None:
     )
 
 
+@pytest.mark.requirement("RFC9293:MUST-25")
 def test_keepalive_is_off_by_default() -> None:
     h = TcpHarness()
     h.advance(10_000)
     h.recv_nothing()
 
 
+@pytest.mark.requirement(
+    "RFC9293:MAY-5", "RFC9293:MUST-24", "RFC9293:MUST-26", "RFC9293:MUST-27", "RFC9293:SHLD-12"
+)
 def test_keepalive_probes_then_times_out() -> None:
     cfg = TcpConfig(keepalive=True, keepalive_idle=100, keepalive_interval=10, keepalive_count=3)
     h = TcpHarness(config=cfg)

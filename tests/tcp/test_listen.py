@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 from pystack.tcp.config import TcpDrop
 from pystack.testing.harness import TcpHarness
 
 
+@pytest.mark.requirement("RFC9293:MUST-14")
 def test_syn_gets_synack_with_mss_and_creates_connection() -> None:
     h = TcpHarness("LISTEN")
     h.send("S", seq=h.remote(0), mss=1000)
@@ -15,6 +18,7 @@ def test_syn_gets_synack_with_mss_and_creates_connection() -> None:
     h.assert_tcb(snd_mss=1000)
 
 
+@pytest.mark.requirement("RFC9293:MUST-15")
 def test_syn_without_mss_assumes_536() -> None:
     h = TcpHarness("LISTEN")
     h.send("S", seq=h.remote(0))

@@ -7,6 +7,8 @@ import hashlib
 import random
 import time
 
+import pytest
+
 from pystack.apps.tcp_application import TCPApplication
 from pystack.sim import SimNet
 from pystack.testing.harness import TcpHarness
@@ -49,6 +51,7 @@ def test_ten_megabytes_both_ways_at_once_through_loss_duplication_and_reordering
     assert counters.lost and counters.duplicated and counters.reordered
 
 
+@pytest.mark.requirement("RFC3042:2")
 def test_limited_transmit_sends_new_data_on_the_first_two_duplicate_acks() -> None:
     # RFC 5681 §3.2 step 1 / RFC 3042: a two-segment window that loses its first segment
     # still gets three duplicate ACKs, so fast retransmit, not a timeout, repairs the loss.

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import hypothesis.strategies as st
+import pytest
 from hypothesis import given, settings
 
 from pystack.tcp.config import CloseReason, TcpDrop
@@ -23,6 +24,7 @@ ts = TcpHarness.timestamp
 # --------------------------------------------------------------------------- ESTABLISHED
 
 
+@pytest.mark.requirement("RFC7323:5.3")
 def test_an_old_tsval_is_acked_dropped_and_counted() -> None:
     h = TcpHarness(ts_recent=50)
     h.send(".", seq=h.remote(1), ack=h.local(1), payload=b"old", tsval=49)

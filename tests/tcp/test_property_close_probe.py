@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -83,6 +84,7 @@ answers = st.lists(
 
 @settings(max_examples=examples(ci=300, dev=50))
 @given(script=answers)
+@pytest.mark.requirement("RFC9293:SHLD-29", "RFC9293:SHLD-30")
 def test_zero_window_probes_never_look_like_loss(script: list[tuple[str, int]]) -> None:
     h = TcpHarness(peer_window=0)
     s = h.session

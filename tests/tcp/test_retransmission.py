@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 from pystack.tcp.config import CloseReason, TcpConfig
 from pystack.testing.harness import TcpHarness
 
 
+@pytest.mark.requirement("RFC9293:MUST-19", "RFC6298:5.5")
 def test_data_is_retransmitted_with_exponential_backoff() -> None:
     h = TcpHarness()
     h.session.send(b"hello")
@@ -35,6 +38,7 @@ def test_min_rto_is_configurable() -> None:
     h.recv(h.expect("P.", seq=h.local(1), payload=b"x"))
 
 
+@pytest.mark.requirement("RFC9293:MUST-18")
 def test_rtt_sample_sets_srtt_and_karn_skips_retransmitted() -> None:
     h = TcpHarness()
     h.session.send(b"a")
@@ -50,6 +54,7 @@ def test_rtt_sample_sets_srtt_and_karn_skips_retransmitted() -> None:
     assert h.session.snapshot()["srtt"] == 0.1
 
 
+@pytest.mark.requirement("RFC9293:MUST-20", "RFC9293:MUST-12", "RFC9293:MUST-21")
 def test_r2_aborts_and_tells_timed_out() -> None:
     h = TcpHarness(config=TcpConfig(r2=10.0))
     h.session.send(b"x")

@@ -3,6 +3,8 @@ receiver's blocks, the sender resending only what the peer reports missing."""
 
 from __future__ import annotations
 
+import pytest
+
 from pystack.tcp.config import TcpConfig
 from pystack.testing.harness import TcpHarness
 from pystack.wire import tcp as tcpwire
@@ -79,6 +81,7 @@ def test_switched_off_sack_is_neither_offered_nor_accepted() -> None:
 # ---------------------------------------------------------------------------- receiver
 
 
+@pytest.mark.requirement("RFC2018:4")
 def test_out_of_order_segment_is_acked_with_its_block() -> None:
     h = sack_harness()
     h.send(".", seq=h.remote(101), ack=h.local(1), payload=b"b" * 100)
@@ -157,6 +160,7 @@ def _sack(h: TcpHarness, *ranges: tuple[int, int]) -> list[tcpwire.TcpSegment]:
     return [s for s in h.take() if s.payload]
 
 
+@pytest.mark.requirement("RFC6675:5", "RFC9293:MUST-5")
 def test_only_the_holes_are_retransmitted_never_sacked_data() -> None:
     h = sack_harness()
     starts = _ten_segments(h)
@@ -185,6 +189,7 @@ def test_blocks_outside_the_unacknowledged_data_are_ignored() -> None:
     assert not h.session.scoreboard
 
 
+@pytest.mark.requirement("RFC2018:8")
 def test_timeout_clears_the_scoreboard_but_sacked_data_stays_queued() -> None:
     h = sack_harness()
     _ten_segments(h)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from pystack.tcp.config import TcpDrop
 from pystack.testing.harness import TcpHarness
 
@@ -20,6 +22,7 @@ def test_bad_ack_gets_reset() -> None:
     assert h.drops[TcpDrop.BAD_ACK_SYN_RECEIVED] == 1
 
 
+@pytest.mark.requirement("RFC9293:MUST-11")
 def test_rst_of_a_passive_open_returns_to_listen_and_is_forgotten() -> None:
     h = TcpHarness("LISTEN")
     listener = h.session

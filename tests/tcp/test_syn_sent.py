@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 from pystack.tcp.config import CloseReason, TcpConfig, TcpDrop
 from pystack.testing.harness import TcpHarness
 
 
+@pytest.mark.requirement("RFC9293:MUST-14", "RFC9293:SHLD-5", "RFC9293:MAY-3")
 def test_active_open_sends_syn_with_mss() -> None:
     h = TcpHarness("CLOSED")
     h.session.remote_ip, h.session.remote_port = "198.18.0.2", 49500
@@ -51,6 +54,7 @@ def test_rst_without_ack_is_dropped() -> None:
     assert h.drops[TcpDrop.SYN_SENT_RST_NO_ACK] == 1
 
 
+@pytest.mark.requirement("RFC9293:MUST-10")
 def test_simultaneous_open() -> None:
     h = TcpHarness("SYN_SENT")
     h.send("S", seq=h.remote(0))
@@ -61,6 +65,7 @@ def test_simultaneous_open() -> None:
     assert h.state == "ESTABLISHED"
 
 
+@pytest.mark.requirement("RFC9293:MUST-22")
 def test_syn_is_retransmitted_with_backoff_then_times_out() -> None:
     closed = []
 
@@ -82,6 +87,7 @@ def test_syn_is_retransmitted_with_backoff_then_times_out() -> None:
     assert closed == [CloseReason.TIMED_OUT]
 
 
+@pytest.mark.requirement("RFC9293:MUST-54", "RFC9293:SHLD-26")
 def test_icmp_port_unreachable_aborts_the_open() -> None:
     h = TcpHarness("SYN_SENT")
     h.session.icmp_error(hard=True)

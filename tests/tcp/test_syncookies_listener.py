@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+import pytest
+
 from pystack.layers.tcp_session import TCPSession
 from pystack.tcp.config import TcpConfig, TcpDrop
 from pystack.tcp.syncookies import TS_MASK
@@ -45,6 +47,7 @@ def child_of(h: TcpHarness) -> TCPSession:
     return child
 
 
+@pytest.mark.requirement("RFC4987:3.6")
 def test_cookie_synack_keeps_no_state_and_its_ack_opens_the_connection() -> None:
     h, lst = listener()
     lst.segment_arrives(syn(h, ts=777, wscale=7, sack=True), PEER_META)

@@ -55,6 +55,7 @@ def test_recv_buffer_window_follows_reads() -> None:
     assert buf.read() == b""
 
 
+@pytest.mark.requirement("RFC9293:MUST-39")
 def test_window_update_waits_for_half_the_buffer_or_one_mss() -> None:
     buf = RecvBuffer(capacity=10_000)
     buf.push(b"x" * 10_000)

@@ -41,6 +41,7 @@ def test_set_smss_before_any_data_recomputes_the_initial_window() -> None:
     assert cc.cwnd == 4380
 
 
+@pytest.mark.requirement("RFC9293:MUST-19", "RFC5681:3.1")
 def test_slow_start_grows_by_at_most_one_smss_per_ack() -> None:
     cc = NewReno(MSS)
     start = cc.cwnd
@@ -50,6 +51,7 @@ def test_slow_start_grows_by_at_most_one_smss_per_ack() -> None:
     assert cc.cwnd == start + MSS + 500
 
 
+@pytest.mark.requirement("RFC9293:MUST-19", "RFC5681:3.1")
 def test_congestion_avoidance_adds_one_smss_per_window_of_bytes() -> None:
     cc = NewReno(MSS)
     cc.on_retransmit_timeout(ISS, ISS + 20_000, repeated=False)  # ssthresh = 10 000
@@ -64,6 +66,7 @@ def test_congestion_avoidance_adds_one_smss_per_window_of_bytes() -> None:
     assert cc.cwnd == 11_000
 
 
+@pytest.mark.requirement("RFC5681:3.2")
 def test_third_dupack_enters_fast_recovery_and_retransmits() -> None:
     cc = NewReno(MSS)
     cc.cwnd = 20 * MSS
@@ -78,6 +81,7 @@ def test_third_dupack_enters_fast_recovery_and_retransmits() -> None:
     assert cc.cwnd == 14 * MSS  # inflated per extra dupack
 
 
+@pytest.mark.requirement("RFC6582:3.2")
 def test_partial_ack_retransmits_and_deflates() -> None:
     cc = NewReno(MSS)
     cc.cwnd = 20 * MSS
@@ -115,6 +119,7 @@ def test_dupacks_for_data_before_a_timeout_do_not_start_recovery() -> None:
     assert actions[-1] is Action.RETRANSMIT
 
 
+@pytest.mark.requirement("RFC5681:3.1")
 def test_timeout_collapses_to_one_segment_and_halves_flight() -> None:
     cc = NewReno(MSS)
     cc.on_retransmit_timeout(ISS, ISS + 30 * MSS, repeated=False)

@@ -21,6 +21,7 @@ tuples = st.tuples(ips, ports, ips, ports)
 secrets = st.binary(min_size=16, max_size=32)
 
 
+@pytest.mark.requirement("RFC9293:MUST-8")
 def test_isn_advances_one_tick_every_four_microseconds() -> None:
     clock = Clock()
     gen = IsnGenerator(clock, secret=b"k" * 16)
@@ -37,6 +38,7 @@ def test_same_seeded_rng_gives_the_same_isns() -> None:
     assert a(*TUPLE) != c(*TUPLE)
 
 
+@pytest.mark.requirement("RFC9293:MUST-9")
 def test_default_secret_comes_from_the_os() -> None:
     assert IsnGenerator(Clock()).isn(*TUPLE) != IsnGenerator(Clock()).isn(*TUPLE)
 
@@ -52,6 +54,7 @@ def test_short_secret_is_refused() -> None:
     start=st.floats(0, 1e6),
     gaps=st.lists(st.floats(0, 1000), min_size=1, max_size=10),
 )
+@pytest.mark.requirement("RFC9293:MUST-8")
 def test_isns_of_one_tuple_move_forward_with_time(
     secret: bytes, tup: tuple[str, int, str, int], start: float, gaps: list[float]
 ) -> None:
@@ -70,6 +73,7 @@ def test_isns_of_one_tuple_move_forward_with_time(
 
 
 @given(tup_a=tuples, tup_b=tuples, seed=st.integers(0, 2**32))
+@pytest.mark.requirement("RFC9293:SHLD-1", "RFC9293:MUST-9")
 def test_own_isn_does_not_predict_another_tuples_isn(
     tup_a: tuple[str, int, str, int], tup_b: tuple[str, int, str, int], seed: int
 ) -> None:
@@ -86,6 +90,7 @@ def test_own_isn_does_not_predict_another_tuples_isn(
 
 
 @given(tup=tuples, secret_a=secrets, secret_b=secrets)
+@pytest.mark.requirement("RFC9293:SHLD-1")
 def test_different_secrets_give_unrelated_isns(
     tup: tuple[str, int, str, int], secret_a: bytes, secret_b: bytes
 ) -> None:

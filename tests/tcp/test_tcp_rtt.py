@@ -15,6 +15,7 @@ def test_initial_rto_is_one_second_before_any_sample() -> None:
     assert est.srtt is None and est.rttvar is None
 
 
+@pytest.mark.requirement("RFC6298:2.2")
 def test_first_sample_sets_srtt_and_half_rttvar() -> None:
     est = RttEstimator(min_rto=0.01)
     rto = est.on_sample(0.1)

@@ -35,6 +35,7 @@ def _one_before_rcv_nxt(flags: int) -> object:
 
 
 @pytest.mark.parametrize("state", ["ESTABLISHED", "CLOSE_WAIT", "FIN_WAIT_2"])
+@pytest.mark.requirement("RFC9293:MAY-12", "RFC5961:3.2")
 def test_rst_just_before_rcv_nxt_with_text_is_dropped_not_trimmed_into_a_reset(
     state: str,
 ) -> None:
@@ -47,6 +48,7 @@ def test_rst_just_before_rcv_nxt_with_text_is_dropped_not_trimmed_into_a_reset(
 
 
 @pytest.mark.parametrize("state", ["ESTABLISHED", "CLOSE_WAIT", "FIN_WAIT_1"])
+@pytest.mark.requirement("RFC9293:MAY-12", "RFC5961:4.2")
 def test_syn_just_before_rcv_nxt_with_text_gets_a_challenge_ack(state: str) -> None:
     # RFC 5961 §4.2: trimming must not strip the SYN bit before the SYN check sees it.
     flags = tcpwire.SYN | tcpwire.ACK

@@ -12,6 +12,7 @@ from pystack.tcp.session import TCPSession
 from pystack.testing.harness import LOCAL, REMOTE, TcpHarness, TcpPair
 
 
+@pytest.mark.requirement("RFC9293:MUST-13")
 def test_time_wait_lasts_two_msl() -> None:
     h = TcpHarness("TIME_WAIT", config=TcpConfig(msl=30))
     h.advance(59.9)
@@ -49,6 +50,7 @@ def with_listener(h: TcpHarness) -> TCPSession:
     return listener
 
 
+@pytest.mark.requirement("RFC9293:MAY-2")
 def test_new_syn_beyond_rcv_nxt_closes_time_wait_and_the_listener_answers() -> None:
     h = TcpHarness("TIME_WAIT")
     old = h.session

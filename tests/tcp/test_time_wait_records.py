@@ -249,6 +249,7 @@ def _syn(w: Waiting, dseq: int, tsval: int | None) -> tcpwire.TcpSegment:
 
 
 @pytest.mark.parametrize("compact", [True, False], ids=["record", "session"])
+@pytest.mark.requirement("RFC9293:SHLD-4")
 def test_a_syn_with_a_newer_tsval_reopens_even_below_rcv_nxt(compact: bool) -> None:
     w = Waiting(compact=compact)
     w.inject(_syn(w, -1000, _ts_recent(w) + 1))

@@ -25,6 +25,7 @@ def test_our_syn_offers_timestamps_with_a_clock_tsval_and_zero_tsecr() -> None:
     assert ts(syn) == (2500, 0)  # the harness host has no rng: no offset, ms since 0
 
 
+@pytest.mark.requirement("RFC9293:MUST-16", "RFC7323:3.2")
 def test_synack_with_timestamps_turns_them_on_and_shrinks_the_mss() -> None:
     h = TcpHarness("CLOSED")
     h.session.open_active()
@@ -99,6 +100,7 @@ def test_tsecr_echoes_ts_recent_and_tsval_follows_the_clock() -> None:
     assert ts(seg) == (3000, 50)
 
 
+@pytest.mark.requirement("RFC7323:4.3")
 def test_ts_recent_takes_a_segment_starting_at_last_ack_sent() -> None:
     h = TcpHarness(ts_recent=50)
     h.send(".", seq=h.remote(1), ack=h.local(1), payload=b"a" * 100, tsval=60)

@@ -18,6 +18,7 @@ DEFAULT_SHIFT = 3
 WS = TcpConfig(window_scaling=True)
 
 
+@pytest.mark.requirement("RFC7323:2.3")
 def test_default_shift_covers_the_receive_buffer() -> None:
     assert WS.rcv_wscale == DEFAULT_SHIFT
     assert TcpConfig(rcv_buf=65535, window_scaling=True).rcv_wscale == 0
@@ -36,6 +37,7 @@ def test_syn_offers_window_scale_with_an_unscaled_window() -> None:
     h.recv(h.expect("S", seq=h.local(0), window=65535, mss=1460, wscale=DEFAULT_SHIFT))
 
 
+@pytest.mark.requirement("RFC7323:2.2")
 def test_synack_with_window_scale_turns_scaling_on() -> None:
     h = TcpHarness("CLOSED", config=WS)
     h.session.open_active()
@@ -119,6 +121,7 @@ def test_established_scales_the_peer_window_and_ours() -> None:
     assert ack.window == (200_000 - 2920) >> 2
 
 
+@pytest.mark.requirement("RFC9293:SHLD-14", "RFC7323:2.4")
 def test_right_edge_never_shrinks_in_scaled_units() -> None:
     """RFC 7323 §2.4: rounding the window down to the scale unit would move the right edge
     left; it is rounded up, and data up to that edge is kept."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from pystack.tcp.config import TcpConfig
 from pystack.testing.harness import TcpHarness
 
@@ -13,6 +15,7 @@ def test_sender_respects_peer_window() -> None:
     assert len(seg.payload) == 1000
 
 
+@pytest.mark.requirement("RFC9293:MUST-36", "RFC9293:MUST-37")
 def test_answered_zero_window_probes_with_backoff_never_time_out() -> None:
     h = TcpHarness(peer_window=0, config=TcpConfig(r2=10.0))
     h.session.send(b"abc")
@@ -37,6 +40,7 @@ def test_window_opened_by_an_update_restarts_sending() -> None:
     h.recv(h.expect("P.", seq=h.local(1), payload=b"abc"))
 
 
+@pytest.mark.requirement("RFC9293:SHLD-14")
 def test_advertised_window_never_shrinks_and_update_on_read() -> None:
     h = TcpHarness(config=TcpConfig(rcv_buf=4000, mss=1000))
     h.send(".", seq=h.remote(1), ack=h.local(1), payload=b"x" * 3000)

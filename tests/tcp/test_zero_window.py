@@ -8,6 +8,8 @@ probes go unanswered for R2 times out; a window update resumes the transfer at o
 
 from __future__ import annotations
 
+import pytest
+
 from pystack.tcp.config import CloseReason, TcpConfig
 from pystack.testing.harness import TcpHarness
 
@@ -50,6 +52,7 @@ def answer(h: TcpHarness, *, window: int = 0, ack: int = 1) -> None:
     h.send(".", seq=h.remote(1), ack=h.local(ack), window=window)
 
 
+@pytest.mark.requirement("RFC9293:MUST-35", "RFC9293:MUST-36", "RFC9293:SHLD-29", "RFC9293:SHLD-30")
 def test_probe_intervals_double_up_to_the_maximum_rto() -> None:
     h, probe = zero_window()
     intervals = []
@@ -87,6 +90,7 @@ def test_probe_answers_are_not_duplicate_acks() -> None:
     assert "rexmit" not in after["timers"]
 
 
+@pytest.mark.requirement("RFC9293:MUST-37")
 def test_answered_probes_keep_the_connection_open_for_30_minutes() -> None:
     # MUST-37 / RFC 1122 §4.2.2.17 ("printer out of paper"): as long as the receiver
     # acknowledges the probes, the connection stays open, far beyond R2 (100 s here).
@@ -105,6 +109,7 @@ def test_answered_probes_keep_the_connection_open_for_30_minutes() -> None:
     assert b"".join(s.payload for s in sent) == DATA[:4380]  # Nagle holds the tail
 
 
+@pytest.mark.requirement("RFC9293:MUST-20")
 def test_unanswered_probes_time_out_after_r2() -> None:
     h, _ = zero_window(TcpConfig(r2=100.0))
     while h.state == "ESTABLISHED" and h.clock.seconds() < 1000:

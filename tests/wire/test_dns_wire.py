@@ -18,6 +18,7 @@ def reason(data: bytes) -> str:
     return info.value.reason
 
 
+@pytest.mark.requirement("RFC1035:4.1")
 def test_query_bytes_match_rfc1035_layout() -> None:
     assert dns.emit(dns.make_query(0xBEEF, "www.example")) == QUERY
     assert dns.parse(QUERY) == dns.make_query(0xBEEF, "www.example")
@@ -30,6 +31,7 @@ def test_trailing_dot_and_root() -> None:
     assert dns.parse(root_query).questions == (dns.DnsQuestion(".", dns.TYPE_NS),)
 
 
+@pytest.mark.requirement("RFC1035:4.1")
 def test_compressed_answer_is_expanded() -> None:
     answer = b"\xc0\x0c" + struct.pack("!HHIH", 5, 1, 300, 6) + b"\x03web\xc0\x10"
     answer += b"\xc0\x29" + struct.pack("!HHIH", 1, 1, 60, 4) + bytes([198, 18, 0, 9])

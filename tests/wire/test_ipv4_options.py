@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from scapy.layers.inet import IP, IPOption_RR, IPOption_Timestamp
@@ -112,6 +113,7 @@ def test_one_scapy_timestamp_entry_parses(addr: str, stamp: int) -> None:
 
 @THOROUGH
 @given(record_routes(), addresses)
+@pytest.mark.requirement("RFC1122:3.2.1.8-record-route")
 def test_record_route_add_appends_at_the_pointer_when_there_is_room(
     rr: opts.RecordRoute, addr: str
 ) -> None:

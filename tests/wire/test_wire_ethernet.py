@@ -46,6 +46,7 @@ ARP_REQUEST = arp.ArpPacket(
 )
 
 
+@pytest.mark.requirement("RFC826:packet")
 def test_arp_round_trip_ignores_link_padding() -> None:
     raw = arp.emit(ARP_REQUEST)
     assert len(raw) == arp.PACKET_LEN

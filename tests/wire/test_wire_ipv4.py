@@ -11,6 +11,7 @@ PKT = ipv4.Ipv4Packet(
 )
 
 
+@pytest.mark.requirement("RFC791:3.1-header")
 def test_round_trip_and_checksum() -> None:
     raw = ipv4.emit(PKT)
     assert len(raw) == 25

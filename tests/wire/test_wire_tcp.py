@@ -20,6 +20,7 @@ SRC, DST = "198.18.0.1", "198.18.0.2"
 SYN_OPTIONS = (Mss(1460), SackPermitted(), Timestamp(100, 0), NOP, WindowScale(7))
 
 
+@pytest.mark.requirement("RFC9293:MUST-4", "RFC9293:MUST-68")
 def test_syn_with_options_round_trips() -> None:
     syn = TcpSegment(40000, 80, 1, 0, tcp.SYN, 64240, options=SYN_OPTIONS)
     raw = tcp.emit(syn, SRC, DST)
@@ -43,12 +44,14 @@ def test_data_segment_with_sack_blocks() -> None:
     assert parsed.mss is None and parsed.timestamp is None
 
 
+@pytest.mark.requirement("RFC9293:MUST-2")
 def test_checksum_detects_corruption_and_wrong_addresses() -> None:
     raw = tcp.emit(TcpSegment(1, 2, 3, 4, tcp.ACK, 5, b"abc"), SRC, DST)
     assert not tcp.checksum_ok(raw, SRC, "198.18.0.9")
     assert not tcp.checksum_ok(raw[:-1] + b"d", SRC, DST)
 
 
+@pytest.mark.requirement("RFC9293:MUST-4", "RFC9293:MUST-69")
 def test_options_are_padded_and_eol_ends_the_list() -> None:
     seg = TcpSegment(1, 2, 3, 4, tcp.SYN, 5, options=(WindowScale(2),))
     raw = tcp.emit(seg, SRC, DST)
@@ -57,6 +60,7 @@ def test_options_are_padded_and_eol_ends_the_list() -> None:
     assert tcp.parse(with_garbage_after_eol).options == (WindowScale(2),)
 
 
+@pytest.mark.requirement("RFC9293:MUST-6")
 def test_unknown_and_wrong_length_known_options_are_kept_raw() -> None:
     options = (UnknownOption(30, b"\x01\x02"), UnknownOption(2, b"\x05"))
     seg = TcpSegment(1, 2, 3, 4, tcp.ACK, 5, options=options)
@@ -79,6 +83,7 @@ def _with_options(raw_options: bytes) -> bytes:
         b"\x02\x04\x05\xb4" + b"\x01\x01\x01\x1e",  # no room for the length byte
     ],
 )
+@pytest.mark.requirement("RFC9293:MUST-7")
 def test_illegal_option_length_stops_option_parsing_like_linux(raw_options: bytes) -> None:
     # RFC 9293 MUST-7: no crash; the options before the bad one are kept, the segment too.
     seg = tcp.parse(_with_options(raw_options))

@@ -9,6 +9,7 @@ from pystack.wire import Malformed, icmp, ipv4, udp
 SRC, DST = "198.18.0.1", "198.18.0.2"
 
 
+@pytest.mark.requirement("RFC1122:4.1.3.4-checksum-send")
 def test_udp_round_trip_and_checksum() -> None:
     dgram = udp.UdpDatagram(5353, 53, b"query")
     raw = udp.emit(dgram, SRC, DST)
@@ -17,11 +18,13 @@ def test_udp_round_trip_and_checksum() -> None:
     assert not udp.checksum_ok(raw, SRC, "198.18.0.3")
 
 
+@pytest.mark.requirement("RFC768:checksum")
 def test_udp_zero_checksum_means_none() -> None:
     raw = udp.emit(udp.UdpDatagram(1, 2, b"x"), SRC, DST)
     assert udp.checksum_ok(raw[:6] + b"\x00\x00" + raw[8:], SRC, DST)
 
 
+@pytest.mark.requirement("RFC768:checksum")
 def test_udp_computed_zero_is_sent_as_ffff() -> None:
     # Choose the payload so the checksum computes to 0: RFC 768 sends it as 0xFFFF.
     base = udp.emit(udp.UdpDatagram(1, 2, b"\x00\x00"), SRC, DST)
@@ -50,6 +53,7 @@ def test_udp_malformed(raw: bytes, reason: str) -> None:
     assert exc.value.reason == reason
 
 
+@pytest.mark.requirement("RFC792:echo")
 def test_icmp_echo_round_trip() -> None:
     request = icmp.echo_request(0x1234, 7, b"ping")
     parsed = icmp.parse(icmp.emit(request))
@@ -68,6 +72,7 @@ def test_icmp_bad_checksum_is_malformed() -> None:
     assert exc.value.reason == "bad_checksum"
 
 
+@pytest.mark.requirement("RFC1122:3.2.2-quote")
 def test_icmp_errors_quote_the_datagram() -> None:
     original = ipv4.emit(ipv4.Ipv4Packet(SRC, DST, ipv4.PROTO_UDP, bytes(range(40))))
     unreachable = icmp.dest_unreachable(icmp.CODE_PORT_UNREACHABLE, icmp.quote(original))
