@@ -70,10 +70,10 @@ def test_passive_rst_discards_the_child_and_active_rst_refuses() -> None:
     spec = load_spec("tcp")
     rst = [t for t in spec.transitions if t.trigger == "rcv_rst" and t.source == ("SYN_RECEIVED",)]
     assert [(t.conditions, t.unless, t.dest) for t in rst] == [
-        (("is_passive_child",), (), "CLOSED"),
         ((), ("is_passive_child",), "CLOSED"),
+        (("is_passive_child",), (), "CLOSED"),
     ]
-    assert "§3.10.7.4" in rst[0].rfc and "LISTEN" in rst[0].reason
+    assert "§3.10.7.4" in rst[1].rfc and "LISTEN" in rst[1].reason
     (spawn,) = [t for t in spec.transitions if t.trigger == "spawned"]
     assert spawn.conditions == ("is_passive_child",) and spawn.source == ("CLOSED",)
 
@@ -122,3 +122,10 @@ def test_close_with_unread_data_resets_instead_of_sending_fin() -> None:
     # Where data can wait unread, CLOSE resets with it and sends FIN only without it.
     assert resets == {*SYNC, "CLOSING", "LAST_ACK"}
     assert fins == {"ESTABLISHED", "CLOSE_WAIT"}
+
+
+def test_the_declared_pipeline_is_the_one_the_session_runs() -> None:
+    # RFC 9293 §3.10.7.4's order of checks, declared in tcp.toml and documented in [hooks].
+    spec = load_spec("tcp")
+    assert tuple(TCPSession.PIPELINE) == spec.pipeline
+    assert all(spec.hook_docs[name] for name in spec.pipeline)
