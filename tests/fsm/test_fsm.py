@@ -531,7 +531,9 @@ def test_groups_are_loaded_and_their_members_validated() -> None:
     with pytest.raises(SpecError, match=r"group active: unknown key\(s\) 'members'"):
         fsm.parse_spec({**TOY, "groups": {"active": {"members": [], "doc": "x"}}})
     # An extension may add a group over its own states, not redeclare one.
-    ext = fsm.extend_spec(spec, {**FAST_OPEN, "groups": {"quick": {"states": ["FAST"], "doc": "Fast."}}})
+    ext = fsm.extend_spec(
+        spec, {**FAST_OPEN, "groups": {"quick": {"states": ["FAST"], "doc": "Fast."}}}
+    )
     assert set(ext.groups) == {"active", "quick"}
     with pytest.raises(SpecError, match=r"group active is already declared"):
         fsm.extend_spec(spec, {**FAST_OPEN, "groups": groups})
