@@ -65,15 +65,28 @@ TOML schema (``pystack/machines/<name>.toml``)
     reason = "..."              # ... and then required: why
     prepend = false             # extensions only: try before the base transitions
 
-    [hooks]                     # optional: one line per hook or condition, for the reference
-    send_synack = "..."         # (diagrams/README.md); a documented name must be used
+    [hooks]                     # required for every hook, condition and pipeline check:
+    send_synack = "..."         # what it is for, its arguments, its default behaviour, when
+                                # it runs (shown in diagrams/README.md); a documented name
+                                # must be used
+
+    [groups.synchronized]       # optional: a named set of states code tests membership of
+    states = ["ESTABLISHED", ...]   # required: declared states
+    doc = "..."                 # required: what the states have in common
+    rfc = "RFC 9293 §3.5"       # optional
+
+    [pipeline]                  # optional: ordered checks run before any trigger fires
+    checks = ["check_seq", ...] # each a method of the class, documented in [hooks]
+    doc = "..."                 # required with checks
 
 An extension (``extend=`` a path or a dict) has the same shape: an optional ``[machine]``
 table (``name``, ``title``, ``rfc``, ``doc``, ``initial``), new ``[states.X]`` tables (a
 state may not be redeclared), ``[[transitions]]``, each appended after the base
-transitions or, with ``prepend = true``, placed before them, and ``[hooks]`` docs.
+transitions or, with ``prepend = true``, placed before them, new ``[groups.X]`` and the
+``[hooks]`` docs of the names it adds.
 
-The loader rejects unknown keys, wrong types, unknown states, a transition that can never
+The loader rejects unknown keys, wrong types, unknown states (also in a group), a hook,
+condition or pipeline check without a ``[hooks]`` entry, a transition that can never
 be taken (an earlier one with the same trigger and source has no condition) and, when a
 class declares the machine, hook or condition names the class does not define; the error
 names the file, the transition and the offending name. Configuration knobs are never TOML:
@@ -82,25 +95,29 @@ they are constructor parameters of the owning object.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.resources
 import logging
 import os
 import tomllib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from transitions import Machine
 
 __all__ = [
     "CompiledMachine",
+    "GroupSpec",
     "MachineSpec",
     "SpecError",
     "StateMachine",
     "StateSpec",
     "TransitionSpec",
     "UnknownTrigger",
+    "bind_groups",
+    "bind_states",
     "build_machine",
     "extend_spec",
     "load_spec",
@@ -109,6 +126,7 @@ __all__ = [
 ]
 
 _LOG = logging.getLogger("pystack.fsm")
+_G = TypeVar("_G")
 
 WILDCARD = "*"
 SAME = "="
@@ -127,7 +145,9 @@ _TRANSITION_KEYS = {
     "extension",
     "reason",
 }
-_TOP_KEYS = {"machine", "states", "transitions", "hooks"}
+_GROUP_KEYS = {"states", "doc", "rfc"}
+_PIPELINE_KEYS = {"checks", "doc", "rfc"}
+_TOP_KEYS = {"machine", "states", "transitions", "hooks", "groups", "pipeline"}
 # Names an instance already uses for the engine itself; a hook or trigger may not shadow them.
 _RESERVED = {"state", "fire", "fsm", "on_state_change", "set_state", "can_fire"}
 
@@ -154,6 +174,26 @@ class StateSpec:
     on_exit: tuple[str, ...] = ()
     extension: bool = False
     reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class GroupSpec:
+    """A named set of states code tests membership of (``state in machine.groups.x``)."""
+
+    name: str
+    states: frozenset[str]
+    doc: str
+    rfc: str = ""
+    order: tuple[str, ...] = ()  # the members as declared, for listings
+
+    def __contains__(self, state: object) -> bool:
+        return state in self.states
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.order)
+
+    def __len__(self) -> int:
+        return len(self.states)
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +231,8 @@ class MachineSpec:
     rfc: str = ""
     origin: str = "<dict>"
     hook_docs: Mapping[str, str] = field(default_factory=dict)
+    groups: Mapping[str, GroupSpec] = field(default_factory=dict)
+    pipeline: tuple[str, ...] = ()
     _edges: frozenset[tuple[str, str, str]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -237,7 +279,10 @@ class MachineSpec:
         return {name: tuple(uses[name]) for name in sorted(uses)}
 
     def callables(self) -> Iterator[tuple[str, str, str]]:
-        """``(kind, name, where)`` for every hook and condition the class must define."""
+        """``(kind, name, where)`` for every hook, condition and pipeline check the class
+        must define."""
+        for name in self.pipeline:
+            yield "pipeline check", name, f"{self.origin}: [pipeline]"
         for st in self.states.values():
             for kind in ("on_enter", "on_exit"):
                 for h in getattr(st, kind):
@@ -352,6 +397,40 @@ def _parse_hook_docs(data: Mapping[str, Any], origin: str) -> dict[str, str]:
     return dict(docs)
 
 
+def _parse_groups(data: Mapping[str, Any], origin: str) -> dict[str, GroupSpec]:
+    table = data.get("groups", {})
+    if not isinstance(table, dict):
+        raise SpecError(f"{origin}: [groups] must be a table of groups")
+    groups = {}
+    for name, group in table.items():
+        where = f"{origin}: group {name}"
+        if not name.isidentifier() or not isinstance(group, dict):
+            raise SpecError(f"{where}: must be a table named by an identifier")
+        _check_keys(group, _GROUP_KEYS, where)
+        members = group.get("states")
+        if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
+            raise SpecError(f"{where}: 'states' must be a list of states")
+        groups[name] = GroupSpec(
+            name=name,
+            states=frozenset(members),
+            doc=_str(group, "doc", where, required=True),
+            rfc=_str(group, "rfc", where),
+            order=tuple(members),
+        )
+    return groups
+
+
+def _parse_pipeline(data: Mapping[str, Any], origin: str) -> tuple[str, ...]:
+    table = data.get("pipeline", {})
+    where = f"{origin}: [pipeline]"
+    if not isinstance(table, dict):
+        raise SpecError(f"{where} must be a table")
+    _check_keys(table, _PIPELINE_KEYS, where)
+    if table:
+        _str(table, "doc", where, required=True)
+    return _names(table, "checks", where)
+
+
 def _parse_parts(
     data: Mapping[str, Any], origin: str, *, is_extension: bool
 ) -> tuple[dict[str, Any], dict[str, StateSpec], list[TransitionSpec]]:
@@ -366,6 +445,8 @@ def _parse_parts(
         k: _str(head, k, f"{origin}: [machine]") for k in _MACHINE_KEYS if k in head
     }
     meta["hooks"] = _parse_hook_docs(data, origin)
+    meta["groups"] = _parse_groups(data, origin)
+    meta["pipeline"] = _parse_pipeline(data, origin)
     states_table = data.get("states", {})
     if not isinstance(states_table, dict):
         raise SpecError(f"{origin}: [states] must be a table of states")
@@ -396,6 +477,8 @@ def parse_spec(data: Mapping[str, Any], origin: str = "<dict>") -> MachineSpec:
         transitions=tuple(transitions),
         origin=origin,
         hook_docs=meta["hooks"],
+        groups=meta["groups"],
+        pipeline=meta["pipeline"],
     )
 
 
@@ -410,6 +493,11 @@ def extend_spec(
     for hook in meta["hooks"]:
         if hook in base.hook_docs:
             raise SpecError(f"{origin}: [hooks] {hook} is already documented in {base.origin}")
+    for group in meta["groups"]:
+        if group in base.groups:
+            raise SpecError(f"{origin}: group {group} is already declared in {base.origin}")
+    if meta["pipeline"]:
+        raise SpecError(f"{origin}: [pipeline] belongs to the base machine {base.origin}")
     first = tuple(t for t in transitions if t.prepend)
     last = tuple(t for t in transitions if not t.prepend)
     return MachineSpec(
@@ -422,6 +510,8 @@ def extend_spec(
         transitions=first + base.transitions + last,
         origin=f"{base.origin} + {origin}",
         hook_docs={**base.hook_docs, **meta["hooks"]},
+        groups={**base.groups, **meta["groups"]},
+        pipeline=base.pipeline,
     )
 
 
@@ -438,10 +528,20 @@ def _validate_spec(spec: MachineSpec) -> None:
         if t.dest != SAME and t.dest not in spec.states:
             raise SpecError(f"{t.where} ({t.label()}): unknown dest state {t.dest!r}")
     _check_reachable(spec)
+    for group in spec.groups.values():
+        for member in group.order:
+            if member not in spec.states:
+                raise SpecError(f"{spec.origin}: group {group.name}: unknown state {member!r}")
     used = {name for _, name, _ in spec.callables()}
     for name in spec.hook_docs:
         if name not in used:
             raise SpecError(f"{spec.origin}: [hooks] documents {name!r}, which nothing calls")
+    for kind, name, where in spec.callables():
+        if name not in spec.hook_docs:
+            raise SpecError(
+                f"{where}: {kind} {name!r} has no [hooks] entry (say what it is for, its "
+                "arguments, its default behaviour and when it runs)"
+            )
 
 
 def _check_reachable(spec: MachineSpec) -> None:
@@ -497,6 +597,38 @@ def _load_extension(extend: str | os.PathLike[str] | Mapping[str, Any]) -> tuple
         return extend, "<extend dict>"
     path = Path(extend)
     return _read_toml(path, str(path)), str(path)
+
+
+# ------------------------------------------------------------------------- named states
+
+
+def bind_states(spec: MachineSpec, constants: type) -> None:
+    """Check a class of state-name constants against ``spec``: one upper-case attribute per
+    declared state, named as the state, and nothing else; raise :class:`SpecError` if the
+    class and the TOML disagree. Code then writes ``TCP.ESTABLISHED``, typed and checked,
+    instead of the literal."""
+    names = {k: v for k, v in vars(constants).items() if k.isupper()}
+    wrong = sorted(k for k, v in names.items() if v != k)
+    missing = sorted(set(spec.states) - set(names))
+    extra = sorted(set(names) - set(spec.states))
+    if wrong or missing or extra:
+        raise SpecError(
+            f"{spec.origin}: {constants.__qualname__} disagrees with the declared states: "
+            f"missing {missing}, not declared {extra}, value differs from the name {wrong}"
+        )
+
+
+def bind_groups(spec: MachineSpec, groups: Callable[..., _G]) -> _G:
+    """An instance of ``groups`` (a dataclass with one ``frozenset[str]`` field per group
+    declared in ``spec``) holding the declared members; :class:`SpecError` if the fields and
+    the TOML's ``[groups]`` disagree."""
+    fields = {f.name for f in dataclasses.fields(groups)}  # type: ignore[arg-type]
+    if fields != set(spec.groups):
+        raise SpecError(
+            f"{spec.origin}: {getattr(groups, '__qualname__', groups)} fields {sorted(fields)} "
+            f"differ from the declared groups {sorted(spec.groups)}"
+        )
+    return groups(**{name: g.states for name, g in spec.groups.items()})
 
 
 # ------------------------------------------------------------------------------ machines

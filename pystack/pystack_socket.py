@@ -46,6 +46,7 @@ from pystack._socket_state import udp_app as _udp_app
 from pystack._socket_state import unqueue as _unqueue
 from pystack._socket_state import unsupported as _unsupported
 from pystack.reactor import blocking_call, call_soon
+from pystack.tcp.states import TCP, S
 
 # The standard names users expect from the socket module.
 AF_INET = _std.AF_INET
@@ -743,11 +744,11 @@ class socket:
         shrink), so a smaller value raises EINVAL; set it before connect() or listen().
         """
         rcv = self._options.get((SOL_SOCKET, SO_RCVBUF))
-        if session.state == "TIME_WAIT" or session.close_reason is not None:
+        if session.state == TCP.TIME_WAIT or session.close_reason is not None:
             # Finished: its buffers may be the idle ones all TIME_WAIT sessions share.
             session.config = self._config(session.config)
             return
-        if rcv is not None and session.state not in ("CLOSED", "LISTEN"):
+        if rcv is not None and session.state not in S.unconnected:
             if int(rcv) < session.rcvbuf.capacity:
                 raise OSError(errno.EINVAL, "SO_RCVBUF cannot shrink the receive buffer of a "
                               "connected socket (set it before connect/listen)")  # fmt: skip

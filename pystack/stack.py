@@ -37,6 +37,7 @@ from pystack.layers.ip import IPProtocol
 from pystack.layers.udp import UDPProtocol
 from pystack.links.pcap import PcapCapture
 from pystack.stats import Stats
+from pystack.tcp.states import TCP, S
 
 log = logging.getLogger(__name__)
 STOP_GRACE = 2.0  # seconds stop() lets connections finish before resetting them
@@ -355,7 +356,7 @@ class PyStack(metaclass=_DefaultStackType):
         return None if self._stopped.called else _chained(self._stopped)
 
     def _stop_poll(self, deadline: float) -> None:
-        busy = [s for s in self._tcp_sessions() if s.state not in ("CLOSED", "TIME_WAIT")]
+        busy = [s for s in self._tcp_sessions() if s.state not in S.finished]
         if busy and self.clock.seconds() < deadline:
             self.clock.callLater(STOP_POLL, self._stop_poll, deadline)
             return
@@ -450,7 +451,7 @@ def _end(session: Any) -> None:
     """ABORT a session for `PyStack.stop`: RST where still synchronized (RFC 9293 §3.10.5).
     A TIME_WAIT connection ended cleanly; only its 2*MSL wait is cut short, so the
     application hears CLOSED, not ABORTED."""
-    if session.state == "TIME_WAIT":
+    if session.state == TCP.TIME_WAIT:
         from pystack.tcp.config import CloseReason
 
         session.fire("app_abort", reason=CloseReason.CLOSED)

@@ -43,6 +43,7 @@ from pystack.layers.layer import Layer
 from pystack.reactor import blocking_call
 from pystack.tcp.config import CloseReason
 from pystack.tcp.session import TCPSession
+from pystack.tcp.states import TCP, S
 
 __all__ = ["TCPApplication"]
 
@@ -176,7 +177,7 @@ class TCPApplication(Layer):
         A host name is resolved first through ``stack.dns`` (the seed did); a name that
         does not resolve fails the Deferred with the resolver's DNSError.
         """
-        if self.session is not None and self.session.state != "CLOSED":
+        if self.session is not None and self.session.state != TCP.CLOSED:
             raise RuntimeError(f"already connected or connecting ({self.session.state})")
         layer = self._layer()
         if _is_ipv4(host):
@@ -222,7 +223,7 @@ class TCPApplication(Layer):
             if self.lastclient in self.sessions:
                 return self.sessions[self.lastclient]
             return next(reversed(self.sessions.values()))
-        if self.session is None or self.session.state in ("CLOSED", "LISTEN"):
+        if self.session is None or self.session.state in S.unconnected:
             raise ConnectionError("not connected")
         return self.session
 
@@ -264,7 +265,7 @@ class TCPApplication(Layer):
                 session.read()  # discarded: the window stays open, the peer is ACKed
             else:
                 out += session.read(want)
-            if session.state == "CLOSED" and not session.readable and session is not self.session:
+            if session.state == TCP.CLOSED and not session.readable and session is not self.session:
                 self.sessions.pop(_conn_id(session), None)
         return bytes(out)
 
@@ -419,7 +420,7 @@ class TCPApplication(Layer):
             self._cancel_timeout()
             d.callback(False)
             return
-        if session.state == "CLOSED" and session is not self._listener:
+        if session.state == TCP.CLOSED and session is not self._listener:
             self.connection_lost(reason)
 
     def _cancel_timeout(self) -> None:

@@ -43,11 +43,16 @@ def _yes(self: object, **kwargs: Any) -> bool:
     return True
 
 
+def _same(self: object, seg: Any) -> Any:
+    return seg
+
+
 def _session_class() -> type[StateMachine]:
     """A StateMachine subclass of the tcp machine with every hook a no-op."""
     spec = load_spec("tcp")
     namespace: dict[str, Any] = dict.fromkeys(spec.hooks, _noop)
     namespace.update(dict.fromkeys(spec.conditions, _yes))
+    namespace.update(dict.fromkeys(spec.pipeline, _same))
     namespace["on_state_change"] = lambda self, old, trigger, new: None
     return type("BenchSession", (StateMachine,), namespace, machine="tcp")
 

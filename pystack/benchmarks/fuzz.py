@@ -46,6 +46,7 @@ from pystack.dns.resolver import DnsQuery, DNSResolver
 from pystack.dns.transport import StackTcp, StackUdp
 from pystack.sim import SimNet
 from pystack.tcp.config import TcpConfig
+from pystack.tcp.states import TCP
 
 __all__ = ["Campaign", "add_arguments", "main", "python_loop_s", "run", "run_campaign"]
 
@@ -217,13 +218,13 @@ class Campaign:
         alive: reconnect it when frames killed it, trickle data both ways, read it all."""
         client = self.victims[name]
         session = client.session if client is not None else None
-        if session is None or session.state == "CLOSED":
+        if session is None or session.state == TCP.CLOSED:
             client = self.victims[name] = TCPApplication()
             self.stacks[0].register_tcp_application(client)
             port = PORT_VICTIM if name == "victim" else PORT_CLOSING
             client.connect_deferred(str(self.stacks[1].address), port)
             self.reconnects[name] += 1
-        elif session.state == "ESTABLISHED":
+        elif session.state == TCP.ESTABLISHED:
             if name == "closing":
                 client.shutdown(1)
             elif self.rng.random() < 0.01:
@@ -236,19 +237,19 @@ class Campaign:
         children = self.children[name]
         while listener.accept_queue:
             children.append(listener.next_accepted())
-        children[:] = [c for c in children if c.state != "CLOSED"]
+        children[:] = [c for c in children if c.state != TCP.CLOSED]
         while len(children) > 2:
             children.pop(0).abort()
         for child in children:
             child.read()
-            if child.state in ("ESTABLISHED", "CLOSE_WAIT"):
+            if child.state in (TCP.ESTABLISHED, TCP.CLOSE_WAIT):
                 child.send(TRICKLE)
 
     def _tend_syn_sent(self) -> None:
         """Keep a connection of A in SYN_SENT: to a neighbour that never answers, so only
         the campaign's frames (SYN,ACKs, RSTs from its address) reach it."""
         session = self.syn_sent
-        if session is not None and session.state == "SYN_SENT":
+        if session is not None and session.state == TCP.SYN_SENT:
             return
         if session is not None:
             session.abort()
@@ -278,7 +279,7 @@ class Campaign:
         """Between batches: the transfer keeps to its schedule (``share`` of it written),
         the other connections and services are looked after."""
         want = min(self.total, int(self.total * share))
-        while self.sent < want and self.live_a.state == "ESTABLISHED":
+        while self.sent < want and self.live_a.state == TCP.ESTABLISHED:
             n = self.live_client.send(_BLOCK[: min(len(_BLOCK), want - self.sent)])
             if n == 0:
                 break
@@ -347,7 +348,7 @@ class Campaign:
     def _update_guard(self) -> None:
         views = {}
         for i, (mine, peer) in enumerate(((self.live_a, self.live_b), (self.live_b, self.live_a))):
-            if mine.state == "CLOSED":
+            if mine.state == TCP.CLOSED:
                 continue
             snap, peer_snap = mine.snapshot(), peer.snapshot()
             views[i] = LiveView(
@@ -382,7 +383,7 @@ class Campaign:
         deadline = self.clock.seconds() + max_time
         while self.received < self.total and self.clock.seconds() < deadline:
             self._tend(1.0)
-            if self.live_a.state != "ESTABLISHED" or self.live_b.state != "ESTABLISHED":
+            if self.live_a.state != TCP.ESTABLISHED or self.live_b.state != TCP.ESTABLISHED:
                 break
             self.advance(STEP)
         exact = self.received == self.total and self.digest_in.digest() == self.digest_out.digest()

@@ -8,8 +8,8 @@ stack's counters; every frame goes to a pcap file that tcpdump and Wireshark ope
 
 A TCP connection is named by its local port and what it is: "(listener)", "(peer
 IP:PORT)" for one this stack opened, "(child of listener PORT, peer IP:PORT)" for one a
-listener spawned for a SYN. A child is brought to LISTEN as its listener was: its first
-transition, CLOSED -> LISTEN (app_passive_open), is that spawn, and the log says so.
+listener spawned for a SYN. A child starts as a copy of its listener: its first
+transition, CLOSED -> LISTEN (spawned), is that spawn, a declared edge of the machine.
 """
 
 from __future__ import annotations

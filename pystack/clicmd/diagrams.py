@@ -247,9 +247,16 @@ def _index_section(compiled: CompiledMachine) -> list[str]:
     for trigger in spec.triggers:
         pairs = sorted({f"{s} → {d}" for s, t, d in spec.edges() if t == trigger})
         lines.append(f"- `{trigger}`: {', '.join(pairs)}")
-    lines += ["", "Hooks and conditions (override them in a subclass):", ""]
+    if spec.groups:
+        lines += ["", "State groups (code tests `state in group`, never a set of its own):", ""]
+        lines += ["| group | states | meaning | RFC |", "|---|---|---|---|"]
+        for g in spec.groups.values():
+            lines.append(f"| `{g.name}` | {_names(g.order)} | {_cell(g.doc)} | {_cell(g.rfc)} |")
+    lines += ["", "Hooks, conditions and pipeline checks (override them in a subclass):", ""]
     lines += ["| name | kind | meaning | called from |", "|---|---|---|---|"]
-    for kind, table in (("hook", spec.hooks), ("condition", spec.conditions)):
+    pipeline = {n: (f"[pipeline] step {i + 1}",) for i, n in enumerate(spec.pipeline)}
+    tables = (("hook", spec.hooks), ("condition", spec.conditions), ("pipeline check", pipeline))
+    for kind, table in tables:
         for name, uses in table.items():
             doc = spec.hook_docs.get(name, "")
             lines.append(f"| `{name}` | {kind} | {_cell(doc)} | {_cell('; '.join(uses))} |")
@@ -263,9 +270,11 @@ def index_markdown(machines: Sequence[CompiledMachine]) -> str:
         "# State machines",
         "",
         "Each machine is declared in `pystack/machines/<name>.toml`. A class drives one with",
-        '`class MySession(StateMachine, machine="name")`; every hook and condition below is a',
-        "method a subclass may override (it receives the trigger's keyword arguments). Render",
-        "your own subclass with `pystack diagrams --class module:Class --out DIR`.",
+        '`class MySession(StateMachine, machine="name")`; every hook, condition and pipeline',
+        "check below is a method a subclass may override (a hook or condition receives the",
+        "trigger's keyword arguments, a check the segment), and each has its meaning in the",
+        "TOML's `[hooks]` (the loader rejects one without). Render your own subclass with",
+        "`pystack diagrams --class module:Class --out DIR`.",
         "",
     ]
     lines += [f"- [{m.spec.title}](#{_anchor(m.spec)})" for m in machines]

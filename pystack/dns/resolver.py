@@ -28,14 +28,14 @@ import random
 import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.python.failure import Failure
 
 from pystack import reactor
 from pystack.dns.cache import DnsCache
-from pystack.fsm import StateMachine
+from pystack.fsm import StateMachine, bind_groups, bind_states, load_spec
 from pystack.stats import Stats
 from pystack.wire import Malformed
 from pystack.wire import dns as wire
@@ -197,6 +197,32 @@ class _Outstanding:
     port: UdpPort
 
 
+class DnsState:
+    """The states of ``machines/dns_query.toml`` (checked against it at import)."""
+
+    SENDING: Final = "SENDING"
+    WAITING: Final = "WAITING"
+    RETRYING: Final = "RETRYING"
+    TCP_CONNECTING: Final = "TCP_CONNECTING"
+    TCP_WAITING: Final = "TCP_WAITING"
+    ANSWERED: Final = "ANSWERED"
+    FAILED: Final = "FAILED"
+
+
+@dataclass(frozen=True, slots=True)
+class DnsGroups:
+    """The ``[groups]`` of ``machines/dns_query.toml``."""
+
+    final: frozenset[str]
+    waiting_udp: frozenset[str]
+    over_tcp: frozenset[str]
+
+
+_SPEC = load_spec("dns_query")
+bind_states(_SPEC, DnsState)
+DNS_GROUPS: Final = bind_groups(_SPEC, DnsGroups)
+
+
 class DnsQuery(StateMachine, machine="dns_query"):
     """One question asked of the configured servers until answered, refused or timed out.
 
@@ -230,7 +256,7 @@ class DnsQuery(StateMachine, machine="dns_query"):
 
     def cancel(self) -> None:
         """Give up: the result fails with a DNSError (no-op once final)."""
-        if self.state not in _FINAL:
+        if self.state not in DNS_GROUPS.final:
             self.fire("app_cancel")
 
     # -- conditions
@@ -352,7 +378,7 @@ class DnsQuery(StateMachine, machine="dns_query"):
 
         Any earlier attempt's port stays open, so a slow first server may still answer.
         """
-        if self.state not in _UDP_WAITING:
+        if self.state not in DNS_GROUPS.waiting_udp:
             self.resolver.drop(Drop.LATE)
             return
         # RFC 5452 §9.1: the reply must come from the address and port the query went to.
@@ -399,7 +425,7 @@ class DnsQuery(StateMachine, machine="dns_query"):
             self.fire("rcv_server_failure", response=message)
 
     def _on_tcp_connected(self, stream: DnsStream) -> None:
-        if self.state != "TCP_CONNECTING":
+        if self.state != DnsState.TCP_CONNECTING:
             stream.close()
             return
         self.cancel_timer()
@@ -407,7 +433,7 @@ class DnsQuery(StateMachine, machine="dns_query"):
         self.fire("tcp_connected")
 
     def _on_tcp_reply(self, data: bytes, ident: int) -> None:
-        if self.state != "TCP_WAITING":
+        if self.state != DnsState.TCP_WAITING:
             self.resolver.drop(Drop.LATE)
             return
         message = self._match(data, ident)
@@ -417,12 +443,10 @@ class DnsQuery(StateMachine, machine="dns_query"):
             self._classify(message, over_tcp=True)
 
     def _tcp_failed(self, failure: Failure) -> None:
-        if self.state in ("TCP_CONNECTING", "TCP_WAITING"):
+        if self.state in DNS_GROUPS.over_tcp:
             self.fire("tcp_failed", error=failure.value)
 
 
-_FINAL = ("ANSWERED", "FAILED")
-_UDP_WAITING = ("WAITING", "RETRYING")
 _RCODE_NAMES = {
     wire.RCODE_FORMERR: "FORMERR",
     wire.RCODE_SERVFAIL: "SERVFAIL",

@@ -76,11 +76,7 @@ def tcp_label(session: Any) -> str:
 
 
 def trigger_text(obj: Any, old: str, trigger: str) -> str:
-    """The trigger, saying so when a listener's child is brought to LISTEN (the
-    application did not open anything: the child was spawned for a SYN)."""
-    tcp = getattr(obj, "local_port", None) is not None
-    if tcp and is_child(obj) and old == "CLOSED" and trigger == "app_passive_open":
-        return f"{trigger}: spawned for the SYN"
+    """The trigger as the machine declares it (a listener's child says ``spawned``)."""
     return trigger
 
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import enum
 from collections import OrderedDict, deque
-from typing import Any
+from typing import Any, Final
 
-from pystack.fsm import StateMachine
+from pystack.fsm import StateMachine, bind_states, load_spec
 from pystack.layers.layer import Layer, as_bytes
 from pystack.wire import Malformed
 from pystack.wire import arp as arp_wire
@@ -32,6 +32,20 @@ class ArpDrop(enum.Enum):
     ADDRESS_CONFLICT = "address_conflict"
     UNRESOLVED = "unresolved"
     PENDING_OVERFLOW = "pending_overflow"
+
+
+class ArpState:
+    """The states of ``machines/arp.toml`` (checked against it at import)."""
+
+    NONE: Final = "NONE"
+    INCOMPLETE: Final = "INCOMPLETE"
+    REACHABLE: Final = "REACHABLE"
+    STALE: Final = "STALE"
+    PROBE: Final = "PROBE"
+    FAILED: Final = "FAILED"
+
+
+bind_states(load_spec("arp"), ArpState)
 
 
 class ArpEntry(StateMachine, machine="arp"):
@@ -169,11 +183,11 @@ class ARPProtocol(Layer):
             self._enqueue(entry, ethertype, payload)
             entry.fire("resolve")
             return
-        if entry.state == "INCOMPLETE":
+        if entry.state == ArpState.INCOMPLETE:
             self._enqueue(entry, ethertype, payload)
             return
         self.transmit(entry.mac or BROADCAST, ethertype, payload)
-        if entry.state == "STALE":
+        if entry.state == ArpState.STALE:
             entry.fire("use")
 
     def _enqueue(self, entry: ArpEntry, ethertype: int, payload: bytes) -> None:
@@ -185,7 +199,7 @@ class ARPProtocol(Layer):
 
     def _create(self, ip: str) -> ArpEntry:
         while len(self.cache) >= self.max_entries:
-            victim = next((e for e in self.cache.values() if e.state != "INCOMPLETE"), None)
+            victim = next((e for e in self.cache.values() if e.state != ArpState.INCOMPLETE), None)
             victim = victim or next(iter(self.cache.values()))
             self.stats.incr(self.name, "entries_evicted")
             if not victim.fire("expire"):

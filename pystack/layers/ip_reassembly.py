@@ -50,9 +50,9 @@ from __future__ import annotations
 import enum
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
-from pystack.fsm import StateMachine
+from pystack.fsm import StateMachine, bind_states, load_spec
 from pystack.wire.ipv4 import MAX_LEN, Ipv4Packet
 
 PIECE_OVERHEAD = 64
@@ -112,6 +112,19 @@ def _subtract(spans: list[tuple[int, int]], cut_s: int, cut_e: int) -> list[tupl
         if e > cut_e:
             out.append((cut_e, e))
     return out
+
+
+class DatagramState:
+    """The states of ``machines/ipv4_reassembly.toml`` (checked against it at import)."""
+
+    COLLECTING: Final = "COLLECTING"
+    COMPLETE: Final = "COMPLETE"
+    TIMED_OUT: Final = "TIMED_OUT"
+    DROPPED: Final = "DROPPED"
+    DISCARDED: Final = "DISCARDED"
+
+
+bind_states(load_spec("ipv4_reassembly"), DatagramState)
 
 
 class Datagram(StateMachine, machine="ipv4_reassembly"):
@@ -306,7 +319,7 @@ class Reassembler:
         dgram = self.table.get(key)
         if dgram is None:
             dgram = self._create(key)
-        if dgram.state != "COLLECTING":
+        if dgram.state != DatagramState.COLLECTING:
             self.count(ReassemblyDrop.FRAGMENT_AFTER_DONE)
             return
         dgram.add(frag)
@@ -315,7 +328,7 @@ class Reassembler:
     def _create(self, key: DatagramKey) -> Datagram:
         while len(self.table) >= self.max_datagrams:
             _, oldest = self.table.popitem(last=False)
-            if oldest.state == "COLLECTING":
+            if oldest.state == DatagramState.COLLECTING:
                 self.count(ReassemblyDrop.REASSEMBLY_MEMORY)
                 oldest.fire("evict")
         dgram = Datagram(self, key)
@@ -333,16 +346,16 @@ class Reassembler:
     def _expire(self, key: DatagramKey, dgram: Datagram) -> None:
         if self.table.get(key) is dgram:
             del self.table[key]
-        if dgram.state == "COLLECTING":
+        if dgram.state == DatagramState.COLLECTING:
             dgram.fire("reassembly_timeout")
 
     def _enforce_memory(self, current: Datagram) -> None:
         for dgram in list(self.table.values()):
             if self.buffered <= self.memory_limit:
                 return
-            if dgram.state == "COLLECTING" and dgram is not current:
+            if dgram.state == DatagramState.COLLECTING and dgram is not current:
                 self.count(ReassemblyDrop.REASSEMBLY_MEMORY)
                 dgram.fire("evict")
-        if self.buffered > self.memory_limit and current.state == "COLLECTING":
+        if self.buffered > self.memory_limit and current.state == DatagramState.COLLECTING:
             self.count(ReassemblyDrop.REASSEMBLY_MEMORY)
             current.fire("evict")

@@ -18,6 +18,7 @@ from pystack.tcp.cubic import congestion_factory
 from pystack.tcp.isn import IsnGenerator
 from pystack.tcp.receive import syn_reopens_time_wait
 from pystack.tcp.session import TCPSession, reset_for
+from pystack.tcp.states import TCP
 from pystack.tcp.time_wait import TimeWaitRecord, TimeWaitTable, record_of, revive
 from pystack.wire import Malformed
 from pystack.wire import tcp as tcpwire
@@ -393,7 +394,7 @@ class TCPLayer(Layer):
                     self._reply_closed(seg, src, dst)
                     return
         session.segment_arrives(seg, meta)
-        if session.state == "TIME_WAIT" and self.config.compact_time_wait:
+        if session.state == TCP.TIME_WAIT and self.config.compact_time_wait:
             self._retire(session)
 
     def _reply_closed(self, seg: tcpwire.TcpSegment, src: str, dst: str) -> None:

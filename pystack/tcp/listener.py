@@ -21,6 +21,7 @@ from pystack.layers.ip_meta import IpMeta
 from pystack.tcp.config import TcpConfig, TcpDrop
 from pystack.tcp.receive import DEFAULT_MSS, TS_OPTION_LEN, seg_tsval
 from pystack.tcp.send import MAX_WINDOW
+from pystack.tcp.states import TCP
 from pystack.tcp.syncookies import (
     MAX_AGE,
     MSS_TABLE,
@@ -251,9 +252,16 @@ class ListenerMixin(Tcb):
             remote_port=remote_port, config=self.config, cc_factory=self._cc_factory,
         )  # type: ignore[call-arg]  # fmt: skip
         child.passive = True
-        child.fire("app_passive_open")
+        child.fire("spawned")
         child.listener = self
         return child
+
+    def is_passive_child(self, **kw: Any) -> bool:
+        """Condition (``spawned``; ``rcv_rst`` in SYN_RECEIVED): this session is a child a
+        listener spawned for a SYN. RFC 9293 §3.10.7.4 sends a passive open's SYN_RECEIVED
+        connection back to LISTEN on RST; here the listener never left LISTEN, so the child
+        is discarded instead (to CLOSED, nobody told)."""
+        return bool(self.passive)
 
     def _spawn_child(
         self, seg: tcpwire.TcpSegment, local_ip: str, remote_ip: str | None,
@@ -277,7 +285,7 @@ class ListenerMixin(Tcb):
         times: the next timeout drops it (Linux's tcp_synack_retries), not R2."""
         return (
             self.passive
-            and self.state == "SYN_RECEIVED"
+            and self.state == TCP.SYN_RECEIVED
             and self.rtt.backoffs >= self.config.synack_retries
         )
 

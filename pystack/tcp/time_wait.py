@@ -26,6 +26,7 @@ import heapq
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from pystack.fsm import SpecError
 from pystack.wire.seqnum import SeqNum
 
 if TYPE_CHECKING:
@@ -88,9 +89,9 @@ def record_of(session: TCPSession, deadline: float, kind: int) -> TimeWaitRecord
 
 
 def revive(cls: type[TCPSession], host: Any, record: TimeWaitRecord, config: Any) -> TCPSession:
-    """A session of class ``cls`` in TIME_WAIT, rebuilt from ``record`` without running any
-    hook (the state is set, not entered); its 2*MSL deadline is the record's, kept by the
-    host rather than armed."""
+    """A session of class ``cls`` in TIME_WAIT, rebuilt from ``record`` through the declared
+    ``revive_time_wait`` edge (CLOSED -> TIME_WAIT, which calls no hook); its 2*MSL
+    deadline is the record's, kept by the host rather than armed."""
     session = cls(
         host, local_ip=record.local_ip, local_port=record.local_port,
         remote_ip=record.remote_ip, remote_port=record.remote_port, config=config,
@@ -107,7 +108,8 @@ def revive(cls: type[TCPSession], host: Any, record: TimeWaitRecord, config: Any
     session.ts_recent, session.ts_offset = record.ts_recent, record.ts_offset
     session.last_ack_sent, session.ts_recent_age = record.last_ack_sent, record.ts_recent_age
     session.fin_queued = session.fin_received = True
-    session.set_state("TIME_WAIT")
+    if not session.fire("revive_time_wait"):
+        raise SpecError(f"{cls.__qualname__}: its machine has no revive_time_wait from CLOSED")
     session.time_wait_timer.deadline = record.deadline
     session.release_for_time_wait()
     return session

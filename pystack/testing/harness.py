@@ -25,6 +25,7 @@ from pystack.layers.ip_meta import IpMeta
 from pystack.sim_tcp import PipeIP, PipeWire, TcpPair
 from pystack.tcp.config import TcpConfig, TcpDrop
 from pystack.tcp.session import TCPSession
+from pystack.tcp.states import TCP
 from pystack.wire import tcp as tcpwire
 from pystack.wire.seqnum import SeqNum
 from pystack.wire.tcp_options import NOP, Mss, Timestamp
@@ -172,7 +173,7 @@ class TcpHarness:
 
     def __init__(
         self,
-        state: str = "ESTABLISHED",
+        state: str = TCP.ESTABLISHED,
         *,
         iss: int = 10_000,
         irs: int = 20_000,
@@ -188,7 +189,7 @@ class TcpHarness:
         self.host = HarnessHost(self.clock, iss)
         self.iss, self.irs = iss, irs
         self.transitions: list[tuple[str, str, str]] = []
-        passive = state in ("LISTEN",)
+        passive = state in (TCP.LISTEN,)
         self.session = session_class(
             self.host,
             local_ip=LOCAL[0], local_port=LOCAL[1],
@@ -197,9 +198,9 @@ class TcpHarness:
             config=config, user=user,
         )  # fmt: skip
         self._watch(self.session)
-        if state == "LISTEN":
+        if state == TCP.LISTEN:
             self.session.open_passive()
-        elif state != "CLOSED":
+        elif state != TCP.CLOSED:
             self.session.snd_wscale, self.session.rcv_wscale = wscale
             self.session.wscale_ok = wscale != (0, 0)
             self._build(state, peer_window, peer_mss)
@@ -213,28 +214,28 @@ class TcpHarness:
     def _build(self, state: str, peer_window: int, peer_mss: int) -> None:
         s = self.session
         s.iss, s.irs = SeqNum(self.iss), SeqNum(self.irs)
-        s.snd_una = s.iss if state in ("SYN_SENT", "SYN_RECEIVED") else s.iss + 1
+        s.snd_una = s.iss if state in (TCP.SYN_SENT, TCP.SYN_RECEIVED) else s.iss + 1
         s.snd_nxt = s.snd_max = s.iss + 1
-        s.rcv_nxt = s.rcv_adv = s.irs + (0 if state == "SYN_SENT" else 1)
+        s.rcv_nxt = s.rcv_adv = s.irs + (0 if state == TCP.SYN_SENT else 1)
         s.snd_wnd = s.max_snd_wnd = peer_window
         s.snd_wl1, s.snd_wl2 = s.irs, s.iss
         s.snd_mss = min(peer_mss, s.config.mss)
         s.cc = s.new_cc(s.snd_mss)
-        if state in ("FIN_WAIT_1", "FIN_WAIT_2", "CLOSING", "LAST_ACK", "TIME_WAIT"):
+        if state in (TCP.FIN_WAIT_1, TCP.FIN_WAIT_2, TCP.CLOSING, TCP.LAST_ACK, TCP.TIME_WAIT):
             s.fin_queued = True
             s.snd_fin = s.iss + 1
             s.snd_nxt = s.snd_max = s.iss + 2
-            if state in ("FIN_WAIT_2", "TIME_WAIT"):
+            if state in (TCP.FIN_WAIT_2, TCP.TIME_WAIT):
                 s.snd_una = s.iss + 2
-        if state in ("CLOSE_WAIT", "CLOSING", "LAST_ACK", "TIME_WAIT"):
+        if state in (TCP.CLOSE_WAIT, TCP.CLOSING, TCP.LAST_ACK, TCP.TIME_WAIT):
             s.fin_received = True
             s.rcv_nxt = s.rcv_adv = s.irs + 2
-        s.passive = state == "SYN_RECEIVED"
+        s.passive = state == TCP.SYN_RECEIVED
         s.set_state(state)
         s.window_to_advertise(s.rcv_wscale)
-        if state in ("SYN_SENT", "SYN_RECEIVED", "FIN_WAIT_1", "CLOSING", "LAST_ACK"):
+        if state in (TCP.SYN_SENT, TCP.SYN_RECEIVED, TCP.FIN_WAIT_1, TCP.CLOSING, TCP.LAST_ACK):
             s.arm_rexmit()
-        if state == "TIME_WAIT":
+        if state == TCP.TIME_WAIT:
             s.start_time_wait_timer()
 
     def _watch(self, session: TCPSession) -> None:
@@ -282,7 +283,7 @@ class TcpHarness:
         """Inject a segment (a `TcpSegment`, or flags and fields for `segment`), as IP
         would deliver it from the peer (``meta``: from another address, TTL or TOS)."""
         seg = flags if isinstance(flags, tcpwire.TcpSegment) else self.segment(flags, **fields)
-        listener = self.session if self.session.state == "LISTEN" else None
+        listener = self.session if self.session.state == TCP.LISTEN else None
         before = len(self.host.children)
         self.session.segment_arrives(seg, meta or PEER_META)
         if listener is not None and len(self.host.children) > before:

@@ -25,13 +25,10 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from pystack.tcp.config import CloseReason
+from pystack.tcp.states import TCP, S
 
 __all__ = ["SessionTransport", "close_failure"]
 
-# States in which the session still takes application data (RFC 9293 §3.10.2).
-_SEND_STATES = frozenset({"SYN_SENT", "SYN_RECEIVED", "ESTABLISHED", "CLOSE_WAIT"})
-# Once here the connection is over for the application; the session alone waits 2*MSL.
-_DONE_STATES = frozenset({"TIME_WAIT", "CLOSED"})
 _CLOSING_POLL = 0.05  # seconds between looks at a simultaneous close (CLOSING has no callback)
 
 
@@ -131,7 +128,7 @@ class SessionTransport:
     def setTcpNoDelay(self, enabled: bool) -> None:
         """Switch Nagle's algorithm off (True) or on (RFC 9293 §3.7.4, MUST-17)."""
         self._configure(nodelay=bool(enabled))
-        if enabled and self.session.state in _SEND_STATES:
+        if enabled and self.session.state in S.may_send:
             self.session.output()
 
     def getTcpNoDelay(self) -> bool:
@@ -194,7 +191,7 @@ class SessionTransport:
     # ------------------------------------------------------------- sending path
 
     def _fin_given(self) -> bool:
-        return bool(self.session.fin_queued) or self.session.state not in _SEND_STATES
+        return bool(self.session.fin_queued) or self.session.state not in S.may_send
 
     def _flush(self) -> None:
         """Move pending bytes into the session's send buffer; FIN once all are in."""
@@ -253,10 +250,10 @@ class SessionTransport:
             self._eof_pending = True
             return
         self.tcp_readable(session)
-        if session.state in _DONE_STATES:
+        if session.state in S.finished:
             self._lost(session.close_reason)
             return
-        if session.state == "CLOSING":
+        if session.state == TCP.CLOSING:
             self._watch_closing()
             return
         if interfaces.IHalfCloseableProtocol.providedBy(self.protocol):
@@ -265,7 +262,7 @@ class SessionTransport:
             self.loseConnection()
 
     def _watch_closing(self) -> None:
-        if self.session.state in _DONE_STATES:
+        if self.session.state in S.finished:
             self._lost(self.session.close_reason)
         elif not self.disconnected:
             self.session.clock.callLater(_CLOSING_POLL, self._watch_closing)

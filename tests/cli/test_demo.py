@@ -64,8 +64,9 @@ def test_demo_labels_the_listener_and_its_child(tmp_path: Path, capsys: Any) -> 
         "CLOSED -> LISTEN (app_passive_open)",
         "LISTEN -> CLOSED (app_close)",
     ]
-    # The child's first transition is its spawn, and it says so; then the handshake.
-    assert child[0].endswith("CLOSED -> LISTEN (app_passive_open: spawned for the SYN)")
+    # The child's first transition is its spawn, the machine's declared edge; then the
+    # handshake.
+    assert child[0].endswith("CLOSED -> LISTEN (spawned)")
     assert child[1].endswith("LISTEN -> SYN_RECEIVED (rcv_syn)")
     assert child[-1].endswith("LAST_ACK -> CLOSED (rcv_ack_of_fin)")
     a = tcp_lines(demo_output(tmp_path, capsys), "A")

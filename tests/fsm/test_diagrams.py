@@ -66,7 +66,7 @@ class LockableDoor(Door, extend={{
         {{"trigger": "push", "source": "SHUT", "dest": "SHUT", "conditions": ["jammed"],
           "prepend": True, "doc": "A jammed door does not move."}},
     ],
-    "hooks": {{"turn_key": "Turn the key."}},
+    "hooks": {{"turn_key": "Turn the key.", "jammed": "Condition: the door is stuck."}},
 }}):
     def turn_key(self, **kw):
         pass

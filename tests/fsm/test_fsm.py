@@ -40,6 +40,17 @@ TOY: dict[str, Any] = {
         {"trigger": "tick", "source": "BUSY", "dest": "=", "hooks": ["ticked"], "doc": "Tick."},
         {"trigger": "reset", "source": "*", "dest": "IDLE", "doc": "Back to the start."},
     ],
+    "hooks": {
+        "left_idle": "On leaving IDLE.",
+        "entered_busy": "On entering BUSY.",
+        "left_busy": "On leaving BUSY.",
+        "may_start": "Condition (start): allowed to start.",
+        "begin": "Hook (start): start the job.",
+        "begin_more": "Hook (start): after begin.",
+        "is_stuck": "Condition (finish): the job cannot finish.",
+        "end": "Hook (finish): finish the job.",
+        "ticked": "Hook (tick): one tick, in BUSY.",
+    },
 }
 
 
@@ -281,6 +292,7 @@ FAST_OPEN: dict[str, Any] = {
         },
         {"trigger": "finish", "source": "FAST", "dest": "DONE", "doc": "Done fast."},
     ],
+    "hooks": {"has_cookie": "Condition: a valid cookie.", "use_cookie": "Spend the cookie."},
 }
 
 
@@ -324,7 +336,8 @@ def test_extension_from_a_toml_file(tmp_path: Path) -> None:
     ext.write_text(
         '[states.PAUSED]\ndoc = "Paused."\n\n'
         '[[transitions]]\ntrigger = "pause"\nsource = "BUSY"\ndest = "PAUSED"\n'
-        'hooks = ["paused"]\ndoc = "Pause."\n'
+        'hooks = ["paused"]\ndoc = "Pause."\n\n'
+        '[hooks]\npaused = "Hook (pause): the job is paused."\n'
     )
 
     class Pausable(Toy, extend=ext):
@@ -468,15 +481,69 @@ def test_spec_edges_expand_lists_and_same() -> None:
 
 
 def test_hook_docs_are_kept_and_must_name_used_hooks() -> None:
-    documented = {**TOY, "hooks": {"begin": "Start the job.", "may_start": "Allowed?"}}
-    spec = fsm.parse_spec(documented)
-    assert spec.hook_docs["begin"] == "Start the job."
+    spec = fsm.parse_spec(TOY)
+    assert spec.hook_docs["begin"] == "Hook (start): start the job."
+    unused = {**TOY, "hooks": {**TOY["hooks"], "nothing": "Unused."}}
     with pytest.raises(SpecError, match=r"\[hooks\] documents 'nothing', which nothing calls"):
-        fsm.parse_spec({**TOY, "hooks": {"nothing": "Unused."}})
+        fsm.parse_spec(unused)
     with pytest.raises(SpecError, match=r"\[hooks\]: 'begin' must be a non-empty string"):
-        fsm.parse_spec({**TOY, "hooks": {"begin": ""}})
-    ext = fsm.extend_spec(spec, {**FAST_OPEN, "hooks": {"use_cookie": "Spend the cookie."}})
-    assert set(ext.hook_docs) == {"begin", "may_start", "use_cookie"}
+        fsm.parse_spec({**TOY, "hooks": {**TOY["hooks"], "begin": ""}})
+    ext = fsm.extend_spec(spec, FAST_OPEN)
+    assert set(ext.hook_docs) == set(TOY["hooks"]) | {"has_cookie", "use_cookie"}
+
+
+@pytest.mark.parametrize(
+    "name", ["left_idle", "entered_busy", "may_start", "begin", "is_stuck", "ticked"]
+)
+def test_a_hook_or_condition_without_a_doc_is_rejected(name: str) -> None:
+    docs = {k: v for k, v in TOY["hooks"].items() if k != name}
+    with pytest.raises(SpecError, match=rf"'{name}' has no \[hooks\] entry"):
+        fsm.parse_spec({**TOY, "hooks": docs})
+
+
+def test_an_extension_must_document_the_hooks_it_adds() -> None:
+    bare = {**FAST_OPEN, "hooks": {"has_cookie": "Condition: a valid cookie."}}
+    with pytest.raises(SpecError, match=r"hook 'use_cookie' has no \[hooks\] entry"):
+        fsm.extend_spec(fsm.parse_spec(TOY), bare)
+
+
+def test_a_pipeline_check_without_a_doc_is_rejected(tmp_path: Path) -> None:
+    text = fsm._machines_dir().joinpath("tcp.toml").read_text(encoding="utf-8")
+    assert '\ncheck_rst = "' in text
+    path = tmp_path / "tcp.toml"
+    path.write_text("\n".join(x for x in text.splitlines() if not x.startswith("check_rst =")))
+    with pytest.raises(SpecError, match=r"\[pipeline\]: pipeline check 'check_rst' has no"):
+        fsm.load_spec(path)
+    assert fsm.load_spec("tcp").pipeline[2] == "check_rst"
+
+
+def test_groups_are_loaded_and_their_members_validated() -> None:
+    groups = {"active": {"states": ["BUSY", "IDLE"], "doc": "Not done.", "rfc": "none"}}
+    spec = fsm.parse_spec({**TOY, "groups": groups})
+    assert spec.groups["active"].states == frozenset({"BUSY", "IDLE"})
+    assert "BUSY" in spec.groups["active"] and "DONE" not in spec.groups["active"]
+    assert list(spec.groups["active"]) == ["BUSY", "IDLE"] and spec.groups["active"].doc
+    bad = {"active": {"states": ["BUSY", "ASLEEP"], "doc": "Not done."}}
+    with pytest.raises(SpecError, match=r"group active: unknown state 'ASLEEP'"):
+        fsm.parse_spec({**TOY, "groups": bad})
+    with pytest.raises(SpecError, match=r"group active: 'doc' must be a non-empty string"):
+        fsm.parse_spec({**TOY, "groups": {"active": {"states": ["BUSY"]}}})
+    with pytest.raises(SpecError, match=r"group active: unknown key\(s\) 'members'"):
+        fsm.parse_spec({**TOY, "groups": {"active": {"members": [], "doc": "x"}}})
+    # An extension may add a group over its own states, not redeclare one.
+    ext = fsm.extend_spec(
+        spec, {**FAST_OPEN, "groups": {"quick": {"states": ["FAST"], "doc": "Fast."}}}
+    )
+    assert set(ext.groups) == {"active", "quick"}
+    with pytest.raises(SpecError, match=r"group active is already declared"):
+        fsm.extend_spec(spec, {**FAST_OPEN, "groups": groups})
+
+
+def test_every_shipped_machine_documents_every_hook_condition_and_check() -> None:
+    for name in fsm.machine_names():
+        spec = fsm.load_spec(name)
+        used = set(spec.hooks) | set(spec.conditions) | set(spec.pipeline)
+        assert used and set(spec.hook_docs) == used, name
 
 
 def test_dns_query_machine_documents_every_hook_and_reaches_final_states() -> None:

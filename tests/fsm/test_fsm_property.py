@@ -46,6 +46,7 @@ def _methods(spec: fsm.MachineSpec) -> dict[str, Any]:
 
     methods = {name: hook(name) for name in spec.hooks}
     methods.update({name: condition(name) for name in spec.conditions})
+    methods.update({name: (lambda self, seg: seg) for name in spec.pipeline})
     return methods
 
 

@@ -22,6 +22,10 @@ TFO = {
             "reason": "TCP Fast Open is an experimental extension.",
         }
     ],
+    "hooks": {
+        "valid_tfo_cookie": "Condition (rcv_syn): the SYN carries a valid Fast Open cookie.",
+        "accept_syn_data": "Hook (rcv_syn): deliver the SYN's data at once.",
+    },
 }
 
 

@@ -94,7 +94,7 @@ def test_trace_true_writes_every_machine_beside_the_capture(tmp_path: Path) -> N
     b_tcp = [json.loads(x) for x in (tmp_path / "1.trace.jsonl").read_text().splitlines()]
     listener = [r for r in b_tcp if r["label"] == "tcp port 9 (listener)"]
     assert listener and "remote" not in listener[0] and listener[0]["local"] == f"{B}:9"
-    assert any(r["trigger"] == "app_passive_open: spawned for the SYN" for r in b_tcp)
+    assert any(r["trigger"] == "spawned" for r in b_tcp)
 
 
 def test_the_log_records_reassembly_and_dns_queries(tmp_path: Path) -> None:
@@ -314,7 +314,7 @@ def test_svg_has_a_lane_per_host_an_arrow_per_frame_and_the_transitions(
         assert abs(centre - xs[box.get("data-host", "")]) < 0.2
     established = [b for b in boxes if "SYN_SENT -> ESTABLISHED (rcv_synack)" in texts(b)]
     assert len(established) == 1 and established[0].get("data-host") == A
-    spawned = [b for b in boxes if any("spawned for the SYN" in t for t in texts(b))]
+    spawned = [b for b in boxes if any("CLOSED -> LISTEN (spawned)" in t for t in texts(b))]
     assert spawned and spawned[0].get("data-host") == B
 
 

@@ -30,6 +30,12 @@ FIGURE_5 = {
     ("TIME_WAIT", "timeout_2msl", "CLOSED"),
 }
 
+# Figure 5's "RST in SYN-RECEIVED of a passive open: back to LISTEN" (RFC 9293 §3.10.7.4):
+# a listener spawns one child per SYN and never leaves LISTEN, so the child is what the
+# RST ends. The machine declares that as the child's spawn and discard, not as the edge.
+REPLACED = {("SYN_RECEIVED", "rcv_rst", "LISTEN")}
+SPAWN_AND_DISCARD = {("CLOSED", "spawned", "LISTEN"), ("SYN_RECEIVED", "rcv_rst", "CLOSED")}
+
 EXTENSIONS = (
     {(s, "rcv_rst", "CLOSED") for s in ["SYN_SENT", "SYN_RECEIVED", *SYNC]}
     | {(s, "rcv_rst", "CLOSED") for s in ["CLOSING", "LAST_ACK", "TIME_WAIT"]}
@@ -43,7 +49,9 @@ EXTENSIONS = (
     }
     | {("SYN_SENT", "rcv_hard_error", "CLOSED"), ("TIME_WAIT", "rcv_fin", "TIME_WAIT")}
     | {("TIME_WAIT", "rcv_syn_reopen", "CLOSED")}  # RFC 1122 §4.2.2.13, RFC 6191
-    | {("TIME_WAIT", "time_wait_handoff", "CLOSED")}  # the TCP layer's compact record
+    | {("TIME_WAIT", "time_wait_handoff", "CLOSED")}  # the TCP layer's compact record ...
+    | {("CLOSED", "revive_time_wait", "TIME_WAIT")}  # ... and a session rebuilt from it
+    | SPAWN_AND_DISCARD
     # RFC 4987 §3.6: SYN cookies, sent by a listener and taken back by its child.
     | {("LISTEN", "rcv_syn_stateless", "LISTEN"), ("LISTEN", "rcv_cookie_ack", "ESTABLISHED")}
     # RFC 9293 §3.6.1 SHLD-3, RFC 1122 §4.2.2.13: a close with unread data, or data after it.
@@ -54,7 +62,20 @@ EXTENSIONS = (
 
 def test_edges_are_figure_5_plus_documented_extensions() -> None:
     spec = load_spec("tcp")
-    assert spec.edges() == FIGURE_5 | EXTENSIONS
+    assert spec.edges() == (FIGURE_5 - REPLACED) | EXTENSIONS
+    assert REPLACED <= FIGURE_5 and not REPLACED & spec.edges()
+
+
+def test_passive_rst_discards_the_child_and_active_rst_refuses() -> None:
+    spec = load_spec("tcp")
+    rst = [t for t in spec.transitions if t.trigger == "rcv_rst" and t.source == ("SYN_RECEIVED",)]
+    assert [(t.conditions, t.unless, t.dest) for t in rst] == [
+        ((), ("is_passive_child",), "CLOSED"),
+        (("is_passive_child",), (), "CLOSED"),
+    ]
+    assert "§3.10.7.4" in rst[1].rfc and "LISTEN" in rst[1].reason
+    (spawn,) = [t for t in spec.transitions if t.trigger == "spawned"]
+    assert spawn.conditions == ("is_passive_child",) and spawn.source == ("CLOSED",)
 
 
 def test_every_extension_is_marked_with_a_reason() -> None:
@@ -101,3 +122,10 @@ def test_close_with_unread_data_resets_instead_of_sending_fin() -> None:
     # Where data can wait unread, CLOSE resets with it and sends FIN only without it.
     assert resets == {*SYNC, "CLOSING", "LAST_ACK"}
     assert fins == {"ESTABLISHED", "CLOSE_WAIT"}
+
+
+def test_the_declared_pipeline_is_the_one_the_session_runs() -> None:
+    # RFC 9293 §3.10.7.4's order of checks, declared in tcp.toml and documented in [hooks].
+    spec = load_spec("tcp")
+    assert tuple(TCPSession.PIPELINE) == spec.pipeline
+    assert all(spec.hook_docs[name] for name in spec.pipeline)

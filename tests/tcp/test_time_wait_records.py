@@ -103,6 +103,26 @@ def test_the_session_closes_cleanly_and_a_record_takes_the_wait() -> None:
     assert now < record.deadline <= now + 2 * MSL
 
 
+def test_a_record_revives_its_session_through_the_declared_edge(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    w = Waiting(compact=True, timestamps=False)
+
+    def no_set_state(self: TCPSession, state: str) -> None:
+        raise AssertionError(f"set_state({state!r}) bypasses the machine")
+
+    monkeypatch.setattr(TCPSession, "set_state", no_set_state)
+    w.seen.clear()
+    fin = tcpwire.TcpSegment(40000, PORT, w.rcv_nxt - 1, w.snd_nxt, tcpwire.FIN | tcpwire.ACK, 500)
+    w.inject(fin)
+    assert w.seen == [
+        ("CLOSED", "revive_time_wait", "TIME_WAIT"),
+        ("TIME_WAIT", "rcv_fin", "TIME_WAIT"),
+        ("TIME_WAIT", "time_wait_handoff", "CLOSED"),
+    ]
+    assert w.layer.stats.counters("tcp").get("time_wait_revived") == 1
+
+
 def test_the_record_costs_the_garbage_collector_nothing() -> None:
     w = Waiting(compact=True)
     # A collection untracks tuples of untracked items; a heap entry holds the key tuple,
