@@ -55,26 +55,17 @@ _SEND_STATES = frozenset({"SYN_SENT", "SYN_RECEIVED", "ESTABLISHED", "CLOSE_WAIT
 class TCPSession(ListenerMixin, InputMixin, OutputMixin, TimerMixin, StateMachine, machine="tcp"):
     """One TCP connection. See the module docstring for the host and user interfaces."""
 
-    _segment_in_scapy = False
-    _segment_out_scapy = False
-    plain_time_wait = True
-    """True when the class keeps TCPSession's TIME_WAIT path for a SYN (class attribute)."""
+    compact_time_wait_syn_path = True
+    """Class setting: whether the TCP layer may take a SYN that reopens a compact TIME_WAIT
+    record straight to the listener (as Linux's TCP_TW_SYN), without reviving a session of
+    this class to run `segment_arrives`, `on_segment_in`, `reopen_from_time_wait`,
+    `take_reopening_syn` and `take_syn_after_time_wait`. Set it False in a subclass that
+    overrides any of those for such a SYN: the record is then revived and the SYN goes
+    through this class's methods."""
     awaiting_accept = False
     """True while this connection waits in its listener's accept queue."""
     _isn_floor: SeqNum | None = None
     """Set on a connection that replaces one in TIME_WAIT: its ISS must lie beyond this."""
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        # A subclass that overrides a per-segment hook gets scapy packets in it; the
-        # default path never builds one (DESIGN.md: fast inside, scapy at the edges).
-        cls._segment_in_scapy = cls.on_segment_in is not TCPSession.on_segment_in
-        cls._segment_out_scapy = cls.on_segment_out is not TCPSession.on_segment_out
-        # The TCP layer may hand a reopening SYN from a TIME_WAIT record straight to the
-        # listener only if nothing on the way (see `_TIME_WAIT_PATH`) was overridden.
-        cls.plain_time_wait = all(
-            getattr(cls, name) is getattr(TCPSession, name) for name in _TIME_WAIT_PATH
-        )
 
     def __init__(
         self,
@@ -437,33 +428,50 @@ class TCPSession(ListenerMixin, InputMixin, OutputMixin, TimerMixin, StateMachin
         if not self.awaiting_accept:
             self.user = None
 
-    def on_segment_out(self, segment: Any) -> Any:
-        """Hook: sees (and may rewrite or drop, returning None) every outgoing segment.
+    def on_segment_out(self, segment: tcpwire.TcpSegment) -> Any:
+        """Hook: sees (and may rewrite or drop) every segment this session sends.
 
-        The default passes the fast repr through. A subclass that overrides it receives a
-        scapy ``IP()/TCP()`` packet and returns one (or None to drop it).
+        ``segment`` is the `TcpSegment` about to be sent, whether or not a subclass
+        overrides this hook. Return it, another `TcpSegment` (e.g. built with
+        ``dataclasses.replace``), or None to drop it. For a scapy view call
+        ``self.to_scapy(segment)``; a scapy packet returned is accepted too: its TCP
+        header and payload are sent as they are (checksum recomputed when unset), while
+        the IP header is built by IP as for any segment (its TTL, TOS and identification
+        are IP's, not the scapy packet's). The default returns ``segment``.
         """
         return segment
 
+    def on_segment_in(self, segment: tcpwire.TcpSegment, meta: IpMeta) -> None:
+        """Hook: sees every incoming segment of this session before it is processed.
+
+        ``segment`` is the `TcpSegment` and ``meta`` the `IpMeta` IP delivered it with
+        (addresses, TTL, TOS), whether or not a subclass overrides this hook; for a scapy
+        view call ``self.to_scapy(segment, meta)``. The return value is ignored (the
+        segment is then processed as usual). The default does nothing.
+        """
+
+    def to_scapy(self, segment: tcpwire.TcpSegment, meta: IpMeta | None = None) -> Any:
+        """``segment`` as a scapy ``IP()/TCP()`` packet with checksums and lengths unset:
+        an incoming one with the `IpMeta` it came with (its IP header shows the sender,
+        TTL and TOS), an outgoing one (no ``meta``) from our address to the peer's."""
+        from pystack.tcp.scapy_view import to_scapy_tcp
+
+        return to_scapy_tcp(self, segment, meta)
+
     def emit_segment(self, seg: tcpwire.TcpSegment) -> None:
         """Send a segment of this connection through `on_segment_out` to the host."""
-        if not self._segment_out_scapy:
-            self.host.transmit(self, seg)
-            return
-        from pystack.tcp.scapy_view import from_scapy_tcp, to_scapy_tcp
+        out = self.on_segment_out(seg)
+        if out is seg or type(out) is tcpwire.TcpSegment:
+            self.host.transmit(self, out)
+        elif out is not None:
+            from pystack.tcp.scapy_view import tcp_bytes_of
 
-        packet = self.on_segment_out(to_scapy_tcp(self, seg))
-        if packet is not None:
-            data, ip_fields = from_scapy_tcp(packet)
-            self.host.transmit_bytes(self, data, **ip_fields)
+            self.host.transmit_bytes(self, tcp_bytes_of(out))
 
     def segment_arrives(self, seg: tcpwire.TcpSegment, meta: IpMeta) -> None:
         """Process one incoming segment (RFC 9293 §3.10.7), which IP delivered with
         ``meta`` (its addresses, TTL, TOS: a listener's peer is ``meta.src``)."""
-        if self._segment_in_scapy:
-            from pystack.tcp.scapy_view import to_scapy_tcp
-
-            self.on_segment_in(to_scapy_tcp(self, seg, meta))
+        self.on_segment_in(seg, meta)
         self.keepalive_reset()
         handler = _BY_STATE.get(self.state)
         if handler is None:
@@ -729,13 +737,6 @@ class _Idle:
 
 DEFAULT_SMSS = 536
 _IDLE = _Idle()
-
-# What a SYN for a connection in TIME_WAIT goes through (see `TCPSession.plain_time_wait`).
-_TIME_WAIT_PATH = (
-    "segment_arrives", "on_segment_in", "_in_time_wait", "reopen_from_time_wait",
-    "take_reopening_syn", "take_syn_after_time_wait",
-)  # fmt: skip
-
 
 def _in_syn_sent(session: TCPSession, seg: tcpwire.TcpSegment, meta: IpMeta) -> None:
     session._in_syn_sent(seg)  # a connection in SYN_SENT knows its peer
