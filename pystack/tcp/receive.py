@@ -174,7 +174,7 @@ class InputMixin(Tcb):
         self.snd_wl2 = SeqNum(seg.ack) if flags & ACK else self.iss
         if flags & ACK:
             self.snd_una = SeqNum(seg.ack)
-            self.rexmit_timer.cancel()
+            self.timers.rexmit.cancel()
             self.rtt.begin_data_transfer(self.rexmit_since is not None)
             self.rexmit_since = None
             self.fire("rcv_synack", segment=seg)
@@ -408,7 +408,7 @@ class InputMixin(Tcb):
         if self.state == "SYN_RECEIVED":
             if self.snd_una < ack <= self.snd_max:
                 self.snd_una = ack
-                self.rexmit_timer.cancel()
+                self.timers.rexmit.cancel()
                 self.rtt.begin_data_transfer(self.rexmit_since is not None)
                 self.rexmit_since = None
                 self._update_window(seg, ack)
@@ -433,7 +433,7 @@ class InputMixin(Tcb):
 
     def _process_ack(self, seg: Seg, ack: SeqNum) -> None:
         acked = ((ack.value - self.snd_una.value + _HALF) & _MASK) - _HALF
-        probing = self.persist_timer.deadline is not None
+        probing = self.timers.persist.deadline is not None
         if probing:
             self.probe_since = None  # our zero-window probes are answered (MUST-37)
         newly_sacked = self.sack_update(seg, ack) if self.sack_ok and acked >= 0 else 0
@@ -473,13 +473,13 @@ class InputMixin(Tcb):
             self.snd_wl2 = ack
             if window > self.max_snd_wnd:
                 self.max_snd_wnd = window
-            if window and self.persist_timer.deadline is not None:
+            if window and self.timers.persist.deadline is not None:
                 # The window opened: send at once (RFC 9293 §3.8.6.1), starting again at
                 # SND.UNA, since this ACK of SND.UNA says the receiver dropped the probe's
                 # byte sent beyond its zero window (§3.10.7.4; BSD pulls SND.NXT back to
                 # SND.UNA likewise). The byte is then not in flight: counting it would
                 # hold a small segment for Nagle and SWS avoidance until a timeout.
-                self.persist_timer.cancel()
+                self.timers.persist.cancel()
                 self.snd_nxt = self.snd_max = self.snd_una
                 self.output()
 

@@ -8,13 +8,17 @@ overriding hooks, each a method below with a documented default::
         def choose_isn(self, **kw):
             self.iss = SeqNum(5555)
 
-The session talks to its `host` (the TCP layer, or a test harness): ``host.clock``,
-``host.transmit(session, segment)``, ``host.transmit_bytes(session, tcp_bytes)``,
-``host.isn(local_ip, local_port, remote_ip, remote_port)``, ``host.count_drop(reason)``,
-``host.forget(session)`` and ``host.adopt(session)`` (register a new child by 4-tuple);
-optionally ``host.listener_for(local_ip, local_port)`` (the listener a SYN reopening a
-TIME_WAIT connection goes to, or None), ``host.syncookie_secret()`` (bytes; without it a
-listener sends no SYN cookies) and ``host.count_event(name)`` (a ``tcp`` counter).
+The session talks to its `host` (the TCP layer, or a test harness) through the declared
+`pystack.tcp.host.TcpHost` protocol: ``host.clock``, ``host.transmit(session, segment)``,
+``host.transmit_bytes(session, tcp_bytes)``, ``host.isn(...)``, ``host.count_drop(reason)``,
+``host.forget(session)``, ``host.adopt(session)``, and the optional members that module
+lists (``listener_for``, ``syncookie_secret``, ``count_event``...).
+It owns its timers as a part, ``session.timers`` (`pystack.tcp.timers.Timers`).
+
+Hooks get the same values whether or not they are overridden: `on_segment_in` the
+`TcpSegment` and its `IpMeta`, `on_segment_out` the `TcpSegment` (``self.to_scapy(seg)``
+for a scapy view). No behaviour depends on which methods a subclass overrides; the class
+settings `fast_receive_path` and `compact_time_wait_syn_path` say it explicitly.
 Segments come in through ``segment_arrives(segment, meta)`` with the `IpMeta` IP
 delivered them with; a listener learns each new peer from it.
 Its `user` (a `TCPApplication`, or anything with the same ``tcp_*`` methods) is told of
@@ -32,13 +36,14 @@ from pystack.tcp.buffers import RecvBuffer, SendBuffer
 from pystack.tcp.config import CloseReason, TcpConfig, TcpDrop
 from pystack.tcp.congestion import Action, NewReno
 from pystack.tcp.cubic import congestion_factory
+from pystack.tcp.host import TcpHost
 from pystack.tcp.listener import ListenerMixin, ReplyTo, syn_options
 from pystack.tcp.receive import InputMixin, syn_reopens_time_wait
 from pystack.tcp.reorder import InsertResult, ReorderQueue
 from pystack.tcp.rtt import RttEstimator
 from pystack.tcp.sack import Scoreboard
 from pystack.tcp.send import MAX_WINDOW, OutputMixin
-from pystack.tcp.timers import NO_TIMER, TimerMixin
+from pystack.tcp.timers import IDLE_TIMERS, NO_TIMER, Timers, TimeWaitTimers
 from pystack.wire import tcp as tcpwire
 from pystack.wire.seqnum import SeqNum
 
@@ -52,7 +57,7 @@ _HALF = 1 << 31  # ((a - b + _HALF) & _MASK) - _HALF: SeqNum(a) - SeqNum(b) on i
 _SEND_STATES = frozenset({"SYN_SENT", "SYN_RECEIVED", "ESTABLISHED", "CLOSE_WAIT"})
 
 
-class TCPSession(ListenerMixin, InputMixin, OutputMixin, TimerMixin, StateMachine, machine="tcp"):
+class TCPSession(ListenerMixin, InputMixin, OutputMixin, StateMachine, machine="tcp"):
     """One TCP connection. See the module docstring for the host and user interfaces."""
 
     compact_time_wait_syn_path = True
@@ -62,6 +67,9 @@ class TCPSession(ListenerMixin, InputMixin, OutputMixin, TimerMixin, StateMachin
     `take_reopening_syn` and `take_syn_after_time_wait`. Set it False in a subclass that
     overrides any of those for such a SYN: the record is then revived and the SYN goes
     through this class's methods."""
+    timers_class: type[Timers] = Timers
+    """Class setting: the `Timers` part each connection owns (a subclass of `Timers`
+    changes what a timer's expiry does)."""
     awaiting_accept = False
     """True while this connection waits in its listener's accept queue."""
     _isn_floor: SeqNum | None = None
@@ -69,7 +77,7 @@ class TCPSession(ListenerMixin, InputMixin, OutputMixin, TimerMixin, StateMachin
 
     def __init__(
         self,
-        host: Any,
+        host: TcpHost,
         *,
         local_ip: str = "0.0.0.0",
         local_port: int = 0,
@@ -115,7 +123,7 @@ class TCPSession(ListenerMixin, InputMixin, OutputMixin, TimerMixin, StateMachin
         self.probe_since: float | None = None
         self.rtt_seq: SeqNum | None = None
         self.rtt_time = 0.0
-        self._make_timers()
+        self.timers = self.timers_class(self)
 
     def queue_for_accept(self, child: TCPSession) -> None:
         """Put an established ``child`` in this listener's accept queue."""
@@ -422,9 +430,7 @@ class TCPSession(ListenerMixin, InputMixin, OutputMixin, TimerMixin, StateMachin
         its user's reference back to it), so that reference counting frees it at once
         rather than the cyclic GC later: a server closes thousands a second. A connection
         still waiting for accept() keeps its user, which accept() hands out."""
-        self.rexmit_timer = self.persist_timer = NO_TIMER
-        self.delack_timer = self.keepalive_timer = NO_TIMER
-        self.time_wait_timer = NO_TIMER
+        self.timers = IDLE_TIMERS
         if not self.awaiting_accept:
             self.user = None
 
@@ -523,7 +529,7 @@ class TCPSession(ListenerMixin, InputMixin, OutputMixin, TimerMixin, StateMachin
             self._retransmit_una()
         if not self.cc.in_recovery:
             self.scoreboard.high_rxt = None
-        self.rexmit_timer.cancel()  # RFC 6298 §5.3: restart on new data acknowledged
+        self.timers.rexmit.cancel()  # RFC 6298 §5.3: restart on new data acknowledged
         if ack_v != self.snd_max.value:
             self.arm_rexmit()
         if self.user is not None and data_acked:
@@ -652,11 +658,11 @@ class TCPSession(ListenerMixin, InputMixin, OutputMixin, TimerMixin, StateMachin
         congestion and RTT state and the other timers for shared idle ones, and let equal
         sequence numbers share one object, so that the thousands of TIME_WAIT sessions a
         busy server holds are a handful of objects each for the cyclic GC."""
-        if self.rexmit_timer is NO_TIMER:
+        timers = self.timers
+        if timers.rexmit is NO_TIMER:
             return  # already released (a retransmitted FIN restarted 2*MSL)
-        self.delack_timer.stop()
-        self.rexmit_timer = self.persist_timer = NO_TIMER
-        self.delack_timer = self.keepalive_timer = NO_TIMER
+        timers.release_for_time_wait()
+        self.timers = TimeWaitTimers(self, timers.time_wait.deadline)
         self.sndbuf = _IDLE.sndbuf
         if not len(self.rcvbuf):
             self.rcvbuf = _IDLE.rcvbuf
@@ -670,6 +676,56 @@ class TCPSession(ListenerMixin, InputMixin, OutputMixin, TimerMixin, StateMachin
         self.cc = _IDLE.cc
         self._cc_factory = None
         self.snd_nxt = self.snd_wl2 = self.snd_una = self.snd_max
+
+    # ========================================================================= timers
+
+    def start_time_wait_timer(self, **kw: Any) -> None:
+        """Hook: (re)start the 2*MSL timeout on entering TIME_WAIT (RFC 9293 §3.10.7.4,
+        §3.4.2), then drop what the connection no longer needs (`release_for_time_wait`).
+        A host keeping compact TIME_WAIT records runs the wait itself."""
+        self.release_for_time_wait()
+        self.timers.start_time_wait(self)
+
+    def arm_rexmit(self) -> None:
+        """Run the retransmission timer while data is outstanding (RFC 6298 §5.1)."""
+        self.timers.arm_rexmit(self)
+
+    def enter_persist(self) -> None:
+        """Probe a zero window (RFC 9293 §3.8.6.1)."""
+        self.timers.enter_persist(self)
+
+    def keepalive_reset(self) -> None:
+        """Any segment from the peer proves it alive (RFC 9293 §3.8.4)."""
+        self.timers.keepalive_reset(self)
+
+    def cancel_timers(self) -> None:
+        """Stop every timer (the connection is gone)."""
+        self.timers.cancel_all()
+
+    @property
+    def rexmit_timer(self) -> Any:
+        """The retransmission timer (``timers.rexmit``)."""
+        return self.timers.rexmit
+
+    @property
+    def persist_timer(self) -> Any:
+        """The persist timer (``timers.persist``)."""
+        return self.timers.persist
+
+    @property
+    def delack_timer(self) -> Any:
+        """The delayed ACK timer (``timers.delack``)."""
+        return self.timers.delack
+
+    @property
+    def keepalive_timer(self) -> Any:
+        """The keep-alive timer (``timers.keepalive``)."""
+        return self.timers.keepalive
+
+    @property
+    def time_wait_timer(self) -> Any:
+        """The 2*MSL timer (``timers.time_wait``)."""
+        return self.timers.time_wait
 
     # ======================================================================= snapshot
 
@@ -697,9 +753,9 @@ class TCPSession(ListenerMixin, InputMixin, OutputMixin, TimerMixin, StateMachin
             "timers": {
                 name: timer.deadline
                 for name, timer in (
-                    ("rexmit", self.rexmit_timer), ("persist", self.persist_timer),
-                    ("delack", self.delack_timer), ("keepalive", self.keepalive_timer),
-                    ("time_wait", self.time_wait_timer),
+                    ("rexmit", self.timers.rexmit), ("persist", self.timers.persist),
+                    ("delack", self.timers.delack), ("keepalive", self.timers.keepalive),
+                    ("time_wait", self.timers.time_wait),
                 )
                 if timer.active
             },
@@ -737,6 +793,7 @@ class _Idle:
 
 DEFAULT_SMSS = 536
 _IDLE = _Idle()
+
 
 def _in_syn_sent(session: TCPSession, seg: tcpwire.TcpSegment, meta: IpMeta) -> None:
     session._in_syn_sent(seg)  # a connection in SYN_SENT knows its peer

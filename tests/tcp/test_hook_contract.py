@@ -158,4 +158,3 @@ def test_the_fast_receive_path_matches_the_declared_pipeline(
             h.send(seg)
             h.advance(wait)
         assert _observe(fast) == _observe(slow)
-
