@@ -158,3 +158,34 @@ def test_the_fast_receive_path_matches_the_declared_pipeline(
             h.send(seg)
             h.advance(wait)
         assert _observe(fast) == _observe(slow)
+
+
+# ------------------------------------------------------------------ the timers part
+
+
+def test_the_session_owns_its_timers_as_a_replaceable_part() -> None:
+    """``session.timers`` is the part the class setting ``timers_class`` names; its
+    expiry methods get the session as an argument."""
+    from pystack.tcp.timers import IDLE_TIMERS, Timers
+
+    fired: list[Any] = []
+
+    class CountingTimers(Timers):
+        __slots__ = ()
+
+        def on_delack_timeout(self, s: Any) -> None:
+            fired.append(s)
+            super().on_delack_timeout(s)
+
+    class Counting(TCPSession):
+        timers_class = CountingTimers
+
+    h = TcpHarness(session_class=Counting)
+    assert type(h.session.timers) is CountingTimers
+    assert h.session.delack_timer is h.session.timers.delack
+    h.send(".", seq=h.remote(1), ack=h.local(1), payload=b"x")  # one segment: ACK delayed
+    assert h.take() == []
+    h.advance(0.5)
+    assert fired == [h.session] and len(h.take()) == 1
+    h.session.abort()
+    assert h.session.timers is IDLE_TIMERS  # a finished connection keeps no timer
