@@ -19,12 +19,15 @@ On a real device, a receiver and a sender (both PyStack, e.g. one per TAP in two
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from pystack.apps.tcp_application import TCPApplication
+from pystack.layers.ip_meta import IpMeta
 from pystack.tcp.session import TCPSession
+from pystack.wire.tcp import SYN, URG, TcpSegment
 
 MARK = 0x100  # set in the urgent pointer of a segment that carries a byte
 
@@ -37,17 +40,15 @@ class CovertSession(TCPSession):
         self.outbox = bytearray()
         self.inbox = bytearray()
 
-    def on_segment_out(self, segment: Any) -> Any:
-        tcp = segment["TCP"]
+    def on_segment_out(self, segment: TcpSegment) -> TcpSegment:
         # Not in the SYN: a listener, not this connection, would read that one.
-        if self.outbox and not tcp.flags.U and not tcp.flags.S:
-            tcp.urgptr = MARK | self.outbox.pop(0)
+        if self.outbox and not segment.flags & (URG | SYN):
+            return dataclasses.replace(segment, urgent=MARK | self.outbox.pop(0))
         return segment
 
-    def on_segment_in(self, segment: Any) -> None:
-        tcp = segment["TCP"]
-        if not tcp.flags.U and tcp.urgptr & MARK:
-            self.inbox.append(tcp.urgptr & 0xFF)
+    def on_segment_in(self, segment: TcpSegment, meta: IpMeta) -> None:
+        if not segment.flags & URG and segment.urgent & MARK:
+            self.inbox.append(segment.urgent & 0xFF)
         # The connection then processes the segment as usual.
 
 

@@ -13,9 +13,13 @@ A server::
 client (the seed's §2.4.3): ``app`` (``self`` when None) either shared by every client
 (``newinstance=False``; data arrives with ``id=`` the connection's 4-tuple and replies pass
 it back) or copied per client (``newinstance=True``: ``app.fork()``, by default
-``type(app)()``). An application that overrides neither `packet_received` nor
-`connection_made` is served through `accept()` and `fetch_data()`, and its connections wait
-in the listen queue (``backlog``) until accepted.
+``type(app)()``). Named or not, ``app``'s hooks (`connection_made`, `packet_received`...)
+run for each client. Whether clients wait for `accept()` is said by the call, never by which
+hooks a class overrides: after ``bind(port)`` every established connection waits in the
+listen queue (at most ``backlog``; a full queue holds new clients back) until `accept()`
+takes it, as with a socket; ``bind(port, app, ...)`` attaches each client to ``app`` at
+once (the 2013 PyStack's push-style server), so the queue never fills, and `accept()`
+then only hands out the clients established while it waits.
 
 The blocking calls (`connect`, `accept`) wrap `connect_deferred` / `accept_deferred`, which
 is what code on the reactor thread (and tests under a `Clock`) uses.
@@ -65,6 +69,8 @@ class TCPApplication(Layer):
 
     name = "Raw"
     fast = True
+    _attach = False
+    """True once bind() named the application serving the clients (see the module doc)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -130,11 +136,15 @@ class TCPApplication(Layer):
 
     @in_reactor
     def bind(self, port: int, app: TCPApplication | None = None, newinstance: bool = False) -> None:
-        """Choose the port to listen on and who serves the clients (see the module doc)."""
+        """Choose the port to listen on and who serves the clients (see the module doc):
+        with ``app`` given (even ``self``), clients are attached to it without waiting in
+        the listen queue; without, they wait there for `accept()`."""
         if not 0 < int(port) < 65536:
             raise ValueError(f"bad port {port}")
         self._port = int(port)
         self._serve_app = app if app is not self else None
+        if app is not None or self._attach:
+            self._attach = app is not None  # an instance attribute only when set
         self._newinstance = bool(newinstance)
 
     @in_reactor
@@ -355,15 +365,10 @@ class TCPApplication(Layer):
         child.user = app
         if self._waiting_accept:
             self._waiting_accept.popleft().callback(app)
-        elif not app._pushes():
+        elif not self._attach:
+            # bind(port) without an application: the connection waits in the listen
+            # queue (``backlog``) for accept(), whatever hooks the application overrides.
             listener.queue_for_accept(child)
-
-    def _pushes(self) -> bool:
-        cls = type(self)
-        return (
-            cls.packet_received is not TCPApplication.packet_received
-            or cls.connection_made is not TCPApplication.connection_made
-        )
 
     def tcp_established(self, session: TCPSession) -> None:
         self.lastclient = _conn_id(session)

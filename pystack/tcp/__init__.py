@@ -3,11 +3,16 @@
 - :mod:`~pystack.tcp.layer`: the TCP layer (``stack.tcp``): checksums, demultiplexing to
   connections and listeners, resets for segments nobody owns, TIME_WAIT records.
 - :mod:`~pystack.tcp.session`: :class:`TCPSession`, one connection or listening socket,
-  the machine of ``machines/tcp.toml``; the class to subclass to change behaviour.
+  the machine of ``machines/tcp.toml``; the class to subclass to change behaviour. Its
+  public hooks (``check_*``, ``choose_isn``, ``send_synack``, ``deliver_data``,
+  ``on_segment_in/out``, the hooks and conditions the TOML names) are methods of it.
+- :mod:`~pystack.tcp.host`: :class:`TcpHost`, the declared interface of a session's host.
 - :mod:`~pystack.tcp.listener`: a listener's passive open: the SYN queue and SYN cookies.
 - :mod:`~pystack.tcp.receive`: the receive side (SEGMENT ARRIVES as a pipeline of checks).
 - :mod:`~pystack.tcp.send`: the send side: segmentation, Nagle, windows, ACKs.
-- :mod:`~pystack.tcp.timers`: retransmission, persist, delayed ACK, keep-alive, 2*MSL.
+- :mod:`~pystack.tcp.timers`: :class:`Timers`, the part each session owns
+  (``session.timers``): retransmission, persist, delayed ACK, keep-alive, 2*MSL, user
+  timeout; it reaches the session only through the ``TimerOwner`` protocol.
 - :mod:`~pystack.tcp.tcb`: the transmission control block's fields.
 - :mod:`~pystack.tcp.config`: :class:`TcpConfig`, drop reasons and close reasons.
 - :mod:`~pystack.tcp.congestion`: congestion control behind a pluggable interface.
@@ -18,7 +23,7 @@
 - :mod:`~pystack.tcp.isn`: initial sequence numbers.
 - :mod:`~pystack.tcp.syncookies`: the SYN cookie encoding.
 - :mod:`~pystack.tcp.time_wait`: compact TIME_WAIT records.
-- :mod:`~pystack.tcp.scapy_view`: the scapy view of segments for per-segment hooks.
+- :mod:`~pystack.tcp.scapy_view`: the scapy view of a segment, for hooks that ask for it.
 
 The names most programs need are importable from here:
 ``from pystack.tcp import TCPSession, TcpConfig, TCPLayer``.

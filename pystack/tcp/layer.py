@@ -245,8 +245,10 @@ class TCPLayer(Layer):
         """A SYN that reopens a TIME_WAIT record goes straight to the listener, as Linux's
         TCP_TW_SYN: the same decision as `TCPSession.reopen_from_time_wait`
         (`syn_reopens_time_wait`: RFC 6191 §2, RFC 7323 §5.3), without reviving a session
-        only to close it. Not taken when the recorded class changed that path."""
-        if not seg.flags & tcpwire.SYN or not self.time_wait.classes[record.kind].plain_time_wait:
+        only to close it. Not taken for a class whose ``compact_time_wait_syn_path`` is
+        False (it overrides that path)."""
+        cls = self.time_wait.classes[record.kind]
+        if not seg.flags & tcpwire.SYN or not cls.compact_time_wait_syn_path:
             return False
         ts_recent = record.ts_recent if record.ts_ok else None
         now = self.clock.seconds()

@@ -15,10 +15,11 @@ Any other ACK to a listener gets <SEQ=SEG.ACK><CTL=RST> (RFC 9293 §3.10.7.2), a
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from pystack.layers.ip_meta import IpMeta
 from pystack.tcp.config import TcpConfig, TcpDrop
+from pystack.tcp.host import CookieHost
 from pystack.tcp.receive import DEFAULT_MSS, TS_OPTION_LEN, seg_tsval
 from pystack.tcp.send import MAX_WINDOW
 from pystack.tcp.states import TCP
@@ -127,7 +128,7 @@ class ListenerMixin(Tcb):
         self._last_cookie_at = now
         peer_mss = min(seg.mss or DEFAULT_MSS, config.mss)
         four = (local_ip, self.local_port, remote_ip, seg.src_port)
-        secret = self.host.syncookie_secret()
+        secret = cast(CookieHost, self.host).syncookie_secret()
         iss = make_cookie(secret, four, seg.seq, mss_index(peer_mss), counter(now))
         tsval = seg_tsval(seg)
         tsopt = sack = wscale = None
@@ -159,7 +160,7 @@ class ListenerMixin(Tcb):
         local_ip, remote_ip = meta.dst, meta.src
         four = (local_ip, self.local_port, remote_ip, seg.src_port)
         now = self.clock.seconds()
-        secret = self.host.syncookie_secret()
+        secret = cast(CookieHost, self.host).syncookie_secret()
         index = check_cookie(
             secret, four, (seg.seq - 1) & _MASK, (seg.ack - 1) & _MASK, counter(now)
         )

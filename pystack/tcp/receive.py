@@ -16,7 +16,6 @@ from typing import Any
 
 from pystack.layers.ip_meta import IpMeta
 from pystack.tcp.config import MAX_WSCALE, CloseReason, TcpDrop
-from pystack.tcp.congestion import CongestionControl
 from pystack.tcp.tcb import Tcb
 from pystack.wire import tcp as tcpwire
 from pystack.wire.seqnum import SeqNum
@@ -88,9 +87,6 @@ class InputMixin(Tcb):
     ts_recent_age: float
     """Clock time TS.Recent was last set (RFC 7323 §5.5: invalid after 24 days)."""
 
-    def on_segment_in(self, segment: Seg) -> None:
-        """Hook: sees every incoming segment before processing (default: nothing)."""
-
     # ----------------------------------------------------------- §3.10.7.1 CLOSED state
 
     def _in_closed(self, seg: Seg, meta: IpMeta) -> None:
@@ -115,17 +111,6 @@ class InputMixin(Tcb):
             self.count_drop(TcpDrop.LISTEN_NOT_SYN)
             return
         self.on_listen_syn(seg, meta)
-
-    def new_cc(self, smss: int) -> CongestionControl:
-        raise NotImplementedError
-
-    def on_listen_syn(self, seg: Seg, meta: IpMeta) -> None:
-        """Third check in LISTEN: a SYN; the session layer spawns the connection."""
-        raise NotImplementedError
-
-    def on_listen_ack(self, seg: Seg, meta: IpMeta) -> bool:
-        """Second check in LISTEN: True when an ACK was taken as a SYN cookie's."""
-        raise NotImplementedError
 
     def take_syn(self, seg: Seg) -> None:
         """Record the peer's SYN: IRS, RCV.NXT, its window and MSS (RFC 9293 §3.10.7.2)."""
@@ -189,7 +174,7 @@ class InputMixin(Tcb):
         self.snd_wl2 = SeqNum(seg.ack) if flags & ACK else self.iss
         if flags & ACK:
             self.snd_una = SeqNum(seg.ack)
-            self.rexmit_timer.cancel()
+            self.timers.rexmit.cancel()
             self.rtt.begin_data_transfer(self.rexmit_since is not None)
             self.rexmit_since = None
             self.fire("rcv_synack", segment=seg)
@@ -206,20 +191,27 @@ class InputMixin(Tcb):
         "check_paws", "check_sequence", "check_rst", "check_syn", "check_ack", "check_text",
         "check_fin",
     )  # fmt: skip
+    fast_receive_path = True
+    """Class setting: whether segments in the synchronized states take the fused form of
+    the default `PIPELINE` (`_in_synchronized_default`), which calls the default
+    ``check_*`` methods only where they can change or stop the segment. Set it False in a
+    subclass that overrides a ``check_*`` method or changes `PIPELINE`: every segment then
+    runs through each check of `PIPELINE` in order. Both give the same outcome with the
+    default checks (a property test holds them to it)."""
     _pipeline: tuple[Check, ...] = ()
-    _default_pipeline = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls._pipeline = tuple(getattr(cls, name) for name in cls.PIPELINE)
-        cls._default_pipeline = cls.PIPELINE == InputMixin.PIPELINE and all(
-            getattr(cls, name) is getattr(InputMixin, name) for name in cls.PIPELINE
-        )
 
     def _in_synchronized(self, seg: Seg) -> None:
-        if self._default_pipeline:
+        if self.fast_receive_path:
             self._in_synchronized_default(seg)
-            return
+        else:
+            self._in_synchronized_pipeline(seg)
+
+    def _in_synchronized_pipeline(self, seg: Seg) -> None:
+        """Each check of `PIPELINE` in order, until one stops the segment."""
         for check in self._pipeline:
             result = check(self, seg)
             if result is None:
@@ -227,7 +219,7 @@ class InputMixin(Tcb):
             seg = result
 
     def _in_synchronized_default(self, seg: Seg) -> None:
-        """The default pipeline, skipping the calls of checks that would pass the segment
+        """The default `PIPELINE` fused, skipping the calls of checks that would pass the segment
         through untouched (a TSval not older than TS.Recent, no RST, no SYN, no text, no
         FIN): same order, same outcome. SEG.TSval is read once for PAWS and TS.Recent."""
         tsval = None
@@ -416,7 +408,7 @@ class InputMixin(Tcb):
         if self.state == "SYN_RECEIVED":
             if self.snd_una < ack <= self.snd_max:
                 self.snd_una = ack
-                self.rexmit_timer.cancel()
+                self.timers.rexmit.cancel()
                 self.rtt.begin_data_transfer(self.rexmit_since is not None)
                 self.rexmit_since = None
                 self._update_window(seg, ack)
@@ -441,7 +433,7 @@ class InputMixin(Tcb):
 
     def _process_ack(self, seg: Seg, ack: SeqNum) -> None:
         acked = ((ack.value - self.snd_una.value + _HALF) & _MASK) - _HALF
-        probing = self.persist_timer.deadline is not None
+        probing = self.timers.persist.deadline is not None
         if probing:
             self.probe_since = None  # our zero-window probes are answered (MUST-37)
         newly_sacked = self.sack_update(seg, ack) if self.sack_ok and acked >= 0 else 0
@@ -481,23 +473,15 @@ class InputMixin(Tcb):
             self.snd_wl2 = ack
             if window > self.max_snd_wnd:
                 self.max_snd_wnd = window
-            if window and self.persist_timer.deadline is not None:
+            if window and self.timers.persist.deadline is not None:
                 # The window opened: send at once (RFC 9293 §3.8.6.1), starting again at
                 # SND.UNA, since this ACK of SND.UNA says the receiver dropped the probe's
                 # byte sent beyond its zero window (§3.10.7.4; BSD pulls SND.NXT back to
                 # SND.UNA likewise). The byte is then not in flight: counting it would
                 # hold a small segment for Nagle and SWS avoidance until a timeout.
-                self.persist_timer.cancel()
+                self.timers.persist.cancel()
                 self.snd_nxt = self.snd_max = self.snd_una
                 self.output()
-
-    def on_dupack(self, seg: Seg) -> None:
-        """A duplicate ACK (RFC 5681 §2): maybe fast retransmit (RFC 5681 §3.2)."""
-        raise NotImplementedError
-
-    def sack_update(self, seg: Seg, ack: SeqNum) -> int:
-        """Take the ACK's SACK blocks into the scoreboard (the session's)."""
-        raise NotImplementedError
 
     def _after_ack(self, seg: Seg) -> Seg | None:
         """The state-specific part of the fifth check: is our FIN acknowledged?"""
@@ -559,9 +543,6 @@ class InputMixin(Tcb):
             self.remember_fin(fin_at)  # a bare FIN ahead of a hole
         return None
 
-    def remember_fin(self, fin_at: SeqNum) -> None:
-        raise NotImplementedError
-
     def take_fin(self, seg: Seg) -> None:
         """The peer's FIN is in order: count it and take the transition."""
         if self.fin_received:
@@ -572,13 +553,3 @@ class InputMixin(Tcb):
         if not self.fire("rcv_fin", segment=seg):
             self.send_ack()
         self.deliver_eof()  # after the transition: the application may close in CLOSE_WAIT
-
-    # Reassembly, provided by the session (it owns the reorder queue).
-    def _drain_reorder(self) -> bool:
-        raise NotImplementedError
-
-    def reorder_pending(self) -> bool:
-        raise NotImplementedError
-
-    def reorder_insert(self, seq: SeqNum, data: bytes, fin: bool) -> bool:
-        raise NotImplementedError

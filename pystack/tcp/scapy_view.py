@@ -1,8 +1,10 @@
-"""The scapy edge of a TCP session: only used when a subclass overrides a per-segment hook.
+"""The scapy edge of a TCP session, built only when a hook asks for it.
 
-`on_segment_in` / `on_segment_out` overrides receive a scapy ``IP()/TCP()`` packet whose
-checksums and lengths are unset, so that whatever the hook changes is summed correctly
-when the packet is built again.
+`TCPSession.on_segment_in` / `on_segment_out` receive `TcpSegment` values; a hook that
+wants scapy calls ``session.to_scapy(segment[, meta])`` and gets an ``IP()/TCP()`` packet
+whose checksums and lengths are unset, so that whatever the hook changes is summed
+correctly when the packet is built again. `on_segment_out` may return such a packet:
+`tcp_bytes_of` takes its TCP part back.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from pystack.layers.ip_meta import IpMeta
 from pystack.wire import ipv4
 from pystack.wire import tcp as tcpwire
 
-__all__ = ["from_scapy_tcp", "to_scapy_tcp"]
+__all__ = ["tcp_bytes_of", "to_scapy_tcp"]
 
 
 def to_scapy_tcp(session: Any, seg: tcpwire.TcpSegment, meta: IpMeta | None = None) -> Any:
@@ -38,13 +40,12 @@ def to_scapy_tcp(session: Any, seg: tcpwire.TcpSegment, meta: IpMeta | None = No
     return packet
 
 
-def from_scapy_tcp(packet: Any) -> tuple[bytes, dict[str, Any]]:
-    """The TCP bytes of a scapy packet, and the IP fields a hook may have changed."""
+def tcp_bytes_of(packet: Any) -> bytes:
+    """The TCP header and payload of a scapy packet (checksum computed by scapy when the
+    hook left it unset). The IP header is not kept: IP builds its own for the segment,
+    so the stack's TTL, TOS and identification apply to every segment alike."""
     from scapy.layers.inet import IP, TCP
 
     if IP not in packet:
-        raw = bytes(packet[TCP]) if TCP in packet else bytes(packet)
-        return raw, {}
-    ip = ipv4.parse(bytes(packet[IP]))
-    fields = {"ttl": ip.ttl, "tos": ip.tos, "ident": ip.ident, "src": ip.src, "dst": ip.dst}
-    return ip.payload, fields
+        return bytes(packet[TCP]) if TCP in packet else bytes(packet)
+    return ipv4.parse(bytes(packet[IP])).payload

@@ -154,7 +154,7 @@ class OutputMixin(Tcb):
         with the acknowledgment it carries, and both sides can wait on each other.
         """
         self.ack_pending = 0
-        self.delack_timer.cancel()
+        self.timers.delack.cancel()
         self.emit_segment(self.make_segment(self.ack_seq(), ACK))
 
     def ack_seq(self) -> SeqNum:
@@ -177,7 +177,7 @@ class OutputMixin(Tcb):
         if self.ack_pending >= 3 or self.config.delayed_ack == 0:
             self.send_ack()
         else:
-            self.delack_timer.arm_if_idle(self.config.delayed_ack)
+            self.timers.delack.arm_if_idle(self.config.delayed_ack)
 
     # ---------------------------------------------------------------------- data output
 
@@ -196,7 +196,7 @@ class OutputMixin(Tcb):
         if ((seq.value - self.snd_max.value + _HALF) & _MASK) - _HALF < 0:
             self.rexmit_bytes += len(data)
         self.ack_pending = 0
-        self.delack_timer.cancel()
+        self.timers.delack.cancel()
         self.emit_segment(self.make_segment(seq, flags | ACK, data))
 
     def output(self, force_one: bool = False) -> None:

@@ -8,13 +8,17 @@ overriding hooks, each a method below with a documented default::
         def choose_isn(self, **kw):
             self.iss = SeqNum(5555)
 
-The session talks to its `host` (the TCP layer, or a test harness): ``host.clock``,
-``host.transmit(session, segment)``, ``host.transmit_bytes(session, tcp_bytes)``,
-``host.isn(local_ip, local_port, remote_ip, remote_port)``, ``host.count_drop(reason)``,
-``host.forget(session)`` and ``host.adopt(session)`` (register a new child by 4-tuple);
-optionally ``host.listener_for(local_ip, local_port)`` (the listener a SYN reopening a
-TIME_WAIT connection goes to, or None), ``host.syncookie_secret()`` (bytes; without it a
-listener sends no SYN cookies) and ``host.count_event(name)`` (a ``tcp`` counter).
+The session talks to its `host` (the TCP layer, or a test harness) through the declared
+`pystack.tcp.host.TcpHost` protocol: ``host.clock``, ``host.transmit(session, segment)``,
+``host.transmit_bytes(session, tcp_bytes)``, ``host.isn(...)``, ``host.count_drop(reason)``,
+``host.forget(session)``, ``host.adopt(session)``, and the optional members that module
+lists (``listener_for``, ``syncookie_secret``, ``count_event``...).
+It owns its timers as a part, ``session.timers`` (`pystack.tcp.timers.Timers`).
+
+Hooks get the same values whether or not they are overridden: `on_segment_in` the
+`TcpSegment` and its `IpMeta`, `on_segment_out` the `TcpSegment` (``self.to_scapy(seg)``
+for a scapy view). No behaviour depends on which methods a subclass overrides; the class
+settings `fast_receive_path` and `compact_time_wait_syn_path` say it explicitly.
 Segments come in through ``segment_arrives(segment, meta)`` with the `IpMeta` IP
 delivered them with; a listener learns each new peer from it.
 Its `user` (a `TCPApplication`, or anything with the same ``tcp_*`` methods) is told of
@@ -32,13 +36,14 @@ from pystack.tcp.buffers import RecvBuffer, SendBuffer
 from pystack.tcp.config import CloseReason, TcpConfig, TcpDrop
 from pystack.tcp.congestion import Action, NewReno
 from pystack.tcp.cubic import congestion_factory
+from pystack.tcp.host import TcpHost
 from pystack.tcp.listener import ListenerMixin, ReplyTo, syn_options
 from pystack.tcp.receive import InputMixin, syn_reopens_time_wait
 from pystack.tcp.reorder import InsertResult, ReorderQueue
 from pystack.tcp.rtt import RttEstimator
 from pystack.tcp.sack import Scoreboard
 from pystack.tcp.send import MAX_WINDOW, OutputMixin
-from pystack.tcp.timers import NO_TIMER, TimerMixin
+from pystack.tcp.timers import IDLE_TIMERS, NO_TIMER, Timers, TimeWaitTimers
 from pystack.wire import tcp as tcpwire
 from pystack.wire.seqnum import SeqNum
 from pystack.wire.tcp_options import TcpOption
@@ -53,33 +58,27 @@ _HALF = 1 << 31  # ((a - b + _HALF) & _MASK) - _HALF: SeqNum(a) - SeqNum(b) on i
 _SEND_STATES = frozenset({"SYN_SENT", "SYN_RECEIVED", "ESTABLISHED", "CLOSE_WAIT"})
 
 
-class TCPSession(ListenerMixin, InputMixin, OutputMixin, TimerMixin, StateMachine, machine="tcp"):
+class TCPSession(ListenerMixin, InputMixin, OutputMixin, StateMachine, machine="tcp"):
     """One TCP connection. See the module docstring for the host and user interfaces."""
 
-    _segment_in_scapy = False
-    _segment_out_scapy = False
-    plain_time_wait = True
-    """True when the class keeps TCPSession's TIME_WAIT path for a SYN (class attribute)."""
+    compact_time_wait_syn_path = True
+    """Class setting: whether the TCP layer may take a SYN that reopens a compact TIME_WAIT
+    record straight to the listener (as Linux's TCP_TW_SYN), without reviving a session of
+    this class to run `segment_arrives`, `on_segment_in`, `reopen_from_time_wait`,
+    `take_reopening_syn` and `take_syn_after_time_wait`. Set it False in a subclass that
+    overrides any of those for such a SYN: the record is then revived and the SYN goes
+    through this class's methods."""
+    timers_class: type[Timers] = Timers
+    """Class setting: the `Timers` part each connection owns (a subclass of `Timers`
+    changes what a timer's expiry does)."""
     awaiting_accept = False
     """True while this connection waits in its listener's accept queue."""
     _isn_floor: SeqNum | None = None
     """Set on a connection that replaces one in TIME_WAIT: its ISS must lie beyond this."""
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        # A subclass that overrides a per-segment hook gets scapy packets in it; the
-        # default path never builds one (DESIGN.md: fast inside, scapy at the edges).
-        cls._segment_in_scapy = cls.on_segment_in is not TCPSession.on_segment_in
-        cls._segment_out_scapy = cls.on_segment_out is not TCPSession.on_segment_out
-        # The TCP layer may hand a reopening SYN from a TIME_WAIT record straight to the
-        # listener only if nothing on the way (see `_TIME_WAIT_PATH`) was overridden.
-        cls.plain_time_wait = all(
-            getattr(cls, name) is getattr(TCPSession, name) for name in _TIME_WAIT_PATH
-        )
-
     def __init__(
         self,
-        host: Any,
+        host: TcpHost,
         *,
         local_ip: str = "0.0.0.0",
         local_port: int = 0,
@@ -125,7 +124,7 @@ class TCPSession(ListenerMixin, InputMixin, OutputMixin, TimerMixin, StateMachin
         self.probe_since: float | None = None
         self.rtt_seq: SeqNum | None = None
         self.rtt_time = 0.0
-        self._make_timers()
+        self.timers = self.timers_class(self)
 
     def queue_for_accept(self, child: TCPSession) -> None:
         """Put an established ``child`` in this listener's accept queue."""
@@ -440,39 +439,54 @@ class TCPSession(ListenerMixin, InputMixin, OutputMixin, TimerMixin, StateMachin
         its user's reference back to it), so that reference counting frees it at once
         rather than the cyclic GC later: a server closes thousands a second. A connection
         still waiting for accept() keeps its user, which accept() hands out."""
-        self.rexmit_timer = self.persist_timer = NO_TIMER
-        self.delack_timer = self.keepalive_timer = NO_TIMER
-        self.time_wait_timer = NO_TIMER
+        self.timers = IDLE_TIMERS
         if not self.awaiting_accept:
             self.user = None
 
-    def on_segment_out(self, segment: Any) -> Any:
-        """Hook: sees (and may rewrite or drop, returning None) every outgoing segment.
+    def on_segment_out(self, segment: tcpwire.TcpSegment) -> Any:
+        """Hook: sees (and may rewrite or drop) every segment this session sends.
 
-        The default passes the fast repr through. A subclass that overrides it receives a
-        scapy ``IP()/TCP()`` packet and returns one (or None to drop it).
+        ``segment`` is the `TcpSegment` about to be sent, whether or not a subclass
+        overrides this hook. Return it, another `TcpSegment` (e.g. built with
+        ``dataclasses.replace``), or None to drop it. For a scapy view call
+        ``self.to_scapy(segment)``; a scapy packet returned is accepted too: its TCP
+        header and payload are sent as they are (checksum recomputed when unset), while
+        the IP header is built by IP as for any segment (its TTL, TOS and identification
+        are IP's, not the scapy packet's). The default returns ``segment``.
         """
         return segment
 
+    def on_segment_in(self, segment: tcpwire.TcpSegment, meta: IpMeta) -> None:
+        """Hook: sees every incoming segment of this session before it is processed.
+
+        ``segment`` is the `TcpSegment` and ``meta`` the `IpMeta` IP delivered it with
+        (addresses, TTL, TOS), whether or not a subclass overrides this hook; for a scapy
+        view call ``self.to_scapy(segment, meta)``. The return value is ignored (the
+        segment is then processed as usual). The default does nothing.
+        """
+
+    def to_scapy(self, segment: tcpwire.TcpSegment, meta: IpMeta | None = None) -> Any:
+        """``segment`` as a scapy ``IP()/TCP()`` packet with checksums and lengths unset:
+        an incoming one with the `IpMeta` it came with (its IP header shows the sender,
+        TTL and TOS), an outgoing one (no ``meta``) from our address to the peer's."""
+        from pystack.tcp.scapy_view import to_scapy_tcp
+
+        return to_scapy_tcp(self, segment, meta)
+
     def emit_segment(self, seg: tcpwire.TcpSegment) -> None:
         """Send a segment of this connection through `on_segment_out` to the host."""
-        if not self._segment_out_scapy:
-            self.host.transmit(self, seg)
-            return
-        from pystack.tcp.scapy_view import from_scapy_tcp, to_scapy_tcp
+        out = self.on_segment_out(seg)
+        if out is seg or type(out) is tcpwire.TcpSegment:
+            self.host.transmit(self, out)
+        elif out is not None:
+            from pystack.tcp.scapy_view import tcp_bytes_of
 
-        packet = self.on_segment_out(to_scapy_tcp(self, seg))
-        if packet is not None:
-            data, ip_fields = from_scapy_tcp(packet)
-            self.host.transmit_bytes(self, data, **ip_fields)
+            self.host.transmit_bytes(self, tcp_bytes_of(out))
 
     def segment_arrives(self, seg: tcpwire.TcpSegment, meta: IpMeta) -> None:
         """Process one incoming segment (RFC 9293 §3.10.7), which IP delivered with
         ``meta`` (its addresses, TTL, TOS: a listener's peer is ``meta.src``)."""
-        if self._segment_in_scapy:
-            from pystack.tcp.scapy_view import to_scapy_tcp
-
-            self.on_segment_in(to_scapy_tcp(self, seg, meta))
+        self.on_segment_in(seg, meta)
         self.keepalive_reset()
         handler = _BY_STATE.get(self.state)
         if handler is None:
@@ -524,7 +538,7 @@ class TCPSession(ListenerMixin, InputMixin, OutputMixin, TimerMixin, StateMachin
             self._retransmit_una()
         if not self.cc.in_recovery:
             self.scoreboard.high_rxt = None
-        self.rexmit_timer.cancel()  # RFC 6298 §5.3: restart on new data acknowledged
+        self.timers.rexmit.cancel()  # RFC 6298 §5.3: restart on new data acknowledged
         if ack_v != self.snd_max.value:
             self.arm_rexmit()
         if self.user is not None and data_acked:
@@ -653,11 +667,11 @@ class TCPSession(ListenerMixin, InputMixin, OutputMixin, TimerMixin, StateMachin
         congestion and RTT state and the other timers for shared idle ones, and let equal
         sequence numbers share one object, so that the thousands of TIME_WAIT sessions a
         busy server holds are a handful of objects each for the cyclic GC."""
-        if self.rexmit_timer is NO_TIMER:
+        timers = self.timers
+        if timers.rexmit is NO_TIMER:
             return  # already released (a retransmitted FIN restarted 2*MSL)
-        self.delack_timer.stop()
-        self.rexmit_timer = self.persist_timer = NO_TIMER
-        self.delack_timer = self.keepalive_timer = NO_TIMER
+        timers.release_for_time_wait()
+        self.timers = TimeWaitTimers(self, timers.time_wait.deadline)
         self.sndbuf = _IDLE.sndbuf
         if not len(self.rcvbuf):
             self.rcvbuf = _IDLE.rcvbuf
@@ -671,6 +685,56 @@ class TCPSession(ListenerMixin, InputMixin, OutputMixin, TimerMixin, StateMachin
         self.cc = _IDLE.cc
         self._cc_factory = None
         self.snd_nxt = self.snd_wl2 = self.snd_una = self.snd_max
+
+    # ========================================================================= timers
+
+    def start_time_wait_timer(self, **kw: Any) -> None:
+        """Hook: (re)start the 2*MSL timeout on entering TIME_WAIT (RFC 9293 §3.10.7.4,
+        §3.4.2), then drop what the connection no longer needs (`release_for_time_wait`).
+        A host keeping compact TIME_WAIT records runs the wait itself."""
+        self.release_for_time_wait()
+        self.timers.start_time_wait(self)
+
+    def arm_rexmit(self) -> None:
+        """Run the retransmission timer while data is outstanding (RFC 6298 §5.1)."""
+        self.timers.arm_rexmit(self)
+
+    def enter_persist(self) -> None:
+        """Probe a zero window (RFC 9293 §3.8.6.1)."""
+        self.timers.enter_persist(self)
+
+    def keepalive_reset(self) -> None:
+        """Any segment from the peer proves it alive (RFC 9293 §3.8.4)."""
+        self.timers.keepalive_reset(self)
+
+    def cancel_timers(self) -> None:
+        """Stop every timer (the connection is gone)."""
+        self.timers.cancel_all()
+
+    @property
+    def rexmit_timer(self) -> Any:
+        """The retransmission timer (``timers.rexmit``)."""
+        return self.timers.rexmit
+
+    @property
+    def persist_timer(self) -> Any:
+        """The persist timer (``timers.persist``)."""
+        return self.timers.persist
+
+    @property
+    def delack_timer(self) -> Any:
+        """The delayed ACK timer (``timers.delack``)."""
+        return self.timers.delack
+
+    @property
+    def keepalive_timer(self) -> Any:
+        """The keep-alive timer (``timers.keepalive``)."""
+        return self.timers.keepalive
+
+    @property
+    def time_wait_timer(self) -> Any:
+        """The 2*MSL timer (``timers.time_wait``)."""
+        return self.timers.time_wait
 
     # ======================================================================= snapshot
 
@@ -698,9 +762,9 @@ class TCPSession(ListenerMixin, InputMixin, OutputMixin, TimerMixin, StateMachin
             "timers": {
                 name: timer.deadline
                 for name, timer in (
-                    ("rexmit", self.rexmit_timer), ("persist", self.persist_timer),
-                    ("delack", self.delack_timer), ("keepalive", self.keepalive_timer),
-                    ("time_wait", self.time_wait_timer),
+                    ("rexmit", self.timers.rexmit), ("persist", self.timers.persist),
+                    ("delack", self.timers.delack), ("keepalive", self.timers.keepalive),
+                    ("time_wait", self.timers.time_wait),
                 )
                 if timer.active
             },
@@ -738,12 +802,6 @@ class _Idle:
 
 DEFAULT_SMSS = 536
 _IDLE = _Idle()
-
-# What a SYN for a connection in TIME_WAIT goes through (see `TCPSession.plain_time_wait`).
-_TIME_WAIT_PATH = (
-    "segment_arrives", "on_segment_in", "_in_time_wait", "reopen_from_time_wait",
-    "take_reopening_syn", "take_syn_after_time_wait",
-)  # fmt: skip
 
 
 def _in_syn_sent(session: TCPSession, seg: tcpwire.TcpSegment, meta: IpMeta) -> None:

@@ -1,7 +1,9 @@
 """The transmission control block's fields, declared once for the TCP session's mixins.
 
-`TCPSession` is split by concern (input pipeline, output, timers); each part subclasses
-`Tcb` so that the fields and the cross-module methods are typed in one place.
+The TCB lives on the `TCPSession` object. Its receive side, send side and listener
+modules are base classes of it that subclass `Tcb`, so that the fields and the
+cross-module methods are typed in one place; the timers are an owned part
+(`pystack.tcp.timers.Timers`, typed against its own `TimerOwner` protocol).
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ from pystack.wire.seqnum import SeqNum
 if TYPE_CHECKING:
     from pystack.layers.ip_meta import IpMeta
     from pystack.tcp.congestion import CongestionControl
+    from pystack.tcp.host import TcpHost
     from pystack.tcp.reorder import ReorderQueue
     from pystack.tcp.sack import Scoreboard
-    from pystack.tcp.timers import Timer, TimeWaitTimer
+    from pystack.tcp.timers import Timers
     from pystack.wire.tcp import TcpSegment
 
 __all__ = ["Tcb"]
@@ -29,7 +32,7 @@ class Tcb:
 
     state: str
     config: TcpConfig
-    host: Any
+    host: TcpHost
     clock: Any
     local_ip: str
     local_port: int
@@ -73,11 +76,7 @@ class Tcb:
     passive: bool
     dupacks: int
     ack_pending: int
-    rexmit_timer: Timer
-    persist_timer: Timer
-    delack_timer: Timer
-    keepalive_timer: Timer
-    time_wait_timer: TimeWaitTimer
+    timers: Timers
     rexmit_since: float | None
     # Zero-window probing (RFC 9293 §3.8.6.1): probes sent in this persist period, and
     # when the oldest probe no ACK has answered yet was sent.
@@ -109,3 +108,12 @@ class Tcb:
         def keepalive_reset(self) -> None: ...
         def fin_seq(self) -> SeqNum: ...
         def window_to_advertise(self) -> int: ...
+        def new_cc(self, smss: int) -> CongestionControl: ...
+        def on_listen_syn(self, seg: TcpSegment, meta: IpMeta) -> None: ...
+        def on_listen_ack(self, seg: TcpSegment, meta: IpMeta) -> bool: ...
+        def on_dupack(self, seg: TcpSegment) -> None: ...
+        def sack_update(self, seg: TcpSegment, ack: SeqNum) -> int: ...
+        def remember_fin(self, fin_at: SeqNum) -> None: ...
+        def _drain_reorder(self) -> bool: ...
+        def reorder_pending(self) -> bool: ...
+        def reorder_insert(self, seq: SeqNum, data: bytes, fin: bool) -> bool: ...

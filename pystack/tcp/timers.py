@@ -10,13 +10,16 @@ import heapq
 import itertools
 import weakref
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
-from pystack.tcp.config import CloseReason
-from pystack.tcp.tcb import Tcb
+from pystack.tcp.config import CloseReason, TcpConfig
+from pystack.tcp.rtt import RttEstimator
 from pystack.wire import tcp as tcpwire
+from pystack.wire.seqnum import SeqNum
 
-__all__ = ["TimeWaitTimer", "Timer", "TimerMixin"]
+__all__ = [
+    "IDLE_TIMERS", "NO_TIMER", "TimeWaitTimer", "TimeWaitTimers", "Timer", "TimerOwner", "Timers",
+]  # fmt: skip
 
 _SYN_STATES = frozenset({"SYN_SENT", "SYN_RECEIVED"})
 
@@ -27,14 +30,16 @@ class Timer:
     Re-arming to a later deadline (the retransmission timer restarts on every ACK) keeps
     the pending delayed call and only moves ``deadline``: when the call fires early it
     re-schedules itself for the rest, so a busy connection costs one callLater per RTO
-    rather than one per ACK.
+    rather than one per ACK. On expiry it calls ``handler(owner.timers, owner)``: a plain
+    function and the session, not a bound method per timer.
     """
 
-    __slots__ = ("_call", "_clock", "_fn", "deadline")
+    __slots__ = ("_call", "_clock", "_handler", "_owner", "deadline")
 
-    def __init__(self, clock: Any, fn: Callable[[], None]) -> None:
+    def __init__(self, clock: Any, owner: Any, handler: Callable[[Any, Any], None]) -> None:
         self._clock = clock
-        self._fn = fn
+        self._owner = owner
+        self._handler = handler
         self._call: Any = None
         self.deadline: float | None = None
 
@@ -74,7 +79,8 @@ class Timer:
             self._call = self._clock.callLater(remaining, self._expire)
             return
         self.deadline = None
-        self._fn()
+        owner = self._owner
+        self._handler(owner.timers, owner)
 
     def stop(self) -> None:
         """Cancel for good, pending delayed call included (the connection is gone)."""
@@ -135,7 +141,8 @@ class _Reaper:
             deadline, _, timer = heapq.heappop(heap)
             if timer.deadline == deadline:
                 timer.deadline = None
-                timer.session._on_time_wait_timeout()
+                session = timer.session
+                session.timers.on_time_wait_timeout(session)
         if heap and self.call is None:
             self.call = self.clock.callLater(heap[0][0] - self.clock.seconds(), self._run)
 
@@ -148,7 +155,7 @@ class TimeWaitTimer:
 
     __slots__ = ("deadline", "session")
 
-    def __init__(self, session: TimerMixin) -> None:
+    def __init__(self, session: Any) -> None:
         self.session = session
         self.deadline: float | None = None
 
@@ -178,160 +185,243 @@ class TimeWaitTimer:
     stop = cancel
 
 
-class TimerMixin(Tcb):
-    """Timer expiry handlers of a TCP session."""
+class TimerOwner(Protocol):
+    """What `Timers` needs from its session: the TCB fields it reads and writes, and the
+    session calls an expiry leads to (send, fire a trigger, give up)."""
 
-    def _make_timers(self) -> None:
-        self.rexmit_timer = Timer(self.clock, self._on_rexmit_timeout)
-        self.persist_timer = Timer(self.clock, self._on_persist_timeout)
-        self.delack_timer = Timer(self.clock, self._on_delack_timeout)
-        self.keepalive_timer = Timer(self.clock, self._on_keepalive_timeout)
-        self.time_wait_timer = TimeWaitTimer(self)
+    state: str
+    clock: Any
+    config: TcpConfig
+    host: Any
+    timers: Timers
+    iss: SeqNum
+    snd_una: SeqNum
+    snd_nxt: SeqNum
+    snd_max: SeqNum
+    snd_wnd: int
+    rtt: RttEstimator
+    rtt_seq: SeqNum | None
+    cc: Any
+    scoreboard: Any
+    sndbuf: Any
+    dupacks: int
+    ack_pending: int
+    rexmit_since: float | None
+    persist_backoffs: int
+    probe_since: float | None
+    keepalive_probes: int
 
-    def cancel_timers(self) -> None:
+    def fire(self, trigger: str, **kwargs: Any) -> bool: ...
+    def emit_segment(self, seg: tcpwire.TcpSegment) -> None: ...
+    def syn_segment(self) -> tcpwire.TcpSegment: ...
+    def send_synack(self, **kw: Any) -> None: ...
+    def send_ack(self, **kw: Any) -> None: ...
+    def send_data(self, seq: SeqNum, data: bytes, flags: int) -> None: ...
+    def output(self, force_one: bool = False) -> None: ...
+    def sndbuf_seq(self) -> SeqNum: ...
+    def make_segment(self, seq: SeqNum, flags: int, payload: bytes = b"") -> tcpwire.TcpSegment: ...
+    def synack_retries_spent(self) -> bool: ...
+
+
+class Timers:
+    """A session's timers and what their expiry does: retransmission (RFC 6298), persist
+    (zero-window probes, RFC 9293 §3.8.6.1), delayed ACK, keep-alive (§3.8.4), 2*MSL
+    (§3.4.2) and the user timeout (R2, §3.8.3).
+
+    The part owns the timer objects; the TCB stays on the session, which every method
+    takes as ``s`` (a `TimerOwner`), so the part holds no reference back to it and a
+    finished connection swaps it for the shared `IDLE_TIMERS`. A subclass replaces the
+    behaviour of a timer by overriding its method and naming the subclass in
+    ``TCPSession.timers_class``.
+    """
+
+    __slots__ = ("delack", "keepalive", "persist", "rexmit", "time_wait")
+    rexmit: Any
+    persist: Any
+    delack: Any
+    keepalive: Any
+    time_wait: Any
+
+    def __init__(self, s: TimerOwner | None = None) -> None:
+        if s is None:  # the shared idle part: nothing ever runs
+            self.rexmit = self.persist = self.delack = self.keepalive = NO_TIMER
+            self.time_wait = NO_TIMER
+            return
+        cls, clock = type(self), s.clock
+        self.rexmit = Timer(clock, s, cls.on_rexmit_timeout)
+        self.persist = Timer(clock, s, cls.on_persist_timeout)
+        self.delack = Timer(clock, s, cls.on_delack_timeout)
+        self.keepalive = Timer(clock, s, cls.on_keepalive_timeout)
+        self.time_wait = TimeWaitTimer(s)
+
+    def cancel_all(self) -> None:
         """Stop every timer (the connection is gone)."""
-        for timer in (
-            self.rexmit_timer,
-            self.persist_timer,
-            self.delack_timer,
-            self.keepalive_timer,
-            self.time_wait_timer,
-        ):
+        for timer in (self.rexmit, self.persist, self.delack, self.keepalive, self.time_wait):
             timer.stop()
 
-    def arm_rexmit(self) -> None:
+    def release_for_time_wait(self) -> None:
+        """In TIME_WAIT only the 2*MSL timer remains: the others stop for good."""
+        for timer in (self.rexmit, self.persist, self.delack, self.keepalive):
+            timer.stop()
+        self.rexmit = self.persist = self.delack = self.keepalive = NO_TIMER
+
+    def arm_rexmit(self, s: TimerOwner) -> None:
         """RFC 6298 §5.1: run the retransmission timer while data is outstanding."""
-        if self.snd_una.value != self.snd_max.value and self.persist_timer.deadline is None:
-            timer = self.rexmit_timer
+        if s.snd_una.value != s.snd_max.value and self.persist.deadline is None:
+            timer = self.rexmit
             if timer.deadline is None:
-                timer.arm(self.rtt.rto)
+                timer.arm(s.rtt.rto)
 
     # ------------------------------------------------------------- retransmission timer
 
-    def _on_rexmit_timeout(self) -> None:
-        if self.snd_una == self.snd_max:
+    def on_rexmit_timeout(self, s: TimerOwner) -> None:
+        """The retransmission timer expired: back off, resend the oldest segment, or
+        give up after R2."""
+        if s.snd_una == s.snd_max:
             return
-        now = self.clock.seconds()
-        repeated = self.rexmit_since is not None
-        if self.rexmit_since is None:
-            self.rexmit_since = now
+        now = s.clock.seconds()
+        repeated = s.rexmit_since is not None
+        if s.rexmit_since is None:
+            s.rexmit_since = now
         # RFC 9293 §3.8.3 (MUST-20): give up after R2, longer for a SYN (>= 3 minutes).
-        r2 = self.config.syn_r2 if self.state in _SYN_STATES else self.config.r2
-        if now - self.rexmit_since >= r2 or self.synack_retries_spent():
-            self.fire("timeout_user", reason=CloseReason.TIMED_OUT)
+        r2 = s.config.syn_r2 if s.state in _SYN_STATES else s.config.r2
+        if now - s.rexmit_since >= r2 or s.synack_retries_spent():
+            s.fire("timeout_user", reason=CloseReason.TIMED_OUT)
             return
-        self.rtt.backoff()  # RFC 6298 §5.5
-        self.rtt_seq = None  # Karn: no sample from a retransmitted segment (RFC 6298 §3)
-        self.dupacks = 0
+        s.rtt.backoff()  # RFC 6298 §5.5
+        s.rtt_seq = None  # Karn: no sample from a retransmitted segment (RFC 6298 §3)
+        s.dupacks = 0
         # RFC 2018 §8, RFC 6675 §5.1: the receiver may have reneged; forget what it SACKed
         # (its later ACKs report again what it still holds).
-        self.scoreboard.clear()
-        self.cc.on_retransmit_timeout(self.snd_una, self.snd_max, repeated)
-        self._retransmit_first()
-        self.rexmit_timer.arm(self.rtt.rto)  # RFC 6298 §5.6
+        s.scoreboard.clear()
+        s.cc.on_retransmit_timeout(s.snd_una, s.snd_max, repeated)
+        self.retransmit_first(s)
+        self.rexmit.arm(s.rtt.rto)  # RFC 6298 §5.6
 
-    def _retransmit_first(self) -> None:
+    def retransmit_first(self, s: TimerOwner) -> None:
         """Resend the oldest unacknowledged segment: SYN, SYN,ACK or data (and FIN)."""
-        if self.snd_una == self.iss:
-            if self.state == "SYN_SENT":
-                self.emit_segment(self.syn_segment())
+        if s.snd_una == s.iss:
+            if s.state == "SYN_SENT":
+                s.emit_segment(s.syn_segment())
             else:
-                self.send_synack()
+                s.send_synack()
             return
         # RFC 5681 §3.1 after a timeout: go back and resend from snd_una in slow start.
-        self.snd_nxt = self.snd_una
-        self.output(force_one=True)
+        s.snd_nxt = s.snd_una
+        s.output(force_one=True)
 
     # -------------------------------------------------------------------- persist timer
 
-    def enter_persist(self) -> None:
+    def enter_persist(self, s: TimerOwner) -> None:
         """RFC 9293 §3.8.6.1: probe a zero window, the first time after one RTO (SHLD-29)."""
-        if not self.persist_timer.active:
-            self.rexmit_timer.cancel()
-            self.persist_backoffs = 0
-            self.probe_since = None
-            self.persist_timer.arm(self.rtt.rto)
+        if not self.persist.active:
+            self.rexmit.cancel()
+            s.persist_backoffs = 0
+            s.probe_since = None
+            self.persist.arm(s.rtt.rto)
 
-    def persist_interval(self) -> float:
+    @staticmethod
+    def persist_interval(s: TimerOwner) -> float:
         """The wait before the next probe: the RTO doubled per probe sent (SHLD-30, as
         Linux's tcp_probe0_when), up to `TcpConfig.max_rto`. Its own count, so that a
         window that opens leaves the retransmission timer's backoff untouched."""
-        return min(self.rtt.rto * (1 << min(self.persist_backoffs, 30)), self.config.max_rto)
+        return min(s.rtt.rto * (1 << min(s.persist_backoffs, 30)), s.config.max_rto)
 
-    def _on_persist_timeout(self) -> None:
-        if self.snd_wnd > 0:
-            self.output(force_one=True)  # the SWS override timeout (RFC 9293 §3.8.6.2.1)
+    def on_persist_timeout(self, s: TimerOwner) -> None:
+        """The persist timer expired: probe the zero window, or give up after R2."""
+        if s.snd_wnd > 0:
+            s.output(force_one=True)  # the SWS override timeout (RFC 9293 §3.8.6.2.1)
             return
-        now = self.clock.seconds()
-        if self.probe_since is not None and now - self.probe_since >= self.config.r2:
+        now = s.clock.seconds()
+        if s.probe_since is not None and now - s.probe_since >= s.config.r2:
             # MUST-37 keeps open only a connection whose probes are acknowledged; probes
             # unanswered for R2 mean the peer is gone (MUST-20; Linux gives up after
             # tcp_retries2 unanswered probes).
-            self.fire("timeout_user", reason=CloseReason.TIMED_OUT)
+            s.fire("timeout_user", reason=CloseReason.TIMED_OUT)
             return
         # MUST-36: one byte of new data beyond the window. SND.MAX covers it, so that the
         # ACK of the byte is acceptable; its answers are not duplicate ACKs (see
         # `InputMixin._process_ack`).
-        probe = self.sndbuf.peek(self.snd_una - self.sndbuf_seq(), 1)
+        probe = s.sndbuf.peek(s.snd_una - s.sndbuf_seq(), 1)
         if probe:
-            if self.probe_since is None:
-                self.probe_since = now
-            self.send_data(self.snd_una, probe, tcpwire.ACK)
-            if self.snd_max == self.snd_una:
-                self.snd_nxt = self.snd_max = self.snd_una + 1
-        self.persist_backoffs += 1
-        self.persist_timer.arm(self.persist_interval())
+            if s.probe_since is None:
+                s.probe_since = now
+            s.send_data(s.snd_una, probe, tcpwire.ACK)
+            if s.snd_max == s.snd_una:
+                s.snd_nxt = s.snd_max = s.snd_una + 1
+        s.persist_backoffs += 1
+        self.persist.arm(self.persist_interval(s))
 
     # --------------------------------------------------------------- delayed ACK timer
 
-    def _on_delack_timeout(self) -> None:
-        if self.ack_pending:
-            self.send_ack()
+    def on_delack_timeout(self, s: TimerOwner) -> None:
+        """The delayed ACK is due (RFC 9293 §3.8.6.3)."""
+        if s.ack_pending:
+            s.send_ack()
 
     # ------------------------------------------------------------------ keep-alive timer
 
-    def keepalive_reset(self) -> None:
+    def keepalive_reset(self, s: TimerOwner) -> None:
         """Any segment from the peer proves it alive (RFC 9293 §3.8.4)."""
-        if self.config.keepalive and self.state == "ESTABLISHED":
-            self.keepalive_probes = 0
-            self.keepalive_timer.arm(self.config.keepalive_idle)
+        if s.config.keepalive and s.state == "ESTABLISHED":
+            s.keepalive_probes = 0
+            self.keepalive.arm(s.config.keepalive_idle)
 
-    def _on_keepalive_timeout(self) -> None:
-        if self.state != "ESTABLISHED":
+    def on_keepalive_timeout(self, s: TimerOwner) -> None:
+        """The connection was idle: probe the peer, or give up after the probes."""
+        if s.state != "ESTABLISHED":
             return
-        if self.keepalive_probes >= self.config.keepalive_count:
-            self.fire(
-                "timeout_user", reason=CloseReason.TIMED_OUT
-            )  # RFC 9293 §3.8.4: the peer is gone
+        if s.keepalive_probes >= s.config.keepalive_count:
+            s.fire("timeout_user", reason=CloseReason.TIMED_OUT)  # RFC 9293 §3.8.4
             return
-        self.keepalive_probes += 1
+        s.keepalive_probes += 1
         # RFC 9293 §3.8.4: a probe carries SEG.SEQ = SND.NXT-1 and no data (MUST-27 allows).
-        self.emit_segment(self.make_segment(self.snd_nxt - 1, tcpwire.ACK))
-        self.keepalive_timer.arm(self.config.keepalive_interval)
+        s.emit_segment(s.make_segment(s.snd_nxt - 1, tcpwire.ACK))
+        self.keepalive.arm(s.config.keepalive_interval)
 
     # ------------------------------------------------------------------ TIME_WAIT timer
 
-    def start_time_wait_timer(self, **kw: Any) -> None:
-        """Hook: (re)start the 2*MSL timeout (RFC 9293 §3.10.7.4, §3.4.2).
-
-        A host that keeps compact TIME_WAIT records (``host.holds_time_wait``, the TCP layer
-        by default) runs the wait itself once this segment is processed: the deadline is
-        set for it to read, and nothing is scheduled that would keep this session alive.
-        """
-        for timer in (self.rexmit_timer, self.persist_timer, self.keepalive_timer):
+    def start_time_wait(self, s: TimerOwner) -> None:
+        """(Re)start the 2*MSL timeout (RFC 9293 §3.10.7.4, §3.4.2). A host that keeps
+        compact TIME_WAIT records (``host.holds_time_wait``) runs the wait itself: the
+        deadline is only set for it to read."""
+        for timer in (self.rexmit, self.persist, self.keepalive):
             timer.stop()
-        if getattr(self.host, "holds_time_wait", False):
-            self.time_wait_timer.deadline = self.clock.seconds() + 2 * self.config.msl
+        if getattr(s.host, "holds_time_wait", False):
+            self.time_wait.deadline = s.clock.seconds() + 2 * s.config.msl
         else:
-            self.time_wait_timer.arm(2 * self.config.msl)
-        self.release_for_time_wait()
+            self.time_wait.arm(2 * s.config.msl)
+
+    def on_time_wait_timeout(self, s: TimerOwner) -> None:
+        """2*MSL passed in TIME_WAIT: the connection closes."""
+        s.fire("timeout_2msl")
+
+
+class TimeWaitTimers(Timers):
+    """The part of a connection in TIME_WAIT: nothing runs but the 2*MSL timer, which is
+    this object itself (one object for the cyclic GC rather than two; a busy server holds
+    thousands of such connections)."""
+
+    __slots__ = ("deadline", "session")
+
+    def __init__(self, s: TimerOwner, deadline: float | None) -> None:
+        self.rexmit = self.persist = self.delack = self.keepalive = NO_TIMER
+        self.session = s
+        self.deadline = deadline
+
+    @property
+    def time_wait(self) -> TimeWaitTimers:
+        """The 2*MSL timer: this part itself (a property, not a reference cycle)."""
+        return self
+
+    active = TimeWaitTimer.active
+    arm = TimeWaitTimer.arm
+    arm_if_idle = TimeWaitTimer.arm_if_idle
+    cancel = stop = TimeWaitTimer.cancel
 
     def release_for_time_wait(self) -> None:
-        """Drop what a connection in TIME_WAIT no longer needs (defined by the session)."""
+        """Released already."""
 
-    def synack_retries_spent(self) -> bool:
-        """Whether a half-open connection gives up now (defined by the session)."""
-        return False
 
-    def _on_time_wait_timeout(self) -> None:
-        self.fire("timeout_2msl")
+IDLE_TIMERS = Timers()
+"""The part a finished connection keeps: no timer ever runs (shared by all)."""

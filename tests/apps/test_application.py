@@ -326,3 +326,45 @@ def test_a_connection_closed_before_accept_still_comes_with_its_own_application(
     assert app is not server and app.session is not None
     assert app.session.state in ("CLOSED", "LAST_ACK", "CLOSE_WAIT")
     assert app.fetch_data() == b""
+
+
+def test_accept_and_backlog_work_for_an_application_that_overrides_its_hooks(
+    pair: TcpPair,
+) -> None:
+    """Overriding packet_received and connection_made does not take the connections out
+    of the listen queue: after bind(port), accept() hands them out and the backlog holds
+    back the ones beyond it."""
+    got: list[bytes] = []
+
+    class Pushed(TCPApplication):
+        def packet_received(self, packet: bytes, **kwargs: Any) -> None:
+            got.append(packet)
+
+        def connection_made(self) -> None:
+            pass
+
+    server = Pushed()
+    pair.register(server, 1)
+    server.bind(7)
+    server.listen(1)
+    results: list[list[bool]] = []
+    clients = []
+    for _ in range(2):
+        client = TCPApplication()
+        pair.register(client, 0)
+        result: list[bool] = []
+        client.connect_deferred(SERVER_IP, 7).addCallback(result.append)
+        results.append(result)
+        clients.append(client)
+        pair.run(0.5)
+    assert results[0] == [True] and results[1] == []  # the second waits (SYN dropped)
+    accepted: list[Any] = []
+    server.accept_deferred().addCallback(accepted.append)
+    assert accepted == [server]
+    pair.run(4.0, step=0.01)  # its SYN is retransmitted and now finds room
+    assert results[1] == [True]
+    server.accept_deferred().addCallback(accepted.append)
+    assert accepted == [server, server]
+    clients[0].send(b"hello")
+    pair.run(0.5)
+    assert got == [b"hello"]  # the hook still gets the data

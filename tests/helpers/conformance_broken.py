@@ -6,6 +6,7 @@ from typing import Any
 
 from pystack.layers.tcp_session import TCPSession
 from pystack.tcp.rtt import RttEstimator
+from pystack.tcp.timers import Timers
 from pystack.wire import tcp as tcpwire
 
 SYNCHRONIZED = ("ESTABLISHED", "FIN_WAIT_1", "FIN_WAIT_2", "CLOSE_WAIT", "CLOSING", "LAST_ACK",
@@ -110,10 +111,16 @@ class ShortTimeWait(TCPSession):
         self.time_wait_timer.arm(self.config.msl)
 
 
+class _ForeverTimers(Timers):
+    __slots__ = ()
+
+    def on_rexmit_timeout(self, s: Any) -> None:
+        s.rexmit_since = None
+        super().on_rexmit_timeout(s)
+        s.rexmit_since = None
+
+
 class NeverGivesUp(TCPSession):
     """Retransmits forever: no user timeout (RFC 9293 §3.8.3 R2)."""
 
-    def _on_rexmit_timeout(self) -> None:
-        self.rexmit_since = None
-        super()._on_rexmit_timeout()
-        self.rexmit_since = None
+    timers_class = _ForeverTimers

@@ -126,8 +126,8 @@ def test_a_segment_hook_sees_the_ttl_and_tos_the_segment_came_with() -> None:
     seen: list[tuple[str, str, int, int]] = []
 
     class Watching(TCPSession):
-        def on_segment_in(self, segment: Any) -> None:
-            ip = segment.getlayer("IP")
+        def on_segment_in(self, segment: Any, meta: Any) -> None:
+            ip = self.to_scapy(segment, meta).getlayer("IP")
             seen.append((ip.src, ip.dst, ip.ttl, ip.tos))
 
     net.a.tcp.listen(80, session_class=Watching)

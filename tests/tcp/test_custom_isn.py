@@ -49,8 +49,9 @@ def test_on_segment_out_override_gets_scapy_and_rewrites() -> None:
 
     class Marker(TCPSession):
         def on_segment_out(self, segment: Any) -> Any:
-            segment["TCP"].urgptr = 4242
-            return segment
+            packet = self.to_scapy(segment)
+            packet["TCP"].urgptr = 4242
+            return packet
 
     h = TcpHarness("ESTABLISHED", session_class=Marker)
     h.session.send(b"hi")

@@ -170,6 +170,8 @@ def test_an_old_segment_in_time_wait_is_acked_and_dropped() -> None:
 class GenericPipeline(TCPSession):
     """Overrides a check, so segments go through the generic loop, not the fast path."""
 
+    fast_receive_path = False
+
     def check_paws(self, seg: tcpwire.TcpSegment) -> tcpwire.TcpSegment | None:
         return super().check_paws(seg)
 

@@ -13,8 +13,9 @@ from pystack.tcp.session import TCPSession
 class Watching(TCPSession):
     seen: list[tuple[str, str, str]] = []
 
-    def on_segment_in(self, segment: Any) -> None:
-        Watching.seen.append((segment["IP"].src, segment["IP"].dst, str(segment["TCP"].flags)))
+    def on_segment_in(self, segment: Any, meta: Any) -> None:
+        packet = self.to_scapy(segment, meta)
+        Watching.seen.append((packet["IP"].src, packet["IP"].dst, str(packet["TCP"].flags)))
 
 
 def test_listener_with_on_segment_in_accepts_and_sees_the_syn() -> None:

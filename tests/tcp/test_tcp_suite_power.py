@@ -34,6 +34,8 @@ class NoWrapSession(TCPSession):
     """Acceptability test on plain 32-bit integers, as a C implementation comparing
     uint32_t values would do: wrong whenever the window straddles 2**32."""
 
+    fast_receive_path = False  # it overrides a check
+
     def check_sequence(self, seg: tcpwire.TcpSegment) -> tcpwire.TcpSegment | None:
         rcv_nxt = int(self.rcv_nxt)
         wnd = max(self.rcv_adv - self.rcv_nxt, 0)
@@ -61,6 +63,8 @@ class DuplicatingSession(TCPSession):
 
 class BlindResetSession(TCPSession):
     """Accepts any in-window RST, as RFC 793 did: open to blind reset attacks (RFC 5961)."""
+
+    fast_receive_path = False  # it overrides a check
 
     def check_rst(self, seg: tcpwire.TcpSegment) -> tcpwire.TcpSegment | None:
         if seg.flags & tcpwire.RST:
