@@ -1,0 +1,133 @@
+"""RFC 1122 host requirements of the IP, ICMP and UDP layers that the per-layer test files
+do not name: TTL 1 on receipt, ignored options, soft ICMP errors reaching the application,
+IP options and TTL/TOS from a UDP application, link-layer broadcast and multicast, and the
+on-link / gateway decision."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from pystack.apps.udp_application import UDPApplication
+from pystack.sim import SimNet, WireTap
+from pystack.wire import icmp as icmp_wire
+from pystack.wire import ipv4
+from pystack.wire import udp as udp_wire
+from pystack.wire.ethernet import BROADCAST, ETHERTYPE_IPV4
+from pystack.wire.ipv4 import Ipv4Packet
+
+A, B, C = "198.18.0.1", "198.18.0.2", "198.18.0.3"
+OFF_LINK = "198.19.0.5"  # outside the simulated /24
+
+
+def udp_to_a(payload: bytes, **ip: Any) -> Ipv4Packet:
+    data = udp_wire.emit(udp_wire.UdpDatagram(1000, 7, payload), B, A)
+    return Ipv4Packet(B, A, 17, data, **ip)
+
+
+def bound_app(net: SimNet, port: int = 7) -> UDPApplication:
+    app = UDPApplication()
+    net.a.register_udp_application(app)
+    app.bind(port)
+    return app
+
+
+@pytest.fixture
+def net() -> SimNet:
+    sim = SimNet(2)
+    sim.a.arp.resolve(B, b"", 0x0800)  # learn B so A's datagrams go out at once
+    sim.advance(0.01)
+    return sim
+
+
+@pytest.mark.requirement("RFC1122:3.2.1.7-ttl-low-kept")
+def test_a_datagram_arriving_with_ttl_one_is_delivered(net: SimNet) -> None:
+    app = bound_app(net)
+    WireTap(net).inject(udp_to_a(b"last hop", ttl=1))
+    assert app.recvfrom() == (b"last hop", (B, 1000))
+
+
+@pytest.mark.requirement("RFC1122:3.2.1.8-unknown-option", "RFC1122:3.2.1.8b-stream-id-ignore")
+def test_unknown_and_stream_identifier_options_are_ignored(net: SimNet) -> None:
+    app = bound_app(net)
+    stream_id = bytes([136, 4, 0x12, 0x34])  # RFC 791 stream identifier
+    unknown = bytes([30, 4, 0xAB, 0xCD])  # an option number with no meaning
+    WireTap(net).inject(udp_to_a(b"with options", options=stream_id + unknown))
+    assert app.recvfrom() == (b"with options", (B, 1000))
+    assert sum(net.a.stats.drops().values()) == 0
+
+
+@pytest.mark.requirement(
+    "RFC1122:3.2.2.3-quench", "RFC1122:3.2.2.5-param-problem-up", "RFC1122:3.2.2.5-report-user"
+)
+def test_source_quench_and_parameter_problem_reach_the_application(net: SimNet) -> None:
+    app = UDPApplication()
+    net.a.register_udp_application(app)
+    port = app.bind(0)
+    sent = udp_wire.emit(udp_wire.UdpDatagram(port, 53, b"q"), A, B)
+    quoted = icmp_wire.quote(ipv4.emit(Ipv4Packet(A, B, 17, sent)))
+    tap = WireTap(net)
+    for type_, rest in ((4, 0), (12, 9 << 24)):  # quench; parameter problem at octet 9
+        tap.inject(
+            Ipv4Packet(B, A, 1, icmp_wire.emit(icmp_wire.IcmpMessage(type_, 0, rest, quoted)))
+        )
+    assert app.errors == [("source_quench", 0, (B, 53)), ("parameter_problem", 0, (B, 53))]
+
+
+@pytest.mark.requirement(
+    "RFC1122:3.2.1.8-options-set",
+    "RFC1122:4.1.3.2-options-send",
+    "RFC1122:4.1.3.2-options-down",
+    "RFC1122:4.1.4-ttl-tos-options",
+)
+def test_a_udp_application_sends_ip_options_ttl_and_tos(net: SimNet) -> None:
+    tap = WireTap(net)
+    app = UDPApplication()
+    net.a.register_udp_application(app)
+    record_route = bytes([7, 7, 4, 0, 0, 0, 0, 0])  # one empty slot, then end of options
+    app.send_packet(b"x", IP={"dst": B, "ttl": 5, "tos": 8, "options": record_route},
+                    UDP={"dport": 7})  # fmt: skip
+    net.advance(0.1)
+    (sent,) = [p for p in tap.ip() if p.src == A]
+    assert (sent.options, sent.ttl, sent.tos) == (record_route, 5, 8)
+
+
+@pytest.mark.requirement("RFC1122:3.3.6-link-broadcast")
+def test_ip_broadcast_and_multicast_go_out_as_link_broadcast_and_multicast(net: SimNet) -> None:
+    tap = WireTap(net)
+    app = UDPApplication()
+    net.a.register_udp_application(app)
+    for dst in ("255.255.255.255", "198.18.0.255", "224.0.0.9"):
+        app.sendto(b"all", (dst, 7))
+    net.advance(0.1)
+    macs = [f.dst for f in tap.frames if f.src == net.a.mac and f.ethertype == ETHERTYPE_IPV4]
+    assert macs == [BROADCAST, BROADCAST, "01:00:5e:00:00:09"]
+
+
+def _first_hop_macs(net: SimNet, *dsts: str) -> list[str]:
+    tap = WireTap(net)
+    app = UDPApplication()
+    net.a.register_udp_application(app)
+    for dst in dsts:
+        app.sendto(b"hop", (dst, 7))
+        net.advance(1.0)
+    return [f.dst for f in tap.frames if f.src == net.a.mac and f.ethertype == ETHERTYPE_IPV4]
+
+
+@pytest.mark.requirement(
+    "RFC1122:3.3.1.1-local-remote",
+    "RFC1122:3.3.1.2-default-gateway",
+    "RFC1122:3.3.1.6-manual-config",
+    "RFC1122:3.2.2.9-static-mask",
+)
+def test_the_mask_sends_on_link_peers_direct_and_others_to_the_gateway() -> None:
+    net = SimNet(3, gateway=B)
+    assert _first_hop_macs(net, C, OFF_LINK) == [net.stacks[2].mac, net.b.mac]
+
+
+@pytest.mark.requirement("RFC1122:3.3.1.1-no-gateway")
+def test_without_a_gateway_on_link_peers_work_and_off_link_ones_are_dropped() -> None:
+    net = SimNet(3)
+    assert _first_hop_macs(net, C, OFF_LINK) == [net.stacks[2].mac]
+    assert net.a.stats.dropped("IP", "no_route") == 1
