@@ -1,0 +1,144 @@
+"""RFC 9293 Appendix B rows shown here rather than beside the code they exercise: the
+window field is unsigned (MUST-1), options are parsed at any alignment (MUST-64), MSS
+only on SYNs (MUST-65), a RST is processed at a zero receive window (MUST-66), soft ICMP
+errors and source quench leave a connection alone (MUST-55, MUST-56), the connection's
+own address on every segment (MUST-44, MUST-45), and SYNs from an invalid source or to a
+broadcast address are dropped (MUST-57, MUST-63)."""
+
+from __future__ import annotations
+
+import pytest
+
+from pystack.apps.tcp_application import TCPApplication
+from pystack.sim import SimNet, WireTap
+from pystack.tcp.config import TcpConfig
+from pystack.testing.harness import TcpHarness
+from pystack.wire import icmp as icmp_wire
+from pystack.wire import ipv4
+from pystack.wire import tcp as tcpwire
+from pystack.wire.ethernet import ETHERTYPE_IPV4
+from pystack.wire.ipv4 import Ipv4Packet
+from pystack.wire.tcp_options import NOP, Mss
+
+A, B = "198.18.0.1", "198.18.0.2"
+
+
+@pytest.mark.requirement("RFC9293:MUST-1")
+def test_the_window_field_is_read_as_an_unsigned_number() -> None:
+    h = TcpHarness(peer_window=1000)
+    for window in (0x8000, 0xFFFF):  # negative if the field were signed
+        h.send(".", seq=h.remote(1), ack=h.local(1), window=window)
+        h.assert_tcb(snd_wnd=window)
+
+
+@pytest.mark.requirement("RFC9293:MUST-64")
+def test_an_mss_option_at_an_odd_offset_is_honoured() -> None:
+    h = TcpHarness("LISTEN")
+    h.send("S", seq=h.remote(0), options=(NOP, NOP, NOP, Mss(1000)))
+    h.take()
+    h.send(".", seq=h.remote(1), ack=h.local(1))
+    h.session.send(b"a" * 3000)
+    assert [len(s.payload) for s in h.take()] == [1000, 1000, 1000]
+
+
+def _has_mss(seg: tcpwire.TcpSegment) -> bool:
+    return any(isinstance(opt, Mss) for opt in seg.options)
+
+
+@pytest.mark.requirement("RFC9293:MUST-65")
+def test_the_mss_option_goes_on_the_syn_ack_only() -> None:
+    h = TcpHarness("LISTEN")
+    h.send("S", seq=h.remote(0), mss=1460)
+    (synack,) = h.take()
+    assert _has_mss(synack)
+    h.send(".", seq=h.remote(1), ack=h.local(1), payload=b"hello")
+    h.session.send(b"a" * 2000)
+    h.advance(1.0)
+    later = h.take()
+    assert later and not any(_has_mss(s) for s in later)
+
+
+@pytest.mark.requirement("RFC9293:MUST-66")
+def test_a_reset_is_processed_while_the_receive_window_is_zero() -> None:
+    h = TcpHarness(config=TcpConfig(rcv_buf=1000))
+    h.send(".", seq=h.remote(1), ack=h.local(1), payload=b"x" * 1000)
+    h.advance(0.5)  # past the delayed ACK
+    (ack,) = h.take()
+    assert ack.window == 0  # the application has read nothing: the window is closed
+    h.send("R", seq=h.remote(1001))
+    assert h.state == "CLOSED"
+
+
+def _quote_of(client: TCPApplication) -> bytes:
+    session = client.session
+    assert session is not None
+    ports = session.local_port.to_bytes(2, "big") + session.remote_port.to_bytes(2, "big")
+    return icmp_wire.quote(ipv4.emit(Ipv4Packet(A, B, 6, ports + bytes(16))))
+
+
+@pytest.mark.requirement("RFC9293:MUST-55", "RFC9293:MUST-56")
+def test_soft_icmp_errors_and_source_quench_leave_the_connection_alone() -> None:
+    net = SimNet(2)
+    client, server = net.connect_tcp(7)
+    quoted = _quote_of(client)
+    errors = [icmp_wire.dest_unreachable(code, quoted) for code in (0, 1, 5)]
+    errors += [icmp_wire.time_exceeded(0, quoted), icmp_wire.IcmpMessage(12, 0, 0, quoted)]
+    errors.append(icmp_wire.IcmpMessage(4, 0, 0, quoted))  # source quench
+    tap = WireTap(net)
+    for msg in errors:
+        tap.inject(Ipv4Packet(B, A, 1, icmp_wire.emit(msg)))
+    assert net.a.stats.get("tcp", "icmp_soft_errors") == len(errors)
+    client.send(b"still here")
+    net.advance(1.0)
+    assert server.fetch_data() == b"still here"
+    assert client.session is not None and client.session.state == "ESTABLISHED"
+
+
+@pytest.mark.requirement("RFC9293:MUST-44", "RFC9293:MUST-45")
+def test_every_segment_of_a_connection_carries_the_stacks_own_address() -> None:
+    net = SimNet(2)
+    tap = WireTap(net)
+    client, _ = net.connect_tcp(7)
+    client.send(b"data")
+    client.close()
+    net.advance(1.0)
+    sent = [p for p in tap.ip() if p.proto == 6 and p.dst == B]
+    assert len(sent) >= 3 and {p.src for p in sent} == {A}
+
+
+def _syn(src: str, dst: str, sport: int) -> Ipv4Packet:
+    return Ipv4Packet(
+        src, dst, 6, tcpwire.emit(tcpwire.TcpSegment(sport, 7, 1, 0, tcpwire.SYN, 1000), src, dst)
+    )
+
+
+@pytest.mark.requirement("RFC9293:MUST-63")
+def test_syns_from_an_invalid_source_are_dropped() -> None:
+    net = SimNet(2)
+    listening = TCPApplication()
+    net.a.register_tcp_application(listening)
+    listening.bind(7)
+    listening.listen(5)
+    tap = WireTap(net)
+    for bad_source in ("224.0.0.5", "198.18.0.255", "255.255.255.255"):
+        tap.inject(_syn(bad_source, A, 1003))
+    net.advance(1.0)
+    assert [f for f in tap.frames if f.src == net.a.mac and f.ethertype == ETHERTYPE_IPV4] == []
+    tap.inject(_syn(B, A, 1004))  # the same SYN from a valid source is answered
+    net.advance(1.0)
+    answers = [tcpwire.parse(p.payload) for p in tap.ip() if p.src == A and p.proto == 6]
+    assert [s.flags & (tcpwire.SYN | tcpwire.ACK) for s in answers] == [tcpwire.SYN | tcpwire.ACK]
+
+
+@pytest.mark.requirement("RFC9293:MUST-38")
+def test_the_sender_does_not_fill_a_small_usable_window_with_a_small_segment() -> None:
+    h = TcpHarness(config=TcpConfig(nodelay=True))  # no Nagle: only SWS avoidance holds data
+    h.send(".", seq=h.remote(1), ack=h.local(1), window=2000)
+    h.session.send(b"a" * 3000)
+    # One full segment; the 540 bytes the window still allows would be a silly segment.
+    h.recv(h.expect(".", seq=h.local(1), payload=b"a" * 1460))
+    h.send(".", seq=h.remote(1), ack=h.local(1461), window=65535)
+    h.recv(
+        h.expect(".", seq=h.local(1461), payload=b"a" * 1460),
+        h.expect("P.", seq=h.local(2921), payload=b"a" * 80),
+    )
