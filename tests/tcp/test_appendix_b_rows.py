@@ -142,3 +142,18 @@ def test_the_sender_does_not_fill_a_small_usable_window_with_a_small_segment() -
         h.expect(".", seq=h.local(1461), payload=b"a" * 1460),
         h.expect("P.", seq=h.local(2921), payload=b"a" * 80),
     )
+
+
+@pytest.mark.requirement("RFC9293:MUST-50")
+def test_a_syn_with_an_unknown_ip_option_is_answered() -> None:
+    net = SimNet(2)
+    listening = TCPApplication()
+    net.a.register_tcp_application(listening)
+    listening.bind(7)
+    listening.listen(5)
+    tap = WireTap(net)
+    syn = _syn(B, A, 1005)
+    tap.inject(Ipv4Packet(B, A, 6, syn.payload, options=bytes([30, 4, 0xAB, 0xCD])))
+    net.advance(1.0)
+    answers = [tcpwire.parse(p.payload) for p in tap.ip() if p.src == A and p.proto == 6]
+    assert [s.flags & (tcpwire.SYN | tcpwire.ACK) for s in answers] == [tcpwire.SYN | tcpwire.ACK]
