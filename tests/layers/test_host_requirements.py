@@ -131,3 +131,70 @@ def test_without_a_gateway_on_link_peers_work_and_off_link_ones_are_dropped() ->
     net = SimNet(3)
     assert _first_hop_macs(net, C, OFF_LINK) == [net.stacks[2].mac]
     assert net.a.stats.dropped("IP", "no_route") == 1
+
+
+class HeaderKeeper(UDPApplication):
+    """A UDP application that keeps the headers each datagram came with."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.headers: list[dict[str, Any]] = []
+
+    def packet_received(self, packet: Any, **kwargs: Any) -> None:
+        self.headers.append(kwargs)
+        super().packet_received(packet, **kwargs)
+
+
+@pytest.mark.requirement(
+    "RFC1122:3.2.1.8-options-up",
+    "RFC1122:3.4-options-up",
+    "RFC1122:4.1.3.2-options-up",
+    "RFC1122:4.1.3.5-dest-address",
+    "RFC1122:4.1.4-tos-up",
+)
+def test_a_udp_application_sees_the_options_destination_and_tos_of_each_datagram(
+    net: SimNet,
+) -> None:
+    app = HeaderKeeper()
+    net.a.register_udp_application(app)
+    app.bind(7)
+    record_route = bytes([7, 7, 4, 0, 0, 0, 0, 0])
+    tap = WireTap(net)
+    tap.inject(udp_to_a(b"one", options=record_route, tos=0x20))
+    data = udp_wire.emit(udp_wire.UdpDatagram(1000, 7, b"two"), B, "198.18.0.255")
+    tap.inject(Ipv4Packet(B, "198.18.0.255", 17, data), BROADCAST)
+    seen = [(h["IP"].options, h["IP"].dst, h["IP"].tos) for h in app.headers]
+    assert seen == [(record_route, A, 0x20), (b"", "198.18.0.255", 0)]
+
+
+@pytest.mark.requirement("RFC1122:3.2.2-quote-more")
+def test_a_port_unreachable_quotes_more_than_eight_octets(net: SimNet) -> None:
+    tap = WireTap(net)
+    tap.inject(udp_to_a(bytes(range(100))))
+    net.advance(0.1)
+    (err,) = [p for p in tap.ip() if p.src == A and p.proto == 1]
+    quoted = icmp_wire.parse(err.payload).quoted
+    assert quoted.payload[8:] == bytes(range(100))  # the whole UDP datagram, header first
+
+
+@pytest.mark.requirement("RFC1122:3.2.2.6-echo-multicast")
+def test_an_echo_request_to_a_multicast_address_is_dropped_silently(net: SimNet) -> None:
+    tap = WireTap(net)
+    request = icmp_wire.emit(icmp_wire.echo_request(1, 1, b"anyone"))
+    tap.inject(Ipv4Packet(B, "224.0.0.1", 1, request), "01:00:5e:00:00:01")
+    net.advance(0.1)
+    assert [p for p in tap.ip() if p.src == A] == []
+    assert net.a.stats.get("ICMP", "echo_replies_sent") == 0
+
+
+@pytest.mark.requirement("RFC1122:3.3.2-reassemble-576")
+def test_a_datagram_far_larger_than_576_octets_is_reassembled(net: SimNet) -> None:
+    receiver = UDPApplication()
+    net.b.register_udp_application(receiver)
+    receiver.bind(7)
+    sender = UDPApplication()
+    net.a.register_udp_application(sender)
+    sender.sendto(bytes(range(256)) * 12, (B, 7))  # 3072 octets: three fragments
+    net.advance(0.1)
+    got = receiver.recvfrom()
+    assert got is not None and got[0] == bytes(range(256)) * 12
