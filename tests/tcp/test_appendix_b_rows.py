@@ -157,3 +157,40 @@ def test_a_syn_with_an_unknown_ip_option_is_answered() -> None:
     net.advance(1.0)
     answers = [tcpwire.parse(p.payload) for p in tap.ip() if p.src == A and p.proto == 6]
     assert [s.flags & (tcpwire.SYN | tcpwire.ACK) for s in answers] == [tcpwire.SYN | tcpwire.ACK]
+
+
+@pytest.mark.requirement("RFC9293:MUST-58")
+def test_two_full_segments_are_acknowledged_by_one_ack() -> None:
+    h = TcpHarness()
+    h.send(".", seq=h.remote(1), ack=h.local(1), payload=b"a" * 1460)
+    h.send(".", seq=h.remote(1461), ack=h.local(1), payload=b"b" * 1460)
+    h.advance(0.5)
+    h.recv(h.expect(".", seq=h.local(1), ack=h.remote(2921)))
+
+
+@pytest.mark.requirement("RFC9293:MUST-59")
+def test_a_segment_that_fills_a_gap_is_acknowledged_with_the_queue_behind_it() -> None:
+    h = TcpHarness()
+    h.send(".", seq=h.remote(1461), ack=h.local(1), payload=b"b" * 1460)  # out of order
+    h.recv(h.expect(".", seq=h.local(1), ack=h.remote(1)))  # duplicate ACK at once
+    h.send(".", seq=h.remote(1), ack=h.local(1), payload=b"a" * 1460)
+    h.advance(0.5)
+    # One ACK, for both segments: the queued one was taken before acknowledging.
+    h.recv(h.expect(".", seq=h.local(1), ack=h.remote(2921)))
+
+
+@pytest.mark.requirement("RFC9293:MUST-34", "RFC9293:SHLD-15")
+def test_a_shrunk_window_holds_new_data_without_ending_the_connection() -> None:
+    h = TcpHarness(config=TcpConfig(nodelay=True))
+    h.session.send(b"a" * 2920)
+    assert len(h.take()) == 2
+    h.send(".", seq=h.remote(1), ack=h.local(1), window=1000)  # right edge moves left
+    h.session.send(b"b" * 500)
+    h.recv_nothing()  # nothing new beyond the shrunk window
+    h.advance(30.0)  # retransmissions run; the shrink alone does not end the connection
+    h.take()
+    assert h.state == "ESTABLISHED"
+    h.send(".", seq=h.remote(1), ack=h.local(2921), window=65535)
+    h.advance(0.01)
+    sent = h.take()
+    assert [bytes(s.payload) for s in sent if s.seq == h.local(2921)][:1] == [b"b" * 500]
