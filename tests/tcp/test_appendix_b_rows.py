@@ -1,9 +1,11 @@
 """RFC 9293 Appendix B rows shown here rather than beside the code they exercise: the
-window field is unsigned (MUST-1), options are parsed at any alignment (MUST-64), MSS
-only on SYNs (MUST-65), a RST is processed at a zero receive window (MUST-66), soft ICMP
-errors and source quench leave a connection alone (MUST-55, MUST-56), the connection's
-own address on every segment (MUST-44, MUST-45), and SYNs from an invalid source or to a
-broadcast address are dropped (MUST-57, MUST-63)."""
+window field is unsigned and kept in 32 bits (MUST-1, REC-1), a shrunk window (MUST-34,
+SHLD-15), sender SWS avoidance (MUST-38), one ACK for queued segments (MUST-58, MUST-59),
+passive OPENs beside live connections (MUST-41, MUST-42), a RST with data (SHLD-2),
+options at any alignment (MUST-64), MSS only on SYNs (MUST-65), a RST at a zero receive
+window (MUST-66), soft ICMP errors and source quench (MUST-55, MUST-56), the connection's
+own address (MUST-44, MUST-45), unknown IP options (MUST-50) and SYNs from an invalid
+source (MUST-63)."""
 
 from __future__ import annotations
 
@@ -194,3 +196,34 @@ def test_a_shrunk_window_holds_new_data_without_ending_the_connection() -> None:
     h.advance(0.01)
     sent = h.take()
     assert [bytes(s.payload) for s in sent if s.seq == h.local(2921)][:1] == [b"b" * 500]
+
+
+@pytest.mark.requirement("RFC9293:REC-1")
+def test_a_scaled_window_beyond_16_bits_is_kept_whole() -> None:
+    h = TcpHarness(wscale=(7, 7))
+    h.send(".", seq=h.remote(1), ack=h.local(1), window=0xFFFF)
+    h.assert_tcb(snd_wnd=0xFFFF << 7)  # 8388480: needs more than 16 bits
+
+
+@pytest.mark.requirement("RFC9293:SHLD-2")
+def test_a_reset_carrying_data_is_accepted() -> None:
+    h = TcpHarness()
+    h.send("R", seq=h.remote(1), payload=b"connection refused by policy")
+    assert h.state == "CLOSED"
+
+
+@pytest.mark.requirement("RFC9293:MUST-41", "RFC9293:MUST-42")
+def test_a_listener_keeps_listening_beside_its_connections_and_new_listeners() -> None:
+    net = SimNet(2)
+    first, accepted = net.connect_tcp(7)
+    second, _ = net.connect_tcp(8)  # another passive OPEN while the first connection runs
+    third = TCPApplication()
+    net.a.register_tcp_application(third)
+    done: list[bool] = []
+    third.connect_deferred(B, 7).addCallback(done.append)  # port 7 still listens
+    first.send(b"undisturbed")
+    net.advance(1.0)
+    assert done == [True]
+    assert accepted.fetch_data() == b"undisturbed"
+    assert first.session is not None and first.session.state == "ESTABLISHED"
+    assert second.session is not None and second.session.state == "ESTABLISHED"
