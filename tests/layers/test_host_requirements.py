@@ -198,3 +198,29 @@ def test_a_datagram_far_larger_than_576_octets_is_reassembled(net: SimNet) -> No
     net.advance(0.1)
     got = receiver.recvfrom()
     assert got is not None and got[0] == bytes(range(256)) * 12
+
+
+@pytest.mark.requirement("RFC1122:2.4-no-unreach-on-miss")
+def test_an_unresolved_next_hop_is_not_reported_as_unreachable() -> None:
+    net = SimNet(2)
+    app = UDPApplication()
+    net.a.register_udp_application(app)
+    app.sendto(b"nobody", ("198.18.0.77", 7))  # no station answers ARP for it
+    net.advance(0.5)
+    assert app.errors == []  # a cache miss, ARP still asking: no error
+    net.advance(10.0)
+    # Only when ARP has given up is the host reported unreachable (as Linux does).
+    assert net.a.stats.dropped("ARP", "unresolved") == 1
+    assert app.errors == [("unreachable", 1, ("198.18.0.77", 7))]
+
+
+@pytest.mark.requirement("RFC1122:4.1.3.5-wildcard-local")
+def test_a_udp_application_leaves_its_local_address_to_the_stack(net: SimNet) -> None:
+    tap = WireTap(net)
+    app = UDPApplication()
+    net.a.register_udp_application(app)
+    app.bind(5000)  # a port only: the stack picks the address
+    app.sendto(b"from anywhere", (B, 7))
+    net.advance(0.1)
+    (sent,) = [p for p in tap.ip() if p.src == A and p.proto == 17]
+    assert udp_wire.parse(sent.payload).src_port == 5000
