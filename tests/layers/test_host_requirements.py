@@ -224,3 +224,17 @@ def test_a_udp_application_leaves_its_local_address_to_the_stack(net: SimNet) ->
     net.advance(0.1)
     (sent,) = [p for p in tap.ip() if p.src == A and p.proto == 17]
     assert udp_wire.parse(sent.payload).src_port == 5000
+
+
+@pytest.mark.requirement("RFC1122:3.3.2-emtu-r")
+def test_a_datagram_near_the_ip_maximum_is_reassembled(net: SimNet) -> None:
+    receiver = UDPApplication()
+    net.b.register_udp_application(receiver)
+    receiver.bind(7)
+    sender = UDPApplication()
+    net.a.register_udp_application(sender)
+    payload = bytes(range(256)) * 250  # 64000 octets: 44 fragments
+    sender.sendto(payload, (B, 7))
+    net.advance(0.5)
+    got = receiver.recvfrom()
+    assert got is not None and got[0] == payload

@@ -227,3 +227,15 @@ def test_a_listener_keeps_listening_beside_its_connections_and_new_listeners() -
     assert accepted.fetch_data() == b"undisturbed"
     assert first.session is not None and first.session.state == "ESTABLISHED"
     assert second.session is not None and second.session.state == "ESTABLISHED"
+
+
+@pytest.mark.requirement("RFC9293:SHLD-27")
+def test_writes_held_behind_unacknowledged_data_go_out_as_one_pushed_segment() -> None:
+    h = TcpHarness()
+    h.session.send(b"a")
+    h.recv(h.expect("P.", seq=h.local(1), payload=b"a"))
+    for chunk in (b"b", b"c", b"d"):  # each write would have ended with PSH on its own
+        h.session.send(chunk)
+    h.recv_nothing()  # Nagle: held while "a" is unacknowledged
+    h.send(".", seq=h.remote(1), ack=h.local(2))
+    h.recv(h.expect("P.", seq=h.local(2), payload=b"bcd"))
