@@ -238,3 +238,11 @@ def test_a_datagram_near_the_ip_maximum_is_reassembled(net: SimNet) -> None:
     net.advance(0.5)
     got = receiver.recvfrom()
     assert got is not None and got[0] == payload
+
+
+@pytest.mark.requirement("RFC1122:3.2.1.8c-sr-pass-up")
+def test_a_datagram_whose_source_route_is_completed_is_delivered(net: SimNet) -> None:
+    app = bound_app(net)
+    completed = bytes([131, 7, 8, 198, 18, 0, 9, 0])  # loose source route, pointer past the end
+    WireTap(net).inject(udp_to_a(b"routed", options=completed))
+    assert app.recvfrom() == (b"routed", (B, 1000))
