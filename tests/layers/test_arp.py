@@ -142,7 +142,7 @@ def test_gives_up_after_retries_and_tells_the_sender() -> None:
     assert PEERS[0] not in arp.cache
 
 
-@pytest.mark.requirement("RFC1122:2.3.2.2-queue", "RFC826:packet")
+@pytest.mark.requirement("RFC1122:2.3.2.2-queue", "RFC826:packet", "RFC1122:2.3.3-arp")
 def test_reply_flushes_queue_in_order_and_answers_requests() -> None:
     clock = Clock()
     eth, arp, link = build(clock)
@@ -159,7 +159,7 @@ def test_reply_flushes_queue_in_order_and_answers_requests() -> None:
     assert arp.cache[PEERS[1]].state == "STALE"
 
 
-@pytest.mark.requirement("RFC1122:2.3.2.1-flush", "RFC826:packet")
+@pytest.mark.requirement("RFC1122:2.3.2.1-flush", "RFC826:packet", "RFC1122:2.3.2.1-timeout-config")
 def test_gratuitous_arp_updates_an_existing_entry_and_entries_expire() -> None:
     clock = Clock()
     eth, arp, link = build(clock, reachable_time=30, stale_time=60)

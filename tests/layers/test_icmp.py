@@ -39,6 +39,7 @@ def icmp_to_a(msg: icmp_wire.IcmpMessage, dst: str = A) -> Ipv4Packet:
 
 @pytest.mark.requirement(
     "RFC1122:3.2.2.6-echo-server",
+    "RFC1122:3.1-ip-icmp",
     "RFC1122:3.2.2.6-echo-source",
     "RFC1122:3.2.2.6-echo-data",
     "RFC792:echo",
@@ -68,7 +69,12 @@ def test_broadcast_echo_and_unknown_types_are_dropped(net: SimNet) -> None:
 
 
 @pytest.mark.requirement(
-    "RFC1122:3.2.2-error-up", "RFC1122:3.2.2.4-time-exceeded-up", "RFC1122:4.1.3.3-icmp-up"
+    "RFC1122:3.2.2-error-up",
+    "RFC1122:3.2.2.4-time-exceeded-up",
+    "RFC1122:4.1.3.3-icmp-up",
+    "RFC1122:3.2.2.1-unreach-up",
+    "RFC1122:3.4-icmp-up",
+    "RFC1122:3.4-icmp-quote-up",
 )
 def test_errors_are_passed_to_the_application_that_sent_the_datagram(net: SimNet) -> None:
     app = UDPApplication()
@@ -109,6 +115,8 @@ def _icmp_error_datagram() -> Ipv4Packet:
     "RFC1122:3.2.2-no-error-for-broadcast",
     "RFC1122:3.2.2-no-error-for-fragment",
     "RFC1122:3.3.6-broadcast",
+    "RFC1122:3.2.2-no-error-for-link-broadcast",
+    "RFC1122:3.2.2-no-error-for-bad-source",
 )
 def test_rfc1122_forbidden_errors(
     net: SimNet, offending: Ipv4Packet, link_broadcast: bool, allowed: bool
@@ -120,7 +128,10 @@ def test_rfc1122_forbidden_errors(
 
 
 @pytest.mark.requirement(
-    "RFC1122:3.2.2.1-port-unreach", "RFC1122:4.1.3.1-port-unreach", "RFC1122:3.2.2-error-tos"
+    "RFC1122:3.2.2.1-port-unreach",
+    "RFC1122:4.1.3.1-port-unreach",
+    "RFC1122:3.2.2-error-tos",
+    "RFC1122:3.4-send-icmp",
 )
 def test_udp_broadcast_to_a_closed_port_gets_no_error(net: SimNet) -> None:
     tap = WireTap(net)
@@ -133,7 +144,7 @@ def test_udp_broadcast_to_a_closed_port_gets_no_error(net: SimNet) -> None:
     assert net.a.stats.get("ICMP", "errors_suppressed") == 1
 
 
-@pytest.mark.requirement("RFC1122:3.2.2.6-echo-reply-up")
+@pytest.mark.requirement("RFC1122:3.2.2.6-echo-reply-up", "RFC1122:3.2.2.6-echo-client")
 def test_ping_echoes_data_and_counts(net: SimNet) -> None:
     rtt = net.wait(net.a.ping_deferred(B, data=b"x" * 56))
     assert rtt == pytest.approx(0.002)

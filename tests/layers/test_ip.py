@@ -50,7 +50,9 @@ def test_valid_datagram_is_delivered(net: SimNet) -> None:
         (lambda d: d[:10] + bytes([d[10] ^ 1]) + d[11:], "bad_checksum"),
     ],
 )
-@pytest.mark.requirement("RFC1122:3.2.1.1-version", "RFC1122:3.2.1.2-checksum")
+@pytest.mark.requirement(
+    "RFC1122:3.2.1.1-version", "RFC1122:3.2.1.2-checksum", "RFC1122:3.1-count-discards"
+)
 def test_malformed_headers_are_dropped_by_reason(net: SimNet, mangle: Any, reason: str) -> None:
     WireTap(net).inject(mangle(ipv4.emit(udp_to_a(b"x"))))
     assert net.a.stats.dropped("IP", reason) == 1
@@ -80,7 +82,7 @@ def test_wrong_addresses_are_dropped_silently(net: SimNet, fields: Any, reason: 
     assert tap.ip() == []  # silently: no ICMP error
 
 
-@pytest.mark.requirement("RFC1122:3.2.2.1-protocol-unreach")
+@pytest.mark.requirement("RFC1122:3.2.2.1-protocol-unreach", "RFC1122:3.3.8-errors-up")
 def test_unknown_protocol_gets_protocol_unreachable(net: SimNet) -> None:
     tap = WireTap(net)
     tap.inject(Ipv4Packet(B, A, 99, b"whatever"))
@@ -92,7 +94,11 @@ def test_unknown_protocol_gets_protocol_unreachable(net: SimNet) -> None:
 
 
 @pytest.mark.requirement(
-    "RFC9293:MUST-49", "RFC9293:MUST-48", "RFC1122:3.2.1.6-tos-set", "RFC1122:3.2.1.7-ttl-config"
+    "RFC9293:MUST-49",
+    "RFC9293:MUST-48",
+    "RFC1122:3.2.1.6-tos-set",
+    "RFC1122:3.2.1.7-ttl-config",
+    "RFC1122:3.2.1.7-ttl-set",
 )
 def test_ttl_tos_and_df_are_settable() -> None:
     net = SimNet(2, ttl=9, tos=0x10)

@@ -98,7 +98,7 @@ def partitions(draw: st.DrawFn) -> tuple[bytes, list[tuple[int, int]], int]:
 
 @settings(max_examples=examples(ci=1000, dev=100))
 @given(partitions(), st.sampled_from(list(OverlapPolicy)))
-@pytest.mark.requirement("RFC1122:3.2.1.4-reassemble")
+@pytest.mark.requirement("RFC1122:3.2.1.4-reassemble", "RFC1122:3.3.2-reassemble")
 def test_every_policy_reassembles_disjoint_fragments_in_any_order(
     case: tuple[bytes, list[tuple[int, int]], int], policy: OverlapPolicy
 ) -> None:

@@ -50,7 +50,7 @@ def test_connected_app_keeps_only_its_peer() -> None:
     assert client.get_conn_addr() == (A, 5000)
 
 
-@pytest.mark.requirement("RFC1122:4.1.3.4-checksum-check")
+@pytest.mark.requirement("RFC1122:4.1.3.4-checksum-check", "RFC1122:4.1.3.4-checksum-able")
 def test_checksum_zero_is_accepted_and_a_bad_one_dropped() -> None:
     net = SimNet(2)
     server, _ = _apps(net)

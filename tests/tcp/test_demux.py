@@ -74,7 +74,7 @@ def test_connections_are_found_by_four_tuple() -> None:
     assert (s1.fetch_data(), s2.fetch_data()) == (b"one", b"two")
 
 
-@pytest.mark.requirement("RFC9293:MUST-54", "RFC9293:SHLD-26")
+@pytest.mark.requirement("RFC9293:MUST-54", "RFC9293:SHLD-26", "RFC1122:3.2.2.1-act-on-unreach")
 def test_icmp_port_unreachable_aborts_a_connection_in_syn_sent() -> None:
     from pystack.apps.tcp_application import TCPApplication
     from pystack.tcp.config import CloseReason

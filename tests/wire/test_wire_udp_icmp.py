@@ -9,7 +9,7 @@ from pystack.wire import Malformed, icmp, ipv4, udp
 SRC, DST = "198.18.0.1", "198.18.0.2"
 
 
-@pytest.mark.requirement("RFC1122:4.1.3.4-checksum-send")
+@pytest.mark.requirement("RFC1122:4.1.3.4-checksum-send", "RFC1122:4.1.3.4-checksum-able")
 def test_udp_round_trip_and_checksum() -> None:
     dgram = udp.UdpDatagram(5353, 53, b"query")
     raw = udp.emit(dgram, SRC, DST)

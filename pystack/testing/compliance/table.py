@@ -22,6 +22,10 @@ fails when this page is out of date or a marked test fails. Do not edit it by ha
 Catalogue: `pystack/testing/compliance/requirements.toml`. Statuses: **shown** (by the
 tests named), **no test yet** (no test names the requirement yet, so this page claims
 nothing about it), **not implemented** and **not applicable** (with the reason).
+
+RFC 1122 rows are every row of its summary tables for the layers the stack has: link
+layer (section 2.5), Internet layer with ICMP (section 3.5) and UDP (section 4.1.5). Its
+TCP table (section 4.2.5) is not repeated: RFC 9293 Appendix B replaces it.
 """
 
 SUMMARY_COLUMNS = ("shown", "no test yet", "not implemented", "not applicable")
