@@ -130,8 +130,39 @@ def test_the_table_of_a_small_catalogue() -> None:
     assert "| 3.3.1-forwarding | MUST NOT | IP: no forwarding | not applicable: a host |" in page
     assert "| 3.2.1.1-version | MUST | IP: drop version 5 | no test yet |" in page
     assert page.index("## RFC 9293") < page.index("## RFC 1122")
-    assert problems(catalogue, results) == []
+    # The untested row is reported, and is the one problem of this catalogue.
+    assert [line.split(":")[:3] for line in problems(catalogue, results)] == [
+        ["RFC1122", "3.2.1.1-version", " no test yet"]
+    ]
     assert render(catalogue, results) == page
+
+
+def test_a_row_with_no_test_and_no_status_is_a_problem_until_it_gets_one() -> None:
+    catalogue, results = fake()
+    untested = catalogue[3]
+    assert [v.label for v in verdicts(catalogue, results)][3] == "no test yet"
+    (only,) = problems(catalogue, results)
+    assert only.startswith("RFC1122:3.2.1.1-version: no test yet")
+    # A reason it has no test, or a passing test that names it, settles the row.
+    for status, reason in (("not implemented", "the version is not checked"),
+                           ("not applicable", "not for a host")):  # fmt: skip
+        catalogue[3] = Requirement(untested.id, "MUST", "IP", "drop", status, reason)
+        assert problems(catalogue, results) == []
+    catalogue[3] = Requirement(untested.id, "MUST", "IP", "drop", "tested")
+    results["tests"]["tests/a.py::test_v"] = {  # type: ignore[index]
+        "outcome": "passed",
+        "requirements": [untested.id],
+    }
+    assert problems(catalogue, results) == []
+    # A failing test does not settle it either.
+    catalogue[3] = untested
+    results["tests"]["tests/a.py::test_v"]["outcome"] = "failed"  # type: ignore[index]
+    found = problems(catalogue, results)
+    assert any(line.startswith(f"{untested.id}: no test yet") for line in found)
+
+
+def test_no_catalogue_row_is_left_without_a_test_or_a_status() -> None:
+    assert [row.id for row in load_catalogue() if row.status == "untested"] == []
 
 
 def test_a_failed_test_does_not_show_its_row_and_is_a_problem() -> None:

@@ -246,3 +246,18 @@ def test_a_datagram_whose_source_route_is_completed_is_delivered(net: SimNet) ->
     completed = bytes([131, 7, 8, 198, 18, 0, 9, 0])  # loose source route, pointer past the end
     WireTap(net).inject(udp_to_a(b"routed", options=completed))
     assert app.recvfrom() == (b"routed", (B, 1000))
+
+
+@pytest.mark.requirement("RFC1122:3.3.1.2-route-cache", "RFC1122:3.3.1.3-cache-per-host")
+def test_the_next_hop_of_each_destination_host_is_worked_out_once_and_kept() -> None:
+    net = SimNet(3, gateway=B)
+    asked: list[str] = []
+    routing_step = net.a.ip.route
+    net.a.ip.route = lambda dst: asked.append(dst) or routing_step(dst)  # type: ignore[method-assign]
+    other_off_link = "198.19.0.6"  # behind the same gateway as OFF_LINK
+    macs = _first_hop_macs(net, OFF_LINK, C, OFF_LINK, other_off_link, C, other_off_link)
+    # One routing decision per destination host, not per datagram and not per network:
+    # the two off-link hosts share a gateway and still each get their own entry.
+    assert asked == [OFF_LINK, C, other_off_link]
+    gateway, peer = net.b.mac, net.stacks[2].mac
+    assert macs == [gateway, peer, gateway, gateway, peer, gateway]

@@ -102,6 +102,7 @@ def test_a_datagram_is_a_link_broadcast_when_its_fragment_zero_came_in_one(net: 
     assert {(p.dst, icmp_wire.parse(p.payload).code) for p in errors} == {(B, 3), (C, 3)}
 
 
+@pytest.mark.requirement("RFC1122:3.4-interface-up")
 def test_the_metadata_names_the_device_the_datagram_came_in_on() -> None:
     net = SimNet(1)
     port = net.wire.attach()

@@ -239,3 +239,23 @@ def test_writes_held_behind_unacknowledged_data_go_out_as_one_pushed_segment() -
     h.recv_nothing()  # Nagle: held while "a" is unacknowledged
     h.send(".", seq=h.remote(1), ack=h.local(2))
     h.recv(h.expect("P.", seq=h.local(2), payload=b"bcd"))
+
+
+@pytest.mark.requirement("RFC9293:MAY-8")
+def test_a_receiver_keeps_its_window_closed_for_hours_until_the_application_reads() -> None:
+    h = TcpHarness(config=TcpConfig(rcv_buf=1000))
+    h.send(".", seq=h.remote(1), ack=h.local(1), payload=b"x" * 1000)
+    h.advance(0.5)
+    assert [s.window for s in h.take()] == [0]  # the application has read nothing
+    windows: list[int] = []
+    while h.clock.seconds() < 3 * 3600:  # the peer probes once a minute for three hours
+        h.advance(60.0)
+        h.send(".", seq=h.remote(1001), ack=h.local(1), payload=b"y")
+        h.advance(0.5)
+        windows += [s.window for s in h.take()]
+    # Every probe is answered, the window stays shut, and nobody gives up on it.
+    assert len(windows) >= 170 and set(windows) == {0}
+    assert h.state == "ESTABLISHED" and h.session.close_reason is None
+    assert h.session.read() == b"x" * 1000
+    h.advance(0.5)
+    assert [s.window for s in h.take()] == [1000]  # reading opens it again

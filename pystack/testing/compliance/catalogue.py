@@ -10,7 +10,7 @@ from pathlib import Path
 
 LEVELS = ("MUST", "MUST NOT", "SHOULD", "SHOULD NOT", "MAY")
 # "tested": the row is shown only by a passing test that names it. The others say why
-# no test can show it; "untested" is implemented but not yet named by any test.
+# no test can show it; "untested" is not yet named by any test (`--check` fails on it).
 STATUSES = ("tested", "untested", "not implemented", "not applicable")
 
 

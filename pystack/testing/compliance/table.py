@@ -21,7 +21,8 @@ fails when this page is out of date or a marked test fails. Do not edit it by ha
 
 Catalogue: `pystack/testing/compliance/requirements.toml`. Statuses: **shown** (by the
 tests named), **no test yet** (no test names the requirement yet, so this page claims
-nothing about it), **not implemented** and **not applicable** (with the reason).
+nothing about it; `--check` fails while any row reads so), **not implemented** and
+**not applicable** (with the reason).
 
 RFC 1122 rows are every row of its summary tables for the layers the stack has: link
 layer (section 2.5), Internet layer with ICMP (section 3.5) and UDP (section 4.1.5). Its
@@ -66,7 +67,7 @@ def verdicts(catalogue: Sequence[Requirement], results: Mapping[str, Any]) -> li
 
 def problems(catalogue: Sequence[Requirement], results: Mapping[str, Any]) -> list[str]:
     """Why the table cannot stand as it is: failed marked tests, unknown ids, rows whose
-    status the tests contradict. Empty when all is well."""
+    status the tests contradict, rows with no test yet. Empty when all is well."""
     known = {row.id for row in catalogue}
     found: list[str] = []
     for nodeid, test in sorted(results.get("tests", {}).items()):
@@ -85,6 +86,12 @@ def problems(catalogue: Sequence[Requirement], results: Mapping[str, Any]) -> li
             found.append(f"{row.id}: the catalogue says tested, but no passing test names it")
         if row.status != "tested" and verdict.passed:
             found.append(f"{row.id}: tests pass but the catalogue says {row.status!r}")
+        if row.status == "untested" and not verdict.passed:
+            # Every row needs an answer: a passing test, or a reason it has none.
+            found.append(
+                f"{row.id}: no test yet: name it in a passing test, or record it as "
+                "'not implemented' or 'not applicable' with a reason"
+            )
     return found
 
 
