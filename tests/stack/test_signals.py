@@ -85,11 +85,11 @@ def program(shared_lab: Lab) -> Iterator[list[subprocess.Popen[str]]]:
         proc.wait()
 
 
-def exit_status(proc: subprocess.Popen[str], sig: int) -> int | None:
-    """Send ``sig``; the return code if the process ends within 2 s, else None."""
+def exit_status(proc: subprocess.Popen[str], sig: int, within: float = 2.0) -> int | None:
+    """Send ``sig``; the return code if the process ends within ``within`` s, else None."""
     proc.send_signal(sig)
     try:
-        return proc.wait(timeout=2)
+        return proc.wait(timeout=within)
     except subprocess.TimeoutExpired:
         return None
 
@@ -170,6 +170,8 @@ except KeyboardInterrupt:
 """
     proc = start(shared_lab, main=main)
     program.append(proc)
-    assert exit_status(proc, signal.SIGINT) == -signal.SIGINT
+    # SIGINT ends through the program's own exit path (atexit stops the stack gracefully),
+    # not through the kernel filter's handler, so it gets more time on a loaded machine.
+    assert exit_status(proc, signal.SIGINT, within=10.0) == -signal.SIGINT
     assert proc.stdout is not None and proc.stdout.read() == "KeyboardInterrupt\n"
     assert rules_mentioning_pystack(shared_lab) == []
