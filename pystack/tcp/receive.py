@@ -16,6 +16,7 @@ from typing import Any
 
 from pystack.layers.ip_meta import IpMeta
 from pystack.tcp.config import MAX_WSCALE, CloseReason, TcpDrop
+from pystack.tcp.states import TCP, S
 from pystack.tcp.tcb import Tcb
 from pystack.wire import tcp as tcpwire
 from pystack.wire.seqnum import SeqNum
@@ -28,7 +29,6 @@ Seg = tcpwire.TcpSegment
 Check = Callable[["InputMixin", Seg], "Seg | None"]
 
 # States whose data we still accept: the peer has not sent its FIN (RFC 9293 §3.10.7.4).
-_RECEIVING = frozenset({"ESTABLISHED", "FIN_WAIT_1", "FIN_WAIT_2"})
 # Signed distances on SeqNum.value ints in the hot checks (RFC 9293 §3.4 arithmetic):
 # ((a - b + _HALF) & _MASK) - _HALF is SeqNum(a) - SeqNum(b).
 _MASK = 0xFFFFFFFF
@@ -324,7 +324,7 @@ class InputMixin(Tcb):
 
     def on_unacceptable(self, seg: Seg) -> None:
         """Answer an unacceptable segment: <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>."""
-        if self.state == "SYN_RECEIVED" and seg.flags & SYN and seg.seq == self.irs:
+        if self.state == TCP.SYN_RECEIVED and seg.flags & SYN and seg.seq == self.irs:
             if not seg.flags & ACK:
                 self.send_synack()  # the peer lost our SYN,ACK and sent its SYN again
                 return
@@ -337,7 +337,7 @@ class InputMixin(Tcb):
             )  # fmt: skip
             self._in_synchronized(ack_part)
             return
-        if self.state == "TIME_WAIT" and seg.flags & FIN:
+        if self.state == TCP.TIME_WAIT and seg.flags & FIN:
             self.fire("rcv_fin", segment=seg)  # a retransmitted FIN: ACK, restart 2*MSL
             return
         self.send_ack()
@@ -405,7 +405,7 @@ class InputMixin(Tcb):
             self.count_drop(TcpDrop.NO_ACK)
             return None
         ack = SeqNum(seg.ack)
-        if self.state == "SYN_RECEIVED":
+        if self.state == TCP.SYN_RECEIVED:
             if self.snd_una < ack <= self.snd_max:
                 self.snd_una = ack
                 self.timers.rexmit.cancel()
@@ -486,9 +486,9 @@ class InputMixin(Tcb):
     def _after_ack(self, seg: Seg) -> Seg | None:
         """The state-specific part of the fifth check: is our FIN acknowledged?"""
         state = self.state
-        if state in ("FIN_WAIT_1", "CLOSING", "LAST_ACK") and self.fin_acked():
+        if state in (TCP.FIN_WAIT_1, TCP.CLOSING, TCP.LAST_ACK) and self.fin_acked():
             self.fire("rcv_ack_of_fin", segment=seg)
-            if self.state == "CLOSED":
+            if self.state == TCP.CLOSED:
                 return None
         return seg
 
@@ -500,10 +500,10 @@ class InputMixin(Tcb):
         """Sixth (URG, ignored: RFC 6093) and seventh: the segment text."""
         if not seg.payload:
             return seg
-        if self.state not in _RECEIVING:
+        if self.state not in S.may_receive:
             self.count_drop(TcpDrop.DATA_AFTER_FIN)
             return seg
-        if self.rcv_shut and self.state != "ESTABLISHED":
+        if self.rcv_shut and self.state != TCP.ESTABLISHED:
             # RFC 9293 §3.6.1 (SHLD-3), RFC 1122 §4.2.2.13: new data after the application
             # closed both directions can never be read: reset to show it was lost (Linux,
             # in FIN-WAIT-1/2, answers it with RST at SEG.ACK).
@@ -539,7 +539,7 @@ class InputMixin(Tcb):
         fin_at = SeqNum(seg.seq) + len(seg.payload)
         if fin_at == self.rcv_nxt:
             self.take_fin(seg)
-        elif fin_at > self.rcv_nxt and not seg.payload and self.state in _RECEIVING:
+        elif fin_at > self.rcv_nxt and not seg.payload and self.state in S.may_receive:
             self.remember_fin(fin_at)  # a bare FIN ahead of a hole
         return None
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pystack.tcp.states import S
 from pystack.tcp.tcb import Tcb
 from pystack.wire import tcp as tcpwire
 from pystack.wire.seqnum import SeqNum
@@ -36,7 +37,6 @@ SACK_BLOCKS = 4
 # Reported blocks the receiver remembers, most recent first (a few more than fit).
 SACK_MEMORY = 8
 # Flags of the states where our segments carry an ACK (every state past SYN_SENT).
-_DATA_STATES = frozenset({"ESTABLISHED", "CLOSE_WAIT", "FIN_WAIT_1", "LAST_ACK", "CLOSING"})
 
 
 class OutputMixin(Tcb):
@@ -205,7 +205,7 @@ class OutputMixin(Tcb):
         ``force_one`` sends one segment regardless of the congestion window (a retransmission
         after a timeout, RFC 5681 §3.1).
         """
-        if self.state not in _DATA_STATES:
+        if self.state not in S.may_send_data:
             return
         if self.sack_ok and not force_one and self.cc.in_recovery:
             self.sack_output()  # RFC 6675 §5: loss recovery sends by the scoreboard

@@ -43,6 +43,7 @@ from pystack.tcp.reorder import InsertResult, ReorderQueue
 from pystack.tcp.rtt import RttEstimator
 from pystack.tcp.sack import Scoreboard
 from pystack.tcp.send import MAX_WINDOW, OutputMixin
+from pystack.tcp.states import TCP, S
 from pystack.tcp.timers import IDLE_TIMERS, NO_TIMER, Timers, TimeWaitTimers
 from pystack.wire import tcp as tcpwire
 from pystack.wire.seqnum import SeqNum
@@ -55,7 +56,6 @@ _ZERO = SeqNum(0)
 _MASK = 0xFFFFFFFF
 _HALF = 1 << 31  # ((a - b + _HALF) & _MASK) - _HALF: SeqNum(a) - SeqNum(b) on ints
 # States in which the application may still queue data (RFC 9293 §3.10.2).
-_SEND_STATES = frozenset({"SYN_SENT", "SYN_RECEIVED", "ESTABLISHED", "CLOSE_WAIT"})
 
 
 class TCPSession(ListenerMixin, InputMixin, OutputMixin, StateMachine, machine="tcp"):
@@ -196,7 +196,7 @@ class TCPSession(ListenerMixin, InputMixin, OutputMixin, StateMachine, machine="
 
     def send(self, data: bytes) -> int:
         """Queue ``data``; returns how many bytes fit in the send buffer (RFC 9293 §3.10.2)."""
-        if self.state not in _SEND_STATES:
+        if self.state not in S.may_send:
             raise ConnectionError(f"cannot send in state {self.state} (connection closing)")
         if self.fin_queued:
             raise ConnectionError("cannot send after close/shutdown")
@@ -213,7 +213,7 @@ class TCPSession(ListenerMixin, InputMixin, OutputMixin, StateMachine, machine="
     def read(self, n: int | None = None) -> bytes:
         """Take up to ``n`` received bytes (all by default); the window opens accordingly."""
         data = self.rcvbuf.read(n)
-        if data and self.state in ("ESTABLISHED", "FIN_WAIT_1", "FIN_WAIT_2"):
+        if data and self.state in S.may_receive:
             offered = max(self.rcv_adv - self.rcv_nxt, 0)
             # RFC 9293 §3.8.6.2.2: announce a window that opened by a useful amount, when
             # the peer's view of it has fallen below half the buffer (else the next ACK,
@@ -231,9 +231,9 @@ class TCPSession(ListenerMixin, InputMixin, OutputMixin, StateMachine, machine="
 
     def close(self) -> None:
         """CLOSE (RFC 9293 §3.10.4): FIN after the queued data; idempotent."""
-        if self.state in ("CLOSED", "FIN_WAIT_1", "FIN_WAIT_2", "CLOSING", "LAST_ACK"):
+        if self.state in (TCP.CLOSED, TCP.FIN_WAIT_1, TCP.FIN_WAIT_2, TCP.CLOSING, TCP.LAST_ACK):
             return
-        if self.state == "TIME_WAIT":
+        if self.state == TCP.TIME_WAIT:
             return
         self.fire("app_close", reason=CloseReason.CLOSED)
 
@@ -259,13 +259,13 @@ class TCPSession(ListenerMixin, InputMixin, OutputMixin, StateMachine, machine="
 
     def abort(self) -> None:
         """ABORT (RFC 9293 §3.10.5): RST where the RFC says so, then forget the TCB."""
-        if self.state != "CLOSED":
+        if self.state != TCP.CLOSED:
             self.fire("app_abort", reason=CloseReason.ABORTED)
 
     def icmp_error(self, hard: bool) -> None:
         """An ICMP error about this connection (RFC 1122 §4.2.3.9): a hard one (port or
         protocol unreachable) aborts an opening connection; soft ones are only counted."""
-        if hard and self.state == "SYN_SENT":
+        if hard and self.state == TCP.SYN_SENT:
             self.fire("rcv_hard_error", reason=CloseReason.UNREACHABLE)
 
     # ============================================================================ hooks
@@ -395,10 +395,6 @@ class TCPSession(ListenerMixin, InputMixin, OutputMixin, StateMachine, machine="
     def reset_sender(self, **kw: Any) -> None:
         """Hook: answer the segment that brought data after the close with RST."""
         self.send_rst_reply(kw["segment"])
-
-    def opened_passively(self, **kw: Any) -> bool:
-        """Condition: this connection came from a LISTEN (RFC 9293 §3.10.7.4)."""
-        return self.passive
 
     def listening(self, **kw: Any) -> None:
         """Hook on entering LISTEN; a child reset in SYN_RECEIVED leaves the stage here."""
@@ -809,8 +805,8 @@ def _in_syn_sent(session: TCPSession, seg: tcpwire.TcpSegment, meta: IpMeta) -> 
 
 
 _BY_STATE = {
-    "CLOSED": TCPSession._in_closed,
-    "LISTEN": TCPSession._in_listen,
-    "SYN_SENT": _in_syn_sent,
-    "TIME_WAIT": TCPSession._in_time_wait,
+    TCP.CLOSED: TCPSession._in_closed,
+    TCP.LISTEN: TCPSession._in_listen,
+    TCP.SYN_SENT: _in_syn_sent,
+    TCP.TIME_WAIT: TCPSession._in_time_wait,
 }
