@@ -9,7 +9,13 @@
 - :mod:`~pystack.tcp.host`: :class:`TcpHost`, the declared interface of a session's host.
 - :mod:`~pystack.tcp.listener`: a listener's passive open: the SYN queue and SYN cookies.
 - :mod:`~pystack.tcp.receive`: the receive side (SEGMENT ARRIVES as a pipeline of checks).
-- :mod:`~pystack.tcp.send`: the send side: segmentation, Nagle, windows, ACKs.
+- :mod:`~pystack.tcp.send`: the session's send hooks (``send_ack``, ``send_data``, the
+  segment builder); what they send and when is the sender's.
+- :mod:`~pystack.tcp.sender`: :class:`Sender`, the send side (``session.sender``, class
+  setting ``sender_class``): segmentation, Nagle and SWS avoidance, what the windows let
+  out now, SACK loss recovery, the window to advertise. Its methods take the session as
+  an argument typed ``SenderOwner`` (a ``typing.Protocol``): it holds no reference back
+  and no state, so the connections of a class share one.
 - :mod:`~pystack.tcp.timers`: :class:`Timers`, the part each session owns
   (``session.timers``): retransmission, persist, delayed ACK, keep-alive, 2*MSL, user
   timeout; it reaches the session only through the ``TimerOwner`` protocol.

@@ -21,7 +21,7 @@ from pystack.layers.ip_meta import IpMeta
 from pystack.tcp.config import TcpConfig, TcpDrop
 from pystack.tcp.host import CookieHost
 from pystack.tcp.receive import DEFAULT_MSS, TS_OPTION_LEN, seg_tsval
-from pystack.tcp.send import MAX_WINDOW
+from pystack.tcp.sender import MAX_WINDOW
 from pystack.tcp.states import TCP
 from pystack.tcp.syncookies import (
     MAX_AGE,

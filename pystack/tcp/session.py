@@ -42,7 +42,8 @@ from pystack.tcp.receive import InputMixin, syn_reopens_time_wait
 from pystack.tcp.reorder import InsertResult, ReorderQueue
 from pystack.tcp.rtt import RttEstimator
 from pystack.tcp.sack import Scoreboard
-from pystack.tcp.send import MAX_WINDOW, OutputMixin
+from pystack.tcp.send import OutputMixin
+from pystack.tcp.sender import MAX_WINDOW, Sender
 from pystack.tcp.states import TCP, S
 from pystack.tcp.timers import IDLE_TIMERS, NO_TIMER, Timers, TimeWaitTimers
 from pystack.wire import tcp as tcpwire
@@ -71,6 +72,15 @@ class TCPSession(ListenerMixin, InputMixin, OutputMixin, StateMachine, machine="
     timers_class: type[Timers] = Timers
     """Class setting: the `Timers` part each connection owns (a subclass of `Timers`
     changes what a timer's expiry does)."""
+    sender_class: type[Sender] = Sender
+    """Class setting: the `Sender` part, the send side (a subclass of `Sender` changes
+    segmentation, Nagle, what may be sent now or the window advertised)."""
+    sender: Sender = Sender()
+    """The send side, an instance of ``sender_class``. It keeps no state of its own (the
+    TCB is the session's, passed to each of its methods), so the connections of a class
+    share one: a connection pays nothing for it. A subclass of `Sender` that keeps
+    per-connection state is set per connection instead (``self.sender = ...`` in
+    ``__init__``)."""
     awaiting_accept = False
     """True while this connection waits in its listener's accept queue."""
     _isn_floor: SeqNum | None = None
@@ -125,6 +135,11 @@ class TCPSession(ListenerMixin, InputMixin, OutputMixin, StateMachine, machine="
         self.rtt_seq: SeqNum | None = None
         self.rtt_time = 0.0
         self.timers = self.timers_class(self)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if type(cls.__dict__.get("sender")) is not cls.sender_class:
+            cls.sender = cls.sender_class()
 
     def queue_for_accept(self, child: TCPSession) -> None:
         """Put an established ``child`` in this listener's accept queue."""
@@ -571,7 +586,7 @@ class TCPSession(ListenerMixin, InputMixin, OutputMixin, StateMachine, machine="
         start = self.sndbuf_seq()
         offset = self.snd_una - start
         una = self.snd_una.value
-        size = min(self.snd_mss - self.sack_space(), self.snd_max - self.snd_una)
+        size = min(self.snd_mss - self.sender.sack_space(self), self.snd_max - self.snd_una)
         holes = self.scoreboard.holes(una, self.snd_mss) if self.scoreboard else []
         if holes:
             size = min(size, (holes[0][1] - una) & _MASK)
