@@ -8,7 +8,12 @@
   ``on_segment_in/out``, the hooks and conditions the TOML names) are methods of it.
 - :mod:`~pystack.tcp.host`: :class:`TcpHost`, the declared interface of a session's host.
 - :mod:`~pystack.tcp.listener`: a listener's passive open: the SYN queue and SYN cookies.
-- :mod:`~pystack.tcp.receive`: the receive side (SEGMENT ARRIVES as a pipeline of checks).
+- :mod:`~pystack.tcp.receive`: SEGMENT ARRIVES as a pipeline of the session's public
+  ``check_*`` hooks.
+- :mod:`~pystack.tcp.receiver`: :class:`Receiver`, the receive side (``session.receiver``,
+  class setting ``receiver_class``): in-order delivery, the reorder queue and its SACK
+  report, a FIN behind a hole, delayed ACKs. Its methods take the session as an argument
+  typed ``ReceiverOwner``; like the sender it holds no state, shared by a class.
 - :mod:`~pystack.tcp.send`: the session's send hooks (``send_ack``, ``send_data``, the
   segment builder); what they send and when is the sender's.
 - :mod:`~pystack.tcp.sender`: :class:`Sender`, the send side (``session.sender``, class

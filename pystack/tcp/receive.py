@@ -16,6 +16,7 @@ from typing import Any
 
 from pystack.layers.ip_meta import IpMeta
 from pystack.tcp.config import MAX_WSCALE, CloseReason, TcpDrop
+from pystack.tcp.receiver import Receiver
 from pystack.tcp.states import TCP, S
 from pystack.tcp.tcb import Tcb
 from pystack.wire import tcp as tcpwire
@@ -82,8 +83,10 @@ def syn_reopens_time_wait(
 
 
 class InputMixin(Tcb):
-    """The receive side of a TCP session."""
+    """The SEGMENT ARRIVES hooks of a TCP session (the ``check_*`` pipeline); what
+    becomes of accepted text is its `Receiver` part's (``session.receiver``)."""
 
+    receiver: Receiver  # TCPSession.receiver
     ts_recent_age: float
     """Clock time TS.Recent was last set (RFC 7323 §5.5: invalid after 24 days)."""
 
@@ -510,27 +513,8 @@ class InputMixin(Tcb):
             self.count_drop(TcpDrop.DATA_AFTER_CLOSE)
             self.fire("rcv_data_after_close", segment=seg, reason=CloseReason.RESET)
             return None
-        if seg.seq == self.rcv_nxt.value:
-            self._take_in_order(seg)
-        else:
-            self._take_out_of_order(seg, SeqNum(seg.seq))
+        self.receiver.take_text(self, seg)
         return seg
-
-    def _take_in_order(self, seg: Seg) -> None:
-        payload = seg.payload
-        self.rcv_nxt = self.rcv_nxt + len(payload)
-        self.deliver_data(payload)
-        # Draining an empty reorder queue does nothing: skip it in the common case.
-        if self.reorder_pending() and (self._drain_reorder() or self.reorder_pending()):
-            self.send_ack()  # RFC 5681 §4.2: ACK at once when a hole is (being) filled
-        else:
-            self.on_data_ack(seg, len(payload) >= self.snd_mss)
-
-    def _take_out_of_order(self, seg: Seg, seq: SeqNum) -> None:
-        if not self.reorder_insert(seq, seg.payload, bool(seg.flags & FIN)):
-            self.count_drop(TcpDrop.OUT_OF_ORDER_FULL)
-        # RFC 5681 §4.2 / RFC 9293 §3.10.7.4: an out-of-order segment is ACKed at once.
-        self.send_ack()
 
     def check_fin(self, seg: Seg) -> Seg | None:
         """Eighth: the FIN bit, only when it is the next byte we expect."""
@@ -540,7 +524,7 @@ class InputMixin(Tcb):
         if fin_at == self.rcv_nxt:
             self.take_fin(seg)
         elif fin_at > self.rcv_nxt and not seg.payload and self.state in S.may_receive:
-            self.remember_fin(fin_at)  # a bare FIN ahead of a hole
+            self.receiver.remember_fin(self, fin_at)  # a bare FIN ahead of a hole
         return None
 
     def take_fin(self, seg: Seg) -> None:

@@ -100,18 +100,6 @@ class OutputMixin(Tcb):
             return edge
         return snd_max
 
-    def on_data_ack(self, seg: tcpwire.TcpSegment, full_sized: bool) -> None:
-        """In-order data arrived: acknowledge it now or within the delayed-ACK time.
-
-        RFC 9293 §3.8.6.3 (SHOULD-18/MUST-40): ACK at least every second full-sized
-        segment, and within 0.5 s (we use `TcpConfig.delayed_ack`, 0.2 s by default).
-        """
-        self.ack_pending += 2 if full_sized else 1
-        if self.ack_pending >= 3 or self.config.delayed_ack == 0:
-            self.send_ack()
-        else:
-            self.timers.delack.arm_if_idle(self.config.delayed_ack)
-
     # ---------------------------------------------------------------------- data output
 
     def output(self, force_one: bool = False) -> None:

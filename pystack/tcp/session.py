@@ -39,7 +39,8 @@ from pystack.tcp.cubic import congestion_factory
 from pystack.tcp.host import TcpHost
 from pystack.tcp.listener import ListenerMixin, ReplyTo, syn_options
 from pystack.tcp.receive import InputMixin, syn_reopens_time_wait
-from pystack.tcp.reorder import InsertResult, ReorderQueue
+from pystack.tcp.receiver import Receiver
+from pystack.tcp.reorder import ReorderQueue
 from pystack.tcp.rtt import RttEstimator
 from pystack.tcp.sack import Scoreboard
 from pystack.tcp.send import OutputMixin
@@ -75,6 +76,12 @@ class TCPSession(ListenerMixin, InputMixin, OutputMixin, StateMachine, machine="
     sender_class: type[Sender] = Sender
     """Class setting: the `Sender` part, the send side (a subclass of `Sender` changes
     segmentation, Nagle, what may be sent now or the window advertised)."""
+    receiver_class: type[Receiver] = Receiver
+    """Class setting: the `Receiver` part, the receive side (a subclass of `Receiver`
+    changes how accepted text is delivered or queued and when it is acknowledged)."""
+    receiver: Receiver = Receiver()
+    """The receive side, an instance of ``receiver_class``, shared by the connections of
+    a class as ``sender`` is (it keeps no state of its own)."""
     sender: Sender = Sender()
     """The send side, an instance of ``sender_class``. It keeps no state of its own (the
     TCB is the session's, passed to each of its methods), so the connections of a class
@@ -140,6 +147,8 @@ class TCPSession(ListenerMixin, InputMixin, OutputMixin, StateMachine, machine="
         super().__init_subclass__(**kwargs)
         if type(cls.__dict__.get("sender")) is not cls.sender_class:
             cls.sender = cls.sender_class()
+        if type(cls.__dict__.get("receiver")) is not cls.receiver_class:
+            cls.receiver = cls.receiver_class()
 
     def queue_for_accept(self, child: TCPSession) -> None:
         """Put an established ``child`` in this listener's accept queue."""
@@ -600,14 +609,6 @@ class TCPSession(ListenerMixin, InputMixin, OutputMixin, StateMachine, machine="
 
     # ====================================================================== reassembly
 
-    def reorder_insert(self, seq: SeqNum, data: bytes, fin: bool) -> bool:
-        stored = self.reorder.insert(seq, data) is not InsertResult.OVERFLOW
-        if fin and stored:
-            self.ooo_fin = seq + len(data)
-        if stored and self.sack_ok:
-            self.sack_recent.insert(0, seq)  # RFC 2018 §4: its block is reported first
-        return stored
-
     def sack_update(self, seg: tcpwire.TcpSegment, ack: SeqNum) -> int:
         """Take an acceptable ACK's SACK blocks into the scoreboard; returns the bytes
         newly SACKed (RFC 6675 §5 step (A))."""
@@ -615,27 +616,6 @@ class TCPSession(ListenerMixin, InputMixin, OutputMixin, StateMachine, machine="
         if not blocks and not self.scoreboard:
             return 0
         return self.scoreboard.update(ack.value, self.snd_max.value, blocks)
-
-    def remember_fin(self, fin_at: SeqNum) -> None:
-        """A FIN beyond RCV.NXT: keep its place and acknowledge what we have at once."""
-        self.ooo_fin = fin_at
-        self.send_ack()
-
-    def reorder_pending(self) -> bool:
-        return len(self.reorder) > 0 or self.ooo_fin is not None
-
-    def _drain_reorder(self) -> bool:
-        data = self.reorder.pop_ready(self.rcv_nxt) if len(self.reorder) else b""
-        if data:
-            self.rcv_nxt = self.rcv_nxt + len(data)
-            self.deliver_data(data)
-            if not len(self.reorder):
-                self.sack_recent.clear()
-        fin = self.ooo_fin is not None and self.ooo_fin == self.rcv_nxt
-        if fin:
-            self.ooo_fin = None
-            self.take_fin_from_queue()
-        return bool(data) or fin
 
     def take_fin_from_queue(self) -> None:
         """A FIN that waited in the reorder queue became the next byte."""
