@@ -8,6 +8,10 @@
   ``on_segment_in/out``, the hooks and conditions the TOML names) are methods of it.
 - :mod:`~pystack.tcp.host`: :class:`TcpHost`, the declared interface of a session's host.
 - :mod:`~pystack.tcp.listener`: a listener's passive open: the SYN queue and SYN cookies.
+  :class:`Listener` (``session.listen_side``, class setting ``listener_class``) spawns a
+  child for a SYN or a valid cookie's ACK, reaching the listening session through the
+  ``ListenerOwner`` protocol; the hooks (``send_syncookie``, ``accept_queue_room``,
+  ``is_passive_child``, ``take_cookie_ack``) stay session methods.
 - :mod:`~pystack.tcp.receive`: SEGMENT ARRIVES as a pipeline of the session's public
   ``check_*`` hooks.
 - :mod:`~pystack.tcp.receiver`: :class:`Receiver`, the receive side (``session.receiver``,

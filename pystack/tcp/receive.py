@@ -12,7 +12,7 @@ challenge ACKs go through the host's per-second limit (§7). With timestamps on,
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pystack.layers.ip_meta import IpMeta
 from pystack.tcp.config import MAX_WSCALE, CloseReason, TcpDrop
@@ -22,6 +22,9 @@ from pystack.tcp.tcb import Tcb
 from pystack.wire import tcp as tcpwire
 from pystack.wire.seqnum import SeqNum
 from pystack.wire.tcp_options import Timestamp
+
+if TYPE_CHECKING:
+    from pystack.tcp.listener import Listener
 
 __all__ = ["PAWS_IDLE", "InputMixin", "paws_ok", "syn_reopens_time_wait"]
 
@@ -87,6 +90,7 @@ class InputMixin(Tcb):
     becomes of accepted text is its `Receiver` part's (``session.receiver``)."""
 
     receiver: Receiver  # TCPSession.receiver
+    listen_side: Listener  # TCPSession.listen_side
     ts_recent_age: float
     """Clock time TS.Recent was last set (RFC 7323 §5.5: invalid after 24 days)."""
 
@@ -105,7 +109,9 @@ class InputMixin(Tcb):
             self.count_drop(TcpDrop.LISTEN_NOT_SYN)  # first: an RST is ignored
             return
         if flags & ACK:
-            if self.on_listen_ack(seg, meta):  # the ACK of a SYN cookie (RFC 4987 §3.6)
+            if self.listen_side.cookie_ack(
+                self, seg, meta
+            ):  # the ACK of a SYN cookie (RFC 4987 §3.6)
                 return
             self.count_drop(TcpDrop.LISTEN_ACK)  # second: <SEQ=SEG.ACK><CTL=RST>
             self.send_rst_reply(seg, meta)
@@ -113,7 +119,7 @@ class InputMixin(Tcb):
         if not flags & SYN:
             self.count_drop(TcpDrop.LISTEN_NOT_SYN)
             return
-        self.on_listen_syn(seg, meta)
+        self.listen_side.syn(self, seg, meta)
 
     def take_syn(self, seg: Seg) -> None:
         """Record the peer's SYN: IRS, RCV.NXT, its window and MSS (RFC 9293 §3.10.7.2)."""

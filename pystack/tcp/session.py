@@ -37,7 +37,7 @@ from pystack.tcp.config import CloseReason, TcpConfig, TcpDrop
 from pystack.tcp.congestion import Action, NewReno
 from pystack.tcp.cubic import congestion_factory
 from pystack.tcp.host import TcpHost
-from pystack.tcp.listener import ListenerMixin, ReplyTo, syn_options
+from pystack.tcp.listener import Listener, ListenerMixin, ReplyTo, syn_options
 from pystack.tcp.receive import InputMixin, syn_reopens_time_wait
 from pystack.tcp.receiver import Receiver
 from pystack.tcp.reorder import ReorderQueue
@@ -76,6 +76,12 @@ class TCPSession(ListenerMixin, InputMixin, OutputMixin, StateMachine, machine="
     sender_class: type[Sender] = Sender
     """Class setting: the `Sender` part, the send side (a subclass of `Sender` changes
     segmentation, Nagle, what may be sent now or the window advertised)."""
+    listener_class: type[Listener] = Listener
+    """Class setting: the `Listener` part, a listening socket's passive open (a subclass of
+    `Listener` changes when a SYN gets a cookie or how a child is spawned)."""
+    listen_side: Listener = Listener()
+    """The passive open, an instance of ``listener_class``, shared by the sessions of a
+    class as ``sender`` is (it keeps no state of its own)."""
     receiver_class: type[Receiver] = Receiver
     """Class setting: the `Receiver` part, the receive side (a subclass of `Receiver`
     changes how accepted text is delivered or queued and when it is acknowledged)."""
@@ -149,6 +155,8 @@ class TCPSession(ListenerMixin, InputMixin, OutputMixin, StateMachine, machine="
             cls.sender = cls.sender_class()
         if type(cls.__dict__.get("receiver")) is not cls.receiver_class:
             cls.receiver = cls.receiver_class()
+        if type(cls.__dict__.get("listen_side")) is not cls.listener_class:
+            cls.listen_side = cls.listener_class()
 
     def queue_for_accept(self, child: TCPSession) -> None:
         """Put an established ``child`` in this listener's accept queue."""
