@@ -8,8 +8,23 @@
   ``on_segment_in/out``, the hooks and conditions the TOML names) are methods of it.
 - :mod:`~pystack.tcp.host`: :class:`TcpHost`, the declared interface of a session's host.
 - :mod:`~pystack.tcp.listener`: a listener's passive open: the SYN queue and SYN cookies.
-- :mod:`~pystack.tcp.receive`: the receive side (SEGMENT ARRIVES as a pipeline of checks).
-- :mod:`~pystack.tcp.send`: the send side: segmentation, Nagle, windows, ACKs.
+  :class:`Listener` (``session.listen_side``, class setting ``listener_class``) spawns a
+  child for a SYN or a valid cookie's ACK, reaching the listening session through the
+  ``ListenerOwner`` protocol; the hooks (``send_syncookie``, ``accept_queue_room``,
+  ``is_passive_child``, ``take_cookie_ack``) stay session methods.
+- :mod:`~pystack.tcp.receive`: SEGMENT ARRIVES as a pipeline of the session's public
+  ``check_*`` hooks.
+- :mod:`~pystack.tcp.receiver`: :class:`Receiver`, the receive side (``session.receiver``,
+  class setting ``receiver_class``): in-order delivery, the reorder queue and its SACK
+  report, a FIN behind a hole, delayed ACKs. Its methods take the session as an argument
+  typed ``ReceiverOwner``; like the sender it holds no state, shared by a class.
+- :mod:`~pystack.tcp.send`: the session's send hooks (``send_ack``, ``send_data``, the
+  segment builder); what they send and when is the sender's.
+- :mod:`~pystack.tcp.sender`: :class:`Sender`, the send side (``session.sender``, class
+  setting ``sender_class``): segmentation, Nagle and SWS avoidance, what the windows let
+  out now, SACK loss recovery, the window to advertise. Its methods take the session as
+  an argument typed ``SenderOwner`` (a ``typing.Protocol``): it holds no reference back
+  and no state, so the connections of a class share one.
 - :mod:`~pystack.tcp.timers`: :class:`Timers`, the part each session owns
   (``session.timers``): retransmission, persist, delayed ACK, keep-alive, 2*MSL, user
   timeout; it reaches the session only through the ``TimerOwner`` protocol.

@@ -15,13 +15,13 @@ Any other ACK to a listener gets <SEQ=SEG.ACK><CTL=RST> (RFC 9293 §3.10.7.2), a
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, NamedTuple, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, cast
 
 from pystack.layers.ip_meta import IpMeta
 from pystack.tcp.config import TcpConfig, TcpDrop
 from pystack.tcp.host import CookieHost
 from pystack.tcp.receive import DEFAULT_MSS, TS_OPTION_LEN, seg_tsval
-from pystack.tcp.send import MAX_WINDOW
+from pystack.tcp.sender import MAX_WINDOW
 from pystack.tcp.states import TCP
 from pystack.tcp.syncookies import (
     MAX_AGE,
@@ -40,7 +40,7 @@ from pystack.wire import tcp as tcpwire
 from pystack.wire.seqnum import SeqNum
 from pystack.wire.tcp_options import NOP, Mss, SackPermitted, TcpOption, Timestamp, WindowScale
 
-__all__ = ["ListenerMixin", "ReplyTo", "syn_options", "synack_window"]
+__all__ = ["Listener", "ListenerMixin", "ListenerOwner", "ReplyTo", "syn_options", "synack_window"]
 
 SYN, ACK, FIN = tcpwire.SYN, tcpwire.ACK, tcpwire.FIN
 _MASK = 0xFFFFFFFF
@@ -76,18 +76,18 @@ def synack_window(config: TcpConfig) -> int:
 
 
 class ListenerMixin(Tcb):
-    """Passive-open spawning of a TCP session: SYN queue, accept queue and SYN cookies."""
+    """The passive-open hooks of a TCP session (``send_syncookie``, ``accept_queue_room``,
+    ``is_passive_child``, ``take_cookie_ack``, ...); spawning children for SYNs and
+    cookie ACKs is its `Listener` part's (``session.listen_side``)."""
 
     listener: Any
-    half_open: int
-    backlog: int
-    _cc_factory: Any
     _isn_floor: SeqNum | None
     _last_cookie_at: float | None = None
     """When this listener last sent a SYN cookie (Linux: the last SYN queue overflow)."""
 
+    listen_side: Listener  # TCPSession.listen_side
+
     if TYPE_CHECKING:
-        accept_queue: Any
 
         def new_cc(self, smss: int) -> Any: ...
         def take_syn(self, seg: tcpwire.TcpSegment) -> None: ...
@@ -95,27 +95,6 @@ class ListenerMixin(Tcb):
         def _in_synchronized(self, seg: tcpwire.TcpSegment) -> None: ...
 
     # ----------------------------------------------------------------------- the SYN
-
-    def on_listen_syn(self, seg: tcpwire.TcpSegment, meta: IpMeta) -> None:
-        """A SYN for this listener, from ``meta.src`` to ``meta.dst``: a child session of
-        the same class takes it over, or, when `syn_cookie_due`, a stateless SYN,ACK
-        carries a cookie (``rcv_syn_stateless``)."""
-        local_ip, remote_ip = meta.dst, meta.src
-        if self.syn_cookie_due():
-            self.fire("rcv_syn_stateless", segment=seg, local_ip=local_ip, remote_ip=remote_ip)
-            return
-        self._spawn_child(seg, local_ip, remote_ip, None)
-
-    def syn_cookie_due(self) -> bool:
-        """Whether a new SYN gets a cookie: the SYN queue is full (``"overflow"``) or
-        cookies are ``"always"`` on, and the host keeps a cookie secret. Never while the
-        accept queue is full: that SYN is dropped, as Linux's tcp_conn_request."""
-        mode = self.config.syn_cookies
-        if mode == "off" or getattr(self.host, "syncookie_secret", None) is None:
-            return False
-        if len(self.accept_queue) >= self.backlog:
-            return False
-        return mode == "always" or self.half_open >= self.config.syn_backlog
 
     def send_syncookie(self, *, segment: tcpwire.TcpSegment, local_ip: str, remote_ip: str,
                        **kw: Any) -> None:  # fmt: skip
@@ -144,62 +123,10 @@ class ListenerMixin(Tcb):
             self.local_port, seg.src_port, iss, (seg.seq + 1) & _MASK, SYN | ACK,
             synack_window(config), b"", options,
         )  # fmt: skip
-        self._count("syncookies_sent")
+        _count(self.host, "syncookies_sent")
         self.host.transmit(ReplyTo(local_ip, remote_ip), synack)
 
     # ------------------------------------------------------------------ the final ACK
-
-    def on_listen_ack(self, seg: tcpwire.TcpSegment, meta: IpMeta) -> bool:
-        """An ACK for this listener (RFC 9293 §3.10.7.2, second check): True when it
-        carries a valid SYN cookie and was taken (spawned a connection, or was dropped for
-        a full accept queue). False otherwise: the caller answers it with a reset. Cookies
-        are only looked for within two minutes of the last one sent (unless ``"always"``),
-        as Linux's tcp_synq_no_recent_overflow."""
-        if seg.flags & SYN or not self._cookies_recent():
-            return False
-        local_ip, remote_ip = meta.dst, meta.src
-        four = (local_ip, self.local_port, remote_ip, seg.src_port)
-        now = self.clock.seconds()
-        secret = cast(CookieHost, self.host).syncookie_secret()
-        index = check_cookie(
-            secret, four, (seg.seq - 1) & _MASK, (seg.ack - 1) & _MASK, counter(now)
-        )
-        if index is None:
-            self._count("syncookies_failed")
-            return False
-        self._count("syncookies_validated")
-        tsval = seg_tsval(seg) if self.config.timestamps else None
-        options = CookieOptions(None, False)
-        if tsval is not None:
-            options = decode_ts(_tsecr(seg))
-        self._spawn_cookie_child(seg, local_ip, remote_ip, (MSS_TABLE[index], options, tsval))
-        return True
-
-    def _cookies_recent(self) -> bool:
-        mode = self.config.syn_cookies
-        if mode == "off" or getattr(self.host, "syncookie_secret", None) is None:
-            return False
-        if mode == "always":
-            return True
-        last = self._last_cookie_at
-        return last is not None and self.clock.seconds() - last < MAX_AGE * PERIOD
-
-    def _spawn_cookie_child(
-        self, seg: tcpwire.TcpSegment, local_ip: str, remote_ip: str,
-        decoded: tuple[int, CookieOptions, int | None],
-    ) -> None:  # fmt: skip
-        child = self._new_child(local_ip, remote_ip, seg.src_port)
-        child.take_cookie_ack(seg, *decoded)
-        self.half_open += 1
-        self.host.adopt(child)
-        if child.fire("rcv_cookie_ack", segment=seg):
-            if seg.payload or seg.flags & FIN:
-                child._in_synchronized(seg)  # its text and FIN, now in ESTABLISHED
-            return
-        self.half_open -= 1
-        child.listener = None
-        self.host.forget(child)
-        self.count_drop(TcpDrop.BACKLOG_FULL)
 
     def take_cookie_ack(
         self, seg: tcpwire.TcpSegment, mss: int, options: CookieOptions, tsval: int | None
@@ -238,24 +165,14 @@ class ListenerMixin(Tcb):
     def take_reopening_syn(self, seg: tcpwire.TcpSegment, old: Any) -> None:
         """A SYN that closed ``old`` in TIME_WAIT (`reopen_from_time_wait`): a new child
         takes it, with an ISS above ``old``'s highest sequence number."""
-        self._spawn_child(seg, old.local_ip, old.remote_ip, old.snd_max)
+        self.listen_side.spawn_child(self, seg, old.local_ip, old.remote_ip, old.snd_max)
 
     def take_syn_after_time_wait(
         self, seg: tcpwire.TcpSegment, local_ip: str, remote_ip: str, old_snd_max: SeqNum
     ) -> None:
         """As `take_reopening_syn`, for a connection the TCP layer kept as a TIME_WAIT
         record rather than a session."""
-        self._spawn_child(seg, local_ip, remote_ip, old_snd_max)
-
-    def _new_child(self, local_ip: str, remote_ip: str | None, remote_port: int) -> Any:
-        child = type(self)(
-            self.host, local_ip=local_ip, local_port=self.local_port, remote_ip=remote_ip,
-            remote_port=remote_port, config=self.config, cc_factory=self._cc_factory,
-        )  # type: ignore[call-arg]  # fmt: skip
-        child.passive = True
-        child.fire("spawned")
-        child.listener = self
-        return child
+        self.listen_side.spawn_child(self, seg, local_ip, remote_ip, old_snd_max)
 
     def is_passive_child(self, **kw: Any) -> bool:
         """Condition (``spawned``; ``rcv_rst`` in SYN_RECEIVED): this session is a child a
@@ -263,23 +180,6 @@ class ListenerMixin(Tcb):
         connection back to LISTEN on RST; here the listener never left LISTEN, so the child
         is discarded instead (to CLOSED, nobody told)."""
         return bool(self.passive)
-
-    def _spawn_child(
-        self, seg: tcpwire.TcpSegment, local_ip: str, remote_ip: str | None,
-        isn_floor: SeqNum | None,
-    ) -> None:  # fmt: skip
-        child = self._new_child(local_ip, remote_ip, seg.src_port)
-        if isn_floor is not None:
-            child._isn_floor = isn_floor
-        child.take_syn(seg)
-        self.half_open += 1
-        if child.fire("rcv_syn", segment=seg):
-            self.host.adopt(child)
-            return
-        self.half_open -= 1
-        child.listener = None
-        full = len(self.accept_queue) >= self.backlog
-        self.count_drop(TcpDrop.BACKLOG_FULL if full else TcpDrop.SYN_QUEUE_FULL)
 
     def synack_retries_spent(self) -> bool:
         """Whether a half-open child has resent its SYN,ACK ``TcpConfig.synack_retries``
@@ -290,10 +190,146 @@ class ListenerMixin(Tcb):
             and self.rtt.backoffs >= self.config.synack_retries
         )
 
-    def _count(self, name: str) -> None:
-        count = getattr(self.host, "count_event", None)
-        if count is not None:
-            count(name)
+
+class ListenerOwner(Protocol):
+    """What `Listener` needs from its listening session: its configuration, host and
+    queues, the drop counter, and the trigger that takes a cookie's ACK."""
+
+    config: TcpConfig
+    host: Any
+    clock: Any
+    local_port: int
+    half_open: int
+    backlog: int
+    accept_queue: Any
+    _cc_factory: Any
+    _last_cookie_at: float | None
+
+    def fire(self, trigger: str, **kwargs: Any) -> bool: ...
+    def count_drop(self, reason: TcpDrop) -> None: ...
+
+
+class Listener:
+    """A listening session's passive open (see the module docstring): it spawns a child
+    session of the listener's class for a SYN (the SYN queue) or for the ACK of a valid
+    SYN cookie. Like `Sender` and `Receiver`, its methods take the listening session as an
+    argument typed `ListenerOwner`; it holds no state, so the listeners of a class share
+    one. Replace it with ``TCPSession.listener_class``."""
+
+    __slots__ = ()
+
+    def syn(self, s: ListenerOwner, seg: tcpwire.TcpSegment, meta: IpMeta) -> None:
+        """A SYN for this listener, from ``meta.src`` to ``meta.dst``: a child session of
+        the same class takes it over, or, when `cookie_due`, a stateless SYN,ACK
+        carries a cookie (``rcv_syn_stateless``)."""
+        local_ip, remote_ip = meta.dst, meta.src
+        if self.cookie_due(s):
+            s.fire("rcv_syn_stateless", segment=seg, local_ip=local_ip, remote_ip=remote_ip)
+            return
+        self.spawn_child(s, seg, local_ip, remote_ip, None)
+
+    def cookie_due(self, s: ListenerOwner) -> bool:
+        """Whether a new SYN gets a cookie: the SYN queue is full (``"overflow"``) or
+        cookies are ``"always"`` on, and the host keeps a cookie secret. Never while the
+        accept queue is full: that SYN is dropped, as Linux's tcp_conn_request."""
+        mode = s.config.syn_cookies
+        if mode == "off" or getattr(s.host, "syncookie_secret", None) is None:
+            return False
+        if len(s.accept_queue) >= s.backlog:
+            return False
+        return mode == "always" or s.half_open >= s.config.syn_backlog
+
+    def cookie_ack(self, s: ListenerOwner, seg: tcpwire.TcpSegment, meta: IpMeta) -> bool:
+        """An ACK for this listener (RFC 9293 §3.10.7.2, second check): True when it
+        carries a valid SYN cookie and was taken (spawned a connection, or was dropped for
+        a full accept queue). False otherwise: the caller answers it with a reset. Cookies
+        are only looked for within two minutes of the last one sent (unless ``"always"``),
+        as Linux's tcp_synq_no_recent_overflow."""
+        if seg.flags & SYN or not self.cookies_recent(s):
+            return False
+        local_ip, remote_ip = meta.dst, meta.src
+        four = (local_ip, s.local_port, remote_ip, seg.src_port)
+        now = s.clock.seconds()
+        secret = cast(CookieHost, s.host).syncookie_secret()
+        index = check_cookie(
+            secret, four, (seg.seq - 1) & _MASK, (seg.ack - 1) & _MASK, counter(now)
+        )
+        if index is None:
+            _count(s.host, "syncookies_failed")
+            return False
+        _count(s.host, "syncookies_validated")
+        tsval = seg_tsval(seg) if s.config.timestamps else None
+        options = CookieOptions(None, False)
+        if tsval is not None:
+            options = decode_ts(_tsecr(seg))
+        self.spawn_cookie_child(s, seg, local_ip, remote_ip, (MSS_TABLE[index], options, tsval))
+        return True
+
+    def cookies_recent(self, s: ListenerOwner) -> bool:
+        """Whether an ACK may carry a cookie: one was sent within two minutes."""
+        mode = s.config.syn_cookies
+        if mode == "off" or getattr(s.host, "syncookie_secret", None) is None:
+            return False
+        if mode == "always":
+            return True
+        last = s._last_cookie_at
+        return last is not None and s.clock.seconds() - last < MAX_AGE * PERIOD
+
+    def spawn_cookie_child(
+        self, s: ListenerOwner, seg: tcpwire.TcpSegment, local_ip: str, remote_ip: str,
+        decoded: tuple[int, CookieOptions, int | None],
+    ) -> None:  # fmt: skip
+        """A valid cookie's ACK: a child rebuilt from the cookie enters ESTABLISHED."""
+        child = self.new_child(s, local_ip, remote_ip, seg.src_port)
+        child.take_cookie_ack(seg, *decoded)
+        s.half_open += 1
+        s.host.adopt(child)
+        if child.fire("rcv_cookie_ack", segment=seg):
+            if seg.payload or seg.flags & FIN:
+                child._in_synchronized(seg)  # its text and FIN, now in ESTABLISHED
+            return
+        s.half_open -= 1
+        child.listener = None
+        s.host.forget(child)
+        s.count_drop(TcpDrop.BACKLOG_FULL)
+
+    def new_child(
+        self, s: ListenerOwner, local_ip: str, remote_ip: str | None, remote_port: int
+    ) -> Any:
+        """A child session of the listener's class, spawned (``spawned``) and owned by it."""
+        child: Any = type(s)(
+            s.host, local_ip=local_ip, local_port=s.local_port, remote_ip=remote_ip,
+            remote_port=remote_port, config=s.config, cc_factory=s._cc_factory,
+        )  # type: ignore[call-arg]  # fmt: skip
+        child.passive = True
+        child.fire("spawned")
+        child.listener = s
+        return child
+
+    def spawn_child(
+        self, s: ListenerOwner, seg: tcpwire.TcpSegment, local_ip: str, remote_ip: str | None,
+        isn_floor: SeqNum | None,
+    ) -> None:  # fmt: skip
+        """A SYN: a child takes it into SYN_RECEIVED (``rcv_syn``) unless a queue is full;
+        its ISS lies above ``isn_floor`` when it replaces a connection in TIME_WAIT."""
+        child = self.new_child(s, local_ip, remote_ip, seg.src_port)
+        if isn_floor is not None:
+            child._isn_floor = isn_floor
+        child.take_syn(seg)
+        s.half_open += 1
+        if child.fire("rcv_syn", segment=seg):
+            s.host.adopt(child)
+            return
+        s.half_open -= 1
+        child.listener = None
+        full = len(s.accept_queue) >= s.backlog
+        s.count_drop(TcpDrop.BACKLOG_FULL if full else TcpDrop.SYN_QUEUE_FULL)
+
+
+def _count(host: Any, name: str) -> None:
+    count = getattr(host, "count_event", None)
+    if count is not None:
+        count(name)
 
 
 def _ts_offset(host: Any, local_ip: str, remote_ip: str) -> int:

@@ -12,14 +12,19 @@ challenge ACKs go through the host's per-second limit (§7). With timestamps on,
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pystack.layers.ip_meta import IpMeta
 from pystack.tcp.config import MAX_WSCALE, CloseReason, TcpDrop
+from pystack.tcp.receiver import Receiver
+from pystack.tcp.states import TCP, S
 from pystack.tcp.tcb import Tcb
 from pystack.wire import tcp as tcpwire
 from pystack.wire.seqnum import SeqNum
 from pystack.wire.tcp_options import Timestamp
+
+if TYPE_CHECKING:
+    from pystack.tcp.listener import Listener
 
 __all__ = ["PAWS_IDLE", "InputMixin", "paws_ok", "syn_reopens_time_wait"]
 
@@ -28,7 +33,6 @@ Seg = tcpwire.TcpSegment
 Check = Callable[["InputMixin", Seg], "Seg | None"]
 
 # States whose data we still accept: the peer has not sent its FIN (RFC 9293 §3.10.7.4).
-_RECEIVING = frozenset({"ESTABLISHED", "FIN_WAIT_1", "FIN_WAIT_2"})
 # Signed distances on SeqNum.value ints in the hot checks (RFC 9293 §3.4 arithmetic):
 # ((a - b + _HALF) & _MASK) - _HALF is SeqNum(a) - SeqNum(b).
 _MASK = 0xFFFFFFFF
@@ -82,8 +86,11 @@ def syn_reopens_time_wait(
 
 
 class InputMixin(Tcb):
-    """The receive side of a TCP session."""
+    """The SEGMENT ARRIVES hooks of a TCP session (the ``check_*`` pipeline); what
+    becomes of accepted text is its `Receiver` part's (``session.receiver``)."""
 
+    receiver: Receiver  # TCPSession.receiver
+    listen_side: Listener  # TCPSession.listen_side
     ts_recent_age: float
     """Clock time TS.Recent was last set (RFC 7323 §5.5: invalid after 24 days)."""
 
@@ -102,7 +109,9 @@ class InputMixin(Tcb):
             self.count_drop(TcpDrop.LISTEN_NOT_SYN)  # first: an RST is ignored
             return
         if flags & ACK:
-            if self.on_listen_ack(seg, meta):  # the ACK of a SYN cookie (RFC 4987 §3.6)
+            if self.listen_side.cookie_ack(
+                self, seg, meta
+            ):  # the ACK of a SYN cookie (RFC 4987 §3.6)
                 return
             self.count_drop(TcpDrop.LISTEN_ACK)  # second: <SEQ=SEG.ACK><CTL=RST>
             self.send_rst_reply(seg, meta)
@@ -110,7 +119,7 @@ class InputMixin(Tcb):
         if not flags & SYN:
             self.count_drop(TcpDrop.LISTEN_NOT_SYN)
             return
-        self.on_listen_syn(seg, meta)
+        self.listen_side.syn(self, seg, meta)
 
     def take_syn(self, seg: Seg) -> None:
         """Record the peer's SYN: IRS, RCV.NXT, its window and MSS (RFC 9293 §3.10.7.2)."""
@@ -324,7 +333,7 @@ class InputMixin(Tcb):
 
     def on_unacceptable(self, seg: Seg) -> None:
         """Answer an unacceptable segment: <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>."""
-        if self.state == "SYN_RECEIVED" and seg.flags & SYN and seg.seq == self.irs:
+        if self.state == TCP.SYN_RECEIVED and seg.flags & SYN and seg.seq == self.irs:
             if not seg.flags & ACK:
                 self.send_synack()  # the peer lost our SYN,ACK and sent its SYN again
                 return
@@ -337,7 +346,7 @@ class InputMixin(Tcb):
             )  # fmt: skip
             self._in_synchronized(ack_part)
             return
-        if self.state == "TIME_WAIT" and seg.flags & FIN:
+        if self.state == TCP.TIME_WAIT and seg.flags & FIN:
             self.fire("rcv_fin", segment=seg)  # a retransmitted FIN: ACK, restart 2*MSL
             return
         self.send_ack()
@@ -405,7 +414,7 @@ class InputMixin(Tcb):
             self.count_drop(TcpDrop.NO_ACK)
             return None
         ack = SeqNum(seg.ack)
-        if self.state == "SYN_RECEIVED":
+        if self.state == TCP.SYN_RECEIVED:
             if self.snd_una < ack <= self.snd_max:
                 self.snd_una = ack
                 self.timers.rexmit.cancel()
@@ -486,9 +495,9 @@ class InputMixin(Tcb):
     def _after_ack(self, seg: Seg) -> Seg | None:
         """The state-specific part of the fifth check: is our FIN acknowledged?"""
         state = self.state
-        if state in ("FIN_WAIT_1", "CLOSING", "LAST_ACK") and self.fin_acked():
+        if state in (TCP.FIN_WAIT_1, TCP.CLOSING, TCP.LAST_ACK) and self.fin_acked():
             self.fire("rcv_ack_of_fin", segment=seg)
-            if self.state == "CLOSED":
+            if self.state == TCP.CLOSED:
                 return None
         return seg
 
@@ -500,37 +509,18 @@ class InputMixin(Tcb):
         """Sixth (URG, ignored: RFC 6093) and seventh: the segment text."""
         if not seg.payload:
             return seg
-        if self.state not in _RECEIVING:
+        if self.state not in S.may_receive:
             self.count_drop(TcpDrop.DATA_AFTER_FIN)
             return seg
-        if self.rcv_shut and self.state != "ESTABLISHED":
+        if self.rcv_shut and self.state != TCP.ESTABLISHED:
             # RFC 9293 §3.6.1 (SHLD-3), RFC 1122 §4.2.2.13: new data after the application
             # closed both directions can never be read: reset to show it was lost (Linux,
             # in FIN-WAIT-1/2, answers it with RST at SEG.ACK).
             self.count_drop(TcpDrop.DATA_AFTER_CLOSE)
             self.fire("rcv_data_after_close", segment=seg, reason=CloseReason.RESET)
             return None
-        if seg.seq == self.rcv_nxt.value:
-            self._take_in_order(seg)
-        else:
-            self._take_out_of_order(seg, SeqNum(seg.seq))
+        self.receiver.take_text(self, seg)
         return seg
-
-    def _take_in_order(self, seg: Seg) -> None:
-        payload = seg.payload
-        self.rcv_nxt = self.rcv_nxt + len(payload)
-        self.deliver_data(payload)
-        # Draining an empty reorder queue does nothing: skip it in the common case.
-        if self.reorder_pending() and (self._drain_reorder() or self.reorder_pending()):
-            self.send_ack()  # RFC 5681 §4.2: ACK at once when a hole is (being) filled
-        else:
-            self.on_data_ack(seg, len(payload) >= self.snd_mss)
-
-    def _take_out_of_order(self, seg: Seg, seq: SeqNum) -> None:
-        if not self.reorder_insert(seq, seg.payload, bool(seg.flags & FIN)):
-            self.count_drop(TcpDrop.OUT_OF_ORDER_FULL)
-        # RFC 5681 §4.2 / RFC 9293 §3.10.7.4: an out-of-order segment is ACKed at once.
-        self.send_ack()
 
     def check_fin(self, seg: Seg) -> Seg | None:
         """Eighth: the FIN bit, only when it is the next byte we expect."""
@@ -539,8 +529,8 @@ class InputMixin(Tcb):
         fin_at = SeqNum(seg.seq) + len(seg.payload)
         if fin_at == self.rcv_nxt:
             self.take_fin(seg)
-        elif fin_at > self.rcv_nxt and not seg.payload and self.state in _RECEIVING:
-            self.remember_fin(fin_at)  # a bare FIN ahead of a hole
+        elif fin_at > self.rcv_nxt and not seg.payload and self.state in S.may_receive:
+            self.receiver.remember_fin(self, fin_at)  # a bare FIN ahead of a hole
         return None
 
     def take_fin(self, seg: Seg) -> None:

@@ -37,12 +37,15 @@ from pystack.tcp.config import CloseReason, TcpConfig, TcpDrop
 from pystack.tcp.congestion import Action, NewReno
 from pystack.tcp.cubic import congestion_factory
 from pystack.tcp.host import TcpHost
-from pystack.tcp.listener import ListenerMixin, ReplyTo, syn_options
+from pystack.tcp.listener import Listener, ListenerMixin, ReplyTo, syn_options
 from pystack.tcp.receive import InputMixin, syn_reopens_time_wait
-from pystack.tcp.reorder import InsertResult, ReorderQueue
+from pystack.tcp.receiver import Receiver
+from pystack.tcp.reorder import ReorderQueue
 from pystack.tcp.rtt import RttEstimator
 from pystack.tcp.sack import Scoreboard
-from pystack.tcp.send import MAX_WINDOW, OutputMixin
+from pystack.tcp.send import OutputMixin
+from pystack.tcp.sender import MAX_WINDOW, Sender
+from pystack.tcp.states import TCP, S
 from pystack.tcp.timers import IDLE_TIMERS, NO_TIMER, Timers, TimeWaitTimers
 from pystack.wire import tcp as tcpwire
 from pystack.wire.seqnum import SeqNum
@@ -55,7 +58,6 @@ _ZERO = SeqNum(0)
 _MASK = 0xFFFFFFFF
 _HALF = 1 << 31  # ((a - b + _HALF) & _MASK) - _HALF: SeqNum(a) - SeqNum(b) on ints
 # States in which the application may still queue data (RFC 9293 §3.10.2).
-_SEND_STATES = frozenset({"SYN_SENT", "SYN_RECEIVED", "ESTABLISHED", "CLOSE_WAIT"})
 
 
 class TCPSession(ListenerMixin, InputMixin, OutputMixin, StateMachine, machine="tcp"):
@@ -71,6 +73,27 @@ class TCPSession(ListenerMixin, InputMixin, OutputMixin, StateMachine, machine="
     timers_class: type[Timers] = Timers
     """Class setting: the `Timers` part each connection owns (a subclass of `Timers`
     changes what a timer's expiry does)."""
+    sender_class: type[Sender] = Sender
+    """Class setting: the `Sender` part, the send side (a subclass of `Sender` changes
+    segmentation, Nagle, what may be sent now or the window advertised)."""
+    listener_class: type[Listener] = Listener
+    """Class setting: the `Listener` part, a listening socket's passive open (a subclass of
+    `Listener` changes when a SYN gets a cookie or how a child is spawned)."""
+    listen_side: Listener = Listener()
+    """The passive open, an instance of ``listener_class``, shared by the sessions of a
+    class as ``sender`` is (it keeps no state of its own)."""
+    receiver_class: type[Receiver] = Receiver
+    """Class setting: the `Receiver` part, the receive side (a subclass of `Receiver`
+    changes how accepted text is delivered or queued and when it is acknowledged)."""
+    receiver: Receiver = Receiver()
+    """The receive side, an instance of ``receiver_class``, shared by the connections of
+    a class as ``sender`` is (it keeps no state of its own)."""
+    sender: Sender = Sender()
+    """The send side, an instance of ``sender_class``. It keeps no state of its own (the
+    TCB is the session's, passed to each of its methods), so the connections of a class
+    share one: a connection pays nothing for it. A subclass of `Sender` that keeps
+    per-connection state is set per connection instead (``self.sender = ...`` in
+    ``__init__``)."""
     awaiting_accept = False
     """True while this connection waits in its listener's accept queue."""
     _isn_floor: SeqNum | None = None
@@ -125,6 +148,15 @@ class TCPSession(ListenerMixin, InputMixin, OutputMixin, StateMachine, machine="
         self.rtt_seq: SeqNum | None = None
         self.rtt_time = 0.0
         self.timers = self.timers_class(self)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if type(cls.__dict__.get("sender")) is not cls.sender_class:
+            cls.sender = cls.sender_class()
+        if type(cls.__dict__.get("receiver")) is not cls.receiver_class:
+            cls.receiver = cls.receiver_class()
+        if type(cls.__dict__.get("listen_side")) is not cls.listener_class:
+            cls.listen_side = cls.listener_class()
 
     def queue_for_accept(self, child: TCPSession) -> None:
         """Put an established ``child`` in this listener's accept queue."""
@@ -196,7 +228,7 @@ class TCPSession(ListenerMixin, InputMixin, OutputMixin, StateMachine, machine="
 
     def send(self, data: bytes) -> int:
         """Queue ``data``; returns how many bytes fit in the send buffer (RFC 9293 §3.10.2)."""
-        if self.state not in _SEND_STATES:
+        if self.state not in S.may_send:
             raise ConnectionError(f"cannot send in state {self.state} (connection closing)")
         if self.fin_queued:
             raise ConnectionError("cannot send after close/shutdown")
@@ -213,7 +245,7 @@ class TCPSession(ListenerMixin, InputMixin, OutputMixin, StateMachine, machine="
     def read(self, n: int | None = None) -> bytes:
         """Take up to ``n`` received bytes (all by default); the window opens accordingly."""
         data = self.rcvbuf.read(n)
-        if data and self.state in ("ESTABLISHED", "FIN_WAIT_1", "FIN_WAIT_2"):
+        if data and self.state in S.may_receive:
             offered = max(self.rcv_adv - self.rcv_nxt, 0)
             # RFC 9293 §3.8.6.2.2: announce a window that opened by a useful amount, when
             # the peer's view of it has fallen below half the buffer (else the next ACK,
@@ -231,9 +263,9 @@ class TCPSession(ListenerMixin, InputMixin, OutputMixin, StateMachine, machine="
 
     def close(self) -> None:
         """CLOSE (RFC 9293 §3.10.4): FIN after the queued data; idempotent."""
-        if self.state in ("CLOSED", "FIN_WAIT_1", "FIN_WAIT_2", "CLOSING", "LAST_ACK"):
+        if self.state in (TCP.CLOSED, TCP.FIN_WAIT_1, TCP.FIN_WAIT_2, TCP.CLOSING, TCP.LAST_ACK):
             return
-        if self.state == "TIME_WAIT":
+        if self.state == TCP.TIME_WAIT:
             return
         self.fire("app_close", reason=CloseReason.CLOSED)
 
@@ -259,13 +291,13 @@ class TCPSession(ListenerMixin, InputMixin, OutputMixin, StateMachine, machine="
 
     def abort(self) -> None:
         """ABORT (RFC 9293 §3.10.5): RST where the RFC says so, then forget the TCB."""
-        if self.state != "CLOSED":
+        if self.state != TCP.CLOSED:
             self.fire("app_abort", reason=CloseReason.ABORTED)
 
     def icmp_error(self, hard: bool) -> None:
         """An ICMP error about this connection (RFC 1122 §4.2.3.9): a hard one (port or
         protocol unreachable) aborts an opening connection; soft ones are only counted."""
-        if hard and self.state == "SYN_SENT":
+        if hard and self.state == TCP.SYN_SENT:
             self.fire("rcv_hard_error", reason=CloseReason.UNREACHABLE)
 
     # ============================================================================ hooks
@@ -395,10 +427,6 @@ class TCPSession(ListenerMixin, InputMixin, OutputMixin, StateMachine, machine="
     def reset_sender(self, **kw: Any) -> None:
         """Hook: answer the segment that brought data after the close with RST."""
         self.send_rst_reply(kw["segment"])
-
-    def opened_passively(self, **kw: Any) -> bool:
-        """Condition: this connection came from a LISTEN (RFC 9293 §3.10.7.4)."""
-        return self.passive
 
     def listening(self, **kw: Any) -> None:
         """Hook on entering LISTEN; a child reset in SYN_RECEIVED leaves the stage here."""
@@ -575,7 +603,7 @@ class TCPSession(ListenerMixin, InputMixin, OutputMixin, StateMachine, machine="
         start = self.sndbuf_seq()
         offset = self.snd_una - start
         una = self.snd_una.value
-        size = min(self.snd_mss - self.sack_space(), self.snd_max - self.snd_una)
+        size = min(self.snd_mss - self.sender.sack_space(self), self.snd_max - self.snd_una)
         holes = self.scoreboard.holes(una, self.snd_mss) if self.scoreboard else []
         if holes:
             size = min(size, (holes[0][1] - una) & _MASK)
@@ -589,14 +617,6 @@ class TCPSession(ListenerMixin, InputMixin, OutputMixin, StateMachine, machine="
 
     # ====================================================================== reassembly
 
-    def reorder_insert(self, seq: SeqNum, data: bytes, fin: bool) -> bool:
-        stored = self.reorder.insert(seq, data) is not InsertResult.OVERFLOW
-        if fin and stored:
-            self.ooo_fin = seq + len(data)
-        if stored and self.sack_ok:
-            self.sack_recent.insert(0, seq)  # RFC 2018 §4: its block is reported first
-        return stored
-
     def sack_update(self, seg: tcpwire.TcpSegment, ack: SeqNum) -> int:
         """Take an acceptable ACK's SACK blocks into the scoreboard; returns the bytes
         newly SACKed (RFC 6675 §5 step (A))."""
@@ -604,27 +624,6 @@ class TCPSession(ListenerMixin, InputMixin, OutputMixin, StateMachine, machine="
         if not blocks and not self.scoreboard:
             return 0
         return self.scoreboard.update(ack.value, self.snd_max.value, blocks)
-
-    def remember_fin(self, fin_at: SeqNum) -> None:
-        """A FIN beyond RCV.NXT: keep its place and acknowledge what we have at once."""
-        self.ooo_fin = fin_at
-        self.send_ack()
-
-    def reorder_pending(self) -> bool:
-        return len(self.reorder) > 0 or self.ooo_fin is not None
-
-    def _drain_reorder(self) -> bool:
-        data = self.reorder.pop_ready(self.rcv_nxt) if len(self.reorder) else b""
-        if data:
-            self.rcv_nxt = self.rcv_nxt + len(data)
-            self.deliver_data(data)
-            if not len(self.reorder):
-                self.sack_recent.clear()
-        fin = self.ooo_fin is not None and self.ooo_fin == self.rcv_nxt
-        if fin:
-            self.ooo_fin = None
-            self.take_fin_from_queue()
-        return bool(data) or fin
 
     def take_fin_from_queue(self) -> None:
         """A FIN that waited in the reorder queue became the next byte."""
@@ -809,8 +808,8 @@ def _in_syn_sent(session: TCPSession, seg: tcpwire.TcpSegment, meta: IpMeta) -> 
 
 
 _BY_STATE = {
-    "CLOSED": TCPSession._in_closed,
-    "LISTEN": TCPSession._in_listen,
-    "SYN_SENT": _in_syn_sent,
-    "TIME_WAIT": TCPSession._in_time_wait,
+    TCP.CLOSED: TCPSession._in_closed,
+    TCP.LISTEN: TCPSession._in_listen,
+    TCP.SYN_SENT: _in_syn_sent,
+    TCP.TIME_WAIT: TCPSession._in_time_wait,
 }

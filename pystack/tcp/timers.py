@@ -14,14 +14,13 @@ from typing import Any, Protocol
 
 from pystack.tcp.config import CloseReason, TcpConfig
 from pystack.tcp.rtt import RttEstimator
+from pystack.tcp.states import TCP, S
 from pystack.wire import tcp as tcpwire
 from pystack.wire.seqnum import SeqNum
 
 __all__ = [
     "IDLE_TIMERS", "NO_TIMER", "TimeWaitTimer", "TimeWaitTimers", "Timer", "TimerOwner", "Timers",
 ]  # fmt: skip
-
-_SYN_STATES = frozenset({"SYN_SENT", "SYN_RECEIVED"})
 
 
 class Timer:
@@ -284,7 +283,7 @@ class Timers:
         if s.rexmit_since is None:
             s.rexmit_since = now
         # RFC 9293 §3.8.3 (MUST-20): give up after R2, longer for a SYN (>= 3 minutes).
-        r2 = s.config.syn_r2 if s.state in _SYN_STATES else s.config.r2
+        r2 = s.config.syn_r2 if s.state in S.handshaking else s.config.r2
         if now - s.rexmit_since >= r2 or s.synack_retries_spent():
             s.fire("timeout_user", reason=CloseReason.TIMED_OUT)
             return
@@ -301,7 +300,7 @@ class Timers:
     def retransmit_first(self, s: TimerOwner) -> None:
         """Resend the oldest unacknowledged segment: SYN, SYN,ACK or data (and FIN)."""
         if s.snd_una == s.iss:
-            if s.state == "SYN_SENT":
+            if s.state == TCP.SYN_SENT:
                 s.emit_segment(s.syn_segment())
             else:
                 s.send_synack()
@@ -363,13 +362,13 @@ class Timers:
 
     def keepalive_reset(self, s: TimerOwner) -> None:
         """Any segment from the peer proves it alive (RFC 9293 §3.8.4)."""
-        if s.config.keepalive and s.state == "ESTABLISHED":
+        if s.config.keepalive and s.state == TCP.ESTABLISHED:
             s.keepalive_probes = 0
             self.keepalive.arm(s.config.keepalive_idle)
 
     def on_keepalive_timeout(self, s: TimerOwner) -> None:
         """The connection was idle: probe the peer, or give up after the probes."""
-        if s.state != "ESTABLISHED":
+        if s.state != TCP.ESTABLISHED:
             return
         if s.keepalive_probes >= s.config.keepalive_count:
             s.fire("timeout_user", reason=CloseReason.TIMED_OUT)  # RFC 9293 §3.8.4
