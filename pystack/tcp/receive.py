@@ -453,6 +453,12 @@ class InputMixin(Tcb):
         elif acked == 0:
             before = self.snd_wnd
             self._update_window(seg, ack)
+            if not self.snd_wnd and self.rexmit_since is not None:
+                # RFC 9293 §3.8.6 (SHLD-17): data beyond a window shrunk to zero is not
+                # lost; the peer answering our retransmissions of it is alive, so R2
+                # counts from its last answer (as Linux's tcp_retransmit_timer, which
+                # gives up on a zero window only after TCP_RTO_MAX of silence).
+                self.rexmit_since = self.clock.seconds()
             if newly_sacked and self.snd_una.value != self.snd_max.value:
                 # RFC 6675 §2: an ACK that SACKs new data counts as a duplicate, whatever
                 # its window or text.

@@ -259,3 +259,23 @@ def test_a_receiver_keeps_its_window_closed_for_hours_until_the_application_read
     assert h.session.read() == b"x" * 1000
     h.advance(0.5)
     assert [s.window for s in h.take()] == [1000]  # reading opens it again
+
+
+@pytest.mark.requirement("RFC9293:SHLD-17")
+def test_data_beyond_a_window_shrunk_to_zero_does_not_time_the_connection_out() -> None:
+    h = TcpHarness(config=TcpConfig(nodelay=True))
+    h.session.send(b"a" * 2920)
+    h.take()
+    # The peer takes 1000 bytes and shuts its window: 1920 bytes sent lie beyond it.
+    h.send(".", seq=h.remote(1), ack=h.local(1001), window=0)
+    answered = 0
+    while h.clock.seconds() < 1800:  # half an hour, far beyond R2 (100 s)
+        h.advance(1.0)
+        for _ in h.take():  # each retransmission beyond the edge is answered, window 0
+            h.send(".", seq=h.remote(1), ack=h.local(1001), window=0)
+            answered += 1
+    assert answered >= 20
+    assert h.state == "ESTABLISHED" and h.session.close_reason is None
+    # A peer that stops answering is given up after R2, as before.
+    h.advance(h.session.config.r2 + h.session.config.max_rto * 2)
+    assert h.session.close_reason is not None
