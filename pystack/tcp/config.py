@@ -95,7 +95,7 @@ class TcpConfig:
     """SYN cookies (RFC 4987 §3.6, :mod:`pystack.tcp.syncookies`): ``"overflow"``
     answers a SYN with a cookie and keeps no state once the SYN queue is full (Linux's
     ``tcp_syncookies=1``); ``"always"`` does so for every SYN (``=2``); ``"off"`` drops
-    SYNs beyond ``syn_backlog`` (``=0``). Counted as tcp.syncookies_sent, _validated,
+    SYNs beyond ``syn_backlog`` (``=0``). Counted as Tcp.syncookies_sent, _validated,
     _failed."""
     synack_retries: int = 5
     """Retransmissions of a SYN,ACK before a half-open connection is dropped, silently
