@@ -44,9 +44,9 @@ blocking_call(listen)
 stop = threading.Event()  # the worker ends only if the main thread sets it
 worker = threading.Thread(target=stop.wait, name="worker")
 worker.start()
-print("ready", flush=True)
 {main}
 """
+READY = 'print("ready", flush=True)\n'
 
 
 def rules_mentioning_pystack(lab: Lab) -> list[str]:
@@ -60,7 +60,9 @@ def rules_mentioning_pystack(lab: Lab) -> list[str]:
     return found
 
 
-def start(lab: Lab, prelude: str = "", main: str = "worker.join()") -> subprocess.Popen[str]:
+def start(
+    lab: Lab, prelude: str = "", main: str = READY + "worker.join()"
+) -> subprocess.Popen[str]:
     code = PROGRAM.format(prelude=prelude, port=PORT, main=main)
     proc: subprocess.Popen[str] = netns.popen(  # type: ignore[assignment]
         lab.info.stack_ns, [sys.executable, "-c", code], stdout=subprocess.PIPE, text=True
@@ -94,7 +96,7 @@ def exit_status(proc: subprocess.Popen[str], sig: int, within: float = 2.0) -> i
         return None
 
 
-@pytest.mark.parametrize("main", ["worker.join()", "pass"])
+@pytest.mark.parametrize("main", [READY + "worker.join()", READY])
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT])
 def test_signal_kills_the_program_and_leaves_no_rule(
     shared_lab: Lab, program: list[subprocess.Popen[str]], sig: signal.Signals, main: str
@@ -160,8 +162,11 @@ def test_sigint_keeps_keyboard_interrupt(
 ) -> None:
     # The program sees KeyboardInterrupt and lets its thread end; atexit removes the rules;
     # Python then ends the process with SIGINT, as for any uncaught KeyboardInterrupt.
+    # "ready" is printed inside the try: a SIGINT sent as soon as it is read must find the
+    # handler in place, or the worker is never told to stop and the interpreter waits for it.
     main = """
 try:
+    print("ready", flush=True)
     worker.join()
 except KeyboardInterrupt:
     print("KeyboardInterrupt", flush=True)
