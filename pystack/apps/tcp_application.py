@@ -29,6 +29,10 @@ own thread (`bind`, `listen`, `accept`, `connect`, `send_packet`, `send`, `fetch
 `close`, `shutdown`, `abort`) runs in the reactor thread and returns its result there
 (:mod:`pystack.apps.calls`); hooks run in the reactor thread and call them in place.
 
+`packet_received` runs for every arrival, overridden or not: its default keeps the bytes for
+`fetch_data` in the connection's receive buffer (flow control: the window shrinks while they
+wait); an override has taken them, and may keep some through ``super()``.
+
 `send_packet` never loses bytes: what the session's send buffer cannot take yet waits in
 the application, in order, and goes out as the peer acknowledges (`tcp_writable`; a subclass
 overriding it calls ``super().tcp_writable(session)``); `close` sends FIN after it. `send`
@@ -94,6 +98,8 @@ class TCPApplication(Layer):
         # Closes waiting for send_packet's bytes: True for both directions (close()).
         self._close_after_unsent: dict[TCPSession, bool] = {}
         self._read_shut: dict[TCPSession, None] = {}  # shutdown(SHUT_RD): reads see EOF
+        # Received bytes packet_received kept for fetch_data, at the buffer's front.
+        self._kept: dict[TCPSession, int] = {}
 
     # ============================================================================ hooks
 
@@ -103,9 +109,15 @@ class TCPApplication(Layer):
     def packet_received(self, packet: bytes, **kwargs: Any) -> None:
         """Hook: bytes arrived; ``kwargs["id"]`` is the connection's 4-tuple.
 
-        Not overridden, data waits in the connection's receive buffer (the advertised window
-        shrinks) until `fetch_data` takes it.
+        Called for every arrival, overridden or not. This default keeps the bytes in the
+        connection's receive buffer, where they wait for `fetch_data` (the advertised window
+        shrinks meanwhile: flow control). An override has taken them; it may hand bytes to
+        ``super().packet_received(packet, **kwargs)`` (the same or transformed) to keep
+        them for `fetch_data` instead.
         """
+        session = self._target(kwargs)
+        session.unread(packet)
+        self._kept[session] = self._kept.get(session, 0) + len(packet)
 
     def connection_lost(self, reason: CloseReason) -> None:
         """Hook: the connection ended; ``reason`` tells a clean close (CLOSED), a reset
@@ -273,11 +285,19 @@ class TCPApplication(Layer):
                 break
             if session in self._read_shut:
                 session.read()  # discarded: the window stays open, the peer is ACKed
+                self._kept.pop(session, None)
             else:
-                out += session.read(want)
+                data = session.read(want)
+                out += data
+                self._taken_kept(session, len(data))
             if session.state == TCP.CLOSED and not session.readable and session is not self.session:
                 self.sessions.pop(_conn_id(session), None)
         return bytes(out)
+
+    def _taken_kept(self, session: TCPSession, n: int) -> None:
+        left = self._kept.pop(session, 0) - n
+        if left > 0:
+            self._kept[session] = left
 
     def _data_sessions(self) -> list[TCPSession]:
         if self.sessions:
@@ -326,6 +346,7 @@ class TCPApplication(Layer):
         if how in (0, 2):
             for session in sessions:
                 self._read_shut[session] = None
+                self._kept.pop(session, None)
                 session.read()
                 session.shutdown_read()  # after our FIN too, new data is answered with RST
             self.eof = True
@@ -344,6 +365,7 @@ class TCPApplication(Layer):
             self.session.abort()
 
     def _forget_unsent(self, session: TCPSession) -> None:
+        self._kept.pop(session, None)
         self._unsent.pop(session, None)
         self._close_after_unsent.pop(session, None)
 
@@ -382,12 +404,18 @@ class TCPApplication(Layer):
         if session in self._read_shut:
             session.read()  # shutdown(SHUT_RD): discarded, still acknowledged
             return
-        if type(self).packet_received is TCPApplication.packet_received:
-            return
-        data = session.read()
+        # The hook sees only the bytes it has not seen: those it kept stay in front, and
+        # the new ones are taken out first, so that closing inside the hook finds no
+        # unread data unless the hook kept some.
+        # Bytes the hook keeps do not open the window: it is announced after the hook,
+        # only if the hook left fewer bytes waiting than had arrived.
+        arrived = session.readable
+        data = session.read(after=self._kept.get(session, 0), announce=False)
         if data:
             self.lastclient = _conn_id(session)
             self.packet_received(data, id=self.lastclient)
+            if session.readable < arrived:
+                session.announce_window()
 
     def tcp_writable(self, session: TCPSession) -> None:
         """Send buffer space was freed (flow control for producers); moves bytes that

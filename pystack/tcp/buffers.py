@@ -39,6 +39,11 @@ class _ByteQueue:
         begin = self._start + offset
         return bytes(self._buf[begin : begin + n])
 
+    def remove(self, offset: int, n: int) -> None:
+        """Drop ``n`` bytes at ``offset`` (cheap at the end: the bytes after move)."""
+        begin = self._start + offset
+        del self._buf[begin : begin + n]
+
     def consume(self, n: int) -> None:
         self._start += n
         if self._start >= _COMPACT_MIN and self._start * 2 >= len(self._buf):
@@ -131,14 +136,19 @@ class RecvBuffer:
         §2.4 rounds it up rather than shrink it)."""
         self._q.extend(data)
 
-    def read(self, n: int | None = None) -> bytes:
-        """Remove and return up to ``n`` bytes (all when ``n`` is None)."""
-        if n is None or n > len(self._q):
-            n = len(self._q)
-        if n < 0:
-            raise ValueError(f"n must be >= 0, got {n}")
-        data = self._q.slice(0, n)
-        self._q.consume(n)
+    def read(self, n: int | None = None, after: int = 0) -> bytes:
+        """Remove and return up to ``n`` bytes (all when ``n`` is None) that follow the
+        first ``after`` bytes, which stay."""
+        if (n is not None and n < 0) or after < 0:
+            raise ValueError(f"n and after must be >= 0, got {n} and {after}")
+        available = max(len(self._q) - after, 0)
+        if n is None or n > available:
+            n = available
+        data = self._q.slice(after, n)
+        if after:
+            self._q.remove(after, n)
+        else:
+            self._q.consume(n)
         return data
 
     def read_all(self) -> bytes:

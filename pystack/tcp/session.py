@@ -242,19 +242,32 @@ class TCPSession(ListenerMixin, InputMixin, OutputMixin, StateMachine, machine="
         free = self.sndbuf.free
         return free if free is not None else 1 << 30
 
-    def read(self, n: int | None = None) -> bytes:
-        """Take up to ``n`` received bytes (all by default); the window opens accordingly."""
-        data = self.rcvbuf.read(n)
-        if data and self.state in S.may_receive:
-            offered = max(self.rcv_adv - self.rcv_nxt, 0)
-            # RFC 9293 §3.8.6.2.2: announce a window that opened by a useful amount, when
-            # the peer's view of it has fallen below half the buffer (else the next ACK,
-            # delayed or not, carries the update).
-            if offered < min(self.rcvbuf.capacity, MAX_WINDOW << self.rcv_wscale) // 2 and (
-                self.rcvbuf.window_update_due(offered, self.config.mss)
-            ):
-                self.send_ack()
+    def read(self, n: int | None = None, *, after: int = 0, announce: bool = True) -> bytes:
+        """Take up to ``n`` received bytes (all by default) that follow the first
+        ``after`` ones, which stay for a later read; the window opens accordingly, and is
+        announced unless ``announce`` is False (the caller then calls `announce_window`)."""
+        data = self.rcvbuf.read(n, after)
+        if data and announce:
+            self.announce_window()
         return data
+
+    def announce_window(self) -> None:
+        """Send a window update if reading opened the window by a useful amount."""
+        if self.state not in S.may_receive:
+            return
+        offered = max(self.rcv_adv - self.rcv_nxt, 0)
+        # RFC 9293 §3.8.6.2.2: announce a window that opened by a useful amount, when the
+        # peer's view of it has fallen below half the buffer (else the next ACK, delayed or
+        # not, carries the update).
+        if offered < min(self.rcvbuf.capacity, MAX_WINDOW << self.rcv_wscale) // 2 and (
+            self.rcvbuf.window_update_due(offered, self.config.mss)
+        ):
+            self.send_ack()
+
+    def unread(self, data: bytes) -> None:
+        """Put bytes just taken with `read` back at the end of the receive buffer, for a
+        later read; the window they take is not offered again until then."""
+        self.rcvbuf.store(data)
 
     @property
     def readable(self) -> int:

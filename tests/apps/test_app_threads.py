@@ -80,9 +80,9 @@ class WatchedSession(TCPSession):
         self.threads.add(threading.current_thread().name)
         return super().send(data)
 
-    def read(self, n: int | None = None) -> bytes:
+    def read(self, n: int | None = None, *, after: int = 0, announce: bool = True) -> bytes:
         self.threads.add(threading.current_thread().name)
-        return super().read(n)
+        return super().read(n, after=after, announce=announce)
 
 
 def only_the_reactor_touched_sessions() -> bool:

@@ -75,8 +75,8 @@ class IgnoresPeerWindow(TCPSession):
 class NoWindowUpdate(TCPSession):
     """Never announces the window the application opens by reading."""
 
-    def read(self, n: int | None = None) -> bytes:
-        return self.rcvbuf.read(n)
+    def announce_window(self) -> None:
+        pass
 
 
 class SilentAbort(TCPSession):
