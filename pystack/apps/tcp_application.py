@@ -100,6 +100,9 @@ class TCPApplication(Layer):
         self._read_shut: dict[TCPSession, None] = {}  # shutdown(SHUT_RD): reads see EOF
         # Received bytes packet_received kept for fetch_data, at the buffer's front.
         self._kept: dict[TCPSession, int] = {}
+        # The arrival packet_received is handling: (session, bytes kept before, bytes),
+        # still in the buffer until the hook keeps them or is done (see _settle).
+        self._delivering: tuple[TCPSession, int, bytes] | None = None
 
     # ============================================================================ hooks
 
@@ -115,9 +118,17 @@ class TCPApplication(Layer):
         ``super().packet_received(packet, **kwargs)`` (the same or transformed) to keep
         them for `fetch_data` instead.
         """
-        session = self._target(kwargs)
-        session.unread(packet)
-        self._kept[session] = self._kept.get(session, 0) + len(packet)
+        delivering = self._delivering
+        if delivering is not None and delivering[2] is packet:
+            # The bytes being delivered are still in the buffer, after those kept before.
+            self._delivering = None
+            session, kept, _ = delivering
+        else:  # other bytes (transformed), or these after the hook took them out
+            self._settle()
+            session = self._target(kwargs)
+            session.unread(packet)
+            kept = self._kept.get(session, 0)
+        self._kept[session] = kept + len(packet)
 
     def connection_lost(self, reason: CloseReason) -> None:
         """Hook: the connection ended; ``reason`` tells a clean close (CLOSED), a reset
@@ -278,6 +289,7 @@ class TCPApplication(Layer):
     def fetch_data(self, size: int | None = None) -> bytes:
         """Non-blocking: return (and remove) up to ``size`` received bytes, b"" if none
         (always b"" after ``shutdown(0)``)."""
+        self._settle()
         out = bytearray()
         for session in self._data_sessions():
             want = None if size is None else size - len(out)
@@ -313,6 +325,7 @@ class TCPApplication(Layer):
         when the peer sends more data after the close (RFC 1122 §4.2.2.13). To keep
         receiving after sending everything, half-close with ``shutdown(1)``.
         """
+        self._settle()
         for session in self._data_sessions():
             self._close_session(session, both=True)
         if self.session is not None:
@@ -342,6 +355,7 @@ class TCPApplication(Layer):
         """
         if how not in (0, 1, 2):
             raise ValueError(f"shutdown(how): 0, 1 or 2, not {how!r}")
+        self._settle()
         sessions = self._data_sessions()
         if how in (0, 2):
             for session in sessions:
@@ -357,6 +371,7 @@ class TCPApplication(Layer):
     @in_reactor
     def abort(self) -> None:
         """Abort with RST (RFC 9293 §3.10.5); bytes waiting in `send_packet` are dropped."""
+        self._settle()
         for session in self._data_sessions():
             self._forget_unsent(session)
             session.abort()
@@ -404,18 +419,34 @@ class TCPApplication(Layer):
         if session in self._read_shut:
             session.read()  # shutdown(SHUT_RD): discarded, still acknowledged
             return
-        # The hook sees only the bytes it has not seen: those it kept stay in front, and
-        # the new ones are taken out first, so that closing inside the hook finds no
-        # unread data unless the hook kept some.
-        # Bytes the hook keeps do not open the window: it is announced after the hook,
-        # only if the hook left fewer bytes waiting than had arrived.
-        arrived = session.readable
-        data = session.read(after=self._kept.get(session, 0), announce=False)
-        if data:
-            self.lastclient = _conn_id(session)
+        # The hook sees only the bytes it has not seen (those it kept stay in front). They
+        # stay in the buffer while it runs: kept, they need no copying back; taken, they
+        # go once it returns, or as soon as it reads, closes or aborts (_settle), so that
+        # a close inside the hook finds no unread data unless the hook kept some.
+        kept = self._kept.get(session, 0)
+        data = session.peek(after=kept)
+        if not data:
+            return
+        if self._delivering is not None:  # an arrival whose hook still runs (re-entrant)
+            self._settle()
+        self._delivering = (session, kept, data)
+        self.lastclient = _conn_id(session)
+        try:
             self.packet_received(data, id=self.lastclient)
-            if session.readable < arrived:
-                session.announce_window()
+        finally:
+            if self._delivering is not None:
+                self._settle()
+        # Kept bytes do not open the window; taken ones may have.
+        if self._kept.get(session, 0) < kept + len(data):
+            session.announce_window()
+
+    def _settle(self) -> None:
+        """The bytes being delivered were taken by the hook: out of the buffer."""
+        delivering = self._delivering
+        if delivering is not None:
+            self._delivering = None
+            session, kept, data = delivering
+            session.read(len(data), after=kept, announce=False)
 
     def tcp_writable(self, session: TCPSession) -> None:
         """Send buffer space was freed (flow control for producers); moves bytes that

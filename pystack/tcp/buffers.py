@@ -151,6 +151,14 @@ class RecvBuffer:
             self._q.consume(n)
         return data
 
+    def peek(self, n: int | None = None, after: int = 0) -> bytes:
+        """Up to ``n`` bytes (all when ``n`` is None) after the first ``after``, left in
+        place."""
+        q = self._q
+        begin = q._start + after
+        end = len(q._buf) if n is None else min(begin + n, len(q._buf))
+        return bytes(q._buf[begin:end])
+
     def read_all(self) -> bytes:
         """Remove and return everything buffered."""
         return self.read(None)

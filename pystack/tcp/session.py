@@ -264,6 +264,11 @@ class TCPSession(ListenerMixin, InputMixin, OutputMixin, StateMachine, machine="
         ):
             self.send_ack()
 
+    def peek(self, n: int | None = None, *, after: int = 0) -> bytes:
+        """Up to ``n`` received bytes (all by default) after the first ``after``, left in
+        the buffer."""
+        return self.rcvbuf.peek(n, after)
+
     def unread(self, data: bytes) -> None:
         """Put bytes just taken with `read` back at the end of the receive buffer, for a
         later read; the window they take is not offered again until then."""
