@@ -11,7 +11,7 @@ does). See "Evasion: fragmentation and segmentation" in docs/extending.md.
 """
 
 from pystack.evasion.policy import DECOY_SENT, ORDERS, Evasion
-from pystack.evasion.readers import reassemble_as, readings
+from pystack.evasion.readers import readings, reassemble_as
 from pystack.evasion.session import EvasiveSession
 
-__all__ = ["DECOY_SENT", "ORDERS", "Evasion", "EvasiveSession", "reassemble_as", "readings"]
+__all__ = ["DECOY_SENT", "ORDERS", "Evasion", "EvasiveSession", "readings", "reassemble_as"]

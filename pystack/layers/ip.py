@@ -475,4 +475,12 @@ class IPProtocol(Layer):
         return pieces
 
 
-__all__ = ["DatagramShaper", "IPProtocol", "IpDrop", "IpMeta", "OverlapPolicy", "ReassemblyDrop", "Route"]
+__all__ = [
+    "DatagramShaper",
+    "IPProtocol",
+    "IpDrop",
+    "IpMeta",
+    "OverlapPolicy",
+    "ReassemblyDrop",
+    "Route",
+]

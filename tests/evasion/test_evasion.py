@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pystack.apps.tcp_application import TCPApplication
-from pystack.evasion import ORDERS, Evasion, reassemble_as, readings
+from pystack.evasion import ORDERS, Evasion, readings, reassemble_as
 from pystack.evasion.policy import decoy_payload
 from pystack.layers.ip_reassembly import OverlapPolicy
 from pystack.sim import SimNet, WireTap
@@ -141,7 +141,7 @@ IP_OVERLAP_TABLE = [
 
 
 def reading(got: bytes) -> str | None:
-    """"real", "decoy" (the decoy's bytes where decoys went), or None for nothing."""
+    """Which copy arrived: "real", "decoy" (decoy bytes where decoys went), None: nothing."""
     if not got:
         return None
     if got == REAL:
