@@ -91,6 +91,11 @@ class Evasion:
     tcp_decoy_sent: DecoySent = "before"
     seed: int = 0
     rng: random.Random = dataclasses.field(init=False, repr=False, compare=False)
+    """The random orders' generator, seeded with ``seed``."""
+    session_classes: dict[type, type] = dataclasses.field(
+        init=False, repr=False, compare=False, default_factory=dict
+    )
+    """The classes `session_class` made, by base class."""
 
     def __post_init__(self) -> None:
         size = self.ip_fragment_size

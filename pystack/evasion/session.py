@@ -40,19 +40,12 @@ class EvasiveSession(TCPSession):
         return None
 
 
-_classes: dict[tuple[type[TCPSession], int], tuple[Evasion, type[EvasiveSession]]] = {}
-
-
 def evasive_class(evasion: Evasion, base: type[TCPSession] = TCPSession) -> type[EvasiveSession]:
     """A subclass of ``base`` whose connections send through ``evasion`` (made once per
-    pair, so a stack does not build a class per connection)."""
-    key = (base, id(evasion))
-    made = _classes.get(key)
-    if made is None or made[0] is not evasion:
-        if issubclass(base, EvasiveSession):
-            bases: tuple[type, ...] = (base,)
-        else:
-            bases = (EvasiveSession, base)
-        cls: type[EvasiveSession] = type(f"Evasive{base.__name__}", bases, {"evasion": evasion})
-        made = _classes[key] = (evasion, cls)
-    return made[1]
+    policy and base, so a stack does not build a class per connection)."""
+    made = evasion.session_classes.get(base)
+    if made is None:
+        bases = (base,) if issubclass(base, EvasiveSession) else (EvasiveSession, base)
+        made = type(f"Evasive{base.__name__}", bases, {"evasion": evasion})
+        evasion.session_classes[base] = made
+    return made

@@ -78,6 +78,30 @@ def test_a_reshaped_stream_arrives_intact(evasion: Evasion, scope: str) -> None:
         assert transfer(net, conn, server, data) == data
 
 
+def test_a_stack_policy_shapes_what_its_accepted_connections_send() -> None:
+    evasion = Evasion(ip_fragment_size=8, ip_order="reverse", tcp_segment_size=3)
+    answer = b"hello from the server"
+    with SimNet(2) as net:
+        evasion.install(net.b)
+        tap = WireTap(net)
+        client, server = net.connect_tcp(80)
+        server.send_packet(answer)
+        got = bytearray()
+        net.run_until(lambda: got.extend(client.fetch_data()) or len(got) >= len(answer), 5)
+        from_b = [p for p in tap.ip() if p.src == str(net.b.address)]
+    assert bytes(got) == answer
+    assert from_b and all(p.is_fragment and len(p.payload) <= 8 for p in from_b)
+    assert from_b[0].frag_offset > 0  # reverse: each datagram's last fragment first
+
+
+def test_one_policy_makes_one_class_per_base() -> None:
+    evasion = Evasion(tcp_segment_size=4)
+    assert evasion.session_class() is evasion.session_class()
+    assert evasion.session_class().evasion is evasion
+    other = Evasion(tcp_segment_size=4)
+    assert other.session_class() is not evasion.session_class()
+
+
 def test_fragments_on_the_wire_have_the_size_and_order_asked_for() -> None:
     evasion = Evasion(ip_fragment_size=16, ip_order="reverse")
     with SimNet(2) as net:
