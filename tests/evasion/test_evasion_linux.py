@@ -71,6 +71,21 @@ def test_linux_gets_the_request_cut_small_and_out_of_order() -> None:
     assert result["pieces"] > 3 * len(result["request"]) // 8  # every datagram in fragments
 
 
+@pytest.mark.parametrize("sent", ["before", "after"])
+@pytest.mark.parametrize("order", ["in-order", "reverse"])
+def test_linux_tcp_keeps_the_first_copy_of_a_segment(order: str, sent: str) -> None:
+    """TCP decoys at the same sequence number and length: Linux's application reads the
+    copy that came first, in order and out of order, as PyStack's receiver does."""
+    example = load_example()
+    tcp = Evasion(tcp_segment_size=8, tcp_order=order,  # type: ignore[arg-type]
+                  tcp_overlap_decoy=b"Y", tcp_decoy_sent=sent)  # type: ignore[arg-type]  # fmt: skip
+    with Lab() as lab:
+        result = example.shoot(lab, Evasion(), tcp)
+    request = result["request"]
+    assert result["answer"].startswith(b"HTTP/1.0 200")
+    assert result["linux"] == (b"Y" * len(request) if sent == "before" else request)
+
+
 def test_the_example_prints_which_targets_read_the_decoy() -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     out = subprocess.run(
