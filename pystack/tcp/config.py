@@ -161,6 +161,9 @@ class TcpDrop(enum.Enum):
 
     BAD_CHECKSUM = "bad_checksum"
     MALFORMED = "malformed"
+    NOT_UNICAST = "not_unicast"
+    """Sent to a broadcast or multicast address: never answered (RFC 9293 §3.9.1
+    MUST-57; Linux drops every such TCP segment)."""
     NO_LISTENER = "no_listener"
     LISTEN_NOT_SYN = "listen_not_syn"
     LISTEN_ACK = "listen_ack"

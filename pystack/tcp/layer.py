@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import socket
 from typing import Any
 
 from pystack.layers.ip_meta import IpMeta, meta_of
@@ -296,6 +297,9 @@ class TCPLayer(Layer):
     ) -> TCPSession:  # fmt: skip
         """Open a connection to ``remote_ip:remote_port`` (sends the SYN now); ``congestion``
         overrides `TcpConfig.congestion` for it."""
+        if not self.is_unicast(remote_ip):
+            # RFC 9293 §3.9.1 MUST-46: an OPEN to such an address is refused.
+            raise ValueError(f"cannot connect to {remote_ip!r}: not a unicast IPv4 address")
         local_ip = self._context().ip or "0.0.0.0"
         port = local_port or self.ephemeral_port(local_ip, remote_ip, remote_port)
         key = (local_ip, port, remote_ip, remote_port)
@@ -312,6 +316,19 @@ class TCPLayer(Layer):
             self.kernel_filter.block_tcp_port(port)
         session.open_active()
         return session
+
+    def is_unicast(self, ip: str) -> bool:
+        """Whether ``ip`` may be a TCP peer or destination: not 0.0.0.0, not multicast
+        (224.0.0.0/4, RFC 1112), not the limited broadcast, and not the directed broadcast
+        of our subnet (which the IP layer below knows, when it is PyStack's)."""
+        try:
+            n = int.from_bytes(socket.inet_aton(ip), "big")
+        except (OSError, TypeError):
+            return False
+        if n == 0 or n >> 28 == 0xE or n == 0xFFFFFFFF:
+            return False
+        is_broadcast = getattr(self.lowerLayers.get("default"), "is_broadcast", None)
+        return is_broadcast is None or not is_broadcast(ip)
 
     def ephemeral_port(self, local_ip: str, remote_ip: str, remote_port: int) -> int:
         """A free port of the dynamic range, drawn at random (RFC 6056)."""
@@ -379,8 +396,12 @@ class TCPLayer(Layer):
     def segment_received(self, seg: tcpwire.TcpSegment, meta: IpMeta) -> None:
         """Demultiplex a parsed segment: 4-tuple, then listener, else reset. The session
         gets the segment with ``meta``: a listener learns its peer from it."""
-        self._context().stats.incr("tcp", "segments_in")
+        ctx = self._context()
+        ctx.stats.incr("tcp", "segments_in")
         src, dst = meta.src, meta.dst
+        if dst != ctx.ip and not self.is_unicast(dst):
+            self.count_drop(TcpDrop.NOT_UNICAST)  # RFC 9293 MUST-57: silently, no RST
+            return
         key = (dst, seg.dst_port, src, seg.src_port)
         session = self.connections.get(key)
         if session is None:
