@@ -119,7 +119,7 @@ def parse(data: bytes, src: str, dst: str) -> Icmpv6Message:
     """Parse an ICMPv6 message (the upper-layer payload) and verify its checksum.
 
     ``src``/``dst`` are the IPv6 addresses it came with. Raises :class:`Malformed`:
-    "truncated", "bad_checksum" (RFC 4443 §2.4(a): discarded).
+    "truncated", "bad_checksum" (RFC 4443 §2.3).
     """
     if type(data) is not bytes:
         data = bytes(data)  # bytearray, memoryview: payload fields are bytes
