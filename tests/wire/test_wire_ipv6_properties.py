@@ -17,7 +17,7 @@ from scapy.packet import Packet, Raw
 
 from pystack.testing import examples
 from pystack.testing import strategies as pst
-from pystack.wire import Malformed, icmpv6, ipv6, ndp
+from pystack.wire import Malformed, icmpv6, ipv4, ipv6, ndp, tcp, udp
 from pystack.wire.checksum import internet_checksum
 from pystack.wire.ipv6 import (
     DestinationOptions,
@@ -29,6 +29,7 @@ from pystack.wire.ipv6 import (
     PadN,
     RoutingHeader,
 )
+from pystack.wire.scapy_edge import to_scapy
 
 THOROUGH = settings(max_examples=examples(ci=1000, dev=100))
 SRC, DST = "2001:db8::1", "fe80::7"
@@ -50,6 +51,7 @@ CODECS: dict[str, tuple[Any, Any, Any]] = {
 PARSERS = [ipv6.parse, ipv6.parse_quoted, _icmpv6_parse, _ndp_parse, ndp.parse_options]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", CODECS)
 @THOROUGH
 @given(data=st.data())
@@ -177,6 +179,7 @@ def _scapy_friendly(pkt: Ipv6Packet) -> Ipv6Packet:
     )  # fmt: skip
 
 
+@pytest.mark.slow
 @THOROUGH
 @given(pkt=pst.ipv6_packets().map(_scapy_friendly))
 def test_ipv6_emit_equals_scapys_build(pkt: Ipv6Packet) -> None:
@@ -189,6 +192,7 @@ def _no_next_header(pkt: Ipv6Packet) -> Ipv6Packet:
     return dataclasses.replace(_scapy_friendly(pkt), proto=ipv6.NH_NONE)
 
 
+@pytest.mark.slow
 @THOROUGH
 @given(pkt=pst.ipv6_packets().map(_no_next_header))
 def test_ipv6_parse_agrees_with_scapys_dissection(pkt: Ipv6Packet) -> None:
@@ -241,6 +245,7 @@ def _scapy_icmpv6(msg: icmpv6.Icmpv6Message) -> Packet:
     return build(msg) / Raw(msg.payload)
 
 
+@pytest.mark.slow
 @THOROUGH
 @given(msg=pst.icmpv6_messages())
 def test_icmpv6_emit_and_checksum_equal_scapys(msg: icmpv6.Icmpv6Message) -> None:
@@ -294,9 +299,30 @@ def _scapy_nd(msg: ndp.NdMessage) -> Packet:
     return layer
 
 
+@pytest.mark.slow
 @THOROUGH
 @given(msg=pst.nd_messages())
 def test_nd_emit_equals_scapys_build(msg: ndp.NdMessage) -> None:
     built = bytes(s6.IPv6(src=SRC, dst=DST) / _scapy_nd(msg))
     assert ndp.emit(msg, SRC, DST) == built[40:]
     assert ndp.parse(built[40:], SRC, DST) == msg
+
+
+@THOROUGH
+@given(seg=pst.tcp_segments(), dgram=pst.udp_datagrams(), src=pst.ipv6_addresses())
+def test_tcp_and_udp_checksums_over_ipv6_equal_scapys(
+    seg: tcp.TcpSegment, dgram: udp.UdpDatagram, src: str
+) -> None:
+    # RFC 8200 §8.1: the upper-layer checksum covers the IPv6 pseudo-header.
+    base = s6.IPv6(src=src, dst=DST)
+    built = bytes(base / to_scapy(seg))[40:]
+    assert tcp.emit(seg, src, DST) == built
+    assert tcp.checksum_ok(built, src, DST) and not tcp.checksum_ok(built, src, SRC)
+    built = bytes(base / to_scapy(dgram))[40:]
+    assert udp.emit(dgram, src, DST) == built
+    assert udp.checksum_ok(built, src, DST)
+
+
+def test_ipv4_emit_still_refuses_ipv6_addresses() -> None:
+    with pytest.raises(ValueError):
+        ipv4.emit(ipv4.Ipv4Packet(SRC, "198.18.0.1", 6, b""))
