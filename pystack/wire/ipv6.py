@@ -79,7 +79,7 @@ PP_UNKNOWN_OPTION = 2
 MAX_PAYLOAD = 0xFFFF
 
 _HDR = struct.Struct("!IHBB16s16s")
-_unpack_from = _HDR.unpack_from
+_unpack_from = struct.Struct("!IHBB").unpack_from
 _pack = _HDR.pack
 _FRAG = struct.Struct("!BxHI")
 _AF_INET6 = socket.AF_INET6
@@ -89,6 +89,7 @@ _from_bytes = int.from_bytes
 _CACHE_MAX = 4096
 _ip6_str: dict[bytes, str] = {}
 _ip6_bytes: dict[str, bytes] = {}
+_pairs6: dict[bytes, tuple[str, str]] = {}
 _pseudo6: dict[tuple[str, str], int] = {}
 
 
@@ -117,6 +118,16 @@ def ip6_to_str(raw: bytes) -> str:
             _ip6_str.clear()  # bounded: random source addresses cannot grow it
         text = _ip6_str[raw] = _ntop(_AF_INET6, raw)
     return text
+
+
+def _pair_to_str(raw: bytes) -> tuple[str, str]:
+    """32 packed bytes (source then destination, as in the header) as two texts."""
+    pair = _pairs6.get(raw)
+    if pair is None:
+        if len(_pairs6) >= _CACHE_MAX:
+            _pairs6.clear()
+        pair = _pairs6[raw] = (ip6_to_str(raw[:16]), ip6_to_str(raw[16:]))
+    return pair
 
 
 def ip6_to_bytes(ip: str) -> bytes:
@@ -399,7 +410,7 @@ def parse(data: bytes) -> Ipv6Packet:
     size = len(data)
     if size < HEADER_LEN:
         raise Malformed("truncated", f"{size} bytes, need {HEADER_LEN}")
-    vtf, plen, nh, hop_limit, src, dst = _unpack_from(data)
+    vtf, plen, nh, hop_limit = _unpack_from(data)
     if vtf >> 28 != 6:
         raise Malformed("bad_version", f"version {vtf >> 28}")
     end = HEADER_LEN + plen
@@ -410,8 +421,7 @@ def parse(data: bytes) -> Ipv6Packet:
         pkt.headers, pkt.proto, pkt.payload = parse_chain(nh, data[HEADER_LEN:end])
     else:
         pkt.headers, pkt.proto, pkt.payload = (), nh, data[HEADER_LEN:end]
-    pkt.src = _ip6_str.get(src) or ip6_to_str(src)
-    pkt.dst = _ip6_str.get(dst) or ip6_to_str(dst)
+    pkt.src, pkt.dst = _pairs6.get(data[8:40]) or _pair_to_str(data[8:40])
     pkt.hop_limit = hop_limit
     pkt.traffic_class = (vtf >> 20) & 0xFF
     pkt.flow_label = vtf & 0xFFFFF
