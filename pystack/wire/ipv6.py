@@ -50,9 +50,12 @@ __all__ = [
     "Pad1",
     "PadN",
     "RoutingHeader",
+    "check_fragment",
     "emit",
+    "header_offsets",
     "ip6_to_bytes",
     "ip6_to_str",
+    "option_offsets",
     "pad_options",
     "parse",
     "parse_chain",
@@ -475,6 +478,56 @@ def parse_quoted(data: bytes) -> Ipv6Packet:
     if len(data) >= HEADER_LEN and _from_bytes(data[4:6], "big") > len(data) - HEADER_LEN:
         data = data[:4] + (len(data) - HEADER_LEN).to_bytes(2, "big") + data[6:]
     return parse(data)
+
+
+def _header_size(header: ExtensionHeader) -> int:
+    return 8 if type(header) is FragmentHeader else 2 + len(header.body())
+
+
+def header_offsets(pkt: Ipv6Packet) -> tuple[int, ...]:
+    """Where each extension header starts, counted from the start of the IPv6 header.
+
+    Parameter Problem pointers (RFC 4443 §3.4) are such offsets: a routing type the node
+    does not know is reported at its header's offset + 2 (RFC 8200 §4.4).
+    """
+    offsets: list[int] = []
+    at = HEADER_LEN
+    for header in pkt.headers:
+        offsets.append(at)
+        at += _header_size(header)
+    return tuple(offsets)
+
+
+def option_offsets(header: HopByHopOptions | DestinationOptions) -> tuple[int, ...]:
+    """Where each option starts, counted from the start of its header.
+
+    Added to the header's offset it is the pointer of a Parameter Problem code 2 about
+    an unrecognized option (RFC 8200 §4.2, RFC 4443 §3.4).
+    """
+    offsets: list[int] = []
+    at = 2
+    for option in header.options:
+        offsets.append(at)
+        at += len(option.to_bytes())
+    return tuple(offsets)
+
+
+def check_fragment(pkt: Ipv6Packet) -> None:
+    """Raise :class:`HeaderError` for a fragment that RFC 8200 §4.5 says to discard.
+
+    A fragment with M set must carry a multiple of 8 bytes (pointer: the Payload Length
+    field), and no fragment may reassemble past 65535 bytes of payload (pointer: its
+    Fragment Offset field). Both are reported with Parameter Problem code 0.
+    """
+    frag = pkt.fragment
+    if frag is None:
+        return
+    if frag.more and len(pkt.payload) & 7:
+        raise HeaderError("bad_fragment_length", 4)
+    frag_at = header_offsets(pkt)[-1]
+    unfragmentable = frag_at - HEADER_LEN
+    if unfragmentable + frag.offset + len(pkt.payload) > MAX_PAYLOAD:
+        raise HeaderError("bad_fragment_offset", frag_at + 2)
 
 
 def _emit_chain(pkt: Ipv6Packet) -> bytes:

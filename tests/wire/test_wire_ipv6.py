@@ -196,3 +196,39 @@ def test_emit_misuse_raises_value_error(bad: dict) -> None:
     fields = {"src": SRC, "dst": DST, "proto": 59, "payload": b""} | bad
     with pytest.raises(ValueError):
         ipv6.emit(Ipv6Packet(**fields))
+
+
+def test_check_fragment_applies_rfc8200_4_5() -> None:
+    def frag(offset: int, more: bool, size: int, before: tuple = ()) -> Ipv6Packet:
+        headers = (*before, FragmentHeader(offset, more, 1))
+        return ipv6.parse(ipv6.emit(Ipv6Packet(SRC, DST, 17, bytes(size), headers=headers)))
+
+    ipv6.check_fragment(frag(1448, True, 1448))
+    ipv6.check_fragment(frag(65528, False, 7))
+    ipv6.check_fragment(PKT)  # not a fragment
+    # M set and not a multiple of 8 bytes: pointer at the Payload Length field.
+    with pytest.raises(HeaderError) as exc:
+        ipv6.check_fragment(frag(0, True, 1447))
+    assert (exc.value.reason, exc.value.pointer, exc.value.code) == ("bad_fragment_length", 4, 0)
+    # Reassembling past 65535 bytes: pointer at the Fragment Offset field.
+    with pytest.raises(HeaderError) as exc:
+        ipv6.check_fragment(frag(65528, False, 8))
+    assert (exc.value.reason, exc.value.pointer) == ("bad_fragment_offset", 42)
+    # The unfragmentable part counts: 8 bytes of Destination Options move both.
+    dst_opts = DestinationOptions((PadN(6),))
+    ipv6.check_fragment(frag(65520, False, 7))
+    with pytest.raises(HeaderError) as exc:
+        ipv6.check_fragment(frag(65520, False, 8, (dst_opts,)))
+    assert exc.value.pointer == 50
+
+
+def test_offsets_give_parameter_problem_pointers() -> None:
+    hbh = HopByHopOptions((ROUTER_ALERT, PadN(2)))
+    dst_opts = DestinationOptions((ipv6.PAD1, Ipv6Option(0x9E, b"abc")))
+    rh = RoutingHeader(253, 1, bytes(4))
+    pkt = Ipv6Packet(SRC, DST, 59, b"", headers=(hbh, dst_opts, rh))
+    assert ipv6.header_offsets(pkt) == (40, 48, 56)
+    assert ipv6.option_offsets(dst_opts) == (2, 3)
+    raw = ipv6.emit(pkt)
+    assert raw[48 + 3] == 0x9E  # the unrecognized option a code 2 points at
+    assert raw[56 + 2] == 253  # the routing type an unknown-type error points at (§4.4)

@@ -326,3 +326,17 @@ def test_tcp_and_udp_checksums_over_ipv6_equal_scapys(
 def test_ipv4_emit_still_refuses_ipv6_addresses() -> None:
     with pytest.raises(ValueError):
         ipv4.emit(ipv4.Ipv4Packet(SRC, "198.18.0.1", 6, b""))
+
+
+@THOROUGH
+@given(pkt=pst.ipv6_packets())
+def test_offsets_point_at_headers_and_options(pkt: Ipv6Packet) -> None:
+    raw = ipv6.emit(pkt)
+    nh_at = 6  # the Next Header field that names the header at hand
+    for header, at in zip(pkt.headers, ipv6.header_offsets(pkt), strict=True):
+        assert raw[nh_at] == header.kind
+        nh_at = at
+        if isinstance(header, HopByHopOptions | DestinationOptions):
+            for opt, opt_at in zip(header.options, ipv6.option_offsets(header), strict=True):
+                assert raw[at + opt_at] == opt.type
+    assert raw[nh_at] == pkt.proto
