@@ -347,18 +347,35 @@ def nd_options() -> st.SearchStrategy[ndp.NdOption]:
     )
 
 
+def _unicast(addr: str) -> bool:
+    return ipv6.ip6_to_bytes(addr)[0] != 0xFF
+
+
+@st.composite
+def _redirects(draw: st.DrawFn, options: st.SearchStrategy[tuple[ndp.NdOption, ...]]) -> Any:
+    destination = draw(ipv6_addresses().filter(_unicast))
+    # RFC 4861 §8.1: the target is a link-local router, or the destination itself.
+    link_local = st.binary(min_size=8, max_size=8).map(
+        lambda low: ipv6.ip6_to_str(b"\xfe\x80" + bytes(6) + low)
+    )
+    target = draw(st.one_of(st.just(destination), link_local))
+    return ndp.Redirect(target, destination, draw(options))
+
+
 def nd_messages() -> st.SearchStrategy[ndp.NdMessage]:
-    """The five Neighbor Discovery messages (RFC 4861 §4.1-§4.5) with any options."""
+    """The five Neighbor Discovery messages (RFC 4861 §4.1-§4.5) with any options.
+
+    Targets and destinations are ones a receiver accepts (RFC 4861 §7.1, §8.1).
+    """
     opts = st.lists(nd_options(), max_size=4).map(tuple)
-    addr = ipv6_addresses()
+    target = ipv6_addresses().filter(_unicast)
+    flag = st.booleans()
     return st.one_of(
         st.builds(ndp.RouterSolicitation, opts),
         st.builds(ndp.RouterAdvertisement, u8, u8, u16, u32, u32, opts),
-        st.builds(ndp.NeighborSolicitation, addr, opts),
-        st.builds(
-            ndp.NeighborAdvertisement, addr, st.booleans(), st.booleans(), st.booleans(), opts
-        ),
-        st.builds(ndp.Redirect, addr, addr, opts),
+        st.builds(ndp.NeighborSolicitation, target, opts),
+        st.builds(ndp.NeighborAdvertisement, target, flag, flag, flag, opts),
+        _redirects(opts),
     )
 
 

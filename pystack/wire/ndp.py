@@ -5,9 +5,11 @@ The five messages are ICMPv6 types 133-137. :func:`from_icmpv6` reads one out of
 :func:`parse` and :func:`emit` do the same from and to the ICMPv6 bytes, checksum
 included. Options (RFC 4861 §4.6) are reprs in wire order; an option this module does not
 model, or a link-layer address that is not 6 bytes (Ethernet), is kept as
-:class:`UnknownNdOption`. The checks of RFC 4861 §6.1 and §7.1.1 that need only the
-message (code 0, lengths, no zero-length option) raise :class:`Malformed`; those that need
-the IP header (hop limit 255, source address) are the IP layer's.
+:class:`UnknownNdOption`. The checks of RFC 4861 §6.1, §7.1 and §8.1 that need only the
+message (code 0, lengths, no zero-length option, no multicast target) raise
+:class:`Malformed`; those that need the IP header (hop limit 255, source address, the
+Solicited flag of a multicast advertisement) are the IP layer's. :func:`emit` checks none of
+them, so that tests can send what a receiver must drop.
 """
 
 from __future__ import annotations
@@ -305,7 +307,8 @@ def from_icmpv6(msg: Icmpv6Message) -> NdMessage:
     """The Neighbor Discovery message ``msg`` carries.
 
     Raises :class:`Malformed`: "not_nd" (another type), "bad_code" (RFC 4861 §6.1.1,
-    §7.1.1: the code MUST be 0), "truncated", "bad_option_length".
+    §7.1.1: the code MUST be 0), "truncated", "bad_option_length", "multicast_target"
+    (§7.1.1, §7.1.2), "multicast_destination" and "bad_redirect_target" (§8.1).
     """
     fixed = _FIXED.get(msg.type)
     if fixed is None:
@@ -324,14 +327,30 @@ def from_icmpv6(msg: Icmpv6Message) -> NdMessage:
         return RouterAdvertisement(
             rest >> 24, (rest >> 16) & 0xFF, rest & 0xFFFF, reachable, retrans, options
         )
+    if msg.type == TYPE_REDIRECT:
+        return _redirect(body, options)
+    if body[0] == 0xFF:  # §7.1.1, §7.1.2: the Target Address is not a multicast address
+        raise Malformed("multicast_target", ip6_to_str(body[:16]))
     target = ip6_to_str(body[:16])
     if msg.type == TYPE_NEIGHBOR_SOLICITATION:
         return NeighborSolicitation(target, options)
-    if msg.type == TYPE_NEIGHBOR_ADVERTISEMENT:
-        return NeighborAdvertisement(
-            target, bool(rest & _NA_R), bool(rest & _NA_S), bool(rest & _NA_O), options
-        )
-    return Redirect(target, ip6_to_str(body[16:32]), options)
+    return NeighborAdvertisement(
+        target, bool(rest & _NA_R), bool(rest & _NA_S), bool(rest & _NA_O), options
+    )
+
+
+def _redirect(body: bytes, options: tuple[NdOption, ...]) -> Redirect:
+    # RFC 4861 §8.1: the Destination Address is not multicast, and the Target Address is
+    # link-local (a better router) or the destination itself (it is on-link).
+    if body[16] == 0xFF:
+        raise Malformed("multicast_destination", ip6_to_str(body[16:32]))
+    if not _is_link_local(body[:16]) and body[:16] != body[16:32]:
+        raise Malformed("bad_redirect_target", ip6_to_str(body[:16]))
+    return Redirect(ip6_to_str(body[:16]), ip6_to_str(body[16:32]), options)
+
+
+def _is_link_local(raw: bytes) -> bool:
+    return raw[0] == 0xFE and raw[1] & 0xC0 == 0x80  # fe80::/10 (RFC 4291 §2.5.6)
 
 
 def to_icmpv6(msg: NdMessage) -> Icmpv6Message:

@@ -104,6 +104,12 @@ def test_redirect_carries_the_redirected_header() -> None:
     assert ipv6.parse(header.data).dst == "2001:db8::5"
 
 
+def test_redirect_to_the_destination_itself_is_accepted() -> None:
+    # RFC 4861 §8.1: a target equal to the destination says the destination is on-link.
+    redirect = ndp.Redirect("2001:db8::5", "2001:db8::5")
+    assert ndp.parse(ndp.emit(redirect, "fe80::9", SRC), "fe80::9", SRC) == redirect
+
+
 def test_unmodelled_options_are_kept() -> None:
     # A 14-byte link-layer address (not Ethernet) and an unknown type stay raw.
     options = (ndp.UnknownNdOption(1, bytes(14)), ndp.UnknownNdOption(31, bytes(6)))
@@ -127,6 +133,18 @@ def _nd(type_: int, body: bytes, code: int = 0) -> bytes:
         (_nd(136, bytes(15)), "truncated"),
         (_nd(137, bytes(16)), "truncated"),
         (_nd(128, b""), "not_nd"),
+        # RFC 4861 §7.1.1, §7.1.2: the target is not a multicast address.
+        (_nd(135, ipv6.ip6_to_bytes("ff02::1")), "multicast_target"),
+        (_nd(136, ipv6.ip6_to_bytes("ff02::1:ff00:1")), "multicast_target"),
+        # RFC 4861 §8.1: no multicast destination; the target is link-local or the destination.
+        (
+            _nd(137, ipv6.ip6_to_bytes("fe80::1") + ipv6.ip6_to_bytes("ff05::2")),
+            "multicast_destination",
+        ),
+        (
+            _nd(137, ipv6.ip6_to_bytes("2001:db8::1") + ipv6.ip6_to_bytes("2001:db8::2")),
+            "bad_redirect_target",
+        ),
     ],
 )
 def test_malformed_nd(raw: bytes, reason: str) -> None:
