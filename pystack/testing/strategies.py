@@ -19,11 +19,23 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from pystack.wire import arp, ethernet, icmp, ipv4, tcp, udp
+from pystack.wire import arp, ethernet, icmp, ipv4, ipv6, ndp, tcp, udp
 from pystack.wire.arp import ArpPacket
 from pystack.wire.ethernet import EthernetFrame
 from pystack.wire.icmp import IcmpMessage
+from pystack.wire.icmpv6 import Icmpv6Message
 from pystack.wire.ipv4 import Ipv4Packet
+from pystack.wire.ipv6 import (
+    DestinationOptions,
+    ExtensionHeader,
+    FragmentHeader,
+    HopByHopOptions,
+    Ipv6Option,
+    Ipv6Packet,
+    Pad1,
+    PadN,
+    RoutingHeader,
+)
 from pystack.wire.seqnum import SeqNum
 from pystack.wire.tcp import TcpSegment
 from pystack.wire.tcp_options import (
@@ -43,10 +55,18 @@ __all__ = [
     "arp_packets",
     "ethernet_frames",
     "icmp_messages",
+    "icmpv6_messages",
     "ipv4_addresses",
     "ipv4_options",
     "ipv4_packets",
+    "ipv6_addresses",
+    "ipv6_extension_headers",
+    "ipv6_option_lists",
+    "ipv6_options",
+    "ipv6_packets",
     "mac_addresses",
+    "nd_messages",
+    "nd_options",
     "payloads",
     "ports",
     "scapy_frames",
@@ -207,6 +227,155 @@ def tcp_segments(
         payload=payloads() if payload is None else payload,
         options=tcp_option_lists() if options is None else options,
         urgent=u16,
+    )
+
+
+# --- IPv6, ICMPv6 and Neighbor Discovery ---------------------------------------------
+
+_IPV6_EDGES = ["::", "::1", "fe80::1", "ff02::1", "ff02::1:ff00:1", "::ffff:198.18.0.1"]
+
+
+def ipv6_addresses() -> st.SearchStrategy[str]:
+    """IPv6 addresses as RFC 5952 text (how the codecs give them back), any value."""
+    raw = st.binary(min_size=16, max_size=16).map(ipv6.ip6_to_str)
+    return st.one_of(st.sampled_from(_IPV6_EDGES), raw)
+
+
+def ipv6_options() -> st.SearchStrategy[Pad1 | PadN | Ipv6Option]:
+    """One Hop-by-Hop or Destination option: Pad1, PadN, or any other type."""
+    return st.one_of(
+        st.just(ipv6.PAD1),
+        st.integers(2, 12).map(PadN),
+        st.builds(Ipv6Option, st.integers(2, 255), st.binary(max_size=12)),
+    )
+
+
+def ipv6_option_lists() -> st.SearchStrategy[tuple[Pad1 | PadN | Ipv6Option, ...]]:
+    """Options padded (Pad1/PadN) to fill whole 8-byte units, as a header needs."""
+    return st.lists(ipv6_options(), max_size=5).map(ipv6.pad_options)
+
+
+def _routing_headers() -> st.SearchStrategy[RoutingHeader]:
+    data = st.integers(0, 4).flatmap(lambda n: st.binary(min_size=8 * n + 4, max_size=8 * n + 4))
+    return st.builds(RoutingHeader, u8, u8, data)
+
+
+def _fragment_headers() -> st.SearchStrategy[FragmentHeader]:
+    offset = st.integers(0, 0x1FFF).map(lambda blocks: blocks * 8)
+    return st.builds(FragmentHeader, offset, st.booleans(), u32)
+
+
+@st.composite
+def ipv6_extension_headers(draw: st.DrawFn) -> tuple[ExtensionHeader, ...]:
+    """A chain in an order parse accepts: Hop-by-Hop first, a Fragment header last."""
+    out: list[ExtensionHeader] = []
+    if draw(st.booleans()):
+        out.append(HopByHopOptions(draw(ipv6_option_lists())))
+    middle = st.one_of(
+        ipv6_option_lists().map(DestinationOptions), _routing_headers()
+    )  # fmt: skip
+    out.extend(draw(st.lists(middle, max_size=3)))
+    if draw(st.booleans()):
+        out.append(draw(_fragment_headers()))
+    return tuple(out)
+
+
+@st.composite
+def ipv6_packets(
+    draw: st.DrawFn,
+    payload: st.SearchStrategy[bytes] | None = None,
+    headers: st.SearchStrategy[tuple[ExtensionHeader, ...]] | None = None,
+) -> Ipv6Packet:
+    """:class:`Ipv6Packet` values, extension headers included."""
+    chain = draw(ipv6_extension_headers() if headers is None else headers)
+    proto = draw(u8)
+    if proto in (0, 43, 44, 60) and not (chain and isinstance(chain[-1], FragmentHeader)):
+        proto = ipv6.NH_NONE  # an extension header type would be walked as one
+    return Ipv6Packet(
+        draw(ipv6_addresses()),
+        draw(ipv6_addresses()),
+        proto,
+        draw(payloads() if payload is None else payload),
+        draw(u8),
+        draw(u8),
+        draw(st.integers(0, 0xFFFFF)),
+        chain,
+    )
+
+
+def icmpv6_messages() -> st.SearchStrategy[Icmpv6Message]:
+    """:class:`Icmpv6Message` values: echo, errors quoting a datagram, and any other type."""
+    quoted = st.builds(
+        lambda pkt, n: ipv6.emit(pkt)[: 40 + n],
+        ipv6_packets(payloads(16), st.just(())),
+        st.integers(0, 16),
+    )
+    return st.one_of(
+        st.builds(Icmpv6Message, st.sampled_from([128, 129]), st.just(0), u32, payloads()),
+        st.builds(Icmpv6Message, st.integers(1, 4), u8, u32, quoted),
+        st.builds(Icmpv6Message, u8, u8, u32, payloads()),
+    )
+
+
+# Body lengths (after type and length) a known option kind decodes.
+_ND_KNOWN = {1: 6, 2: 6, 3: 30, 5: 6}
+
+
+def _unknown_nd_option() -> st.SearchStrategy[ndp.UnknownNdOption]:
+    def build(kind: int, units: int) -> st.SearchStrategy[ndp.UnknownNdOption]:
+        if _ND_KNOWN.get(kind) == 8 * units - 2:
+            units += 1  # another length keeps it raw
+        size = 8 * units - 2
+        return st.binary(min_size=size, max_size=size).map(lambda d: ndp.UnknownNdOption(kind, d))
+
+    # Every Redirected Header (kind 4) decodes, whatever its length.
+    kinds = u8.filter(lambda k: k != ndp.OPT_REDIRECTED_HEADER)
+    return st.tuples(kinds, st.integers(1, 4)).flatmap(lambda t: build(*t))
+
+
+def nd_options() -> st.SearchStrategy[ndp.NdOption]:
+    """One Neighbor Discovery option of any kind (RFC 4861 §4.6)."""
+    prefix = st.builds(ndp.PrefixInformation, u8, u8, u32, u32, ipv6_addresses())
+    redirected = st.integers(0, 4).flatmap(lambda n: st.binary(min_size=8 * n, max_size=8 * n))
+    return st.one_of(
+        st.builds(ndp.SourceLinkAddress, mac_addresses()),
+        st.builds(ndp.TargetLinkAddress, mac_addresses()),
+        prefix,
+        redirected.map(ndp.RedirectedHeader),
+        st.builds(ndp.Mtu, u32),
+        _unknown_nd_option(),
+    )
+
+
+def _unicast(addr: str) -> bool:
+    return ipv6.ip6_to_bytes(addr)[0] != 0xFF
+
+
+@st.composite
+def _redirects(draw: st.DrawFn, options: st.SearchStrategy[tuple[ndp.NdOption, ...]]) -> Any:
+    destination = draw(ipv6_addresses().filter(_unicast))
+    # RFC 4861 §8.1: the target is a link-local router, or the destination itself.
+    link_local = st.binary(min_size=8, max_size=8).map(
+        lambda low: ipv6.ip6_to_str(b"\xfe\x80" + bytes(6) + low)
+    )
+    target = draw(st.one_of(st.just(destination), link_local))
+    return ndp.Redirect(target, destination, draw(options))
+
+
+def nd_messages() -> st.SearchStrategy[ndp.NdMessage]:
+    """The five Neighbor Discovery messages (RFC 4861 §4.1-§4.5) with any options.
+
+    Targets and destinations are ones a receiver accepts (RFC 4861 §7.1, §8.1).
+    """
+    opts = st.lists(nd_options(), max_size=4).map(tuple)
+    target = ipv6_addresses().filter(_unicast)
+    flag = st.booleans()
+    return st.one_of(
+        st.builds(ndp.RouterSolicitation, opts),
+        st.builds(ndp.RouterAdvertisement, u8, u8, u16, u32, u32, opts),
+        st.builds(ndp.NeighborSolicitation, target, opts),
+        st.builds(ndp.NeighborAdvertisement, target, flag, flag, flag, opts),
+        _redirects(opts),
     )
 
 

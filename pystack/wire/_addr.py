@@ -42,7 +42,11 @@ def ip_pair_to_str(raw: bytes) -> tuple[str, str]:
 
 
 def pseudo_sum(src: str, dst: str) -> int:
-    """The two addresses' part of a pseudo-header sum (RFC 9293 §3.1), memoised per pair."""
+    """The two addresses' part of a pseudo-header sum (RFC 9293 §3.1), memoised per pair.
+
+    IPv6 addresses work too: the IPv6 pseudo-header (RFC 8200 §8.1) adds the same upper-layer
+    length and protocol to its 16-byte addresses, so TCP and UDP sum it unchanged.
+    """
     total = _pseudo.get((src, dst))
     if total is None:
         total = ip_sum(src) + ip_sum(dst)
@@ -67,14 +71,26 @@ def ip_to_bytes(ip: str) -> bytes:
 
 
 def ip_sum(ip: str) -> int:
-    """The address's contribution to a pseudo-header sum (as one 32-bit number)."""
+    """The address's contribution to a pseudo-header sum (as one 32- or 128-bit number).
+
+    A number is congruent to the sum of its 16-bit words modulo 0xFFFF, which is all that
+    the checksum keeps of it.
+    """
     total = _ip_sums.get(ip)
     if total is None:
-        total = int.from_bytes(ip_to_bytes(ip), "big")
+        raw = _ip6_bytes(ip) if ":" in ip else ip_to_bytes(ip)
+        total = int.from_bytes(raw, "big")
         if len(_ip_sums) >= _CACHE_MAX:
             _ip_sums.clear()
         _ip_sums[ip] = total
     return total
+
+
+def _ip6_bytes(ip: str) -> bytes:
+    try:
+        return _pton(socket.AF_INET6, ip)
+    except (OSError, TypeError):
+        raise ValueError(f"not an IPv6 address: {ip!r}") from None
 
 
 def mac_to_str(raw: bytes) -> str:

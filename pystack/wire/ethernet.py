@@ -14,6 +14,7 @@ __all__ = [
     "BROADCAST",
     "ETHERTYPE_ARP",
     "ETHERTYPE_IPV4",
+    "ETHERTYPE_IPV6",
     "HEADER_LEN",
     "EthernetFrame",
     "emit",
@@ -22,6 +23,7 @@ __all__ = [
 
 ETHERTYPE_IPV4 = 0x0800
 ETHERTYPE_ARP = 0x0806
+ETHERTYPE_IPV6 = 0x86DD
 BROADCAST = "ff:ff:ff:ff:ff:ff"
 HEADER_LEN = 14
 

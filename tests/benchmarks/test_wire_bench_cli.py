@@ -26,6 +26,7 @@ def test_codecs_benchmark_prints_ours_and_scapys(capsys: pytest.CaptureFixture[s
     out = capsys.readouterr().out
     assert "pystack" in out and "scapy" in out
     assert out.count("speed-up") == 1 and "parse" in out and "emit" in out
+    assert "v6 parse" in out and "v6 emit" in out  # the Ethernet+IPv6+TCP frame
 
 
 def test_unknown_benchmark_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
