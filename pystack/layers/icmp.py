@@ -17,6 +17,7 @@ import errno
 import ipaddress
 import struct
 from collections import OrderedDict
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -130,6 +131,10 @@ class ICMPProtocol(Layer):
         self._limiter: IcmpRateLimiter | None = None
         self._pings: dict[tuple[int, int], tuple[Deferred[float], float, Any]] = {}
         self._ping_ident: int | None = None
+        self.echo_reply_keeps_code = False
+        """Answer an echo request with its own code rather than 0, as Linux and FreeBSD
+        do (RFC 792 has code 0 on an echo reply; fingerprinting tools send other codes
+        to tell the two behaviours apart)."""
         self._ping_seq = 0
         self.handlers = {
             icmp_wire.TYPE_ECHO_REQUEST: self._on_rcv_echo_request,
@@ -180,7 +185,10 @@ class ICMPProtocol(Layer):
         # RFC 1122 §3.2.2.6: the reply's source is the request's specific destination,
         # and its data is the request's data unchanged.
         self.stats.incr(self.name, "echo_replies_sent")
-        reply = icmp_wire.emit(icmp_wire.echo_reply(msg))
+        reply_msg = icmp_wire.echo_reply(msg)
+        if self.echo_reply_keeps_code:
+            reply_msg = dataclasses.replace(reply_msg, code=msg.code)
+        reply = icmp_wire.emit(reply_msg)
         self._send(reply, dst=dst, src=ip.dst, options=options)
 
     def _echo_reply_route(self, ip: Ipv4Packet) -> tuple[str, bytes] | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+from collections.abc import Callable
 from typing import Any
 
 from pystack.layers.ip_meta import IpMeta, meta_of
@@ -97,6 +98,10 @@ class TCPLayer(Layer):
         self._challenge_acks: ChallengeAckLimit | None = None
         self._ts_secret: bytes | None = None
         self._cookie_secret: bytes | None = None
+        self.closed_port_reply: Callable[[tcpwire.TcpSegment], tcpwire.TcpSegment | None] | None = None
+        """Hook: the answer to a segment for no connection and no listener (a closed
+        port), or None to send nothing; it never sees an RST. None (the default): the
+        RST of RFC 9293 §3.10.7.1. :mod:`pystack.personality` sets it to answer as an OS."""
 
     # ------------------------------------------------------------------ session's host
 
@@ -404,7 +409,10 @@ class TCPLayer(Layer):
         self.count_drop(TcpDrop.NO_LISTENER)
         if seg.flags & tcpwire.RST:
             return
-        rst = reset_for(seg)
+        hook = self.closed_port_reply
+        rst = reset_for(seg) if hook is None else hook(seg)
+        if rst is None:
+            return
         data = tcpwire.emit(rst, dst, src)
         self.stats.incr("tcp", "resets_out")
         self._to_ip(data, src, dst)
