@@ -67,9 +67,7 @@ def _effective_mss(seg: tcpwire.TcpSegment, ts: bool) -> int:
     return (seg.mss or 536) - (12 if ts else 0)
 
 
-def shape_syn(
-    p: Personality, seg: tcpwire.TcpSegment, peer_ecn: bool, peer_mss: int | None
-) -> tcpwire.TcpSegment:
+def shape_syn(p: Personality, seg: tcpwire.TcpSegment, peer_ecn: bool) -> tcpwire.TcpSegment:
     """``seg`` (our SYN or SYN,ACK) with the personality's window, options and ECE."""
     ts = seg.timestamp
     synack = bool(seg.flags & ACK)
@@ -84,9 +82,9 @@ def shape_syn(
         window = p.syn_window
     elif p.synack_window:
         window = p.synack_window
-    else:  # Linux: whole segments of the MSS in use (nmap-os-db's W=FE88 = 45 * 1448)
-        mss = min(_effective_mss(seg, ts is not None), (peer_mss or 536) - (12 if ts else 0))
-        window = 65535 // max(mss, 1) * max(mss, 1)
+    else:  # Linux: whole segments of our MSS (nmap-os-db's W=FE88 = 45 * 1448)
+        mss = max(_effective_mss(seg, ts is not None), 1)
+        window = 65535 // mss * mss
     flags = seg.flags | ECE if synack and peer_ecn and p.ecn_synack else seg.flags
     return dataclasses.replace(seg, window=window, options=options + others, flags=flags)
 
@@ -132,18 +130,16 @@ class PersonalityMixin:
 
     personality: ClassVar[Personality]
     peer_ecn_setup = False
-    peer_syn_mss: int | None = None
 
     def on_segment_out(self, segment: tcpwire.TcpSegment) -> Any:
         out = super().on_segment_out(segment)  # type: ignore[misc]
         if type(out) is tcpwire.TcpSegment and out.flags & SYN:
-            return shape_syn(self.personality, out, self.peer_ecn_setup, self.peer_syn_mss)
+            return shape_syn(self.personality, out, self.peer_ecn_setup)
         return out
 
     def take_syn(self, seg: tcpwire.TcpSegment) -> None:
         # RFC 3168 §6.1.1: an ECN-setup SYN has both ECE and CWR.
         self.peer_ecn_setup = seg.flags & (ECE | CWR) == ECE | CWR
-        self.peer_syn_mss = seg.mss
         super().take_syn(seg)  # type: ignore[misc]
 
     def segment_arrives(self, seg: tcpwire.TcpSegment, meta: IpMeta) -> None:
