@@ -12,12 +12,12 @@ source route (RFC 1122 §3.2.2.6, §3.2.1.8); other options are not reflected.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import errno
 import ipaddress
 import struct
 from collections import OrderedDict
-import dataclasses
 from dataclasses import dataclass
 from typing import Any
 

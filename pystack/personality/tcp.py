@@ -5,8 +5,9 @@ an OS shows: `on_segment_out` lays out the SYN and SYN,ACK (window, option order
 `segment_arrives` answers odd segments on an open port, `choose_isn` and `ts_val` set
 the timestamp clock. The ISN stays RFC 6528's (a keyed hash of the addresses and ports
 plus a 4 µs clock), which is what Linux, FreeBSD and Windows all do in substance: to
-nmap's probes, which come from distinct ports, it looks random (SP and ISR high). `closed_port_reply` is the TCP layer's hook for
-closed ports. Nothing here changes what a connection does once it is open.
+nmap's probes, which come from distinct ports, it looks random (SP and ISR high).
+`closed_port_reply` is the TCP layer's hook for closed ports. Nothing here changes
+what a connection does once it is open.
 """
 
 from __future__ import annotations
@@ -21,9 +22,7 @@ from pystack.tcp.config import TcpDrop
 from pystack.tcp.listener import ReplyTo
 from pystack.tcp.session import TCPSession, reset_for
 from pystack.wire import tcp as tcpwire
-from pystack.wire.tcp_options import (
-    NOP, Mss, SackPermitted, TcpOption, Timestamp, WindowScale,
-)  # fmt: skip
+from pystack.wire.tcp_options import NOP, Mss, SackPermitted, TcpOption, Timestamp, WindowScale
 
 __all__ = ["closed_port_reply", "layout_options", "listen_answer", "session_class"]
 

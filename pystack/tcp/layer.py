@@ -73,6 +73,10 @@ class ChallengeAckLimit:
         return self.rng.randint(half, self.limit + half - 1)
 
 
+ClosedPortReply = Callable[[tcpwire.TcpSegment], "tcpwire.TcpSegment | None"]
+"""The type of `TCPLayer.closed_port_reply`."""
+
+
 class TCPLayer(Layer):
     """The "TCP" layer: owns the connection table, the listeners and the ISN generator."""
 
@@ -98,7 +102,7 @@ class TCPLayer(Layer):
         self._challenge_acks: ChallengeAckLimit | None = None
         self._ts_secret: bytes | None = None
         self._cookie_secret: bytes | None = None
-        self.closed_port_reply: Callable[[tcpwire.TcpSegment], tcpwire.TcpSegment | None] | None = None
+        self.closed_port_reply: ClosedPortReply | None = None
         """Hook: the answer to a segment for no connection and no listener (a closed
         port), or None to send nothing; it never sees an RST. None (the default): the
         RST of RFC 9293 §3.10.7.1. :mod:`pystack.personality` sets it to answer as an OS."""
