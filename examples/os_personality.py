@@ -2,8 +2,9 @@
 
 Without root, on a simulated wire: for each personality (or the ones named with
 ``--personality``), a stack listens on port 7 and answers a SYN shaped like nmap's first
-OS-detection probe, then connects out to a stack without personality; the program prints the SYN,ACK as nmap reads it
-(TTL, DF, IP ID, window, options) and the client SYN as p0f's raw signature. A custom
+OS-detection probe, then connects out to a stack without personality; the program
+prints the SYN,ACK as nmap reads it (TTL, DF, IP ID, window, options) and the client SYN
+as p0f's raw signature. A custom
 personality, "windows-xp", is built from the shipped Windows one with
 ``dataclasses.replace``::
 
