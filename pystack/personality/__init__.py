@@ -16,7 +16,7 @@ import dataclasses
 from typing import Any
 
 from pystack.personality.base import Personality
-from pystack.personality.ip import DatagramShaper
+from pystack.personality.ip import DatagramShaper, echo_reply_hook
 from pystack.personality.profiles import FREEBSD, LINUX, WINDOWS
 from pystack.personality.tcp import closed_port_reply, session_class
 
@@ -60,7 +60,7 @@ def apply(stack: Any, personality: str | Personality) -> Personality:
     p = resolve(personality)
     stack.ip.ttl = p.ttl
     stack.ip.on_datagram_out = DatagramShaper(p, stack.rng)
-    stack.icmp.echo_reply_keeps_code = p.echo_reply_keeps_code
+    stack.icmp.on_echo_reply = echo_reply_hook(p)
     if stack.tcp is not None:
         stack.tcp.session_class = session_class(p, stack.tcp.session_class)
         stack.tcp.closed_port_reply = closed_port_reply(p)

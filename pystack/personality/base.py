@@ -31,7 +31,7 @@ class Personality:
     tcp_df: bool = True
     """DF on TCP segments (path MTU discovery, RFC 1191)."""
     icmp_df: bool = False
-    """DF on ICMP echo replies and errors."""
+    """DF on the ICMP messages we originate (echo replies, errors)."""
     ipid_tcp: str = "per-host"
     """IP ID sequence of TCP segments of a connection (:mod:`pystack.personality.ipid`);
     personalities naming one sequence for several kinds of datagram share one counter."""
@@ -72,6 +72,8 @@ class Personality:
     # -------------------------------------------------------------------------- ICMP
     echo_reply_keeps_code: bool = True
     """Echo replies carry the request's code rather than 0."""
+    echo_reply_keeps_df: bool = False
+    """Echo replies carry the request's DF bit (over ``icmp_df``)."""
 
     def __post_init__(self) -> None:
         from pystack.personality.ipid import SEQUENCES

@@ -67,7 +67,8 @@ FREEBSD = Personality(
     description="FreeBSD 12 / 13",
     ttl=64,  # nmap-os-db "FreeBSD 12.0-RELEASE - 13.0-CURRENT": T1.TG=40
     tcp_df=True,  # nmap T1.DF=Y; p0f.fp FreeBSD quirks "df,id+"
-    icmp_df=False,  # nmap U1.DF=N (IE.DFI=S, echoing the request's DF, is not done)
+    icmp_df=False,  # nmap U1.DF=N
+    echo_reply_keeps_df=True,  # nmap IE.DFI=S
     ipid_tcp="per-host",  # p0f.fp "id+" on the SYN
     ipid_tcp_reply="zero",  # nmap SEQ.TI=Z, CI=Z
     ipid_icmp="random-increment",  # nmap SEQ.II=RI

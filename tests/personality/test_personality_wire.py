@@ -70,10 +70,13 @@ class Probe:
                 out.append((pkt, icmp_wire.parse(pkt.payload)))
         return out
 
-    def ping(self, code: int, seq: int) -> tuple[Ipv4Packet, icmp_wire.IcmpMessage]:
+    def ping(
+        self, code: int, seq: int, df: bool = False
+    ) -> tuple[Ipv4Packet, icmp_wire.IcmpMessage]:
         start = len(self.tap.frames)
         request = icmp_wire.IcmpMessage(8, code, (77 << 16) | seq, b"x" * 20)
-        self.tap.inject(Ipv4Packet(B, A, ipv4.PROTO_ICMP, icmp_wire.emit(request), ttl=64))
+        self.tap.inject(Ipv4Packet(B, A, ipv4.PROTO_ICMP, icmp_wire.emit(request), ttl=64,
+                                   flags=FLAG_DF if df else 0))  # fmt: skip
         self.net.advance(0.05)
         [reply] = self.answers(start, ipv4.PROTO_ICMP)
         return reply
@@ -159,12 +162,14 @@ def test_closed_port_resets(probe: tuple[Personality, Probe]) -> None:
 
 
 def test_icmp_echo_reply_code_and_ip_id(probe: tuple[Personality, Probe]) -> None:
-    """nmap IE: two echo requests with code 9; CD=S (code kept) or Z, DFI=N, II."""
+    """nmap IE: two echo requests with code 9, the first with DF; CD=S (code kept) or Z,
+    DFI=N (no DF on either reply) or S (each reply as its request), II."""
     p, pr = probe
-    first_pkt, first = pr.ping(9, 1)
+    first_pkt, first = pr.ping(9, 1, df=True)
     second_pkt, second = pr.ping(9, 2)
     assert first.code == second.code == (9 if p.echo_reply_keeps_code else 0)
-    assert first_pkt.ttl == p.ttl and not first_pkt.flags & FLAG_DF
+    assert first_pkt.ttl == p.ttl and not second_pkt.flags & FLAG_DF
+    assert bool(first_pkt.flags & FLAG_DF) == (p.name == "freebsd")
     step = (second_pkt.ident - first_pkt.ident) % 65536
     if p.ipid_icmp == "random-increment":
         assert 1000 <= step < 20000  # nmap II=RI
