@@ -22,7 +22,7 @@ LINUX = Personality(
     ipid_tcp_reply="zero",  # nmap SEQ.TI=Z, CI=Z
     ipid_icmp="per-host",  # nmap SEQ.II=I
     ipid_other="per-host",
-    syn_window=64240,  # 44 * 1460: p0f.fp's generic Linux signature takes any window
+    syn_window=64240,  # 44 * 1460, Linux's initial window: nmap-os-db Linux 5.x ECN.W=FAF0
     synack_window=0,  # nmap WIN.W1=FE88 (45 * 1448), ECN.W=FAF0 (44 * 1460)
     wscale=7,  # nmap OPS.O1=M5B4ST11NW7
     option_layout="linux",  # nmap O1=M5B4ST11NW7; p0f.fp "mss,sok,ts,nop,ws"

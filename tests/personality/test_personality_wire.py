@@ -8,6 +8,7 @@ Stack A (198.18.0.1) has the personality; the probes are injected from B's addre
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 
 import pytest
@@ -239,3 +240,27 @@ def test_no_personality_keeps_the_defaults() -> None:
         assert pkt.ttl == 64 and not pkt.flags & FLAG_DF
         assert seg.window == 65535 and seg.wscale == 3
         assert "".join(KIND[type(o)] for o in seg.options) == "MSTNW"
+
+
+def test_rst_payload_of_a_custom_personality() -> None:
+    """RFC 1122 §4.2.2.12: an RST may carry text; a personality can set it."""
+    chatty = Personality("chatty", "Chatty", "RSTs that talk", rst_payload=b"no such port")
+    with SimNet(2, personality=chatty) as net:
+        [(_, seg)] = Probe(net).send(CLOSED, S, seq=100)
+        assert seg.flags == R | AK and seg.payload == b"no such port"
+
+
+def test_the_layer_hooks_without_a_personality() -> None:
+    """The public hooks a personality uses, set by hand on a plain stack."""
+    with SimNet(2) as net:
+        pr = Probe(net)
+        net.a.tcp.closed_port_reply = lambda seg: None  # a silent closed port
+        assert pr.send(CLOSED, S) == []
+        net.a.ip.on_datagram_out = lambda pkt: dataclasses.replace(pkt, ttl=5, ident=4242)
+        [(pkt, _)] = pr.send(OPEN, S, PROBE_OPTIONS)
+        assert (pkt.ttl, pkt.ident) == (5, 4242)
+        net.a.icmp.on_echo_reply = lambda ip, reply: (
+            dataclasses.replace(reply, code=3), {"df": True}
+        )  # fmt: skip
+        reply_pkt, reply = pr.ping(0, 1)
+        assert reply.code == 3 and reply_pkt.flags & FLAG_DF
