@@ -131,17 +131,20 @@ class PersonalityMixin:
     peer_ecn_setup = False
 
     def on_segment_out(self, segment: tcpwire.TcpSegment) -> Any:
+        """Hook: our SYN and SYN,ACK get the personality's window, options and ECE."""
         out = super().on_segment_out(segment)  # type: ignore[misc]
         if type(out) is tcpwire.TcpSegment and out.flags & SYN:
             return shape_syn(self.personality, out, self.peer_ecn_setup)
         return out
 
     def take_syn(self, seg: tcpwire.TcpSegment) -> None:
+        """Record the peer's SYN, and whether it asked for ECN."""
         # RFC 3168 §6.1.1: an ECN-setup SYN has both ECE and CWR.
         self.peer_ecn_setup = seg.flags & (ECE | CWR) == ECE | CWR
         super().take_syn(seg)  # type: ignore[misc]
 
     def segment_arrives(self, seg: tcpwire.TcpSegment, meta: IpMeta) -> None:
+        """A listener answers odd segments (no SYN; SYN with FIN) as the OS does."""
         s: Any = self
         if s.state == "LISTEN":
             answer = listen_answer(self.personality, seg)
@@ -155,6 +158,7 @@ class PersonalityMixin:
         super().segment_arrives(seg, meta)  # type: ignore[misc]
 
     def choose_isn(self, **kw: Any) -> None:
+        """Hook: RFC 6528's ISN, and a TSval offset per connection if the OS does so."""
         super().choose_isn(**kw)  # type: ignore[misc]
         s: Any = self
         rng = getattr(s.host, "rng", None)
@@ -162,13 +166,16 @@ class PersonalityMixin:
             s.ts_offset = rng.getrandbits(32)  # RFC 7323 §7.1: an offset per connection
 
     def ts_val(self) -> int:
+        """Our TSval on the personality's clock (RFC 7323 §5.4)."""
         s: Any = self
         return (s.ts_offset + int(s.clock.seconds() * self.personality.ts_hz)) & _MASK
 
 
 @functools.cache
 def session_class(p: Personality, base: type[TCPSession] = TCPSession) -> type[TCPSession]:
-    """``base`` with the hooks of personality ``p`` (one class per pair, made once)."""
+    """``base`` with the hooks of personality ``p`` (one class per pair, made once); a
+    ``base`` that already has a personality is replaced by the class it was made from."""
+    base = getattr(base, "personality_base", base)
     name = f"{p.name.capitalize()}{base.__name__}"
-    cls = type(name, (PersonalityMixin, base), {"personality": p, "__module__": __name__})
-    return cls
+    attrs = {"personality": p, "personality_base": base, "__module__": __name__}
+    return type(name, (PersonalityMixin, base), attrs)

@@ -264,3 +264,14 @@ def test_the_layer_hooks_without_a_personality() -> None:
         )  # fmt: skip
         reply_pkt, reply = pr.ping(0, 1)
         assert reply.code == 3 and reply_pkt.flags & FLAG_DF
+
+
+def test_a_second_personality_replaces_the_first() -> None:
+    from pystack.personality import apply
+
+    with SimNet(2, personality="windows") as net:
+        apply(net.a, "linux")
+        cls = net.a.tcp.session_class
+        assert cls.personality.name == "linux" and "Windows" not in str(cls.__mro__)
+        [(pkt, seg)] = Probe(net).send(OPEN, S, PROBE_OPTIONS)
+        assert pkt.ttl == 64 and "".join(KIND[type(o)] for o in seg.options) == "MSTNW"
