@@ -92,12 +92,14 @@ def listen_answer(p: Personality, seg: tcpwire.TcpSegment) -> str:
     """What an open port does with ``seg``: ``"accept"`` (the usual processing),
     ``"drop"`` or ``"reset"``."""
     flags = seg.flags
+    # RFC 9293 §3.10.7.2: RST first, then ACK (answered with an RST whatever else is
+    # set), then SYN; only the rest is left to the OS.
     if flags & RST:
         return "accept"
-    if flags & SYN:
-        return p.listen_syn_fin if flags & FIN else "accept"
     if flags & ACK:
         return "reset" if p.rst_ack_nonzero else "accept"
+    if flags & SYN:
+        return p.listen_syn_fin if flags & FIN else "accept"
     return p.listen_null
 
 

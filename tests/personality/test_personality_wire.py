@@ -275,3 +275,13 @@ def test_a_second_personality_replaces_the_first() -> None:
         assert cls.personality.name == "linux" and "Windows" not in str(cls.__mro__)
         [(pkt, seg)] = Probe(net).send(OPEN, S, PROBE_OPTIONS)
         assert pkt.ttl == 64 and "".join(KIND[type(o)] for o in seg.options) == "MSTNW"
+
+
+def test_an_ack_to_the_open_port_is_reset_whatever_else_is_set(
+    probe: tuple[Personality, Probe],
+) -> None:
+    """RFC 9293 §3.10.7.2: in LISTEN an ACK is answered with an RST before SYN or FIN
+    are looked at (the conformance suite found SYN|FIN|ACK dropped)."""
+    p, pr = probe
+    [(_, seg)] = pr.send(OPEN, S | F | AK, seq=5000, ack=777)
+    assert seg.flags == R and seg.seq == 777
