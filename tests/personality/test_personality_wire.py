@@ -282,6 +282,6 @@ def test_an_ack_to_the_open_port_is_reset_whatever_else_is_set(
 ) -> None:
     """RFC 9293 §3.10.7.2: in LISTEN an ACK is answered with an RST before SYN or FIN
     are looked at (the conformance suite found SYN|FIN|ACK dropped)."""
-    p, pr = probe
+    _, pr = probe
     [(_, seg)] = pr.send(OPEN, S | F | AK, seq=5000, ack=777)
     assert seg.flags == R and seg.seq == 777
