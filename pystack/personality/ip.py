@@ -21,7 +21,8 @@ _SYN, _RST, _ACK = 0x02, 0x04, 0x10
 
 class DatagramShaper:
     """Callable set as ``stack.ip.on_datagram_out``: gives each datagram the DF bit and
-    the identification of its kind. Kinds naming one sequence share one counter (nmap's
+    the identification of its kind, whatever the sender asked (the TTL is the IP layer's
+    ``ttl``, which `apply` sets). Kinds naming one sequence share one counter (nmap's
     SS=S: TCP and ICMP draw from the same Windows counter)."""
 
     def __init__(self, personality: Personality, rng: random.Random) -> None:
@@ -46,7 +47,7 @@ class DatagramShaper:
         else:
             df, ident = bool(pkt.flags & FLAG_DF), self.other(pkt.dst)
         flags_out = (pkt.flags | FLAG_DF) if df else (pkt.flags & ~FLAG_DF)
-        return dataclasses.replace(pkt, ident=ident, flags=flags_out, ttl=p.ttl)
+        return dataclasses.replace(pkt, ident=ident, flags=flags_out)
 
 
 def echo_reply_hook(personality: Personality) -> Any:
