@@ -9,10 +9,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pystack.personality import Personality, resolve
+from pystack.personality import PERSONALITIES, Personality, resolve
 from pystack.personality.base import OPTION_LAYOUTS
+from pystack.personality.ip import DatagramShaper
 from pystack.personality.ipid import PER_HOST_LIMIT, RANDOM_STEP, SEQUENCES, make_sequence
 from pystack.personality.tcp import layout_options
+from pystack.wire.ipv4 import FLAG_DF, Ipv4Packet
 from pystack.wire.tcp_options import (
     MAX_OPTIONS_LEN,
     Mss,
@@ -115,3 +117,31 @@ def test_layouts_carry_each_option_once_and_fit(
 def test_resolve_takes_names_any_case_and_instances() -> None:
     windows = resolve("Windows")
     assert resolve(windows) is windows and windows.family == "Windows"
+
+
+@given(
+    st.sampled_from(sorted(PERSONALITIES)), st.sampled_from([1, 6, 17]),
+    st.binary(min_size=0, max_size=40), st.booleans(), seeds,
+)  # fmt: skip
+def test_the_shaper_sets_df_and_id_by_kind(
+    name: str, proto: int, payload: bytes, df: bool, seed: int
+) -> None:
+    p = PERSONALITIES[name]
+    shape = DatagramShaper(p, random.Random(seed))
+    pkt = Ipv4Packet("198.18.0.1", "198.18.0.2", proto, payload, ttl=33,
+                     flags=FLAG_DF if df else 0)  # fmt: skip
+    out = shape(pkt)
+    assert (out.src, out.dst, out.proto, out.payload, out.ttl) == (
+        pkt.src, pkt.dst, pkt.proto, pkt.payload, 33,
+    )  # fmt: skip
+    assert 0 <= out.ident <= 0xFFFF
+    if proto == 6:
+        assert bool(out.flags & FLAG_DF) == p.tcp_df
+        flags = payload[13] if len(payload) > 13 else 0
+        reply = flags & 0x04 or flags & 0x12 == 0x12  # RST, or SYN and ACK
+        if (p.ipid_tcp_reply if reply else p.ipid_tcp) == "zero":
+            assert out.ident == 0
+    elif proto == 1 and not (p.echo_reply_keeps_df and payload[:1] == b"\x00"):
+        assert bool(out.flags & FLAG_DF) == p.icmp_df
+    elif proto == 17:
+        assert bool(out.flags & FLAG_DF) == df  # UDP keeps what it asked for
