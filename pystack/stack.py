@@ -123,6 +123,9 @@ class PyStack(metaclass=_DefaultStackType):
     :mod:`pystack.layers.ip_reassembly`), ``reassembly_memory`` (1 MiB), ``echo_server``,
     ``icmp_rate_limit`` (an :class:`~pystack.layers.icmp.IcmpRateLimit`; Linux's defaults),
     ``dns_servers`` (the resolver's servers, default /etc/resolv.conf; see :attr:`dns`).
+    ``personality`` (``"linux"``, ``"windows"``, ``"freebsd"`` or a
+    :class:`~pystack.personality.Personality`) makes the stack look like that OS to
+    fingerprinting tools (see :mod:`pystack.personality`).
     """
 
     def __init__(
@@ -142,9 +145,16 @@ class PyStack(metaclass=_DefaultStackType):
         observer: Callable[[Any, str, str, str], None] | None = None,
         trace: Any = None,
         offloads: bool = False,
+        personality: Any = None,
         **options: Any,
     ) -> None:
         _check_arguments(link is None, ip, mac, gateway, mtu, options)
+        self.personality: Any = None
+        if personality is not None:  # checked before a device opens
+            from pystack.personality import resolve, tcp_config
+
+            self.personality = resolve(personality)
+            tcp = tcp_config(self.personality, tcp)
         if clock is None:
             from twisted.internet import reactor as clock
         self.clock = clock
@@ -160,6 +170,10 @@ class PyStack(metaclass=_DefaultStackType):
             raise ValueError("offloads=True needs tap=: only a TAP takes receive offloads")
         try:
             self._assemble(link, ip, mac, gateway, mtu, pcap, observer, tcp, options)
+            if self.personality is not None:
+                from pystack.personality import apply
+
+                apply(self, self.personality)
         except BaseException:
             if self.attachment is not None:  # a device or kernel rules opened above
                 _close_quietly(self.attachment)

@@ -90,6 +90,34 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     where.add_argument("--pcap", metavar="FILE", help="write every frame to FILE (pcap)")
 
 
+class _PersonalityAction(argparse.Action):
+    """``--personality NAME``; ``--personality help`` lists the names and exits."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:  # fmt: skip
+        from pystack import personality
+
+        if values == "help":
+            print(personality.describe())
+            parser.exit(0)
+        try:
+            personality.resolve(values)
+        except ValueError as exc:
+            parser.error(f"argument --personality: {exc}")
+        setattr(namespace, self.dest, values)
+
+
+def add_personality_option(parser: argparse.ArgumentParser) -> None:
+    """``--personality NAME``: look like that OS to nmap -O and p0f."""
+    parser.add_argument(
+        "--personality",
+        metavar="NAME",
+        action=_PersonalityAction,
+        help="look like this OS to fingerprinting tools (nmap -O, p0f): linux, windows "
+        "or freebsd; 'help' lists them",
+    )
+
+
 def make_stack(args: argparse.Namespace) -> Any:
     """A PyStack attached as the options say (the link wrapped in a capture with --pcap);
     what stops the attachment is a :class:`CommandError`."""
@@ -103,6 +131,9 @@ def make_stack(args: argparse.Namespace) -> Any:
         "mac": args.mac,
         "mtu": args.mtu,
     }
+    persona = getattr(args, "personality", None)
+    if persona is not None:
+        options["personality"] = persona
     try:
         # PyStack wraps the link in the capture itself, after attaching, so a
         # shared-address stack still hands its kernel filter to TCP and UDP.

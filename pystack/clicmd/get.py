@@ -32,6 +32,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "--timeout", type=_attach.positive, default=30.0, help="seconds without data"
     )
     _attach.add_options(parser)
+    _attach.add_personality_option(parser)
     parser.set_defaults(func=run)
 
 

@@ -29,6 +29,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "--port", "-p", type=_attach.port, help="TCP port, 1-65535 (default: 7, 9 or 19)"
     )
     _attach.add_options(parser)
+    _attach.add_personality_option(parser)
     parser.set_defaults(func=run)
 
 

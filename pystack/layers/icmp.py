@@ -17,6 +17,7 @@ import errno
 import ipaddress
 import struct
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -115,6 +116,10 @@ class IcmpRateLimiter:
         return allowed
 
 
+EchoReplyHook = Callable[[Ipv4Packet, IcmpMessage], tuple[IcmpMessage, dict[str, Any]]]
+"""The type of `ICMPProtocol.on_echo_reply`."""
+
+
 class ICMPProtocol(Layer):
     """The ICMP layer; :meth:`ping` gives a Deferred round-trip time."""
 
@@ -130,6 +135,13 @@ class ICMPProtocol(Layer):
         self._limiter: IcmpRateLimiter | None = None
         self._pings: dict[tuple[int, int], tuple[Deferred[float], float, Any]] = {}
         self._ping_ident: int | None = None
+        self.on_echo_reply: EchoReplyHook | None = None
+        """Hook: ``on_echo_reply(request_ip, reply)`` sees each echo reply about to be
+        sent with the request's datagram, and returns ``(reply, ip_fields)``: the
+        message to send and IP header fields for ``send_payload`` (``df``, ``ttl``,
+        ``tos``). None (the default): the reply of RFC 792 (code 0), with the IP layer's
+        defaults. :mod:`pystack.personality` sets it: Linux and FreeBSD answer with the
+        request's code, FreeBSD with its DF bit, and fingerprinting tools look."""
         self._ping_seq = 0
         self.handlers = {
             icmp_wire.TYPE_ECHO_REQUEST: self._on_rcv_echo_request,
@@ -180,8 +192,12 @@ class ICMPProtocol(Layer):
         # RFC 1122 §3.2.2.6: the reply's source is the request's specific destination,
         # and its data is the request's data unchanged.
         self.stats.incr(self.name, "echo_replies_sent")
-        reply = icmp_wire.emit(icmp_wire.echo_reply(msg))
-        self._send(reply, dst=dst, src=ip.dst, options=options)
+        reply_msg = icmp_wire.echo_reply(msg)
+        fields: dict[str, Any] = {}
+        if self.on_echo_reply is not None:
+            reply_msg, fields = self.on_echo_reply(ip, reply_msg)
+        reply = icmp_wire.emit(reply_msg)
+        self._send(reply, dst=dst, src=ip.dst, options=options, **fields)
 
     def _echo_reply_route(self, ip: Ipv4Packet) -> tuple[str, bytes] | None:
         """(first hop, options) of the reply to an echo request, None to drop the request.

@@ -8,7 +8,7 @@ import enum
 import functools
 import ipaddress
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple, Protocol
 
 from pystack.layers.ip_meta import IpMeta, meta_of
@@ -109,6 +109,11 @@ class IPProtocol(Layer):
         """Reshapes every datagram this layer sends (None: plain RFC 791 fragmentation)."""
         self._reassembler: Reassembler | None = None
         self._ident: int | None = None
+        self.on_datagram_out: Callable[[Ipv4Packet], Ipv4Packet] | None = None
+        """Hook: sees every datagram this layer originates (not forwarded ones) before it
+        is routed and fragmented, and returns the one to send, e.g. with another
+        identification, DF or TTL (``dataclasses.replace``). None (the default): sent as
+        built. :mod:`pystack.personality` sets it to shape the IP header like an OS."""
         # The link header of each incomplete datagram's fragment 0 (its own, RFC 791
         # §3.2), until the reassembler delivers or forgets the datagram.
         self._first_links: dict[DatagramKey, Any] = {}
@@ -341,6 +346,8 @@ class IPProtocol(Layer):
             ident=self.next_ident() if ident is None else ident,
             flags=FLAG_DF if (self.df if df is None else df) else 0, options=options,
         )  # fmt: skip
+        if self.on_datagram_out is not None:
+            pkt = self.on_datagram_out(pkt)
         self.send_datagram(pkt, shaper=shaper)
 
     def send_packet(self, packet: Any, **kwargs: Any) -> None:

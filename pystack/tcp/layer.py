@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import random
 import socket
+from collections.abc import Callable
 from typing import Any
 
 from pystack.layers.ip_meta import IpMeta, meta_of
@@ -73,6 +74,10 @@ class ChallengeAckLimit:
         return self.rng.randint(half, self.limit + half - 1)
 
 
+ClosedPortReply = Callable[[tcpwire.TcpSegment], "tcpwire.TcpSegment | None"]
+"""The type of `TCPLayer.closed_port_reply`."""
+
+
 class TCPLayer(Layer):
     """The "TCP" layer: owns the connection table, the listeners and the ISN generator."""
 
@@ -98,6 +103,10 @@ class TCPLayer(Layer):
         self._challenge_acks: ChallengeAckLimit | None = None
         self._ts_secret: bytes | None = None
         self._cookie_secret: bytes | None = None
+        self.closed_port_reply: ClosedPortReply | None = None
+        """Hook: the answer to a segment for no connection and no listener (a closed
+        port), or None to send nothing; it never sees an RST. None (the default): the
+        RST of RFC 9293 §3.10.7.1. :mod:`pystack.personality` sets it to answer as an OS."""
 
     # ------------------------------------------------------------------ session's host
 
@@ -426,7 +435,10 @@ class TCPLayer(Layer):
         self.count_drop(TcpDrop.NO_LISTENER)
         if seg.flags & tcpwire.RST:
             return
-        rst = reset_for(seg)
+        hook = self.closed_port_reply
+        rst = reset_for(seg) if hook is None else hook(seg)
+        if rst is None:
+            return
         data = tcpwire.emit(rst, dst, src)
         self.stats.incr("tcp", "resets_out")
         self._to_ip(data, src, dst)
