@@ -202,7 +202,7 @@ def test_na_without_entry_is_discarded_and_counted() -> None:
 
 
 def test_override_clear_in_reachable_goes_stale_and_keeps_the_address() -> None:
-    host, cache = to_state(NdpState.REACHABLE)
+    _, cache = to_state(NdpState.REACHABLE)
     cache.rcv_na(PEER, NEW, solicited=False, override=False, is_router=True)
     assert cache.state_of(PEER) == NdpState.STALE
     assert cache.lookup(PEER) == OLD
@@ -316,7 +316,7 @@ def test_pending_queue_is_bounded_oldest_dropped() -> None:
 
 
 def test_full_cache_evicts_stale_entries_first() -> None:
-    host, cache = make(max_entries=3)
+    _, cache = make(max_entries=3)
     cache.send("2001:db8::a", "pa")  # INCOMPLETE
     cache.rcv_ns("2001:db8::b", OLD)  # STALE
     cache.rcv_ns("2001:db8::c", OLD)
@@ -340,7 +340,7 @@ def test_evicted_incomplete_entry_reports_its_packets_unreachable() -> None:
 
 @pytest.mark.parametrize("address", ["ff02::1", "::", "198.18.0.1", "nonsense", None])
 def test_malformed_input_is_dropped_and_counted_never_raised(address: Any) -> None:
-    host, cache = make()
+    _, cache = make()
     cache.rcv_ns(address, OLD)
     cache.rcv_na(address, OLD, solicited=True, override=True, is_router=False)
     cache.rcv_ra(PEER, "not-a-mac")
