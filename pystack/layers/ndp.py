@@ -19,6 +19,7 @@ import enum
 import ipaddress
 import random
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
@@ -224,6 +225,11 @@ class NeighborEntry(StateMachine, machine="ndp"):
         self._cancel_timer()
         self.cache.remove(self)
 
+    def on_state_change(self, old: str, trigger: str, new: str) -> None:
+        super().on_state_change(old, trigger, new)
+        if self.cache.observer is not None:
+            self.cache.observer(self, old, trigger, new)
+
     def __repr__(self) -> str:
         return f"NeighborEntry({self.address} {self.state} {self.lladdr})"
 
@@ -247,6 +253,7 @@ class NeighborCache:
         delay_first_probe_time: float = DELAY_FIRST_PROBE_TIME,
         base_reachable_time: float = BASE_REACHABLE_TIME,
         rng: random.Random | None = None,
+        observer: Callable[[NeighborEntry, str, str, str], None] | None = None,
     ) -> None:
         if min(max_entries, max_pending, max_multicast_solicit, max_unicast_solicit) < 1:
             raise ValueError(
@@ -263,6 +270,9 @@ class NeighborCache:
         self.max_unicast_solicit = max_unicast_solicit
         self.delay_first_probe_time = delay_first_probe_time
         self.rng = rng if rng is not None else random.Random()
+        # Called as observer(entry, old, trigger, new) after every transition (a stack's
+        # StackContext.notify, for the demo and the ladder diagrams).
+        self.observer = observer
         self.cache: OrderedDict[str, NeighborEntry] = OrderedDict()
         self._base_reachable_time = base_reachable_time
         self._reachable_time = 0.0
@@ -411,6 +421,10 @@ class NeighborCache:
         """A Neighbor Solicitation from ``source`` with its Source Link-Layer Address option
         (RFC 4861 §7.2.3); an unspecified source (duplicate address detection) teaches
         nothing."""
+        if source == "::":
+            # RFC 4861 §7.2.3: only a specified source updates the Neighbor Cache.
+            self.stats.incr(self.name, "dad_solicits_received")
+            return
         self._rcv_unsolicited(source, lladdr, None)
 
     def rcv_rs(self, source: str, lladdr: str | None) -> None:

@@ -338,7 +338,28 @@ def test_evicted_incomplete_entry_reports_its_packets_unreachable() -> None:
     assert cache.stats.dropped("NDP", NdpDrop.ADDRESS_UNREACHABLE) == 1
 
 
-@pytest.mark.parametrize("address", ["ff02::1", "::", "198.18.0.1", "nonsense", None])
+def test_duplicate_address_detection_ns_teaches_nothing() -> None:
+    _, cache = make()
+    cache.rcv_ns("::", OLD)
+    assert len(cache) == 0 and cache.stats.drops("NDP") == {}
+    assert cache.stats.get("NDP", "dad_solicits_received") == 1
+
+
+def test_observer_sees_every_transition() -> None:
+    host = FakeHost()
+    seen: list[tuple[str, str, str, str]] = []
+    cache = NeighborCache(
+        host, observer=lambda e, old, t, new: seen.append((e.address, old, t, new))
+    )
+    cache.send(PEER, "p")
+    cache.rcv_na(PEER, NEW, solicited=True, override=False, is_router=False)
+    assert seen == [
+        (PEER, "NONE", "send_packet", "INCOMPLETE"),
+        (PEER, "INCOMPLETE", "rcv_na", "REACHABLE"),
+    ]
+
+
+@pytest.mark.parametrize("address", ["ff02::1", "ff02::1:ff00:2", "198.18.0.1", "nonsense", None])
 def test_malformed_input_is_dropped_and_counted_never_raised(address: Any) -> None:
     _, cache = make()
     cache.rcv_ns(address, OLD)
