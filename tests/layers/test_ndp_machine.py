@@ -438,6 +438,15 @@ class NeighborCacheMachine(RuleBasedStateMachine):
                 assert entry.lladdr is not None
 
     @invariant()
+    def one_timer_per_waiting_entry_none_leaked(self) -> None:
+        timed = {NdpState.INCOMPLETE, NdpState.REACHABLE, NdpState.DELAY, NdpState.PROBE}
+        for entry in self.cache.cache.values():
+            running = entry.timer is not None and entry.timer.active()
+            assert running == (entry.state in timed), entry
+        live = sum(e.state in timed for e in self.cache.cache.values())
+        assert len(self.host.clock.getDelayedCalls()) == live
+
+    @invariant()
     def every_packet_sent_once_or_dropped_and_counted(self) -> None:
         sent = [p for _, p in self.host.sent]
         pending = [p for e in self.cache.cache.values() for p in e.pending]
