@@ -58,6 +58,7 @@ class NdpDrop(enum.Enum):
     NO_ENTRY = "no_entry"
     ADDRESS_UNREACHABLE = "address_unreachable"
     PENDING_OVERFLOW = "pending_overflow"
+    CACHE_FULL = "cache_full"
 
 
 class NdpState:
@@ -335,6 +336,7 @@ class NeighborCache:
         entry = self.cache.get(key)
         if entry is None:
             entry = self._create(key)
+            assert entry is not None  # a packet to send may evict anything
             self._enqueue(entry, packet)
             entry.fire("send_packet")
             return
@@ -362,10 +364,14 @@ class NeighborCache:
         entry.pending.append(packet)
         self.stats.incr(self.name, "pending_queued")
 
-    def _create(self, key: str) -> NeighborEntry:
+    def _create(self, key: str, *, evict_incomplete: bool = True) -> NeighborEntry | None:
+        """A new entry for ``key``, evicting to make room; None when the only candidates
+        are INCOMPLETE and ``evict_incomplete`` is false."""
         while len(self.cache) >= self.max_entries:
-            self.stats.incr(self.name, "entries_evicted")
             victim = self._victim()
+            if victim.state == NdpState.INCOMPLETE and not evict_incomplete:
+                return None
+            self.stats.incr(self.name, "entries_evicted")
             if not victim.fire("expire"):
                 self.remove(victim)
         entry = self.entry_class(self, key)
@@ -449,7 +455,12 @@ class NeighborCache:
         if entry is None:
             if mac is None:
                 return  # RFC 4861 Appendix C: no address, no entry created
-            entry = self._create(key)
+            # Unsolicited messages never push out a pending resolution (RFC 6583:
+            # cache exhaustion by forged solicitations).
+            entry = self._create(key, evict_incomplete=False)
+            if entry is None:
+                self.stats.drop(self.name, NdpDrop.CACHE_FULL)
+                return
         entry.fire("rcv_unsolicited", lladdr=mac, is_router=is_router)
 
     def _checked(self, address: Any, lladdr: Any) -> tuple[str | None, str | None]:

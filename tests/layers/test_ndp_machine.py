@@ -359,6 +359,18 @@ def test_observer_sees_every_transition() -> None:
     ]
 
 
+def test_unsolicited_messages_never_evict_a_pending_resolution() -> None:
+    host, cache = make(max_entries=2)
+    cache.send("2001:db8::a", "pa")
+    cache.send("2001:db8::b", "pb")
+    for i in range(10):
+        cache.rcv_ns(f"2001:db8::1:{i}", OLD)
+    assert len(cache) == 2 and host.unreachable == []
+    assert cache.stats.dropped("NDP", NdpDrop.CACHE_FULL) == 10
+    cache.rcv_na("2001:db8::a", NEW, solicited=True, override=False, is_router=False)
+    assert host.sent == [(NEW, "pa")]
+
+
 @pytest.mark.parametrize("address", ["ff02::1", "ff02::1:ff00:2", "198.18.0.1", "nonsense", None])
 def test_malformed_input_is_dropped_and_counted_never_raised(address: Any) -> None:
     _, cache = make()
