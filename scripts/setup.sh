@@ -17,6 +17,7 @@ TOOLS="
 dot             graphviz
 ip              iproute2
 nstat           iproute2
+ss              iproute2
 iptables        iptables
 iptables-legacy iptables
 nft             nftables
