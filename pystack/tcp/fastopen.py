@@ -242,10 +242,14 @@ class FastOpenSession(TCPSession, extend=MACHINE):
         self.fastopen_syn_data = len(data)
         self.fastopen_accepted = True
         option, state = fastopen_option(segment), FastOpenState.of(self.host)
-        if option is not None and state is not None:
-            if state.keys.check(option.cookie, self.local_ip, self.remote_ip or "") != "primary":
-                # §4.1.2: a cookie valid under the previous key is replaced.
-                self._fastopen_reply = state.keys.cookie(self.local_ip, self.remote_ip or "")
+        local, remote = self.local_ip, self.remote_ip or ""
+        if (
+            option is not None
+            and state is not None
+            and state.keys.check(option.cookie, local, remote) != "primary"
+        ):
+            # §4.1.2: a cookie valid under the previous key is replaced.
+            self._fastopen_reply = state.keys.cookie(local, remote)
         self._count("fastopen_passive")
 
     def deliver_syn_data(self, **kw: Any) -> None:

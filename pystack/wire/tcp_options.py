@@ -36,6 +36,7 @@ __all__ = [
     "Timestamp",
     "UnknownOption",
     "WindowScale",
+    "decode_option",
     "emit_options",
     "parse_options",
 ]
@@ -209,6 +210,13 @@ _DECODERS: dict[int, Callable[[int, bytes], TcpOption]] = {
     8: _timestamp,
     34: _fastopen,
 }
+
+
+def decode_option(kind: int, body: bytes) -> TcpOption:
+    """The option of ``kind`` whose bytes after the length are ``body``, as
+    `parse_options` decodes it (raw when the kind is unknown or the length wrong)."""
+    decode = _DECODERS.get(kind)
+    return decode(kind, body) if decode else UnknownOption(kind, body)
 
 
 def parse_options(raw: bytes) -> tuple[TcpOption, ...]:
