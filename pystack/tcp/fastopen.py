@@ -30,9 +30,11 @@ from typing import Any, NamedTuple
 
 from pystack.tcp.config import FASTOPEN_MODES
 from pystack.tcp.receive import DEFAULT_MSS
+from pystack.tcp.sender import Sender
 from pystack.tcp.session import TCPSession
 from pystack.tcp.states import TCP
 from pystack.wire import tcp as tcpwire
+from pystack.wire.seqnum import SeqNum
 from pystack.wire.tcp_options import FastOpen, TcpOption, emit_options
 
 __all__ = [
@@ -41,6 +43,7 @@ __all__ = [
     "CachedCookie",
     "CookieCache",
     "CookieKeys",
+    "FastOpenSender",
     "FastOpenSession",
     "FastOpenState",
     "fastopen_option",
@@ -179,6 +182,20 @@ def fastopen_option(seg: tcpwire.TcpSegment) -> FastOpen | None:
     return None
 
 
+class FastOpenSender(Sender):
+    """The send side of a `FastOpenSession`: a server connection that took a Fast Open
+    SYN may send in SYN_RECEIVED, before the handshake completes (RFC 7413 §4.2.2), as
+    its congestion window allows."""
+
+    __slots__ = ()
+
+    def may_send_data(self, s: Any) -> bool:
+        """As `Sender.may_send_data`, and SYN_RECEIVED once a Fast Open SYN was taken."""
+        if s.state == TCP.SYN_RECEIVED and getattr(s, "fastopen_accepted", False):
+            return True
+        return super().may_send_data(s)
+
+
 class FastOpenSession(TCPSession, extend=MACHINE):
     """A TCP connection with TCP Fast Open (RFC 7413) as ``TcpConfig.fastopen`` allows:
     see the module docstring and the hooks of ``tcp/fastopen.toml``."""
@@ -195,6 +212,7 @@ class FastOpenSession(TCPSession, extend=MACHINE):
     after the handshake (RFC 7413 §4.2.1)."""
     _fastopen_reply: bytes | None = None
     _syn_pending = False
+    sender_class = FastOpenSender
 
     # ------------------------------------------------------------------------- modes
 
@@ -277,6 +295,22 @@ class FastOpenSession(TCPSession, extend=MACHINE):
             listener.half_open -= 1
             self.listener = None
         super().connection_established(**kw)
+
+    def check_ack(self, seg: tcpwire.TcpSegment) -> tcpwire.TcpSegment | None:
+        """The fifth check, as `TCPSession.check_ack`. In SYN_RECEIVED after data we sent
+        before the handshake completed (`FastOpenSender`), an ACK may cover our SYN and
+        that data: the SYN's part opens the connection, then the rest is taken as in
+        ESTABLISHED, so that the acknowledged data leaves the send buffer."""
+        syn_end = self.iss + 1
+        if (
+            self.state == TCP.SYN_RECEIVED
+            and seg.flags & ACK
+            and self.snd_una == self.iss
+            and syn_end < SeqNum(seg.ack) <= self.snd_max
+        ):
+            if super().check_ack(dataclasses.replace(seg, ack=syn_end.value)) is None:
+                return None
+        return super().check_ack(seg)
 
     # ------------------------------------------------------------------------ client
 

@@ -288,7 +288,7 @@ def test_machine_declares_the_fast_open_edges_before_the_base_ones() -> None:
                  "deliver_syn_data", "grant_fastopen_cookie", "fastopen_client_on",
                  "request_fastopen_cookie", "fastopen_attempted", "send_queued_data",
                  "fastopen_cookie_cached", "schedule_syn_data", "take_fastopen_synack"):  # fmt: skip
-        assert name in docs and docs[name]
+        assert docs.get(name)
 
 
 @given(
@@ -324,3 +324,67 @@ def test_plain_tcp_sends_data_queued_in_syn_sent_once_established() -> None:
         client.send_packet(b"early")
         assert net.run_until(lambda: server.arrivals, 0.05)
         assert server.arrivals == [(b"early", "ESTABLISHED")]
+
+
+def timed_exchange(net: SimNet, request: bytes) -> float:
+    start = net.now()
+    client = TCPApplication()
+    net.a.register_tcp_application(client)
+    answer = bytearray()
+    client.packet_received = lambda data, **kw: answer.extend(data)  # type: ignore[method-assign]
+    client.connect_deferred(str(net.b.address), PORT)
+    client.send_packet(request)
+    assert net.run_until(lambda: len(answer) == len(request) + 5, 30)
+    took = net.now() - start
+    client.close()
+    net.advance(2)
+    return took
+
+
+def test_the_answer_comes_one_round_trip_after_connect() -> None:
+    """RFC 7413 §4.2.2: the server answers in SYN_RECEIVED, so request and answer take
+    one round trip (the SYN,ACK and the answer travel together), against two without."""
+    with SimNet(2, delay=0.05, tcp=TcpConfig(fastopen=True)) as net:
+        serve(net)
+        timed_exchange(net, b"cookie")  # (and ARP)
+        assert timed_exchange(net, b"fast") == pytest.approx(0.1, abs=0.005)
+    with SimNet(2, delay=0.05) as net:
+        serve(net)
+        timed_exchange(net, b"warm up")
+        assert timed_exchange(net, b"slow") == pytest.approx(0.2, abs=0.005)
+
+
+def test_an_ack_covering_our_syn_and_our_early_answer_frees_the_answer() -> None:
+    """The client's pure ACK of the SYN,ACK is lost; its next segment acknowledges our
+    SYN and the answer sent in SYN_RECEIVED at once."""
+
+    class LoseFirstAck(FastOpenSession):
+        lost = False
+
+        def on_segment_out(self, segment: tcpwire.TcpSegment) -> Any:
+            if segment.flags == ACK and not segment.payload and not LoseFirstAck.lost:
+                LoseFirstAck.lost = True
+                return None
+            return segment
+
+    with SimNet(2, tcp=TcpConfig(fastopen=True)) as net:
+        server = serve(net)
+        exchange(net, b"cookie")
+        net.a.tcp.session_class = LoseFirstAck
+        client = TCPApplication()
+        net.a.register_tcp_application(client)
+        answer = bytearray()
+        client.packet_received = lambda data, **kw: answer.extend(data)  # type: ignore[method-assign]
+        client.connect_deferred(str(net.b.address), PORT)
+        client.send_packet(b"ping")
+        assert net.run_until(lambda: answer == b"pong:ping", 5)
+        assert LoseFirstAck.lost
+        client.send_packet(b"more")  # its ACK covers SYN and answer
+        assert net.run_until(lambda: len(server.arrivals) == 3, 5)
+        (child,) = [
+            s for s in server.sessions.values() if s.remote_port == client.session.local_port
+        ]
+        assert net.run_until(lambda: answer == b"pong:pingpong:more", 5)
+        net.advance(1)
+        assert child.state == "ESTABLISHED"
+        assert child.snd_una == child.snd_max and len(child.sndbuf) == 0
