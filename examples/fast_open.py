@@ -12,9 +12,10 @@ SYN,ACK; every later connection sends the cookie and the request in its SYN, and
 server's application reads it before the handshake completes. For each connection the
 program prints the SYN and SYN,ACK as they crossed the wire, the state of the server's
 connection when the request reached its application, and the time from connect() to the
-answer, then the time of a connection without Fast Open. ``--bad-cookie`` starts the client with a cookie the server never gave: the
-server takes only the SYN, the client sends the request again after the handshake, and
-the fresh cookie of that SYN,ACK makes the next connection fast.
+answer, then the time of a connection without Fast Open. ``--bad-cookie`` starts the
+client with a cookie the server never gave: the server takes only the SYN, the client
+sends the request again after the handshake, and the fresh cookie of that SYN,ACK makes
+the next connection fast.
 """
 
 from __future__ import annotations

@@ -302,14 +302,14 @@ class FastOpenSession(TCPSession, extend=MACHINE):
         that data: the SYN's part opens the connection, then the rest is taken as in
         ESTABLISHED, so that the acknowledged data leaves the send buffer."""
         syn_end = self.iss + 1
-        if (
+        covers_data = (
             self.state == TCP.SYN_RECEIVED
             and seg.flags & ACK
             and self.snd_una == self.iss
             and syn_end < SeqNum(seg.ack) <= self.snd_max
-        ):
-            if super().check_ack(dataclasses.replace(seg, ack=syn_end.value)) is None:
-                return None
+        )
+        if covers_data and super().check_ack(dataclasses.replace(seg, ack=syn_end.value)) is None:
+            return None
         return super().check_ack(seg)
 
     # ------------------------------------------------------------------------ client

@@ -287,7 +287,8 @@ def test_machine_declares_the_fast_open_edges_before_the_base_ones() -> None:
     for name in ("fastopen_cookie_valid", "fastopen_cookie_wanted", "take_syn_data",
                  "deliver_syn_data", "grant_fastopen_cookie", "fastopen_client_on",
                  "request_fastopen_cookie", "fastopen_attempted", "send_queued_data",
-                 "fastopen_cookie_cached", "schedule_syn_data", "take_fastopen_synack"):  # fmt: skip
+                 "fastopen_cookie_cached", "schedule_syn_data",
+                 "take_fastopen_synack"):  # fmt: skip
         assert docs.get(name)
 
 
