@@ -103,6 +103,11 @@ def make_stack(args: argparse.Namespace) -> Any:
         "mac": args.mac,
         "mtu": args.mtu,
     }
+    fastopen = getattr(args, "fastopen_mode", False)  # serve/get --fastopen
+    if fastopen:
+        from pystack.tcp.config import TcpConfig
+
+        options["tcp"] = TcpConfig(fastopen=fastopen)
     try:
         # PyStack wraps the link in the capture itself, after attaching, so a
         # shared-address stack still hands its kernel filter to TCP and UDP.

@@ -66,13 +66,13 @@ stack.run()
 
 LINUX_CLIENT = r"""
 import socket, sys
-ip, port = sys.argv[1], int(sys.argv[2])
+ip, port, prefix = sys.argv[1], int(sys.argv[2]), sys.argv[3].encode()
 for n in (1, 2):
     s = socket.socket()  # blocking: sendto(MSG_FASTOPEN) waits for the handshake
     s.sendto(b"hello%d" % n, socket.MSG_FASTOPEN, (ip, port))
     s.settimeout(5)
     answer = b""
-    while len(answer) < 11:
+    while len(answer) < len(prefix) + 6:  # the answer: prefix + b"helloN"
         chunk = s.recv(100)
         if not chunk:
             break
@@ -199,7 +199,7 @@ def test_linux_client_sends_its_request_in_the_syn_to_the_stack(tfo_lab: Lab) ->
         deadline = time.monotonic() + 30
         assert read_json_line(stack, deadline) == {"ready": True}
         before = fastopen_counters(lab)
-        client = lab.run([sys.executable, "-c", LINUX_CLIENT, lab.stack_ip, str(PORT)],
+        client = lab.run([sys.executable, "-c", LINUX_CLIENT, lab.stack_ip, str(PORT), "pong:"],
                          timeout=30)  # fmt: skip
         assert client.returncode == 0, client.stderr
         assert client.stdout.split() == ["pong:hello1", "pong:hello2"]
@@ -246,3 +246,75 @@ def test_stack_client_sends_its_request_in_the_syn_to_linux(tfo_lab: Lab) -> Non
     assert totals == {"fastopen_active": 1}
     assert after["TcpExtTCPFastOpenPassive"] == before.get("TcpExtTCPFastOpenPassive", 0) + 1
     assert after["TcpExtTCPFastOpenCookieReqd"] == before.get("TcpExtTCPFastOpenCookieReqd", 0) + 1
+
+
+# ------------------------------------------------------------------ the command line
+
+PYSTACK = [sys.executable, "-m", "pystack.cli"]
+ATTACH = ["--interface", "s0", "--ip", "198.18.0.2/24"]
+
+LINUX_HTTP = r"""
+import socket, sys
+ip, port = sys.argv[1], int(sys.argv[2])
+srv = socket.socket()
+srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.setsockopt(socket.IPPROTO_TCP, socket.TCP_FASTOPEN, 16)
+srv.bind((ip, port))
+srv.listen(16)
+print("ready", flush=True)
+while True:
+    conn, _ = srv.accept()
+    conn.recv(1000)
+    conn.sendall(b"HTTP/1.0 200 OK\r\n\r\nfast")
+    conn.close()
+"""
+
+
+def test_pystack_serve_fastopen_takes_a_linux_clients_syn_data(tfo_lab: Lab) -> None:
+    lab = tfo_lab
+    cmd = [*PYSTACK, "serve", "echo", "--port", str(PORT), "--fastopen", *ATTACH]
+    proc = netns.popen(lab.info.stack_ns, cmd, stdout=subprocess.PIPE)
+    try:
+        assert b"echo server" in proc.stdout.readline()
+        before = fastopen_counters(lab)
+        client = lab.run([sys.executable, "-c", LINUX_CLIENT, lab.stack_ip, str(PORT), ""],
+                         timeout=30)  # fmt: skip
+        after = fastopen_counters(lab)
+    finally:
+        stop(proc)
+        proc.stdout.close()
+    print("\nLinux client to pystack serve --fastopen:", before, "->", after)
+    assert client.returncode == 0, client.stderr
+    assert client.stdout.split() == ["hello1", "hello2"]  # echoed
+    assert after["TcpExtTCPFastOpenActive"] == before.get("TcpExtTCPFastOpenActive", 0) + 1
+
+
+def test_pystack_get_fastopen_asks_for_a_cookie_then_sends_the_request_in_the_syn(
+    tfo_lab: Lab,
+) -> None:
+    lab = tfo_lab
+    server = netns.popen(lab.info.kernel_ns,
+                         [sys.executable, "-c", LINUX_HTTP, lab.kernel_ip, str(PORT)],
+                         stdout=subprocess.PIPE)  # fmt: skip
+    url = f"http://{lab.kernel_ip}:{PORT}/"
+    try:
+        assert server.stdout.readline().strip() == b"ready"
+        first = netns.run(lab.info.stack_ns, [*PYSTACK, "get", url, "--fastopen", *ATTACH],
+                          timeout=60)  # fmt: skip
+        assert first.returncode == 0, first.stderr
+        assert first.stdout == "fast"
+        assert "request sent after the handshake" in first.stderr
+        cookie = first.stderr.split("server cookie ")[1].split()[0]
+        assert len(bytes.fromhex(cookie)) >= 4
+        before = fastopen_counters(lab)
+        argv = [*PYSTACK, "get", url, "--fastopen", cookie, *ATTACH]
+        second = netns.run(lab.info.stack_ns, argv, timeout=60)
+        after = fastopen_counters(lab)
+    finally:
+        stop(server)
+        server.stdout.close()
+    print("\nLinux server to pystack get --fastopen:", before, "->", after)
+    assert second.returncode == 0, second.stderr
+    assert second.stdout == "fast"
+    assert "request sent in the SYN" in second.stderr
+    assert after["TcpExtTCPFastOpenPassive"] == before.get("TcpExtTCPFastOpenPassive", 0) + 1
