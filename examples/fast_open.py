@@ -43,7 +43,7 @@ class Server(TCPApplication):
         self.seen_in: list[str] = []
 
     def packet_received(self, packet: bytes, **kwargs: Any) -> None:
-        self.seen_in.append(self._target(kwargs).state)
+        self.seen_in.append(self.sessions[kwargs["id"]].state)
         self.send_packet(b"200 OK: " + packet, **kwargs)
 
 
