@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from twisted.internet.task import Clock
 
@@ -389,3 +389,69 @@ def test_an_ack_covering_our_syn_and_our_early_answer_frees_the_answer() -> None
         net.advance(1)
         assert child.state == "ESTABLISHED"
         assert child.snd_una == child.snd_max and len(child.sndbuf) == 0
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    request=st.binary(min_size=1, max_size=3000),
+    server_mode=st.sampled_from([True, "server", "client", False]),
+    cookie=st.sampled_from(["valid", "stale", "forged", "none"]),
+    answer_at_once=st.booleans(),
+)
+def test_every_byte_arrives_once_in_order_whatever_the_server_does(
+    request: bytes, server_mode: Any, cookie: str, answer_at_once: bool
+) -> None:
+    """The client's stream reaches the server's application exactly once and in order,
+    and the answer reaches the client, whether the SYN's data is taken, refused or not
+    understood; the SYN,ACK acknowledges the SYN's data exactly when a Fast Open server
+    validated its cookie."""
+    with SimNet(2, tcp=TcpConfig(fastopen="client")) as net:
+        tap = WireTap(net)
+        net.b.tcp.config = TcpConfig(fastopen=server_mode)
+        net.b.tcp.session_class = FastOpenSession
+        got = bytearray()
+
+        class Server(TCPApplication):
+            def packet_received(self, packet: bytes, **kwargs: Any) -> None:
+                got.extend(packet)
+                if answer_at_once or len(got) == len(request):
+                    self.send_packet(b"ok", **kwargs)
+
+        server = Server()
+        net.b.register_tcp_application(server)
+        server.bind(PORT, app=server)
+        server.listen(8)
+        keys = FastOpenState.of(net.b.tcp).keys  # type: ignore[union-attr]
+        given_cookie = {
+            "valid": keys.cookie(B, A),
+            "stale": keys.cookie(B, A),
+            "forged": b"\x00" * COOKIE_LEN,
+        }.get(cookie)
+        if cookie == "stale":
+            keys.rotate()
+            keys.rotate()
+        if given_cookie is not None:
+            seed_cookie(net, given_cookie)
+        client = TCPApplication()
+        net.a.register_tcp_application(client)
+        answer = bytearray()
+        client.packet_received = lambda data, **kw: answer.extend(data)  # type: ignore[method-assign]
+        client.connect_deferred(B, PORT)
+        client.send_packet(request)
+        assert net.run_until(lambda: len(got) >= len(request) and answer, 30)
+        assert bytes(got) == request and bytes(answer).startswith(b"ok")
+        syn, synack = syns(tap, A)[0], syns(tap, B, SYN | ACK)[0]
+        taken = cookie == "valid" and server_mode in (True, "server")
+        assert synack.ack == (syn.seq + 1 + (len(syn.payload) if taken else 0)) & 0xFFFFFFFF
+        assert bool(syn.payload) == (given_cookie is not None)
+
+
+def test_get_fastopen_cookie_argument() -> None:
+    import argparse
+
+    from pystack.clicmd.get import fastopen_cookie
+
+    assert fastopen_cookie("") == b"" and fastopen_cookie("0011aabb") == bytes.fromhex("0011aabb")
+    for bad in ("zz", "0011", "00" * 17):
+        with pytest.raises(argparse.ArgumentTypeError):
+            fastopen_cookie(bad)
