@@ -212,6 +212,7 @@ class FastOpenSession(TCPSession, extend=MACHINE):
     after the handshake (RFC 7413 §4.2.1)."""
     _fastopen_reply: bytes | None = None
     _syn_pending = False
+    _handed_over = False
     sender_class = FastOpenSender
 
     # ------------------------------------------------------------------------- modes
@@ -271,11 +272,19 @@ class FastOpenSession(TCPSession, extend=MACHINE):
         self._count("fastopen_passive")
 
     def deliver_syn_data(self, **kw: Any) -> None:
-        """Hook: see ``tcp/fastopen.toml``."""
+        """Hook: see ``tcp/fastopen.toml``. The application is told once the SYN is
+        processed (the listener has entered the connection in the demux)."""
+        self.clock.callLater(0, self._hand_over)
+
+    def _hand_over(self) -> None:
         listener = self.listener
-        # RFC 7413 §4.2.2: the application gets the connection (and its data) now, as
-        # Linux's accept() returns a Fast Open socket still in SYN_RECEIVED.
-        if listener is not None and listener.user is not None:
+        if self.state != TCP.SYN_RECEIVED or listener is None:
+            return  # reset meanwhile, or the handshake completed: the usual path
+        # RFC 7413 §4.2.2: the application gets the connection and its data before the
+        # handshake completes, as Linux's accept() returns a Fast Open socket still in
+        # SYN_RECEIVED.
+        self._handed_over = True
+        if listener.user is not None:
             listener.user.tcp_accepted(listener, self)
         if self.user is not None and self.fastopen_syn_data:
             self.user.tcp_readable(self)
@@ -291,11 +300,16 @@ class FastOpenSession(TCPSession, extend=MACHINE):
         """Hook: as `TCPSession.connection_established`, except that a connection the
         application took at its Fast Open SYN is not handed over a second time."""
         listener = self.listener
-        if self.fastopen_accepted and listener is not None:
+        if self._handed_over and listener is not None:
             listener.half_open -= 1
             self.listener = None
         super().connection_established(**kw)
+        if self.fastopen_accepted and not self._handed_over and self.user is not None:
+            self._handed_over = True  # the final ACK came first: the SYN's data is news
+            self.user.tcp_readable(self)
 
+    # The fused receive path (`fast_receive_path`) calls ``self.check_ack`` too, so this
+    # override holds on both paths and the fused one stays on.
     def check_ack(self, seg: tcpwire.TcpSegment) -> tcpwire.TcpSegment | None:
         """The fifth check, as `TCPSession.check_ack`. In SYN_RECEIVED after data we sent
         before the handshake completed (`FastOpenSender`), an ACK may cover our SYN and

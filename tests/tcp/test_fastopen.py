@@ -455,3 +455,23 @@ def test_get_fastopen_cookie_argument() -> None:
     for bad in ("zz", "0011", "00" * 17):
         with pytest.raises(argparse.ArgumentTypeError):
             fastopen_cookie(bad)
+
+
+def test_an_application_that_aborts_on_the_syn_data_leaves_nothing_behind() -> None:
+    class Refuse(TCPApplication):
+        def packet_received(self, packet: bytes, **kwargs: Any) -> None:
+            self.sessions[kwargs["id"]].abort()
+
+    with SimNet(2, tcp=TcpConfig(fastopen=True)) as net:
+        serve(net)
+        exchange(net, b"cookie")
+        net.b.tcp.listeners[("0.0.0.0", PORT)].user = refuse = Refuse()
+        net.b.register_tcp_application(refuse)
+        client = TCPApplication()
+        net.a.register_tcp_application(client)
+        client.connect_deferred(B, PORT)
+        client.send_packet(b"unwelcome")
+        assert net.run_until(lambda: client.session.state == "CLOSED", 5)
+        assert client.session.close_reason.value == "reset"
+        assert net.b.tcp.connections == {}
+        assert net.b.stats.get("tcp", "fastopen_passive") == 1  # the data was taken
