@@ -272,14 +272,13 @@ class FastOpenSession(TCPSession, extend=MACHINE):
         self._count("fastopen_passive")
 
     def deliver_syn_data(self, **kw: Any) -> None:
-        """Hook: see ``tcp/fastopen.toml``. The application is told once the SYN is
-        processed (the listener has entered the connection in the demux)."""
-        self.clock.callLater(0, self._hand_over)
-
-    def _hand_over(self) -> None:
+        """Hook: see ``tcp/fastopen.toml``."""
         listener = self.listener
-        if self.state != TCP.SYN_RECEIVED or listener is None:
-            return  # reset meanwhile, or the handshake completed: the usual path
+        if listener is None:
+            return
+        # Entered in the demux before the application runs (the listener would do it
+        # once the SYN is processed), so that what the application does finds it.
+        self.host.adopt(self)
         # RFC 7413 §4.2.2: the application gets the connection and its data before the
         # handshake completes, as Linux's accept() returns a Fast Open socket still in
         # SYN_RECEIVED.
