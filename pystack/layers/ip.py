@@ -8,7 +8,8 @@ import enum
 import functools
 import ipaddress
 import socket
-from typing import Any, NamedTuple
+from collections.abc import Sequence
+from typing import Any, NamedTuple, Protocol
 
 from pystack.layers.ip_meta import IpMeta, meta_of
 from pystack.layers.ip_reassembly import DatagramKey, OverlapPolicy, Reassembler, ReassemblyDrop
@@ -64,6 +65,19 @@ class Route(NamedTuple):
         return {"type": ETHERTYPE_IPV4, "next_hop": self.next_hop}
 
 
+class DatagramShaper(Protocol):
+    """Reshapes what IP sends: set as `IPProtocol.shaper` (every datagram of the stack) or
+    passed as ``send_payload(..., shaper=...)`` (one datagram).
+
+    ``shape_datagram(pkt, mtu)`` gets the whole datagram (routed, not yet fragmented) and
+    returns the datagrams to put on the link, in the order to send them: fragments of it,
+    perhaps overlapping, perhaps more than one copy of some bytes. A piece bigger than the
+    ``mtu`` is fragmented as usual. `pystack.evasion.Evasion` is one.
+    """
+
+    def shape_datagram(self, pkt: Ipv4Packet, mtu: int) -> Sequence[Ipv4Packet]: ...
+
+
 _new_meta: Any = IpMeta._build  # type: ignore[attr-defined]
 
 
@@ -91,6 +105,8 @@ class IPProtocol(Layer):
         self.reassembly_timeout = reassembly_timeout
         self.overlap_policy = OverlapPolicy(overlap_policy)
         self.reassembly_memory = reassembly_memory
+        self.shaper: DatagramShaper | None = None
+        """Reshapes every datagram this layer sends (None: plain RFC 791 fragmentation)."""
         self._reassembler: Reassembler | None = None
         self._ident: int | None = None
         # The link header of each incomplete datagram's fragment 0 (its own, RFC 791
@@ -306,13 +322,14 @@ class IPProtocol(Layer):
     def send_payload(
         self, payload: bytes, *, dst: str, proto: int, src: str | None = None,
         ttl: int | None = None, tos: int | None = None, df: bool | None = None,
-        ident: int | None = None, options: bytes = b"",
+        ident: int | None = None, options: bytes = b"", shaper: DatagramShaper | None = None,
     ) -> None:  # fmt: skip
         """Send ``payload`` of protocol ``proto`` to ``dst``: the call transports make.
 
         Unset fields take this layer's ``ttl``, ``tos`` and ``df``, our address and the
         next identification; ``options`` are raw bytes (see :mod:`pystack.wire.ipv4_options`).
-        The datagram is routed, fragmented if needed and handed to the link (`send_datagram`).
+        The datagram is routed, fragmented if needed and handed to the link (`send_datagram`);
+        ``shaper`` reshapes this datagram instead of the layer's `shaper`.
         """
         if not src:
             src = self._context().ip
@@ -324,7 +341,7 @@ class IPProtocol(Layer):
             ident=self.next_ident() if ident is None else ident,
             flags=FLAG_DF if (self.df if df is None else df) else 0, options=options,
         )  # fmt: skip
-        self.send_datagram(pkt)
+        self.send_datagram(pkt, shaper=shaper)
 
     def send_packet(self, packet: Any, **kwargs: Any) -> None:
         """The 2013 PyStack's call, for a user's layer above IP: send ``packet`` with
@@ -339,8 +356,9 @@ class IPProtocol(Layer):
             ident=header.get("ident", header.get("id")), options=header.get("options") or b"",
         )  # fmt: skip
 
-    def send_datagram(self, pkt: Ipv4Packet) -> None:
-        """Route, fragment if needed (RFC 791 §3.2), and pass each piece to the link."""
+    def send_datagram(self, pkt: Ipv4Packet, *, shaper: DatagramShaper | None = None) -> None:
+        """Route, fragment if needed (RFC 791 §3.2), and pass each piece to the link;
+        ``shaper`` (else the layer's `shaper`, if set) chooses the pieces instead."""
         route = self._route(pkt.dst)
         if route is None:
             self.stats.drop(self.name, IpDrop.NO_ROUTE)
@@ -350,6 +368,10 @@ class IPProtocol(Layer):
         ctx = self._context()
         if pkt.dst == ctx.ip:
             self.clock.callLater(0, self.packet_received, ipv4.emit(pkt))
+            return
+        shaper = shaper or self.shaper
+        if shaper is not None:
+            self._send_shaped(shaper.shape_datagram(pkt, ctx.mtu), route)
             return
         if 20 + len(pkt.options) + len(pkt.payload) <= ctx.mtu:
             ctx.stats.incr(self.name, "datagrams_sent")  # the common case: one piece
@@ -361,6 +383,18 @@ class IPProtocol(Layer):
                 return
             self.stats.incr(self.name, "datagrams_sent")
             self._to_link(ipv4.emit(piece), route)
+
+    def _send_shaped(self, pieces: Sequence[Ipv4Packet], route: Route) -> None:
+        """Send a shaper's pieces in its order; one still over the MTU is fragmented."""
+        for piece in pieces:
+            if piece.is_fragment:
+                self.stats.incr(self.name, "fragments_created")
+            for part in self.fragment(piece):
+                if part is None:
+                    self.stats.drop(self.name, IpDrop.TOO_BIG_DF)
+                    break
+                self.stats.incr(self.name, "datagrams_sent")
+                self._to_link(ipv4.emit(part), route)
 
     def _to_link(self, datagram: bytes, route: Route) -> None:
         """Hand one datagram to the link along ``route``: to the built-in Ethernet layer
@@ -413,7 +447,8 @@ class IPProtocol(Layer):
         return Route(None, gateway) if gateway else None
 
     def fragment(self, pkt: Ipv4Packet) -> list[Ipv4Packet | None]:
-        """Cut ``pkt`` to the link MTU; ``[None]`` if it is too big and DF is set."""
+        """Cut ``pkt`` (a datagram or a fragment) to the link MTU; ``[None]`` if it is too
+        big and DF is set."""
         hlen = 20 + len(pkt.options)
         mtu = self._context().mtu
         if hlen + len(pkt.payload) <= mtu:
@@ -430,7 +465,8 @@ class IPProtocol(Layer):
                     pkt.src, pkt.dst, pkt.proto, pkt.payload[off : off + step],
                     ttl=pkt.ttl, tos=pkt.tos, ident=pkt.ident,
                     flags=pkt.flags if last else pkt.flags | FLAG_MF,
-                    frag_offset=off,
+                    # A fragment cut again keeps its place (RFC 791 §3.2, refragmenting).
+                    frag_offset=pkt.frag_offset + off,
                     # RFC 791 §3.1: only options with the copied flag go past fragment 0.
                     options=pkt.options if off == 0 else later_options,
                 )
@@ -439,4 +475,12 @@ class IPProtocol(Layer):
         return pieces
 
 
-__all__ = ["IPProtocol", "IpDrop", "IpMeta", "OverlapPolicy", "ReassemblyDrop", "Route"]
+__all__ = [
+    "DatagramShaper",
+    "IPProtocol",
+    "IpDrop",
+    "IpMeta",
+    "OverlapPolicy",
+    "ReassemblyDrop",
+    "Route",
+]

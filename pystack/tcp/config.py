@@ -91,6 +91,12 @@ class TcpConfig:
     budget of each second is drawn at random around this mean, as Linux does since
     CVE-2016-5696 (whose ``net.ipv4.tcp_challenge_ack_limit`` was 1000 from 4.7 to 5.19).
     None: no limit."""
+    invalid_ack_interval: float = 0.5
+    """Linux's ``tcp_invalid_ratelimit``: a connection answers segments without data that
+    fail the sequence test or PAWS with at most one ACK per this many seconds; the others
+    are counted (Tcp.invalid_acks_limited), not answered, so two ends knocked out of step
+    cannot ACK each other without end. Segments with data are always answered. 0: every
+    one answered."""
     syn_backlog: int = 256
     """Half-open connections (SYN_RECEIVED) a listener keeps, besides its accept queue of
     ``backlog`` established ones (Linux's SYN queue); beyond it, ``syn_cookies`` decides."""
@@ -141,6 +147,8 @@ class TcpConfig:
             raise ValueError("buffers must hold at least one byte")
         if self.challenge_ack_limit is not None and self.challenge_ack_limit < 0:
             raise ValueError("challenge_ack_limit must be >= 0 (or None: no limit)")
+        if self.invalid_ack_interval < 0:
+            raise ValueError("invalid_ack_interval must be >= 0 seconds")
         if self.syn_cookies not in SYN_COOKIE_MODES:
             modes = ", ".join(SYN_COOKIE_MODES)
             raise ValueError(f"syn_cookies must be one of {modes}, not {self.syn_cookies!r}")

@@ -41,8 +41,9 @@ class TcpHost(Protocol):
     def transmit(self, session: Any, seg: TcpSegment) -> None:
         """Send ``seg`` from ``session``'s local address to its remote one."""
 
-    def transmit_bytes(self, session: Any, data: bytes) -> None:
-        """Send an already encoded TCP segment of ``session`` (from a scapy hook)."""
+    def transmit_bytes(self, session: Any, data: bytes, **ip: Any) -> None:
+        """Send an already encoded TCP segment of ``session`` (from a scapy hook); ``ip``
+        are keyword arguments of IP's ``send_payload`` (``ttl``, ``shaper``, ...)."""
 
     def isn(self, local_ip: str, local_port: int, remote_ip: Any, remote_port: Any) -> int:
         """The initial sequence number for this 4-tuple (RFC 6528)."""

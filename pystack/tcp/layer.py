@@ -173,7 +173,8 @@ class TCPLayer(Layer):
 
     def transmit_bytes(self, session: Any, data: bytes, **ip: Any) -> None:
         """Send an already encoded TCP segment of ``session`` down to IP; ``ip`` may set
-        the header's ``src``, ``dst``, ``ttl``, ``tos`` and ``ident`` (a scapy hook's)."""
+        the header's ``src``, ``dst``, ``ttl``, ``tos`` and ``ident`` (a scapy hook's), and
+        the ``shaper`` that cuts this datagram (see `IPProtocol.send_payload`)."""
         dst = ip.pop("dst", None) or session.remote_ip
         src = ip.pop("src", None) or session.local_ip
         self._context().stats.incr("tcp", "segments_out")

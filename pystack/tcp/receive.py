@@ -283,7 +283,7 @@ class InputMixin(Tcb):
         if seg.flags & SYN:
             self.send_challenge_ack()
         else:
-            self.send_ack()
+            self.send_invalid_ack(seg)
         return None
 
     def check_sequence(self, seg: Seg) -> Seg | None:
@@ -351,6 +351,24 @@ class InputMixin(Tcb):
         if self.state == TCP.TIME_WAIT and seg.flags & FIN:
             self.fire("rcv_fin", segment=seg)  # a retransmitted FIN: ACK, restart 2*MSL
             return
+        self.send_invalid_ack(seg)
+
+    last_invalid_ack = float("-inf")  # set per connection once it answers one
+
+    def send_invalid_ack(self, seg: Seg) -> None:
+        """ACK a segment that failed the sequence test or PAWS (RFC 9293 §3.10.7.4 SHLD;
+        RFC 7323 §5.3 R1). Without data and within ``invalid_ack_interval`` of the last
+        such ACK it is not answered, as Linux's tcp_oow_rate_limited: an ACK loop
+        between two ends out of step carries no data."""
+        interval = self.config.invalid_ack_interval
+        if interval and not seg.payload and not seg.flags & (SYN | FIN):
+            now = self.clock.seconds()
+            if now - self.last_invalid_ack < interval:
+                count = getattr(self.host, "count_event", None)
+                if count is not None:
+                    count("invalid_acks_limited")
+                return
+            self.last_invalid_ack = now
         self.send_ack()
 
     def _trim(self, seg: Seg, seq: SeqNum, rcv_nxt: SeqNum, wnd: int) -> Seg:

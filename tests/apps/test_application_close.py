@@ -13,8 +13,8 @@ from pystack.testing.harness import TcpPair
 
 
 class Recorder(TCPApplication):
-    """Fetch mode (no packet_received), recording how the connection ended; stays
-    half-open after the peer's FIN."""
+    """Keeps what arrives for fetch_data (the default packet_received), records how the
+    connection ended, and stays half-open after the peer's FIN."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -76,7 +76,7 @@ def test_close_after_fetching_everything_is_clean(pair: TcpPair) -> None:
 
 
 class CloseOnFirstPacket(TCPApplication):
-    """Push mode: nothing waits unread; closes once the first bytes came."""
+    """Takes what arrives (nothing waits unread); closes once the first bytes came."""
 
     got = b""
 
