@@ -134,6 +134,11 @@ def make_stack(args: argparse.Namespace) -> Any:
     persona = getattr(args, "personality", None)
     if persona is not None:
         options["personality"] = persona
+    fastopen = getattr(args, "fastopen_mode", False)  # serve/get --fastopen
+    if fastopen:
+        from pystack.tcp.config import TcpConfig
+
+        options["tcp"] = TcpConfig(fastopen=fastopen)
     try:
         # PyStack wraps the link in the capture itself, after attaching, so a
         # shared-address stack still hands its kernel filter to TCP and UDP.

@@ -31,9 +31,29 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     parser.add_argument(
         "--timeout", type=_attach.positive, default=30.0, help="seconds without data"
     )
+    parser.add_argument(
+        "--fastopen",
+        nargs="?",
+        const="",
+        metavar="COOKIE",
+        type=fastopen_cookie,
+        help="TCP Fast Open (RFC 7413): without COOKIE, ask the server for one and print "
+        "it; with the hex COOKIE it gave, send the request in the SYN",
+    )
     _attach.add_options(parser)
     _attach.add_personality_option(parser)
     parser.set_defaults(func=run)
+
+
+def fastopen_cookie(text: str) -> bytes:
+    """The argparse type of --fastopen's COOKIE: 4 to 16 bytes in hex (RFC 7413 §4.1.1)."""
+    try:
+        cookie = bytes.fromhex(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a hex cookie") from None
+    if cookie and not 4 <= len(cookie) <= 16:
+        raise argparse.ArgumentTypeError("a Fast Open cookie has 4 to 16 bytes")
+    return cookie
 
 
 def http_url(text: str) -> SplitResult:
@@ -103,25 +123,36 @@ class HttpClient(TCPApplication):
 def run(args: argparse.Namespace) -> int:
     """Fetch the URL; 0 on a 200 response."""
     url = args.url
+    args.fastopen_mode = "client" if args.fastopen is not None else False
     with contextlib.ExitStack() as cleanup:
         out = cleanup.enter_context(open(args.output, "wb")) if args.output else sys.stdout.buffer
         stack = cleanup.enter_context(_attach.attached_stack(args))
         stack.run(doreactor=False)
-        return fetch(stack, url, Response(out, sys.stderr), args.timeout)
+        return fetch(stack, url, Response(out, sys.stderr), args.timeout, args.fastopen)
 
 
-def fetch(stack: Any, url: Any, response: Response, timeout: float) -> int:
-    """GET ``url`` with a connected client on ``stack``; print the status line."""
+def fetch(
+    stack: Any, url: Any, response: Response, timeout: float, fastopen: bytes | None = None
+) -> int:
+    """GET ``url`` with a connected client on ``stack``; print the status line. With
+    ``fastopen`` (a cookie, or b"" to ask for one) connect with TCP Fast Open."""
     app = HttpClient(response)
     stack.register_tcp_application(app)
-    if not app.connect(url.hostname, url.port or 80, timeout=timeout):
-        print(f"pystack get: cannot connect to {url.netloc}", file=sys.stderr)
-        return 1
     path = url.path or "/"
     if url.query:
         path += "?" + url.query
     request = f"GET {path} HTTP/1.0\r\nHost: {url.netloc}\r\n\r\n".encode()
-    app.send_packet(request)
+    host, port = url.hostname, url.port or 80
+    if fastopen is not None:
+        connected = _connect_fastopen(stack, app, host, port, request, fastopen, timeout)
+    elif app.connect(host, port, timeout=timeout):
+        app.send_packet(request)
+        connected = True
+    else:
+        connected = False
+    if not connected:
+        print(f"pystack get: cannot connect to {url.netloc}", file=sys.stderr)
+        return 1
     while not response.done.wait(0.2):
         if response.activity.wait(timeout):
             response.activity.clear()
@@ -129,4 +160,40 @@ def fetch(stack: Any, url: Any, response: Response, timeout: float) -> int:
         print("pystack get: timed out", file=sys.stderr)
         return 1
     print(f"{response.status} ({response.body_bytes} bytes)", file=sys.stderr)
+    if fastopen is not None:
+        _report_fastopen(stack, app, host)
     return 0 if " 200 " in f"{response.status} " else 1
+
+
+def _connect_fastopen(
+    stack: Any, app: HttpClient, host: str, port: int, request: bytes, cookie: bytes,
+    timeout: float,
+) -> bool:  # fmt: skip
+    """Connect and queue ``request`` in one reactor turn, so that with ``cookie`` cached
+    for ``host`` the request rides on the SYN (RFC 7413 §4.2.1)."""
+    from pystack.reactor import blocking_call
+    from pystack.tcp.fastopen import FastOpenState
+
+    def start() -> Any:
+        state = FastOpenState.of(stack.tcp)
+        if cookie and state is not None:
+            state.cache.put(host, cookie, 536)  # RFC 9293 §3.7.1: the MSS to assume
+        connecting = app.connect_deferred(host, port, timeout=timeout)
+        app.send_packet(request)
+        return connecting
+
+    return bool(blocking_call(start, _reactor=stack.clock))
+
+
+def _report_fastopen(stack: Any, app: HttpClient, host: str) -> None:
+    """Tell the user the cookie the server gave and whether the request rode on the SYN."""
+    from pystack.tcp.fastopen import FastOpenState
+
+    state = FastOpenState.of(stack.tcp)
+    cached = state.cache.get(host) if state is not None else None
+    taken = getattr(app.session, "fastopen_syn_data", 0) and not getattr(
+        app.session, "fastopen_fell_back", True
+    )
+    in_syn = "in the SYN" if taken else "after the handshake"
+    cookie = cached.cookie.hex() if cached is not None else "none"
+    print(f"fast open: request sent {in_syn}; server cookie {cookie}", file=sys.stderr)

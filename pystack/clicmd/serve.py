@@ -28,6 +28,15 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     parser.add_argument(
         "--port", "-p", type=_attach.port, help="TCP port, 1-65535 (default: 7, 9 or 19)"
     )
+    parser.add_argument(
+        "--fastopen",
+        dest="fastopen_mode",
+        action="store_const",
+        const="server",
+        default=False,
+        help="TCP Fast Open (RFC 7413): give clients cookies and take the data of a SYN "
+        "that carries a valid one",
+    )
     _attach.add_options(parser)
     _attach.add_personality_option(parser)
     parser.set_defaults(func=run)

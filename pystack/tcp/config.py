@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
-    "CONGESTION_CONTROLS", "MAX_WSCALE", "SYN_COOKIE_MODES", "CloseReason",
+    "CONGESTION_CONTROLS", "FASTOPEN_MODES", "MAX_WSCALE", "SYN_COOKIE_MODES", "CloseReason",
     "ConnectionTimedOut", "TcpConfig", "TcpDrop",
 ]  # fmt: skip
 
@@ -16,6 +16,9 @@ __all__ = [
 MAX_WSCALE = 14
 # TcpConfig.syn_cookies: never, once the SYN queue is full (Linux's default), for every SYN.
 SYN_COOKIE_MODES = ("off", "overflow", "always")
+# TcpConfig.fastopen: the values it takes, with the bits of Linux's tcp_fastopen sysctl
+# they stand for (1: client, 2: server).
+FASTOPEN_MODES: dict[bool | str, int] = {False: 0, "client": 1, "server": 2, True: 3}
 # TcpConfig.congestion: the controllers known by name (pystack.tcp.cubic resolves them).
 CONGESTION_CONTROLS = ("newreno", "cubic")
 
@@ -106,6 +109,14 @@ class TcpConfig:
     synack_retries: int = 5
     """Retransmissions of a SYN,ACK before a half-open connection is dropped, silently
     (Linux's ``tcp_synack_retries``: with a 1 s initial RTO, gone after 63 s)."""
+    fastopen: bool | str = False
+    """TCP Fast Open (RFC 7413, :mod:`pystack.tcp.fastopen`), off by default: ``False``;
+    ``"client"``: our SYNs ask for a cookie and, once the stack holds one for a server,
+    carry the cookie and the first data (Linux's ``tcp_fastopen=1``); ``"server"``: a
+    listener gives cookies and takes the data of a SYN with a valid one (``=2``);
+    ``True``: both (``=3``). A stack with it on makes its connections `FastOpenSession`s.
+    Counted as Tcp.fastopen_active, _active_fail, _passive, _passive_fail,
+    _cookie_sent."""
 
     congestion: str | Callable[[int], Any] = "cubic"
     """Congestion control: ``"cubic"`` (RFC 9438 with HyStart++, RFC 9406; the default,
@@ -151,6 +162,10 @@ class TcpConfig:
             raise TypeError(
                 "congestion must be a name or a callable taking the MSS and returning a "
                 f"CongestionControl, not {self.congestion!r}"
+            )
+        if self.fastopen not in FASTOPEN_MODES or type(self.fastopen) not in (bool, str):
+            raise ValueError(
+                f'fastopen must be False, "client", "server" or True, not {self.fastopen!r}'
             )
         if self.syn_backlog < 0 or self.synack_retries < 0:
             raise ValueError("syn_backlog and synack_retries must be >= 0")

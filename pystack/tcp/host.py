@@ -13,7 +13,11 @@ without when absent (a test harness usually leaves them out):
   2*MSL wait itself;
 - ``ts_offset(local_ip, remote_ip)`` or ``rng``: the TSval offset per address pair, or a
   random one per connection (else 0);
-- ``notify(session, old, trigger, new)``: an observer of every transition.
+- ``notify(session, old, trigger, new)``: an observer of every transition;
+- ``shared_state(name, factory)``: an object the host keeps for all its sessions, made
+  by ``factory(host)`` the first time ``name`` is asked for (an extension's keys or
+  caches: TCP Fast Open keeps its cookie keys and cookie cache there); without it, the
+  extension does without.
 """
 
 from __future__ import annotations

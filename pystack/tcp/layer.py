@@ -95,7 +95,12 @@ class TCPLayer(Layer):
     ) -> None:
         super().__init__()
         self.config = config or TcpConfig()
+        if session_class is TCPSession and self.config.fastopen:
+            from pystack.tcp.fastopen import FastOpenSession
+
+            session_class = FastOpenSession  # TcpConfig.fastopen: RFC 7413 on
         self.session_class = session_class
+        self._shared: dict[str, Any] = {}
         self.connections: dict[Key, TCPSession] = {}
         self.listeners: dict[tuple[str, int], TCPSession] = {}
         self._isn = isn
@@ -132,6 +137,14 @@ class TCPLayer(Layer):
         if self._cookie_secret is None:
             self._cookie_secret = self.rng.getrandbits(128).to_bytes(16, "big")
         return self._cookie_secret
+
+    def shared_state(self, name: str, factory: Callable[[Any], Any]) -> Any:
+        """State a session class keeps per stack, for all its connections (keys, caches):
+        the object ``factory(self)`` made the first time ``name`` was asked for."""
+        state = self._shared.get(name)
+        if state is None:
+            state = self._shared[name] = factory(self)
+        return state
 
     def count_event(self, name: str) -> None:
         """Count one ``name`` event under "tcp" in ``stack.stats`` (e.g. syncookies_sent)."""

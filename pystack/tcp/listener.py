@@ -318,7 +318,8 @@ class Listener:
         child.take_syn(seg)
         s.half_open += 1
         if child.fire("rcv_syn", segment=seg):
-            s.host.adopt(child)
+            if child.state != TCP.CLOSED:  # a hook may have closed it (an application
+                s.host.adopt(child)  # that aborts on a Fast Open SYN's data)
             return
         s.half_open -= 1
         child.listener = None

@@ -186,7 +186,9 @@ class InputMixin(Tcb):
             self.timers.rexmit.cancel()
             self.rtt.begin_data_transfer(self.rexmit_since is not None)
             self.rexmit_since = None
-            self.fire("rcv_synack", segment=seg)
+            if self.fire("rcv_synack", segment=seg) and self.state in S.may_send_data:
+                # RFC 9293 §3.10.2: data queued in SYN-SENT goes once ESTABLISHED.
+                self.output()
         else:
             # Simultaneous open (RFC 9293 §3.5, Figure 8).
             self.fire("rcv_syn", segment=seg)

@@ -146,13 +146,19 @@ class Sender:
             s.rcv_adv = rcv_nxt + wnd
         return field
 
+    def may_send_data(self, s: SenderOwner) -> bool:
+        """Whether ``s`` may (re)transmit queued data and its FIN now: in the states of
+        the ``may_send_data`` group (the handshake is done). An override lets an
+        extension send earlier (TCP Fast Open's server, in SYN_RECEIVED)."""
+        return s.state in S.may_send_data
+
     def output(self, s: SenderOwner, force_one: bool = False) -> None:
         """Send what the windows, Nagle and the queue allow (RFC 9293 §3.8.6.2.1, §3.7.4).
 
         ``force_one`` sends one segment regardless of the congestion window (a retransmission
         after a timeout, RFC 5681 §3.1).
         """
-        if s.state not in S.may_send_data:
+        if not self.may_send_data(s):
             return
         if s.sack_ok and not force_one and s.cc.in_recovery:
             self.sack_output(s)  # RFC 6675 §5: loss recovery sends by the scoreboard
@@ -198,7 +204,9 @@ class Sender:
         """Sender silly-window avoidance and Nagle (RFC 9293 §3.8.6.2.1, §3.7.4)."""
         if n >= mss or force_one:
             return True
-        in_flight = s.snd_max.value != s.snd_una.value
+        # RFC 9293 §3.7.4: Nagle waits on unacknowledged data; our own unacknowledged SYN
+        # is not (Fast Open's server sends in SYN_RECEIVED).
+        in_flight = s.snd_max.value != s.sndbuf_seq().value
         if n == unsent and (s.config.nodelay or not in_flight or s.fin_queued):
             # Nagle: a small segment only when nothing is unacknowledged; but after CLOSE
             # no later write can join the tail, and holding it for an ACK the peer may

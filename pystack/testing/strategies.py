@@ -41,6 +41,7 @@ from pystack.wire.tcp import TcpSegment
 from pystack.wire.tcp_options import (
     MAX_OPTIONS_LEN,
     NOP,
+    FastOpen,
     Mss,
     Sack,
     SackPermitted,
@@ -170,7 +171,7 @@ def udp_datagrams(payload: st.SearchStrategy[bytes] | None = None) -> st.SearchS
 
 
 # Body lengths a known kind decodes; any other length keeps the option raw.
-_KNOWN_LENGTHS = {2: {2}, 3: {1}, 4: {0}, 5: {8, 16, 24, 32}, 8: {8}}
+_KNOWN_LENGTHS = {2: {2}, 3: {1}, 4: {0}, 5: {8, 16, 24, 32}, 8: {8}, 34: {0, *range(4, 17)}}
 
 
 def _unknown_option() -> st.SearchStrategy[UnknownOption]:
@@ -192,6 +193,7 @@ def tcp_options() -> st.SearchStrategy[TcpOption]:
         st.just(SackPermitted()),
         st.lists(sack_block, min_size=1, max_size=4).map(lambda b: Sack(tuple(b))),
         st.builds(Timestamp, u32, u32),
+        st.builds(FastOpen, st.just(b"") | st.binary(min_size=4, max_size=16)),
         _unknown_option(),
     )
 

@@ -25,6 +25,7 @@ from pystack.wire.ipv4 import Ipv4Packet
 from pystack.wire.tcp import TcpSegment
 from pystack.wire.tcp_options import (
     NOP,
+    FastOpen,
     Mss,
     Nop,
     Sack,
@@ -33,6 +34,7 @@ from pystack.wire.tcp_options import (
     Timestamp,
     UnknownOption,
     WindowScale,
+    decode_option,
 )
 from pystack.wire.udp import UdpDatagram
 
@@ -113,6 +115,8 @@ def _tcp_option(opt: TcpOption) -> tuple[Any, Any]:
         return ("SAck", tuple(edge for block in opt.blocks for edge in block))
     if isinstance(opt, Timestamp):
         return ("Timestamp", (opt.tsval, opt.tsecr))
+    if isinstance(opt, FastOpen):
+        return (opt.kind, opt.cookie)  # raw: scapy's "TFO" codec takes 8-byte cookies only
     return (opt.kind, opt.data)
 
 
@@ -219,12 +223,16 @@ def _from_tcp_options(options: list[tuple[Any, Any]]) -> tuple[TcpOption, ...]:
         if name == "EOL":
             break  # the list ends at End-of-Option-List, as in tcp_options.parse_options
         if isinstance(name, int):
-            out.append(UnknownOption(name, bytes(value or b"")))
+            out.append(decode_option(name, bytes(value or b"")))
             continue
         decodable = not isinstance(value, bytes) or (name == "SAckOK" and not value)
         known = _OPTION_FROM_SCAPY.get(name) if decodable else None
         # A known kind whose body scapy could not decode is kept raw, as parse_options does.
-        out.append(known(value) if known is not None else _raw_option(name, value))
+        if known is None:
+            raw = _raw_option(name, value)
+            out.append(decode_option(raw.kind, raw.data))  # e.g. scapy's "TFO": FastOpen
+        else:
+            out.append(known(value))
     return tuple(out)
 
 

@@ -23,8 +23,11 @@ from typing import ClassVar
 from pystack.wire._fast import fast_init
 
 __all__ = [
+    "FASTOPEN_COOKIE_MAX",
+    "FASTOPEN_COOKIE_MIN",
     "MAX_OPTIONS_LEN",
     "NOP",
+    "FastOpen",
     "Mss",
     "Nop",
     "Sack",
@@ -33,11 +36,15 @@ __all__ = [
     "Timestamp",
     "UnknownOption",
     "WindowScale",
+    "decode_option",
     "emit_options",
     "parse_options",
 ]
 
 MAX_OPTIONS_LEN = 40
+# RFC 7413 §4.1.1: a Fast Open cookie is 4 to 16 bytes; an empty one asks for a cookie.
+FASTOPEN_COOKIE_MIN = 4
+FASTOPEN_COOKIE_MAX = 16
 _H = struct.Struct("!H")
 _II = struct.Struct("!II")
 _PADDING = (b"", b"\x00\x00\x00", b"\x00\x00", b"\x00")
@@ -139,7 +146,29 @@ class UnknownOption:
         return bytes((self.kind, 2 + len(self.data))) + self.data
 
 
-TcpOption = Nop | Mss | WindowScale | SackPermitted | Sack | Timestamp | UnknownOption
+@fast_init
+@dataclass(frozen=True, slots=True)
+class FastOpen:
+    """TCP Fast Open cookie (kind 34, RFC 7413 §4.1.1): an empty ``cookie`` is a cookie
+    request, otherwise it holds 4 to 16 bytes."""
+
+    cookie: bytes = b""
+    kind: ClassVar[int] = 34
+
+    @property
+    def is_request(self) -> bool:
+        """Whether this option asks for a cookie rather than carrying one."""
+        return not self.cookie
+
+    def to_bytes(self) -> bytes:
+        """The option's wire form."""
+        size = len(self.cookie)
+        if size and not FASTOPEN_COOKIE_MIN <= size <= FASTOPEN_COOKIE_MAX:
+            raise ValueError(f"a Fast Open cookie has 4 to 16 bytes, not {size}")
+        return bytes((34, 2 + size)) + self.cookie
+
+
+TcpOption = Nop | Mss | WindowScale | SackPermitted | Sack | Timestamp | FastOpen | UnknownOption
 
 
 def _mss(kind: int, body: bytes) -> TcpOption:
@@ -165,6 +194,13 @@ def _timestamp(kind: int, body: bytes) -> TcpOption:
     return Timestamp(*_II.unpack(body)) if len(body) == 8 else UnknownOption(kind, body)
 
 
+def _fastopen(kind: int, body: bytes) -> TcpOption:
+    # RFC 7413 §4.1.1: any other cookie length is kept raw (the server ignores it).
+    if not body or FASTOPEN_COOKIE_MIN <= len(body) <= FASTOPEN_COOKIE_MAX:
+        return FastOpen(body)
+    return UnknownOption(kind, body)
+
+
 # Dispatch by option kind; anything else is kept raw.
 _DECODERS: dict[int, Callable[[int, bytes], TcpOption]] = {
     2: _mss,
@@ -172,7 +208,15 @@ _DECODERS: dict[int, Callable[[int, bytes], TcpOption]] = {
     4: _sack_permitted,
     5: _sack,
     8: _timestamp,
+    34: _fastopen,
 }
+
+
+def decode_option(kind: int, body: bytes) -> TcpOption:
+    """The option of ``kind`` whose bytes after the length are ``body``, as
+    `parse_options` decodes it (raw when the kind is unknown or the length wrong)."""
+    decode = _DECODERS.get(kind)
+    return decode(kind, body) if decode else UnknownOption(kind, body)
 
 
 def parse_options(raw: bytes) -> tuple[TcpOption, ...]:

@@ -224,7 +224,8 @@ def run_command(stack: Any, user: str, password: str, command: bytes) -> Any:
 REAL_DEVICE = ("echo_server", "tcp_client", "socket_client_server", "socket_hijack",
                "web_server", "ssh_server", "covert_channel", "dns_lookup")  # fmt: skip
 # What the README says of them.
-SIMULATED_ONLY = ("custom_isn", "syn_hello", "aimd_congestion", "udp_echo", "os_personality")
+SIMULATED_ONLY = ("custom_isn", "syn_hello", "aimd_congestion", "udp_echo", "os_personality",
+                  "fast_open")  # fmt: skip
 # Examples that make their own namespace lab (root); a test in their area runs each.
 LAB_ONLY = ("evasion_http",)
 
@@ -239,8 +240,8 @@ def test_the_readme_names_every_example_and_what_it_takes() -> None:
     assert sorted(every) == sorted(p.stem for p in EXAMPLES.glob("*.py"))
     readme = " ".join((EXAMPLES.parent / "README.md").read_text().split())
     assert (
-        "all but `custom_isn.py`, `syn_hello.py`, `aimd_congestion.py`, `udp_echo.py` and "
-        "`os_personality.py`, which run on a simulated wire" in readme
+        "all but `custom_isn.py`, `syn_hello.py`, `aimd_congestion.py`, `udp_echo.py`, "
+        "`os_personality.py` and `fast_open.py`, which run on a simulated wire" in readme
     )
 
 
