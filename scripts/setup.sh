@@ -36,6 +36,7 @@ chromium        chromium
 rsvg-convert    librsvg2-bin
 setpriv         util-linux
 git             git
+sysctl          procps
 "
 
 have() {

@@ -72,6 +72,9 @@ class TimeWaitRecord(NamedTuple):
     last_ack_sent: int
     ts_recent_age: float
     """Clock time TS.Recent was set (PAWS, RFC 7323 §5.5)."""
+    last_invalid_ack: float
+    """Clock time of the last ACK to an out-of-window segment (rate limited, as Linux's
+    time-wait sockets are)."""
 
 
 def record_of(session: TCPSession, deadline: float, kind: int) -> TimeWaitRecord:
@@ -84,7 +87,7 @@ def record_of(session: TCPSession, deadline: float, kind: int) -> TimeWaitRecord
         session.snd_fin.value, session.snd_mss, session.rcv_nxt.value,
         session.rcv_adv.value, session.snd_wscale, session.rcv_wscale, session.wscale_ok,
         session.ts_ok, session.ts_recent, session.ts_offset, session.last_ack_sent,
-        session.ts_recent_age,
+        session.ts_recent_age, session.last_invalid_ack,
     )  # fmt: skip
 
 
@@ -107,6 +110,7 @@ def revive(cls: type[TCPSession], host: Any, record: TimeWaitRecord, config: Any
     session.wscale_ok, session.ts_ok = record.wscale_ok, record.ts_ok
     session.ts_recent, session.ts_offset = record.ts_recent, record.ts_offset
     session.last_ack_sent, session.ts_recent_age = record.last_ack_sent, record.ts_recent_age
+    session.last_invalid_ack = record.last_invalid_ack
     session.fin_queued = session.fin_received = True
     if not session.fire("revive_time_wait"):
         raise SpecError(f"{cls.__qualname__}: its machine has no revive_time_wait from CLOSED")

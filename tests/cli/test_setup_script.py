@@ -116,6 +116,8 @@ class Sandbox:
             self.stub(self.bin / tool)
 
     def stub(self, path: Path, extra: str = "") -> None:
+        # A stand-in replaces the link to a real program, never writes through it.
+        path.unlink(missing_ok=True)
         path.write_text(STUB.format(log=self.log, extra=extra))
         path.chmod(0o755)
 
