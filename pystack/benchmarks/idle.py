@@ -12,8 +12,8 @@ Figures, per connection, for the accepting (server) stack:
   Python objects of the sessions, their parts and their demux entries; nothing the two
   stacks share), measured with `tracemalloc` from the first connect to the end;
 - **RSS**: the process's resident set growth from before the first connect to all
-  connections idle, divided by the connections and by 2 (both ends live in this process),
-  less `tracemalloc`'s own bookkeeping. It includes what the allocator keeps but does not
+  connections idle, in a second run without tracemalloc, divided by the connections and by
+  2 (both ends live in this process). It includes what the allocator keeps but does not
   use: an upper bound, comparable to ``pystack bench net``'s RSS figure.
 
 ``--server-app`` picks what serves each accepted connection: ``none`` (the connections
@@ -172,21 +172,18 @@ def _forget_connections(layer: Any) -> None:
 
 
 def hold_idle(n: int, server_app: str = "none") -> dict[str, Any]:
-    """Open ``n`` idle connections and measure what each costs; see the module docstring."""
-    listeners = max(1, math.ceil(n / PORTS_PER_LISTENER))
-    pair = _Pair(listeners, server_app)
-    gc.collect()
-    rss0 = rss_bytes()
+    """Open ``n`` idle connections and measure with tracemalloc what each costs on each
+    side; see the module docstring."""
+    pair = _Pair(_listeners(n), server_app)
     tracemalloc.start()
     try:
-        traced0, overhead0 = _traced(), tracemalloc.get_tracemalloc_memory()
+        traced0 = _traced()
         wall = time.perf_counter()
         pair.connect(n)
         wall = time.perf_counter() - wall
         pair.drop_stale_calls()
         held = min(pair.established(pair.server), pair.established(pair.client))
         traced1 = _traced()
-        rss1, overhead1 = rss_bytes(), tracemalloc.get_tracemalloc_memory()
         _forget_connections(pair.server)
         pair.drop_stale_calls()
         traced2 = _traced()
@@ -196,26 +193,41 @@ def hold_idle(n: int, server_app: str = "none") -> dict[str, Any]:
     finally:
         tracemalloc.stop()
     per = max(held, 1)
-    rss_growth = rss1 - rss0 - (overhead1 - overhead0)
     return {
         "connections": n,
         "established": held,
-        "listeners": listeners,
+        "listeners": len(pair.ports),
         "server_app": server_app,
         "bytes_per_conn": (traced1 - traced2) / per,
         "client_bytes_per_conn": (traced2 - traced3) / per,
         "both_stacks_growth": traced1 - traced0,
-        "rss_bytes_per_conn": rss_growth / (2 * per),
-        "rss_growth": rss_growth,
         "seconds_to_open": wall,
     }
+
+
+def hold_idle_rss(n: int, server_app: str = "none") -> dict[str, Any]:
+    """Open ``n`` idle connections without tracemalloc (its own tables would count) and
+    measure the process's RSS growth; per connection end, both being in this process."""
+    pair = _Pair(_listeners(n), server_app)
+    gc.collect()
+    rss0 = rss_bytes()
+    pair.connect(n)
+    pair.drop_stale_calls()
+    gc.collect()
+    growth = rss_bytes() - rss0
+    held = min(pair.established(pair.server), pair.established(pair.client))
+    per_end = growth / (2 * max(held, 1))
+    return {"rss_established": held, "rss_growth": growth, "rss_bytes_per_conn": per_end}
+
+
+def _listeners(n: int) -> int:
+    return max(1, math.ceil(n / PORTS_PER_LISTENER))
 
 
 def time_wait_records(n: int) -> dict[str, Any]:
     """Open ``n`` connections, close them from the server so that the server keeps a
     compact TIME_WAIT record of each, and measure the bytes per record."""
-    listeners = max(1, math.ceil(n / PORTS_PER_LISTENER))
-    pair = _Pair(listeners, "none")
+    pair = _Pair(_listeners(n), "none")
     pair.connect(n)
     tracemalloc.start()
     try:
@@ -261,6 +273,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="connections closed into TIME_WAIT records for the per-record figure (10000; 0: skip)",
     )
+    parser.add_argument(
+        "--no-rss",
+        dest="rss",
+        action="store_false",
+        help="skip the RSS figures (a second run of each N, without tracemalloc)",
+    )
     add_machine_arguments(parser)
 
 
@@ -280,7 +298,10 @@ def measure(args: argparse.Namespace, progress: Callable[[str], None]) -> dict[s
     for app in apps:
         for n in args.connections:
             progress(f"holding {n:,} idle connections (server app: {app}) ...")
-            held.append(_fresh(hold_idle, n, app))
+            figures = _fresh(hold_idle, n, app)
+            if args.rss:
+                figures |= _fresh(hold_idle_rss, n, app)
+            held.append(figures)
     records = None
     if args.time_wait > 0:
         progress(f"closing {args.time_wait:,} connections into TIME_WAIT records ...")
@@ -288,8 +309,8 @@ def measure(args: argparse.Namespace, progress: Callable[[str], None]) -> dict[s
     return {
         "benchmark": "idle",
         "machine": machine,
-        "method": "tracemalloc (bytes the server stack frees when it forgets them); RSS "
-        "growth of the process / (2 x connections), less tracemalloc's own memory",
+        "method": "tracemalloc: bytes the server stack frees when it forgets them; RSS: "
+        "growth of the process / (2 x connections), in a run without tracemalloc",
         "target": {"bytes_per_conn": TARGET_BYTES, "held": TARGET_HELD},
         "established": held,
         "time_wait": records,
@@ -306,9 +327,10 @@ def _print(report: dict[str, Any]) -> None:
         if r["connections"] == TARGET_HELD:
             met = r["bytes_per_conn"] <= TARGET_BYTES and r["established"] == r["connections"]
             verdict = "met" if met else "NOT met"
+        rss = f"{r['rss_bytes_per_conn']:,.0f}" if "rss_bytes_per_conn" in r else "-"
         print(
             f"{r['server_app']:<16}{r['established']:>9,}{r['bytes_per_conn']:>15,.0f}"
-            f"{r['rss_bytes_per_conn']:>9,.0f}{r['client_bytes_per_conn']:>10,.0f}"
+            f"{rss:>9}{r['client_bytes_per_conn']:>10,.0f}"
             f"{r['seconds_to_open']:>8.1f}  {verdict}"
         )
     tw = report["time_wait"]

@@ -13,10 +13,17 @@ from pystack.benchmarks import idle
 def test_every_connection_is_held_and_measured_on_each_side() -> None:
     r = idle.hold_idle(200, "none")
     assert (r["connections"], r["established"], r["listeners"]) == (200, 200, 1)
-    assert r["bytes_per_conn"] > 0 and r["client_bytes_per_conn"] > 0
+    # The project's budget per idle established connection; a regression shows here first.
+    assert 0 < r["bytes_per_conn"] <= idle.TARGET_BYTES
+    assert 0 < r["client_bytes_per_conn"] <= idle.TARGET_BYTES
     # What both stacks grew by is what each side frees, give or take the shared tables.
     sides = (r["bytes_per_conn"] + r["client_bytes_per_conn"]) * 200
     assert abs(r["both_stacks_growth"] - sides) < 0.1 * sides
+
+
+def test_the_rss_run_holds_every_connection_too() -> None:
+    r = idle.hold_idle_rss(50, "none")
+    assert r["rss_established"] == 50 and r["rss_growth"] == 2 * 50 * r["rss_bytes_per_conn"]
 
 
 def test_an_application_per_connection_is_counted_on_the_server() -> None:
@@ -37,7 +44,7 @@ def test_more_connections_than_ports_spread_over_listeners(
 def test_time_wait_records_are_counted_and_measured() -> None:
     r = idle.time_wait_records(50)
     assert r["records"] == 50
-    assert 0 < r["bytes_per_record"] < 1024
+    assert 0 < r["bytes_per_record"] < 512
 
 
 def test_forgotten_connections_are_freed() -> None:

@@ -62,7 +62,7 @@ SMALL = {
     "fsm": ["--instances", "20", "--cycles", "20"],
     "memory": ["--megabytes", "0.05"],
     "fuzz": ["--frames", "200", "--megabytes", "0.05"],
-    "idle": ["--connections", "30", "--time-wait", "20", "--server-app", "none"],
+    "idle": ["--connections", "30", "--time-wait", "20", "--server-app", "none", "--no-rss"],
 }
 
 
