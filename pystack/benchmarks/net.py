@@ -64,7 +64,7 @@ TARGETS = {
     "bulk_in": (">=", 20.0),
     "bulk_out": (">=", 20.0),
     "conn_rate": (">=", 500.0),
-    "mem_per_conn": ("<=", 8192.0),
+    "mem_per_conn": ("<=", 4096.0),  # 4 KiB per idle connection (was 8 KiB)
 }
 # "Sustained without decay": the loop's last quarter keeps 90 % of its first quarter's rate.
 MIN_DECAY = 0.9
