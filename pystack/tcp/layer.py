@@ -192,6 +192,9 @@ class TCPLayer(Layer):
     def _to_ip(self, data: bytes, dst: str, src: str, **ip: Any) -> None:
         """IP's ``send_payload``; to a user's layer below TCP, the 2013 PyStack's
         ``send_packet(data, IP={...})``."""
+        if ":" in dst:  # IPv6 (RFC 8200): the stack's IPv6 layer, beside IPv4
+            self.layer("IPv6").send_payload(data, dst=dst, proto=PROTO_TCP, src=src, **ip)
+            return
         lower = self.lowerLayers["default"]
         send = getattr(lower, "send_payload", None)
         if send is not None:
@@ -216,10 +219,14 @@ class TCPLayer(Layer):
             self.kernel_filter.unblock_tcp_port(session.local_port)
 
     def listener_for(self, local_ip: str, local_port: int) -> TCPSession | None:
-        """The listener a new SYN to ``local_ip:local_port`` goes to (exact address first),
-        or None; a session in TIME_WAIT asks it before reopening (RFC 6191)."""
-        return self.listeners.get((local_ip, local_port)) or self.listeners.get(
-            ("0.0.0.0", local_port)
+        """The listener a new SYN to ``local_ip:local_port`` goes to (exact address first,
+        then a wildcard: "0.0.0.0" or "::", each any of our addresses of either family), or
+        None; a session in TIME_WAIT asks it before reopening (RFC 6191)."""
+        listeners = self.listeners
+        return (
+            listeners.get((local_ip, local_port))
+            or listeners.get(("0.0.0.0", local_port))
+            or listeners.get(("::", local_port))
         )
 
     def _port_in_use(self, port: int) -> bool:
@@ -321,8 +328,9 @@ class TCPLayer(Layer):
         overrides `TcpConfig.congestion` for it."""
         if not self.is_unicast(remote_ip):
             # RFC 9293 §3.9.1 MUST-46: an OPEN to such an address is refused.
-            raise ValueError(f"cannot connect to {remote_ip!r}: not a unicast IPv4 address")
-        local_ip = self._context().ip or "0.0.0.0"
+            family = "IPv6" if ":" in str(remote_ip) else "IPv4"
+            raise ValueError(f"cannot connect to {remote_ip!r}: not a unicast {family} address")
+        local_ip = self._local_ip_for(remote_ip)
         port = local_port or self.ephemeral_port(local_ip, remote_ip, remote_port)
         key = (local_ip, port, remote_ip, remote_port)
         if key in self.connections or key in self.time_wait:
@@ -339,10 +347,23 @@ class TCPLayer(Layer):
         session.open_active()
         return session
 
+    def _local_ip_for(self, remote_ip: str) -> str:
+        """Our address for a connection to ``remote_ip``: the IPv4 one, or the IPv6 layer's
+        choice of source (RFC 6724 §5)."""
+        if ":" in remote_ip:
+            return str(self.layer("IPv6").source_for(remote_ip))
+        return self._context().ip or "0.0.0.0"
+
     def is_unicast(self, ip: str) -> bool:
         """Whether ``ip`` may be a TCP peer or destination: not 0.0.0.0, not multicast
         (224.0.0.0/4, RFC 1112), not the limited broadcast, and not the directed broadcast
         of our subnet (which the IP layer below knows, when it is PyStack's)."""
+        if ":" in ip:  # IPv6: not unspecified, not multicast (RFC 4291 §2.5.2, §2.7)
+            try:
+                raw = socket.inet_pton(socket.AF_INET6, ip)
+            except (OSError, TypeError):
+                return False
+            return raw[0] != 0xFF and any(raw)
         try:
             n = int.from_bytes(socket.inet_aton(ip), "big")
         except (OSError, TypeError):
@@ -362,7 +383,8 @@ class TCPLayer(Layer):
             if (
                 key not in self.connections
                 and key not in self.time_wait
-                and (("0.0.0.0", port) not in self.listeners)
+                and ("0.0.0.0", port) not in self.listeners
+                and ("::", port) not in self.listeners
             ):
                 return port
         raise OSError(99, "no free ephemeral port")
@@ -433,9 +455,7 @@ class TCPLayer(Layer):
                     return
                 session = self._revive(record)
             else:
-                session = self.listeners.get((dst, seg.dst_port)) or self.listeners.get(
-                    ("0.0.0.0", seg.dst_port)
-                )
+                session = self.listener_for(dst, seg.dst_port)
                 if session is None:
                     self._reply_closed(seg, src, dst)
                     return
