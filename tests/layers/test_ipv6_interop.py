@@ -1,0 +1,106 @@
+"""IPv6 between the stack and the Linux kernel in lab namespaces (root): ping -6 (whole
+and fragmented), a kernel IPv6 client of the stack's TCP echo server, and the stack's
+TCP client of a kernel IPv6 server. Addresses: 2001:db8::1 (kernel), 2001:db8::2 (stack);
+neighbour discovery resolves both ways."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from helpers.kernel_peers import MiB, Sender, echo_server, exchange, random_bytes, sha, wait_for
+
+from pystack import netns
+from pystack.lab import Lab
+from pystack.reactor import blocking_call
+
+pytestmark = [pytest.mark.root, pytest.mark.needs_tool("ping", "iputils-ping")]
+
+KERNEL6, STACK6 = "2001:db8::1", "2001:db8::2"
+
+
+@pytest.fixture(params=["veth", "tap"])
+def lab6(request: pytest.FixtureRequest) -> Iterator[Lab]:
+    """A lab whose kernel side also has 2001:db8::1/64 (no duplicate address detection,
+    so the address is usable at once)."""
+    with Lab(mode=request.param) as created:
+        i = created.info
+        netns.ip("-n", i.kernel_ns, "addr", "add", f"{KERNEL6}/64", "dev",
+                 i.kernel_interface, "nodad")  # fmt: skip
+        yield created
+
+
+@pytest.fixture
+def stack6(lab6: Lab) -> Iterator[Any]:
+    from pystack.stack import PyStack
+
+    created = PyStack(link=lab6.open_link(), ip=lab6.stack_cidr, ip6=f"{STACK6}/64")
+    try:
+        created.run(doreactor=False)
+        yield created
+    finally:
+        created.stop()
+
+
+def _ping(lab: Lab, *extra: str) -> str:
+    result = lab.run(["ping", "-6", "-n", "-c", "3", "-i", "0.2", "-W", "3", *extra, STACK6],
+                     capture_output=True, text=True, timeout=30, check=False)  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def test_kernel_ping6_gets_replies(lab6: Lab, stack6: Any) -> None:
+    out = _ping(lab6)
+    assert "3 received" in out
+    assert blocking_call(lambda: stack6.ipv6.neighbors.state_of(KERNEL6)) is not None
+    assert blocking_call(lambda: stack6.stats.get("ICMPv6", "echo_replies_sent")) == 3
+
+
+def test_kernel_ping6_fragmented_both_ways(lab6: Lab, stack6: Any) -> None:
+    out = _ping(lab6, "-s", "3000")
+    assert "3 received" in out
+    stats = stack6.stats
+    assert blocking_call(lambda: stats.get("IPv6", "datagrams_reassembled")) == 3
+    assert blocking_call(lambda: stats.get("IPv6", "fragments_created")) >= 9
+
+
+def test_stack_pings_the_kernel(lab6: Lab, stack6: Any) -> None:
+    assert stack6.ping(KERNEL6, timeout=3) < 3
+
+
+def test_kernel_ipv6_client_gets_its_bytes_echoed(lab6: Lab, stack6: Any) -> None:
+    echo = echo_server(stack6, 7)
+    payload = random_bytes(MiB)
+    with lab6.kernel():
+        sock = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    with sock:
+        sock.settimeout(15)
+        sock.connect((STACK6, 7))
+        back, sent_all = exchange(sock, payload)
+    assert sent_all and sha(back) == sha(payload)
+    (session,) = echo.served
+    assert (session.local_ip, session.remote_ip) == (STACK6, KERNEL6)
+
+
+def test_stack_client_and_kernel_ipv6_server_exchange_bytes(lab6: Lab, stack6: Any) -> None:
+    to_kernel, to_stack = random_bytes(MiB), random_bytes(256 * 1024)
+    with lab6.kernel():
+        listener = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    with listener:
+        listener.bind((KERNEL6, 0))
+        listener.listen(1)
+        listener.settimeout(15)
+        client = Sender(to_kernel)
+        blocking_call(stack6.register_tcp_application, client)
+        connected = blocking_call(client.connect_deferred, KERNEL6, listener.getsockname()[1], 10)
+        assert connected
+        conn, peer = listener.accept()
+        with conn:
+            conn.settimeout(15)
+            blocking_call(client.start_sending)
+            got, sent_all = exchange(conn, to_stack)
+    assert peer[0] == STACK6 and sent_all and sha(got) == sha(to_kernel)
+    wait_for(lambda: client.eof, 10, "the kernel's FIN")
+    assert sha(bytes(client.received)) == sha(to_stack)
