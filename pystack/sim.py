@@ -121,7 +121,12 @@ class SimNet:
         return result
 
     def connect_tcp(
-        self, port: int, *, client: int = 0, server: int = 1, max_time: float = 10.0,
+        self,
+        port: int,
+        *,
+        client: int = 0,
+        server: int = 1,
+        max_time: float = 10.0,
         far_address: str | None = None,
     ) -> tuple[Any, Any]:
         """A TCP connection from stack ``client`` to a new listener on stack ``server``'s
@@ -139,7 +144,9 @@ class SimNet:
         near.register_tcp_application(connecting)
         connected: list[bool] = []
         accepted: list[Any] = []
-        connecting.connect_deferred(str(far_address or far.address), port).addCallback(connected.append)
+        connecting.connect_deferred(str(far_address or far.address), port).addCallback(
+            connected.append
+        )
         listening.accept_deferred().addCallback(accepted.append)
         if not self.run_until(lambda: connected and accepted, max_time) or connected != [True]:
             raise TimeoutError(f"no TCP connection to port {port} within {max_time} s")

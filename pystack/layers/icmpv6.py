@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import enum
 import struct
-from typing import Any
+from typing import Any, cast
 
 from twisted.internet.defer import Deferred
 
@@ -321,17 +321,18 @@ def _option(options: tuple[Any, ...], cls: type) -> str | None:
     """The MAC of the first ``cls`` link-layer address option, or None."""
     for option in options:
         if type(option) is cls:
-            return str(option.mac)
+            return str(cast(Any, option).mac)
     return None
 
 
 def _is_icmp_error(offending: Ipv6Packet | bytes) -> bool:
     """Whether the datagram carries an ICMPv6 error or a Redirect (RFC 4443 §2.4(e))."""
     if isinstance(offending, bytes):
+        raw = offending
         try:
-            offending = ipv6.parse_quoted(offending)
+            offending = ipv6.parse_quoted(raw)
         except Malformed:
-            return len(offending) > 40 and offending[6] == ipv6.NH_ICMPV6
+            return len(raw) > 40 and raw[6] == ipv6.NH_ICMPV6
     frag = offending.fragment
     if offending.proto != ipv6.NH_ICMPV6 or (frag is not None and frag.offset):
         return False  # a later fragment does not show its type: eligible, as in Linux

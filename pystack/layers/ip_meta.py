@@ -75,7 +75,7 @@ def meta_of(
     datagram: Ipv4Packet | Ipv6Packet, link: Any = None, interface: str | None = None
 ) -> IpMeta:
     """The `IpMeta` of ``datagram`` (received in ``link``'s frame on ``interface``)."""
-    if type(datagram) is Ipv6Packet:
+    if isinstance(datagram, Ipv6Packet):
         return _build(datagram.src, datagram.dst, datagram.hop_limit, datagram.traffic_class,
                       interface, link, datagram)  # fmt: skip
     return _build(datagram.src, datagram.dst, datagram.ttl, datagram.tos, interface, link, datagram)

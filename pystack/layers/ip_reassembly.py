@@ -294,8 +294,8 @@ class Reassembler:
         self,
         clock: Any,
         *,
-        deliver: Callable[[Ipv4Packet], None],
-        time_exceeded: Callable[[Ipv4Packet], None] = lambda first: None,
+        deliver: Callable[[Any], None],
+        time_exceeded: Callable[[Any], None] = lambda first: None,
         count: Callable[[ReassemblyDrop], None] = lambda reason: None,
         policy: OverlapPolicy | str = OverlapPolicy.LINUX,
         timeout: float = 30.0,
@@ -325,8 +325,9 @@ class Reassembler:
         self.buffered = 0
         self.table: OrderedDict[DatagramKey, Datagram] = OrderedDict()
 
-    def add(self, frag: Ipv4Packet) -> None:
-        """Take one fragment (MF set or offset nonzero)."""
+    def add(self, frag: Any) -> None:
+        """Take one fragment (MF set or offset nonzero): an ``Ipv4Packet``, or a view with
+        the same fields (``pystack.layers.ipv6.Ipv6Fragment``)."""
         if frag.more_fragments and len(frag.payload) % 8:
             # RFC 791 §3.2: every fragment but the last carries a multiple of 8 bytes.
             self.count(ReassemblyDrop.FRAGMENT_BAD_LENGTH)

@@ -245,7 +245,9 @@ class IPv6Protocol(Layer):
             self._header_error(data, exc, link)
             return
         except Malformed as exc:
-            self.stats.drop(self.name, Ip6Drop.__members__.get(exc.reason.upper(), Ip6Drop.MALFORMED))
+            self.stats.drop(
+                self.name, Ip6Drop.__members__.get(exc.reason.upper(), Ip6Drop.MALFORMED)
+            )
             return
         verdict = self._address_verdict(pkt.src, pkt.dst)
         if verdict is not None:
@@ -297,9 +299,7 @@ class IPv6Protocol(Layer):
                 return False
         return True
 
-    def _process_options(
-        self, pkt: Ipv6Packet, header: Any, at: int, link: Any
-    ) -> bool:
+    def _process_options(self, pkt: Ipv6Packet, header: Any, at: int, link: Any) -> bool:
         """RFC 8200 §4.2: an unrecognized option is handled by its type's high bits."""
         for option, offset in zip(header.options, ipv6.option_offsets(header), strict=False):
             if type(option) is not Ipv6Option or option.type in KNOWN_OPTIONS:
@@ -329,8 +329,9 @@ class IPv6Protocol(Layer):
         frag = pkt.fragment
         assert frag is not None
         self.reassembler.add(
-            Ipv6Fragment(pkt.src, pkt.dst, frag.ident, frag.offset, frag.more, pkt.payload,
-                         pkt, link)  # fmt: skip
+            Ipv6Fragment(
+                pkt.src, pkt.dst, frag.ident, frag.offset, frag.more, pkt.payload, pkt, link
+            )
         )
 
     def _deliver_reassembled(self, whole: tuple[Ipv6Packet, Any]) -> None:
@@ -466,8 +467,8 @@ class IPv6Protocol(Layer):
 
     def transmit(self, lladdr: str, packet: Any) -> None:
         """Put one datagram in a frame to ``lladdr``."""
-        ether = self._context().layers.get("Ether")
-        if ether is not None and ether is self.lowerLayers.get("default"):
+        ether: Any = self._context().layers.get("Ether")
+        if ether is self.lowerLayers.get("default") and ether is not None:
             ether.transmit(lladdr, ETHERTYPE_IPV6, packet)
             return
         self.transfer_packet(packet, Ether={"type": ETHERTYPE_IPV6, "dst": lladdr})

@@ -10,8 +10,8 @@ from pystack.layers.ip_meta import IpMeta, meta_of
 from pystack.layers.layer import Layer, as_bytes, unwrap
 from pystack.wire import Malformed
 from pystack.wire import icmp as icmp_wire
-from pystack.wire import udp as udp_wire
 from pystack.wire import icmpv6 as icmpv6_wire
+from pystack.wire import udp as udp_wire
 from pystack.wire.ipv4 import Ipv4Packet
 from pystack.wire.ipv6 import Ipv6Packet
 from pystack.wire.udp import UdpDatagram

@@ -33,7 +33,7 @@ from typing import Any
 from pystack.fsm import StateMachine
 from pystack.layers.ip_meta import IpMeta
 from pystack.tcp.buffers import RecvBuffer, SendBuffer
-from pystack.tcp.config import IPV6_EXTRA, CloseReason, TcpConfig, TcpDrop
+from pystack.tcp.config import CloseReason, TcpConfig, TcpDrop
 from pystack.tcp.congestion import Action, NewReno
 from pystack.tcp.cubic import congestion_factory
 from pystack.tcp.host import TcpHost
@@ -192,13 +192,6 @@ class TCPSession(ListenerMixin, InputMixin, OutputMixin, StateMachine, machine="
         self.sack_ok = False
         self.sack_recent: list[SeqNum] = []
         self.scoreboard = Scoreboard()
-
-    @property
-    def local_mss(self) -> int:
-        """The MSS this end offers and accepts: ``TcpConfig.mss`` is IPv4's, and an IPv6
-        header is 20 bytes longer (RFC 8200 §8.3: MTU minus 60)."""
-        ip = self.remote_ip or self.local_ip
-        return self.config.mss - (IPV6_EXTRA if ":" in ip else 0)
 
     @property
     def accept_queue(self) -> collections.deque[TCPSession]:

@@ -101,7 +101,7 @@ def test_echo_to_our_address_is_answered_through_neighbor_discovery() -> None:
     net, tap = _net()
     tap.inject(Ipv6Packet(PEER, A, ipv6.NH_ICMPV6, _echo()))
     net.advance(0.01)
-    (ns_pkt, ns) = _icmp_out(tap, 135)[0]
+    (ns_pkt, _ns) = _icmp_out(tap, 135)[0]
     # RFC 4861 §7.2.2: to the solicited-node group, hop limit 255.
     assert ns_pkt.dst == "ff02::1:ff00:99" and ns_pkt.hop_limit == 255
     assert tap.frames[-1].dst == "33:33:ff:00:00:99"
@@ -154,8 +154,12 @@ def test_hop_by_hop_router_alert_is_understood() -> None:
     assert _icmp_out(tap, icmp6.TYPE_ECHO_REPLY)
 
 
-@pytest.mark.parametrize(("rtype", "left", "answered"), [(0, 1, False), (0, 0, True), (2, 1, False)])
-def test_routing_headers_with_segments_left_are_refused(rtype: int, left: int, answered: bool) -> None:
+@pytest.mark.parametrize(
+    ("rtype", "left", "answered"), [(0, 1, False), (0, 0, True), (2, 1, False)]
+)
+def test_routing_headers_with_segments_left_are_refused(
+    rtype: int, left: int, answered: bool
+) -> None:
     net, tap = _net()
     _learn_peer(net, tap)
     routing = RoutingHeader(rtype, left, bytes(4) + ipv6.ip6_to_bytes(B))
@@ -188,7 +192,9 @@ def test_no_next_header_is_ignored_silently() -> None:
     assert not _icmp_out(tap, icmp6.TYPE_PARAMETER_PROBLEM)
 
 
-def _fragments(payload: bytes, cuts: list[tuple[int, int, bool]], ident: int = 5) -> list[Ipv6Packet]:
+def _fragments(
+    payload: bytes, cuts: list[tuple[int, int, bool]], ident: int = 5
+) -> list[Ipv6Packet]:
     return [
         Ipv6Packet(PEER, A, ipv6.NH_ICMPV6, payload[s:e], headers=(FragmentHeader(s, m, ident),))
         for s, e, m in cuts
