@@ -136,6 +136,7 @@ class IPv6Protocol(Layer):
         self.overlap_policy = policy if policy.discards_overlaps else OverlapPolicy.RFC5722
         self.reassembly_memory = reassembly_memory
         self.addresses: list[ipaddress.IPv6Interface] = []
+        self._ours: set[str] = set()  # the addresses as text, for the per-datagram check
         self.groups: set[str] = set()
         self._neighbor_options = neighbor_options
         self._neighbors: NeighborCache | None = None
@@ -160,6 +161,7 @@ class IPv6Protocol(Layer):
             raise ValueError(f"{cidr!r} is not a unicast IPv6 address")
         if iface not in self.addresses:
             self.addresses.append(iface)
+            self._ours.add(str(iface.ip))
         self.join(solicited_node_multicast(str(iface.ip)))
 
     def join(self, group: str) -> None:
@@ -186,7 +188,7 @@ class IPv6Protocol(Layer):
         return None
 
     def is_ours(self, address: str) -> bool:
-        return any(str(a.ip) == address for a in self.addresses)
+        return address in self._ours
 
     def on_link(self, address: str) -> bool:
         """In one of our prefixes (link-local fe80::/64 included, RFC 4861 §5.2)."""

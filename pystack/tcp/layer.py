@@ -8,6 +8,7 @@ badly summed segments are dropped and counted, never raised.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import random
 import socket
 from collections.abc import Callable
@@ -330,6 +331,8 @@ class TCPLayer(Layer):
             # RFC 9293 §3.9.1 MUST-46: an OPEN to such an address is refused.
             family = "IPv6" if ":" in str(remote_ip) else "IPv4"
             raise ValueError(f"cannot connect to {remote_ip!r}: not a unicast {family} address")
+        if ":" in remote_ip:  # as segments will show it (RFC 5952 text)
+            remote_ip = str(ipaddress.IPv6Address(remote_ip))
         local_ip = self._local_ip_for(remote_ip)
         port = local_port or self.ephemeral_port(local_ip, remote_ip, remote_port)
         key = (local_ip, port, remote_ip, remote_port)
