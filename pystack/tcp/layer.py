@@ -37,6 +37,7 @@ EPHEMERAL = (49152, 65535)
 HARD_UNREACH_CODES = frozenset({2, 3})
 
 Key = tuple[str, int, str, int]
+BOTH = frozenset({4, 6})
 
 
 class ChallengeAckLimit:
@@ -104,6 +105,8 @@ class TCPLayer(Layer):
         self._shared: dict[str, Any] = {}
         self.connections: dict[Key, TCPSession] = {}
         self.listeners: dict[tuple[str, int], TCPSession] = {}
+        # The IP versions a wildcard listener takes when not both (see `listen`).
+        self._families: dict[tuple[str, int], frozenset[int]] = {}
         self._isn = isn
         self._time_wait: TimeWaitTable | None = None
         self._challenge_acks: ChallengeAckLimit | None = None
@@ -216,6 +219,7 @@ class TCPLayer(Layer):
         lkey = (session.local_ip, session.local_port)
         if self.listeners.get(lkey) is session:
             del self.listeners[lkey]
+            self._families.pop(lkey, None)
         if self.kernel_filter is not None and not self._port_in_use(session.local_port):
             self.kernel_filter.unblock_tcp_port(session.local_port)
 
@@ -224,11 +228,15 @@ class TCPLayer(Layer):
         then a wildcard: "0.0.0.0" or "::", each any of our addresses of either family), or
         None; a session in TIME_WAIT asks it before reopening (RFC 6191)."""
         listeners = self.listeners
-        return (
-            listeners.get((local_ip, local_port))
-            or listeners.get(("0.0.0.0", local_port))
-            or listeners.get(("::", local_port))
-        )
+        found = listeners.get((local_ip, local_port))
+        if found is not None:
+            return found
+        family = 6 if ":" in local_ip else 4
+        for wildcard in ("0.0.0.0", "::"):
+            found = listeners.get((wildcard, local_port))
+            if found is not None and family in self._families.get((wildcard, local_port), BOTH):
+                return found
+        return None
 
     def _port_in_use(self, port: int) -> bool:
         return (
@@ -304,9 +312,12 @@ class TCPLayer(Layer):
     def listen(
         self, port: int, *, user: Any = None, backlog: int = 5, ip: str = "0.0.0.0",
         session_class: type[TCPSession] | None = None, congestion: Any = None,
+        families: frozenset[int] = BOTH,
     ) -> TCPSession:  # fmt: skip
-        """Open a listener on ``ip:port`` (0.0.0.0: any of our addresses). ``congestion``
-        overrides `TcpConfig.congestion` for the connections it accepts."""
+        """Open a listener on ``ip:port`` ("0.0.0.0" or "::": any of our addresses).
+        ``congestion`` overrides `TcpConfig.congestion` for the connections it accepts; a
+        wildcard listener takes connections to addresses of the IP versions in ``families``
+        (both by default; a socket of one family narrows it, as IPV6_V6ONLY does)."""
         if not 0 < port < 65536:
             raise ValueError(f"bad port {port}")
         if (ip, port) in self.listeners:
@@ -319,6 +330,8 @@ class TCPLayer(Layer):
             self.kernel_filter.block_tcp_port(port)
         session.open_passive(backlog)
         self.listeners[(ip, port)] = session
+        if families != BOTH:
+            self._families[(ip, port)] = frozenset(families)
         return session
 
     def connect(
