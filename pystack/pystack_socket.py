@@ -16,7 +16,8 @@ way the standard module's do::
 TCP (``SOCK_STREAM``) and UDP (``SOCK_DGRAM``) over IPv4 (``AF_INET``) and IPv6
 (``AF_INET6``: dual-stack unless ``IPV6_V6ONLY``, IPv4 peers shown IPv4-mapped).
 Timeouts follow the standard semantics: blocking (``None``), non-blocking (``0.0``:
-``BlockingIOError``) or a timeout (``TimeoutError``). Errors are the standard ``OSError`` subclasses with the standard errno.
+``BlockingIOError``) or a timeout (``TimeoutError``). Errors are the standard ``OSError``
+subclasses with the standard errno.
 Names resolve through the stack's DNS resolver (:mod:`pystack.dns.resolver`).
 ``fileno()`` is an eventfd that select/selectors see readable when ``recv``/``accept`` would
 not block (it always looks writable). Anything not supported raises ``OSError`` naming it.
