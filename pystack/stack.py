@@ -242,7 +242,10 @@ class PyStack(metaclass=_DefaultStackType):
         self.ip.register_layer(self.icmp)
         self.ip.register_layer(self.udp)
         # IPv6 beside IPv4 (RFC 8200): its own ICMPv6, the same UDP and TCP above both.
-        self.ipv6 = IPv6Protocol(**_pick(options, IPV6_OPTIONS))
+        # Sharing the host's MAC, the stack's EUI-64 link-local address would be the
+        # kernel's own: such a stack has only the IPv6 addresses it is given.
+        shared = getattr(self.attachment, "mode", None) == "shared"
+        self.ipv6 = IPv6Protocol(link_local=not shared, **_pick(options, IPV6_OPTIONS))
         self.icmpv6 = ICMPv6Protocol()
         self.ethernet.register_layer(self.ipv6)
         self.ipv6.register_layer(self.icmpv6)

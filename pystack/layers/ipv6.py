@@ -123,9 +123,13 @@ class IPv6Protocol(Layer):
         reassembly_timeout: float = 60.0,
         overlap_policy: OverlapPolicy | str = OverlapPolicy.RFC5722,
         reassembly_memory: int = 1 << 20,
+        link_local: bool = True,
         **neighbor_options: Any,
     ) -> None:
         super().__init__()
+        self.auto_link_local = link_local
+        """Derive the link-local address from the MAC (False: a stack sharing the host's
+        MAC, whose EUI-64 address is the kernel's own)."""
         if not 1 <= hop_limit <= 255:
             raise ValueError("hop_limit must be in 1..255")
         self.hop_limit = hop_limit
@@ -149,7 +153,7 @@ class IPv6Protocol(Layer):
 
     def adopt_context(self, ctx: Any) -> None:
         super().adopt_context(ctx)
-        if ctx.mac and not any(a.ip in LINK_LOCAL for a in self.addresses):
+        if self.auto_link_local and ctx.mac and not any(a.ip in LINK_LOCAL for a in self.addresses):
             self.add_address(f"{eui64_link_local(ctx.mac)}/64")
         self.join(ALL_NODES)
 
@@ -267,7 +271,10 @@ class IPv6Protocol(Layer):
 
     def _address_verdict(self, src: str, dst: str) -> Ip6Drop | None:
         """RFC 4291 §2.7: a multicast source is never valid; ::1 never on a link
-        (§2.5.3); a destination not ours nor a group we joined is not for us."""
+        (§2.5.3); a destination not ours nor a group we joined is not for us; without
+        an address of its own the stack takes nothing."""
+        if not self._ours:
+            return Ip6Drop.NO_ADDRESS
         if is_multicast(src) or src == "::1":
             return Ip6Drop.BAD_SOURCE
         if not (self.is_ours(dst) or dst in self.groups):

@@ -15,6 +15,9 @@ from helpers.kernel_peers import MiB, Sender, echo_server, exchange, random_byte
 from pystack import netns
 from pystack.lab import Lab
 from pystack.reactor import blocking_call
+from pystack.testing import lab as lab_fixtures
+
+shared_lab = lab_fixtures.shared_lab
 
 pytestmark = [pytest.mark.root, pytest.mark.needs_tool("ping", "iputils-ping")]
 
@@ -104,3 +107,18 @@ def test_stack_client_and_kernel_ipv6_server_exchange_bytes(lab6: Lab, stack6: A
     assert peer[0] == STACK6 and sent_all and sha(got) == sha(to_kernel)
     wait_for(lambda: client.eof, 10, "the kernel's FIN")
     assert sha(bytes(client.received)) == sha(to_stack)
+
+
+def test_a_stack_sharing_the_hosts_mac_has_no_link_local_address(shared_lab: Lab) -> None:
+    """Its EUI-64 address would be the kernel's own: it would answer for it."""
+    from pystack.reactor import ensure_thread
+    from pystack.stack import PyStack
+
+    ensure_thread()
+    with shared_lab.stack_side():
+        stack = PyStack(interface="s0")
+    try:
+        stack.run(doreactor=False)
+        assert stack.kernel_filter is not None and stack.ipv6.addresses == []
+    finally:
+        stack.stop()

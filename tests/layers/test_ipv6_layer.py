@@ -297,3 +297,20 @@ def test_ping_between_two_stacks_by_link_local_address() -> None:
     net.advance(0.5)
     assert rtts
     assert net.a.ipv6.neighbors.state_of(str(net.b.ipv6.link_local)) == "REACHABLE"
+
+
+def test_without_an_address_the_layer_takes_nothing() -> None:
+    from pystack.layers.ethernet import EthernetProtocol
+    from pystack.layers.icmpv6 import ICMPv6Protocol
+    from pystack.layers.ipv6 import IPv6Protocol
+
+    net, _ = _net()
+    wire_port = net.wire.attach()
+    ether = EthernetProtocol(wire_port, clock=net.clock, mac="02:00:00:00:00:42")
+    ip6 = IPv6Protocol(link_local=False)
+    ether.register_layer(ip6)
+    ip6.register_layer(ICMPv6Protocol())
+    assert ip6.addresses == [] and ip6.address is None
+    request = icmp6.emit(icmp6.echo_request(1, 1, b"x"), PEER, "ff02::1")
+    ip6.packet_received(ipv6.emit(Ipv6Packet(PEER, "ff02::1", 58, request)))
+    assert ether.stats.dropped("IPv6", "no_address") == 1
