@@ -163,10 +163,7 @@ class PyStack(metaclass=_DefaultStackType):
         **options: Any,
     ) -> None:
         _check_arguments(link is None, ip, mac, gateway, mtu, options)
-        ip6_list = [ip6] if isinstance(ip6, str) else list(ip6 or [])
-        for cidr in ip6_list:
-            errors.check_cidr6(cidr)
-        options["_ip6"] = ip6_list
+        self._ip6 = [errors.check_cidr6(c) for c in ([ip6] if isinstance(ip6, str) else ip6 or [])]
         self.personality: Any = None
         if personality is not None:  # checked before a device opens
             from pystack.personality import resolve, tcp_config
@@ -213,11 +210,10 @@ class PyStack(metaclass=_DefaultStackType):
                                          stats=self.stats, mtu=mtu)  # fmt: skip
         self.set_observer(observer)
         self._dns_servers: list[str] | None = options.pop("dns_servers", None)
-        ip6_list: list[str] = options.pop("_ip6", [])
         self._dns: Any = None
         self._dns_lock = threading.Lock()
         self.options = self._build_layers(options)  # what remains is for the TCP layer
-        for cidr in ip6_list:
+        for cidr in self._ip6:
             self.ipv6.add_address(cidr)
         self.tcp: Any = None
         self._attach_tcp(tcp)
