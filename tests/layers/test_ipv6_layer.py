@@ -314,3 +314,19 @@ def test_without_an_address_the_layer_takes_nothing() -> None:
     request = icmp6.emit(icmp6.echo_request(1, 1, b"x"), PEER, "ff02::1")
     ip6.packet_received(ipv6.emit(Ipv6Packet(PEER, "ff02::1", 58, request)))
     assert ether.stats.dropped("IPv6", "no_address") == 1
+
+
+def test_observer_sees_the_neighbor_cache_transitions() -> None:
+    from pystack.ladder.model import machine_label
+
+    seen: list[tuple[str, str, str, str]] = []
+
+    def observe(obj: object, old: str, trigger: str, new: str) -> None:
+        seen.append((machine_label(obj), old, trigger, new))
+
+    net = SimNet(2, ipv6=True, observer=observe)
+    net.a.ping_deferred(B)
+    net.advance(0.5)
+    assert ("ndp 2001:db8::2", "NONE", "send_packet", "INCOMPLETE") in seen
+    assert ("ndp 2001:db8::2", "INCOMPLETE", "rcv_na", "REACHABLE") in seen
+    assert ("ndp 2001:db8::1", "NONE", "rcv_unsolicited", "STALE") in seen
