@@ -69,6 +69,15 @@ def check_cidr6(ip: str) -> str:
     return ip
 
 
+def check_ip(address: str) -> str:
+    """``address`` when it is a plain IPv4 or IPv6 address, else ValueError."""
+    try:
+        ipaddress.ip_address(address)
+    except ValueError:
+        raise ValueError(f"{address!r} is not an IPv4 or IPv6 address") from None
+    return address
+
+
 def check_address(address: str) -> str:
     """``address`` when it is a plain IPv4 address (``"a.b.c.d"``), else ValueError."""
     try:

@@ -6,6 +6,7 @@ neighbour discovery resolves both ways."""
 from __future__ import annotations
 
 import socket
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -122,3 +123,13 @@ def test_a_stack_sharing_the_hosts_mac_has_no_link_local_address(shared_lab: Lab
         assert stack.kernel_filter is not None and stack.ipv6.addresses == []
     finally:
         stack.stop()
+
+
+def test_pystack_ping_takes_an_ipv6_host() -> None:
+    with Lab(mode="veth") as lab:  # the command attaches to the veth's stack side
+        netns.ip("-n", lab.info.kernel_ns, "addr", "add", f"{KERNEL6}/64", "dev", "k0", "nodad")
+        cmd = [sys.executable, "-m", "pystack.cli", "ping", KERNEL6, "-c", "2",
+               "--interface", "s0", "--ip", lab.stack_cidr, "--ip6", f"{STACK6}/64"]  # fmt: skip
+        out = netns.run(lab.info.stack_ns, cmd, timeout=60, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.count(f"reply from {KERNEL6}") == 2
