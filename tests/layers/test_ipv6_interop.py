@@ -5,7 +5,10 @@ neighbour discovery resolves both ways."""
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
+import subprocess
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -133,3 +136,29 @@ def test_pystack_ping_takes_an_ipv6_host() -> None:
         out = netns.run(lab.info.stack_ns, cmd, timeout=60, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.count(f"reply from {KERNEL6}") == 2
+
+
+def test_pystack_get_fetches_from_a_kernel_ipv6_http_server(tmp_path: Any) -> None:
+    body = os.urandom(200_000)
+    (tmp_path / "f.bin").write_bytes(body)
+    with Lab(mode="veth") as lab:
+        netns.ip("-n", lab.info.kernel_ns, "addr", "add", f"{KERNEL6}/64", "dev", "k0", "nodad")
+        server = netns.popen(lab.info.kernel_ns,
+                             [sys.executable, "-m", "http.server", "8080", "--bind", KERNEL6,
+                              "--directory", str(tmp_path)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        try:
+            out_path = tmp_path / "got.bin"
+            cmd = [sys.executable, "-m", "pystack.cli", "get", f"http://[{KERNEL6}]:8080/f.bin",
+                   "-o", str(out_path), "--interface", "s0", "--ip", lab.stack_cidr,
+                   "--ip6", f"{STACK6}/64"]  # fmt: skip
+            for _ in range(20):  # the server may still be starting: refused is retried
+                result = netns.run(lab.info.stack_ns, cmd, timeout=60, capture_output=True,
+                                   text=True)  # fmt: skip
+                if "cannot connect" not in result.stderr:
+                    break
+            assert result.returncode == 0, result.stderr
+            assert out_path.read_bytes() == body
+        finally:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait()
