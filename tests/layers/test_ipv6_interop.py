@@ -10,7 +10,9 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -162,3 +164,37 @@ def test_pystack_get_fetches_from_a_kernel_ipv6_http_server(tmp_path: Any) -> No
         finally:
             os.killpg(server.pid, signal.SIGTERM)
             server.wait()
+
+
+@pytest.mark.needs_tool("curl", "curl")
+def test_curl_6_fetches_from_twist_web_over_the_stack(tmp_path: Any) -> None:
+    repo = Path(__file__).resolve().parents[2]
+    served = tmp_path / "www"
+    served.mkdir()
+    body = os.urandom(512 * 1024)
+    (served / "blob.bin").write_bytes(body)
+    with Lab(mode="tap") as lab:
+        netns.ip("-n", lab.info.kernel_ns, "addr", "add", f"{KERNEL6}/64", "dev", "tap0", "nodad")
+        env = {**os.environ, "PYTHONPATH": str(repo)}  # finds twisted/plugins in the tree
+        endpoint = rf"pystack:8080:tap=tap0:ip={lab.stack_cidr}:ip6=2001\:db8\:\:2/64"
+        argv = ["ip", "netns", "exec", lab.info.kernel_ns, sys.executable, "-m",
+                "twisted", "web", "--listen", endpoint, "--path", str(served)]  # fmt: skip
+        twist = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        try:
+            out = tmp_path / "got.bin"
+            for _ in range(40):  # twist may still be starting
+                result = lab.run(["curl", "-6", "-sS", "--max-time", "30", "-o", str(out),
+                                  f"http://[{STACK6}]:8080/blob.bin"],
+                                 capture_output=True, text=True, check=False)  # fmt: skip
+                if result.returncode == 0:
+                    break
+                time.sleep(0.5)
+            assert result.returncode == 0, result.stderr
+            assert out.read_bytes() == body
+        finally:
+            twist.send_signal(signal.SIGTERM)
+            try:
+                twist.communicate(timeout=20)
+            except subprocess.TimeoutExpired:
+                twist.kill()
+                twist.communicate()
