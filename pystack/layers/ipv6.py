@@ -155,7 +155,8 @@ class IPv6Protocol(Layer):
         super().adopt_context(ctx)
         if self.auto_link_local and ctx.mac and not any(a.ip in LINK_LOCAL for a in self.addresses):
             self.add_address(f"{eui64_link_local(ctx.mac)}/64")
-        self.join(ALL_NODES)
+        for group in [ALL_NODES, *self.groups]:  # groups joined before the layer had a link
+            self.join(group)
 
     def add_address(self, cidr: str) -> None:
         """Add an address (``"2001:db8::2/64"``; a bare address is a /128) and join its
