@@ -6,9 +6,12 @@ address and prefix, its MAC, its gateway, and in shared-address mode the kernel 
 
 - ``tap="tap0"``: a :class:`TapLink` (created if missing); ``ip`` is required; the MAC is
   ``mac`` or a random locally administered one (the kernel side has its own).
-  ``offloads=True`` (TAP only, off by default) opens it with ``IFF_VNET_HDR`` and lets the
-  kernel hand over checksum-partial TCP super-segments of up to 64 KB (TSO4), which the
-  stack takes whole: fewer, larger frames per byte; what the stack sends stays plain.
+  Offloads are on unless ``offloads=False``: the TAP opens with ``IFF_VNET_HDR`` and
+  checksum + TCPv4 segmentation offload, so the kernel hands over checksum-partial TCP
+  super-segments of up to 64 KB, which the stack takes whole, and the stack's TCP sends
+  super-segments of up to 64 KB that the kernel cuts into MSS-sized segments (TSO): fewer,
+  larger frames per byte both ways. A device that refuses offloads gets plain frames (a
+  warning is logged). ``offloads=True`` with ``interface=`` is an error.
 - ``interface="eth1", ip="a.b.c.d/n"``: own address on an existing interface through a
   :class:`PacketSocketLink`, with its own MAC (``mac`` or random) and the interface in
   promiscuous mode for that socket; the kernel ignores traffic for an address it lacks.
@@ -123,18 +126,19 @@ def open_link(
     stack_id: str = "0",
     reactor: Any = None,
     rng: random.Random | None = None,
-    offloads: bool = False,
+    offloads: bool | None = None,
 ) -> Attachment:
     """Open the link for an attachment mode (see the module docstring)."""
     if tap is not None and interface is not None:
         raise ValueError("give tap= or interface=, not both")
     if offloads and tap is None:
-        raise ValueError("offloads=True needs tap=: only a TAP takes receive offloads")
+        raise ValueError("offloads=True needs tap=: only a TAP takes offloads")
     if tap is not None:
         if ip is None:
             raise ValueError("a TAP attachment needs the stack's own ip='a.b.c.d/prefix'")
         # Validate every argument before a device exists, so misuse creates nothing.
-        return _open_tap(tap, errors.check_cidr(ip), gateway, mac, mtu, reactor, rng, offloads)
+        return _open_tap(tap, errors.check_cidr(ip), gateway, mac, mtu, reactor, rng,
+                         offloads is not False)  # fmt: skip
     role = ""
     if interface is None:
         route = default_route()
@@ -152,10 +156,10 @@ def open_link(
 
 def _open_tap(tap: str, ip: str, gateway: str | None, mac: str | None, mtu: int | None,
               reactor: Any, rng: random.Random | None, offloads: bool) -> Attachment:  # fmt: skip
-    from pystack.links.tap import RX_OFFLOADS, TapLink
+    from pystack.links.tap import OFFLOADS, TapLink
 
     link = TapLink(tap, create=True, reactor=reactor, mtu=mtu, vnet_hdr=offloads,
-                   offload_flags=RX_OFFLOADS if offloads else 0)  # fmt: skip
+                   offload_flags=OFFLOADS if offloads else 0)  # fmt: skip
     return Attachment(link, ip, mac or random_mac(rng), gateway, link.mtu, "tap", tap)
 
 

@@ -9,11 +9,16 @@ attaches to an existing device (e.g. ``ip tuntap add mode tap``) and leaves it i
 
 ``vnet_hdr=True`` opens the device with ``IFF_VNET_HDR``: every frame then carries a
 ``virtio_net_hdr`` that the link validates and strips on receive (completing partial
-checksums) and adds (zeroed: no offload asked) on send. ``offload_flags=`` is handed to
-``TUNSETOFFLOAD``; with :data:`RX_OFFLOADS` (checksum + TCPv4 segmentation) the kernel may
-send TCP super-segments of up to 64 KB, which the stack takes whole (``super_frames``
-counts frames longer than the MTU). A header the link cannot honour drops the frame,
-counted in ``rx_drops`` by :class:`VnetDrop` (DESIGN.md, attachment mode 3).
+checksums) and adds on send. ``offload_flags=`` is handed to ``TUNSETOFFLOAD``; with
+:data:`OFFLOADS` (checksum + TCPv4 segmentation) the kernel may send TCP super-segments of
+up to 64 KB, which the stack takes whole (``super_frames`` counts frames longer than the
+MTU), and the link declares ``tso_max`` (the largest IPv4 datagram it has the kernel cut):
+the stack's TCP then hands :meth:`TapLink.send_gso` super-segments of whole MSS-sized
+segments, which the kernel cuts (``gso_frames`` counts them). A plain frame goes out with
+a zeroed header (no offload asked). A device that refuses ``TUNSETOFFLOAD`` is reopened
+without the header (plain frames both ways; one warning logged). A header the link cannot
+honour drops the frame, counted in ``rx_drops`` by :class:`VnetDrop` (DESIGN.md,
+attachment mode 3).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from __future__ import annotations
 import enum
 import errno
 import fcntl
+import logging
 import os
 import struct
 from typing import Any
@@ -42,7 +48,10 @@ TUN_F_TSO4 = 0x02
 TUN_F_TSO6 = 0x04
 TUN_F_TSO_ECN = 0x08
 TUN_F_UFO = 0x10
-RX_OFFLOADS = TUN_F_CSUM | TUN_F_TSO4  # IPv4 only: the stack has no IPv6, no ECN
+OFFLOADS = TUN_F_CSUM | TUN_F_TSO4  # IPv4 only: the stack has no IPv6 TCP, no ECN
+RX_OFFLOADS = OFFLOADS  # the name receive offloads had first
+# The IPv4 total length field bounds a super-segment: the kernel cuts one datagram.
+TSO_MAX = 65535
 # linux/virtio_net.h
 VIRTIO_NET_HDR_F_NEEDS_CSUM = 1
 VIRTIO_NET_HDR_F_DATA_VALID = 2
@@ -53,6 +62,12 @@ _ETH = 14
 _CSUM_FIELD = {6: 16, 17: 6}  # checksum offset in the TCP / UDP header
 _VNET_HDR = struct.Struct("=BBHHHH")  # flags, gso_type, hdr_len, gso_size, csum_start/off
 _MAX_FRAME = 65536 + 14 + _VNET_HDR.size
+_PLAIN_HDR = bytes(_VNET_HDR.size)
+_LOG = logging.getLogger(__name__)
+
+
+class OffloadRefused(OSError):
+    """The device took ``IFF_VNET_HDR`` but refused ``TUNSETOFFLOAD``."""
 
 
 class VnetDrop(enum.Enum):
@@ -108,6 +123,19 @@ def strip_vnet_hdr(data: bytes) -> bytes | VnetDrop:
     return netdev.complete_checksum(frame)
 
 
+def gso_header(frame: bytes, gso_size: int) -> bytes:
+    """The ``virtio_net_hdr`` asking the kernel to cut ``frame`` (an IPv4 TCP super-segment
+    whose checksum field holds the pseudo-header sum) into segments of ``gso_size``
+    payload bytes, completing each one's checksum: NEEDS_CSUM from the TCP header on,
+    GSO TCPv4, and ``hdr_len`` covering the Ethernet, IP and TCP headers."""
+    csum_start = _ETH + (frame[_ETH] & 0x0F) * 4
+    hdr_len = csum_start + (frame[csum_start + 12] >> 4) * 4
+    return _VNET_HDR.pack(
+        VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_TCPV4, hdr_len, gso_size,
+        csum_start, _CSUM_FIELD[6],
+    )  # fmt: skip
+
+
 def _no_privilege(name: str, exc: OSError) -> PrivilegeError:
     # /dev/net/tun is often 0666: then TUNSETIFF is where the kernel asks for CAP_NET_ADMIN.
     return PrivilegeError(f"opening TAP device {name!r}", "root or CAP_NET_ADMIN", exc.errno)
@@ -138,8 +166,19 @@ class TapLink(DescriptorLink):
         self.mac: str | None = None
         self.vnet_hdr = vnet_hdr
         self.super_frames = 0  # received frames longer than the MTU (offloads at work)
+        self.gso_frames = 0  # super-segments sent for the kernel to cut
         self.rx_drops: dict[VnetDrop, int] = {}
-        self._fd: int | None = self._open(name, vnet_hdr, offload_flags)
+        try:
+            self._fd: int | None = self._open(name, vnet_hdr, offload_flags)
+        except OffloadRefused as exc:
+            _LOG.warning("TAP %s refuses offloads (%s): plain frames", name, exc.strerror)
+            self.vnet_hdr = vnet_hdr = False
+            offload_flags = 0
+            self._fd = self._open(name, False, 0)
+        # What the stack may hand send_gso (0: nothing): segmentation needs the partial
+        # checksum too, as a device's TSO needs checksum offload.
+        both = TUN_F_CSUM | TUN_F_TSO4
+        self.tso_max = TSO_MAX if vnet_hdr and offload_flags & both == both else 0
         if self.created:
             netdev.set_up(name)
         self.mtu = mtu if mtu is not None else netdev.mtu(name)
@@ -153,14 +192,18 @@ class TapLink(DescriptorLink):
         flags = IFF_TAP | IFF_NO_PI | (IFF_VNET_HDR if vnet_hdr else 0)
         try:
             fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH", name.encode(), flags))
-            if vnet_hdr:
-                fcntl.ioctl(fd, TUNSETOFFLOAD, offload_flags)
         except PermissionError as exc:  # creating (or taking) a device is the kernel's call
             os.close(fd)
             raise _no_privilege(name, exc) from None
         except OSError:
             os.close(fd)
             raise
+        if vnet_hdr:
+            try:
+                fcntl.ioctl(fd, TUNSETOFFLOAD, offload_flags)
+            except OSError as exc:
+                os.close(fd)  # a device we created goes with it; reopened plain
+                raise OffloadRefused(exc.errno, exc.strerror) from None
         return fd
 
     @property
@@ -175,8 +218,22 @@ class TapLink(DescriptorLink):
     def _write(self, frame: bytes) -> None:
         assert self._fd is not None
         if self.vnet_hdr:
-            frame = bytes(_VNET_HDR.size) + frame
+            frame = _PLAIN_HDR + frame
         os.write(self._fd, frame)
+
+    def send_gso(self, frame: bytes, gso_size: int) -> None:
+        """Send an IPv4 TCP super-segment for the kernel to cut into segments of
+        ``gso_size`` payload bytes (only when ``tso_max`` says so): the kernel completes
+        every segment's checksum, advances SEQ and the IP identification, and sets PSH
+        and FIN on the last one only."""
+        if not self.tso_max:
+            raise RuntimeError(f"TAP {self.name!r} takes no super-segments (tso_max is 0)")
+        if not self.closed and self._guarded(self._write_raw, gso_header(frame, gso_size) + frame):
+            self.gso_frames += 1
+
+    def _write_raw(self, data: bytes) -> None:
+        assert self._fd is not None
+        os.write(self._fd, data)
 
     def _read(self) -> bytes | None:
         assert self._fd is not None

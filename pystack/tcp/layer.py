@@ -172,13 +172,28 @@ class TCPLayer(Layer):
         self.stats.incr("tcp", "challenge_acks_limited")
         return False
 
-    def transmit(self, session: Any, seg: tcpwire.TcpSegment) -> None:
+    def transmit(self, session: Any, seg: tcpwire.TcpSegment, gso_size: int = 0) -> None:
         """Send one segment of ``session`` (anything with ``local_ip`` and ``remote_ip``)
-        down to IP."""
+        down to IP; with ``gso_size``, a super-segment (see `tso_max`) the link's device
+        cuts into segments of ``gso_size`` payload bytes."""
         remote_ip, local_ip = session.remote_ip, session.local_ip
+        if gso_size:
+            data = tcpwire.emit_partial(seg, local_ip, remote_ip)
+            self._context().stats.incr("tcp", "super_segments_out")
+            self._to_ip(data, remote_ip, local_ip, gso_size=gso_size)
+            return
         data = tcpwire.emit(seg, local_ip, remote_ip)
         self._context().stats.incr("tcp", "segments_out")
         self._to_ip(data, remote_ip, local_ip)
+
+    @property
+    def tso_max(self) -> int:
+        """The largest datagram a super-segment may fill (`transmit` with ``gso_size``):
+        IP's `IPProtocol.tso_max` when the built-in IP is the layer below, else 0."""
+        lower = self.lowerLayers.get("default")
+        if lower is None or lower is not self._context().layers.get("IP"):
+            return 0
+        return int(getattr(lower, "tso_max", 0))
 
     def transmit_bytes(self, session: Any, data: bytes, **ip: Any) -> None:
         """Send an already encoded TCP segment of ``session`` down to IP; ``ip`` may set
