@@ -62,7 +62,10 @@ class LinkWrapper:
     A wrapper takes no super-segments (``tso_max`` 0) unless it says how it handles them:
     it would otherwise see one frame where the wire carries many."""
 
-    tso_max = 0
+    @property
+    def tso_max(self) -> int:
+        """0: no super-segments through a wrapper that does not say how it handles them."""
+        return 0
 
     def __init__(self, inner: Link) -> None:
         self.inner = inner

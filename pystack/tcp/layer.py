@@ -172,19 +172,22 @@ class TCPLayer(Layer):
         self.stats.incr("tcp", "challenge_acks_limited")
         return False
 
-    def transmit(self, session: Any, seg: tcpwire.TcpSegment, gso_size: int = 0) -> None:
+    def transmit(self, session: Any, seg: tcpwire.TcpSegment) -> None:
         """Send one segment of ``session`` (anything with ``local_ip`` and ``remote_ip``)
-        down to IP; with ``gso_size``, a super-segment (see `tso_max`) the link's device
-        cuts into segments of ``gso_size`` payload bytes."""
+        down to IP."""
         remote_ip, local_ip = session.remote_ip, session.local_ip
-        if gso_size:
-            data = tcpwire.emit_partial(seg, local_ip, remote_ip)
-            self._context().stats.incr("tcp", "super_segments_out")
-            self._to_ip(data, remote_ip, local_ip, gso_size=gso_size)
-            return
         data = tcpwire.emit(seg, local_ip, remote_ip)
         self._context().stats.incr("tcp", "segments_out")
         self._to_ip(data, remote_ip, local_ip)
+
+    def transmit_super(self, session: Any, seg: tcpwire.TcpSegment, gso_size: int) -> None:
+        """Send the super-segment ``seg`` of ``session`` down to IP, its checksum partial,
+        for the link's device to cut into segments of ``gso_size`` text bytes (see
+        `tso_max`)."""
+        remote_ip, local_ip = session.remote_ip, session.local_ip
+        data = tcpwire.emit_partial(seg, local_ip, remote_ip)
+        self._context().stats.incr("tcp", "super_segments_out")
+        self._to_ip(data, remote_ip, local_ip, gso_size=gso_size)
 
     @property
     def tso_max(self) -> int:

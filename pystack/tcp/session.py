@@ -525,7 +525,7 @@ class TCPSession(ListenerMixin, InputMixin, OutputMixin, StateMachine, machine="
         out = self.on_segment_out(seg)
         if out is seg or type(out) is tcpwire.TcpSegment:
             if gso_size and len(out.payload) > gso_size:
-                self.host.transmit(self, out, gso_size=gso_size)
+                self.host.transmit_super(self, out, gso_size)  # type: ignore[attr-defined]
             else:
                 self.host.transmit(self, out)
         elif out is not None:

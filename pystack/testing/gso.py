@@ -76,8 +76,13 @@ class SegmentingPort(LinkWrapper):
 
     def __init__(self, inner: Link, tso_max: int = 65535) -> None:
         super().__init__(inner)
-        self.tso_max = tso_max
+        self._tso_max = tso_max
         self.super_frames: list[tuple[bytes, int]] = []
+
+    @property
+    def tso_max(self) -> int:
+        """The largest datagram it cuts (the constructor's ``tso_max``)."""
+        return self._tso_max
 
     def send_gso(self, frame: bytes, gso_size: int) -> None:
         """Cut ``frame`` as the kernel would and send the pieces in order."""

@@ -47,8 +47,8 @@ __all__ = [
     "UnknownOption",
     "WindowScale",
     "checksum_ok",
-    "emit",
     "complete_partial",
+    "emit",
     "emit_partial",
     "parse",
 ]
