@@ -24,6 +24,14 @@ def test_help_texts() -> None:
     for cmd in ("serve", "ping", "get"):
         out = subprocess.run([*PYSTACK, cmd, "--help"], capture_output=True, text=True)
         assert out.returncode == 0 and "--interface" in out.stdout and "--pcap" in out.stdout
+        assert "--no-offloads" in out.stdout
+
+
+def test_offloads_are_for_a_tap_only() -> None:
+    out = subprocess.run(
+        [*PYSTACK, "ping", *ATTACH, "--offloads", "198.18.0.1"], capture_output=True, text=True
+    )
+    assert out.returncode == 2 and "--offloads needs --tap" in out.stderr
 
 
 @pytest.mark.root
