@@ -23,7 +23,6 @@ attachment mode 3).
 
 from __future__ import annotations
 
-import enum
 import errno
 import fcntl
 import logging
@@ -34,6 +33,33 @@ from typing import Any
 from pystack.errors import PrivilegeError
 from pystack.links import netdev
 from pystack.links.base import DescriptorLink
+from pystack.links.vnet import (  # the virtio header, shared with packet sockets
+    PLAIN_HDR,
+    TSO_MAX,
+    VIRTIO_NET_HDR_F_DATA_VALID,
+    VIRTIO_NET_HDR_F_NEEDS_CSUM,
+    VIRTIO_NET_HDR_GSO_NONE,
+    VIRTIO_NET_HDR_GSO_TCPV4,
+    VNET_HDR_LEN,
+    VnetDrop,
+    gso_header,
+    strip_vnet_hdr,
+)
+
+__all__ = [
+    "OFFLOADS",
+    "RX_OFFLOADS",
+    "TSO_MAX",
+    "VIRTIO_NET_HDR_F_DATA_VALID",
+    "VIRTIO_NET_HDR_F_NEEDS_CSUM",
+    "VIRTIO_NET_HDR_GSO_NONE",
+    "VIRTIO_NET_HDR_GSO_TCPV4",
+    "OffloadRefused",
+    "TapLink",
+    "VnetDrop",
+    "gso_header",
+    "strip_vnet_hdr",
+]
 
 TUNSETIFF = 0x400454CA
 TUNSETOFFLOAD = 0x400454D0
@@ -50,90 +76,13 @@ TUN_F_TSO_ECN = 0x08
 TUN_F_UFO = 0x10
 OFFLOADS = TUN_F_CSUM | TUN_F_TSO4  # IPv4 only: the stack has no IPv6 TCP, no ECN
 RX_OFFLOADS = OFFLOADS  # the name receive offloads had first
-# The IPv4 total length field bounds a super-segment: the kernel cuts one datagram.
-TSO_MAX = 65535
-# linux/virtio_net.h
-VIRTIO_NET_HDR_F_NEEDS_CSUM = 1
-VIRTIO_NET_HDR_F_DATA_VALID = 2
-VIRTIO_NET_HDR_GSO_NONE = 0
-VIRTIO_NET_HDR_GSO_TCPV4 = 1
-_KNOWN_FLAGS = VIRTIO_NET_HDR_F_NEEDS_CSUM | VIRTIO_NET_HDR_F_DATA_VALID
 _ETH = 14
-_CSUM_FIELD = {6: 16, 17: 6}  # checksum offset in the TCP / UDP header
-_VNET_HDR = struct.Struct("=BBHHHH")  # flags, gso_type, hdr_len, gso_size, csum_start/off
-_MAX_FRAME = 65536 + 14 + _VNET_HDR.size
-_PLAIN_HDR = bytes(_VNET_HDR.size)
+_MAX_FRAME = 65536 + _ETH + VNET_HDR_LEN
 _LOG = logging.getLogger(__name__)
 
 
 class OffloadRefused(OSError):
     """The device took ``IFF_VNET_HDR`` but refused ``TUNSETOFFLOAD``."""
-
-
-class VnetDrop(enum.Enum):
-    """Why the link dropped a received frame: its ``virtio_net_hdr`` asks for something
-    the link cannot honour (counted in :attr:`TapLink.rx_drops`)."""
-
-    SHORT_HEADER = "short_header"  # fewer bytes than the header itself
-    UNKNOWN_FLAGS = "unknown_flags"
-    UNKNOWN_GSO = "unknown_gso"  # a segmentation type we never enabled (UDP, TCPv6, ECN)
-    BAD_GSO = "bad_gso"  # TCPv4 segmentation on a frame that is not an IPv4 TCP segment
-    BAD_CSUM = "bad_csum"  # csum_start/csum_offset do not point at the L4 checksum
-
-
-def _ipv4_l4(frame: bytes) -> tuple[int, int] | None:
-    """``(offset of the IPv4 payload, protocol)`` of an IPv4 frame, else None."""
-    if len(frame) < _ETH + 20 or frame[12:14] != b"\x08\x00" or frame[_ETH] >> 4 != 4:
-        return None
-    ihl = (frame[_ETH] & 0x0F) * 4
-    return (_ETH + ihl, frame[_ETH + 9]) if ihl >= 20 else None
-
-
-def _checksum_request_ok(frame: bytes, start: int, offset: int) -> bool:
-    """A partial checksum must name a field inside the frame; on IPv4, exactly the TCP or
-    UDP checksum, since :func:`netdev.complete_checksum` fills that one and no other."""
-    if start < _ETH or start + offset + 2 > len(frame):
-        return False
-    l4 = _ipv4_l4(frame)
-    return l4 is None or (start == l4[0] and offset == _CSUM_FIELD.get(l4[1]))
-
-
-def strip_vnet_hdr(data: bytes) -> bytes | VnetDrop:
-    """The Ethernet frame behind a received ``virtio_net_hdr`` (its partial checksum
-    completed), or why it is dropped. Never raises, whatever the bytes."""
-    if len(data) < _VNET_HDR.size:
-        return VnetDrop.SHORT_HEADER
-    flags, gso_type, _, gso_size, csum_start, csum_offset = _VNET_HDR.unpack_from(data)
-    frame = data[_VNET_HDR.size :]
-    if flags & ~_KNOWN_FLAGS:
-        return VnetDrop.UNKNOWN_FLAGS
-    needs_csum = flags & VIRTIO_NET_HDR_F_NEEDS_CSUM
-    if gso_type == VIRTIO_NET_HDR_GSO_TCPV4:
-        # The virtio spec has a device set NEEDS_CSUM on every segmentation request:
-        # a super-segment's TCP checksum is only ever partial.
-        l4 = _ipv4_l4(frame)
-        if l4 is None or l4[1] != 6 or gso_size == 0 or not needs_csum:
-            return VnetDrop.BAD_GSO
-    elif gso_type != VIRTIO_NET_HDR_GSO_NONE:
-        return VnetDrop.UNKNOWN_GSO
-    if not needs_csum:
-        return frame
-    if not _checksum_request_ok(frame, csum_start, csum_offset):
-        return VnetDrop.BAD_CSUM
-    return netdev.complete_checksum(frame)
-
-
-def gso_header(frame: bytes, gso_size: int) -> bytes:
-    """The ``virtio_net_hdr`` asking the kernel to cut ``frame`` (an IPv4 TCP super-segment
-    whose checksum field holds the pseudo-header sum) into segments of ``gso_size``
-    payload bytes, completing each one's checksum: NEEDS_CSUM from the TCP header on,
-    GSO TCPv4, and ``hdr_len`` covering the Ethernet, IP and TCP headers."""
-    csum_start = _ETH + (frame[_ETH] & 0x0F) * 4
-    hdr_len = csum_start + (frame[csum_start + 12] >> 4) * 4
-    return _VNET_HDR.pack(
-        VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_TCPV4, hdr_len, gso_size,
-        csum_start, _CSUM_FIELD[6],
-    )  # fmt: skip
 
 
 def _no_privilege(name: str, exc: OSError) -> PrivilegeError:
@@ -218,7 +167,7 @@ class TapLink(DescriptorLink):
     def _write(self, frame: bytes) -> None:
         assert self._fd is not None
         if self.vnet_hdr:
-            frame = _PLAIN_HDR + frame
+            frame = PLAIN_HDR + frame
         os.write(self._fd, frame)
 
     def send_gso(self, frame: bytes, gso_size: int) -> None:
