@@ -90,13 +90,15 @@ def kernel_sends(lab: Lab, payload: bytes, timeout: float = 60.0) -> None:
         sock.shutdown(socket.SHUT_WR)
 
 
-def stack_sends(lab: Lab, stack: Any, payload: bytes, timeout: float = 60.0) -> str:
-    """The stack connects to a kernel listener on 198.18.1.1, sends ``payload`` as its send
-    buffer takes it, and closes; returns the sha256 of what the kernel read to EOF."""
+def stack_sends(lab: Lab, stack: Any, payload: bytes, timeout: float = 60.0,
+                kernel_ip: str = KERNEL_CIDR.split("/")[0]) -> str:  # fmt: skip
+    """The stack connects to a kernel listener on ``kernel_ip`` (the TAP's kernel side by
+    default), sends ``payload`` as its send buffer takes it, and closes; returns the
+    sha256 of what the kernel read to EOF."""
     with lab.kernel():
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     with listener:
-        listener.bind((KERNEL_CIDR.split("/")[0], 0))
+        listener.bind((kernel_ip, 0))
         listener.listen(1)
         listener.settimeout(timeout)
         _start_source(stack, payload, listener.getsockname())

@@ -92,8 +92,8 @@ def add_options(parser: argparse.ArgumentParser) -> None:
         "--offloads",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="checksum and TCP segmentation offloads on the TAP, frames of up to 64 KB both "
-        "ways (default: on with --tap; --no-offloads: plain frames)",
+        help="checksum and TCP segmentation offloads, frames of up to 64 KB both ways "
+        "(default: on where the device allows; --no-offloads: plain frames)",
     )
 
 
@@ -140,8 +140,6 @@ def make_stack(args: argparse.Namespace) -> Any:
     }
     offloads = getattr(args, "offloads", None)
     if offloads is not None:
-        if offloads and not args.tap:
-            raise CommandError("--offloads needs --tap: only a TAP takes offloads", USAGE_ERROR)
         options["offloads"] = offloads
     persona = getattr(args, "personality", None)
     if persona is not None:

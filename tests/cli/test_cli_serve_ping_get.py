@@ -27,13 +27,6 @@ def test_help_texts() -> None:
         assert "--no-offloads" in out.stdout
 
 
-def test_offloads_are_for_a_tap_only() -> None:
-    out = subprocess.run(
-        [*PYSTACK, "ping", *ATTACH, "--offloads", "198.18.0.1"], capture_output=True, text=True
-    )
-    assert out.returncode == 2 and "--offloads needs --tap" in out.stderr
-
-
 @pytest.mark.root
 def test_serve_echo_answers_nc_style_clients_and_stops_on_ctrl_c(veth_lab: Lab) -> None:
     pcap = os.path.join(tempfile.mkdtemp(), "serve.pcap")
