@@ -259,8 +259,9 @@ class Sender:
     def _super_length(self, s: SenderOwner, unsent: int, usable: int, mss: int, room: int) -> int:
         """How much new text at SND.NXT goes out as one super-segment: the whole segments
         that the peer's window and cwnd (RFC 9293 §3.8.6.2.1, RFC 5681 §3.1: bytes, as for
-        plain segments) let out now. Only full-sized segments, which Nagle and sender SWS
-        avoidance always pass: a shorter tail is left to those rules. Never the FIN: the
+        plain segments) let out now. Only full-sized segments, which Nagle (RFC 9293
+        §3.7.4) and sender SWS avoidance (§3.8.6.2.1) always pass: a shorter tail is left
+        to those rules. Never the FIN: the
         last segment before it goes alone, carrying it as a plain one would. 0 when fewer
         than two segments would go (a super-segment of one is a plain segment)."""
         n = min(unsent, usable, room)
