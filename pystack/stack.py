@@ -118,7 +118,9 @@ class PyStack(metaclass=_DefaultStackType):
     (``ValueError``); a missing privilege raises :class:`pystack.errors.PrivilegeError`.
     ``link`` is any :class:`pystack.links.Link` (a ``MemoryWire`` port, a capture, ...);
     ``tap=`` / ``interface=`` open a real device through :func:`pystack.attach.open_link`;
-    ``offloads=True`` (TAP only) lets the kernel hand the stack TCP super-segments.
+    On a device (a TAP, an interface), offloads are on unless ``offloads=False``: the
+    kernel hands the stack TCP super-segments and cuts the stack's own (see
+    :mod:`pystack.attach`).
     ``ip`` is ``"a.b.c.d/prefix"``; ``mac`` defaults to the link's own, else a random
     locally administered one drawn from ``rng``; ``clock`` defaults to the global reactor.
     ``pcap=`` a path captures every frame; ``observer(machine, old, trigger, new)`` sees
@@ -157,7 +159,7 @@ class PyStack(metaclass=_DefaultStackType):
         pcap: str | None = None,
         observer: Callable[[Any, str, str, str], None] | None = None,
         trace: Any = None,
-        offloads: bool = False,
+        offloads: bool | None = None,
         personality: Any = None,
         ip6: str | list[str] | None = None,
         **options: Any,
@@ -182,7 +184,7 @@ class PyStack(metaclass=_DefaultStackType):
             attached = self._attach(tap, interface, ip, mac, gateway, mtu, offloads)
             link, ip, mac, gateway, mtu = attached
         elif offloads:
-            raise ValueError("offloads=True needs tap=: only a TAP takes receive offloads")
+            raise ValueError("offloads=True needs a device (tap= or interface=), not link=")
         try:
             self._assemble(link, ip, mac, gateway, mtu, pcap, observer, tcp, options)
             if self.personality is not None:
@@ -250,7 +252,7 @@ class PyStack(metaclass=_DefaultStackType):
 
     def _attach(
         self, tap: str | None, interface: str | None, ip: str | None, mac: str | None,
-        gateway: str | None, mtu: int | None, offloads: bool,
+        gateway: str | None, mtu: int | None, offloads: bool | None,
     ) -> tuple[Any, ...]:  # fmt: skip
         from pystack.attach import open_link
 

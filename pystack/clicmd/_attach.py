@@ -74,7 +74,7 @@ positive_int = _argument_type(_positive_int, _int, "positive_int")
 
 
 def add_options(parser: argparse.ArgumentParser) -> None:
-    """--tap/--interface, --ip, --ip6, --gateway, --mac, --mtu and --pcap."""
+    """--tap/--interface, --ip, --ip6, --gateway, --mac, --mtu, --pcap and --offloads."""
     where = parser.add_argument_group("attachment (default: the default-route interface)")
     dev = where.add_mutually_exclusive_group()
     dev.add_argument("--tap", metavar="NAME", help="own TAP device NAME (created if missing)")
@@ -96,6 +96,13 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     where.add_argument("--mac", metavar="MAC", type=mac, help="the stack's MAC (default: random)")
     where.add_argument("--mtu", type=mtu, help="MTU, 68-65535 (default: the device's)")
     where.add_argument("--pcap", metavar="FILE", help="write every frame to FILE (pcap)")
+    where.add_argument(
+        "--offloads",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="checksum and TCP segmentation offloads, frames of up to 64 KB both ways "
+        "(default: on where the device allows; --no-offloads: plain frames)",
+    )
 
 
 class _PersonalityAction(argparse.Action):
@@ -141,6 +148,9 @@ def make_stack(args: argparse.Namespace) -> Any:
     }
     if getattr(args, "ip6", None):
         options["ip6"] = args.ip6
+    offloads = getattr(args, "offloads", None)
+    if offloads is not None:
+        options["offloads"] = offloads
     persona = getattr(args, "personality", None)
     if persona is not None:
         options["personality"] = persona

@@ -91,6 +91,7 @@ class EthernetProtocol(Layer):
                 clock=clock, rng=rng, stats=stats if stats is not None else Stats(),
                 ip=address, prefix=prefix, mac=mac, gateway=gateway,
                 mtu=min(mtu, link_mtu) if mtu else link_mtu, interface=_device_name(link),
+                tso_max=getattr(link, "tso_max", 0),
             )
         )  # fmt: skip
         self.link = link
@@ -146,8 +147,9 @@ class EthernetProtocol(Layer):
             return
         arp.resolve(header["next_hop"], payload, ethertype)
 
-    def transmit(self, dst: str, ethertype: int, payload: bytes) -> None:
-        """Put one frame on the link, padded to the Ethernet minimum."""
+    def transmit(self, dst: str, ethertype: int, payload: bytes, gso_size: int = 0) -> None:
+        """Put one frame on the link, padded to the Ethernet minimum; with ``gso_size``,
+        a TCP super-segment the link's device cuts (see `SegmentingLink`)."""
         ctx = self._context()
         key = (dst, ctx.mac, ethertype)
         header = self._headers.get(key)
@@ -162,7 +164,10 @@ class EthernetProtocol(Layer):
         if len(frame) < MIN_FRAME:
             frame += bytes(MIN_FRAME - len(frame))
         ctx.stats.incr(self.name, "frames_sent")
-        self.link.send(frame)
+        if gso_size:
+            self.link.send_gso(frame, gso_size)
+        else:
+            self.link.send(frame)
 
     def link_unreachable(self, ethertype: int, payload: bytes) -> None:
         """Resolution failed for ``payload``: tell the protocol that sent it (ARP calls this)."""

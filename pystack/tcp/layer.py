@@ -184,6 +184,24 @@ class TCPLayer(Layer):
         self._context().stats.incr("tcp", "segments_out")
         self._to_ip(data, remote_ip, local_ip)
 
+    def transmit_super(self, session: Any, seg: tcpwire.TcpSegment, gso_size: int) -> None:
+        """Send the super-segment ``seg`` of ``session`` down to IP, its checksum partial,
+        for the link's device to cut into segments of ``gso_size`` text bytes (see
+        `tso_max`)."""
+        remote_ip, local_ip = session.remote_ip, session.local_ip
+        data = tcpwire.emit_partial(seg, local_ip, remote_ip)
+        self._context().stats.incr("tcp", "super_segments_out")
+        self._to_ip(data, remote_ip, local_ip, gso_size=gso_size)
+
+    @property
+    def tso_max(self) -> int:
+        """The largest datagram a super-segment may fill (`transmit` with ``gso_size``):
+        IP's `IPProtocol.tso_max` when the built-in IP is the layer below, else 0."""
+        lower = self.lowerLayers.get("default")
+        if lower is None or lower is not self._context().layers.get("IP"):
+            return 0
+        return int(getattr(lower, "tso_max", 0))
+
     def transmit_bytes(self, session: Any, data: bytes, **ip: Any) -> None:
         """Send an already encoded TCP segment of ``session`` down to IP; ``ip`` may set
         the header's ``src``, ``dst``, ``ttl``, ``tos`` and ``ident`` (a scapy hook's), and

@@ -519,11 +519,15 @@ class TCPSession(ListenerMixin, InputMixin, OutputMixin, StateMachine, machine="
 
         return to_scapy_tcp(self, segment, meta)
 
-    def emit_segment(self, seg: tcpwire.TcpSegment) -> None:
-        """Send a segment of this connection through `on_segment_out` to the host."""
+    def emit_segment(self, seg: tcpwire.TcpSegment, gso_size: int = 0) -> None:
+        """Send a segment of this connection through `on_segment_out` to the host; with
+        ``gso_size``, a super-segment the link's device cuts (see `tso_max`)."""
         out = self.on_segment_out(seg)
         if out is seg or type(out) is tcpwire.TcpSegment:
-            self.host.transmit(self, out)
+            if gso_size and len(out.payload) > gso_size:
+                self.host.transmit_super(self, out, gso_size)  # type: ignore[attr-defined]
+            else:
+                self.host.transmit(self, out)
         elif out is not None:
             from pystack.tcp.scapy_view import tcp_bytes_of
 

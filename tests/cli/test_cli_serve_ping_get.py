@@ -25,6 +25,7 @@ def test_help_texts() -> None:
     for cmd in ("serve", "ping", "get"):
         out = subprocess.run([*PYSTACK, cmd, "--help"], capture_output=True, text=True)
         assert out.returncode == 0 and "--interface" in out.stdout and "--pcap" in out.stdout
+        assert "--no-offloads" in out.stdout
 
 
 @pytest.mark.root

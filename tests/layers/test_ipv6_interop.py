@@ -167,6 +167,7 @@ def test_pystack_get_fetches_from_a_kernel_ipv6_http_server(tmp_path: Any) -> No
 
 
 @pytest.mark.needs_tool("curl", "curl")
+@pytest.mark.timeout(180)
 def test_curl_6_fetches_from_twist_web_over_the_stack(tmp_path: Any) -> None:
     repo = Path(__file__).resolve().parents[2]
     served = tmp_path / "www"
@@ -182,8 +183,8 @@ def test_curl_6_fetches_from_twist_web_over_the_stack(tmp_path: Any) -> None:
         twist = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         try:
             out = tmp_path / "got.bin"
-            for _ in range(40):  # twist may still be starting
-                result = lab.run(["curl", "-6", "-sS", "--max-time", "30", "-o", str(out),
+            for _ in range(20):  # twist may still be starting
+                result = lab.run(["curl", "-6", "-sS", "--max-time", "10", "-o", str(out),
                                   f"http://[{STACK6}]:8080/blob.bin"],
                                  capture_output=True, text=True, check=False)  # fmt: skip
                 if result.returncode == 0:
