@@ -30,11 +30,13 @@ pytestmark = [pytest.mark.root, pytest.mark.needs_tool("ping", "iputils-ping")]
 KERNEL6, STACK6 = "2001:db8::1", "2001:db8::2"
 
 
-@pytest.fixture(params=["veth", "tap"])
+@pytest.fixture(params=["veth", "tap", "tap-offloads"])
 def lab6(request: pytest.FixtureRequest) -> Iterator[Lab]:
     """A lab whose kernel side also has 2001:db8::1/64 (no duplicate address detection,
-    so the address is usable at once)."""
-    with Lab(mode=request.param) as created:
+    so the address is usable at once). ``tap-offloads``: the TAP with checksum and TCP
+    segmentation offloads, so the kernel hands over partial checksums."""
+    with Lab(mode=request.param.split("-")[0]) as created:
+        created.offloads = request.param.endswith("offloads")  # type: ignore[attr-defined]
         i = created.info
         netns.ip("-n", i.kernel_ns, "addr", "add", f"{KERNEL6}/64", "dev",
                  i.kernel_interface, "nodad")  # fmt: skip
@@ -45,7 +47,12 @@ def lab6(request: pytest.FixtureRequest) -> Iterator[Lab]:
 def stack6(lab6: Lab) -> Iterator[Any]:
     from pystack.stack import PyStack
 
-    created = PyStack(link=lab6.open_link(), ip=lab6.stack_cidr, ip6=f"{STACK6}/64")
+    options: dict[str, Any] = {}
+    if getattr(lab6, "offloads", False):
+        from pystack.links.tap import OFFLOADS
+
+        options = {"vnet_hdr": True, "offload_flags": OFFLOADS}
+    created = PyStack(link=lab6.open_link(**options), ip=lab6.stack_cidr, ip6=f"{STACK6}/64")
     try:
         created.run(doreactor=False)
         yield created
