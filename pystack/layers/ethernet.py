@@ -17,7 +17,7 @@ from pystack.layers.layer import Layer, StackContext, as_bytes
 from pystack.stats import Stats
 from pystack.wire import Malformed
 from pystack.wire import ethernet as eth_wire
-from pystack.wire.ethernet import BROADCAST, ETHERTYPE_ARP, ETHERTYPE_IPV4
+from pystack.wire.ethernet import BROADCAST, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6
 
 MIN_FRAME = 60  # without FCS: 14 bytes of header and 46 of payload at least (IEEE 802.3)
 
@@ -65,7 +65,7 @@ class EthernetProtocol(Layer):
 
     name = "Ether"
     fast = True
-    ETHERTYPES = {ETHERTYPE_IPV4: "IP", ETHERTYPE_ARP: "ARP"}
+    ETHERTYPES = {ETHERTYPE_IPV4: "IP", ETHERTYPE_ARP: "ARP", ETHERTYPE_IPV6: "IPv6"}
 
     def __init__(
         self,
@@ -95,6 +95,9 @@ class EthernetProtocol(Layer):
             )
         )  # fmt: skip
         self.link = link
+        self.multicast_macs: set[str] = set()
+        """The multicast MAC addresses whose frames this station takes (the IPv6 layer
+        joins 33:33:00:00:00:01 and its solicited-node groups, RFC 2464 §7)."""
         self._headers: dict[tuple[str, str | None, int], bytes] = {}
         link.set_receiver(self.packet_received)
 
@@ -111,7 +114,7 @@ class EthernetProtocol(Layer):
             ctx.stats.drop(self.name, EtherDrop.MALFORMED)
             return
         dst = frame.dst
-        if dst != ctx.mac and dst != BROADCAST:
+        if dst != ctx.mac and dst != BROADCAST and dst not in self.multicast_macs:
             ctx.stats.drop(self.name, EtherDrop.NOT_FOR_US)
             return
         kind = self.ETHERTYPES.get(frame.ethertype)

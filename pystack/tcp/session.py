@@ -357,7 +357,7 @@ class TCPSession(ListenerMixin, InputMixin, OutputMixin, StateMachine, machine="
     ) -> tcpwire.TcpSegment:
         # RFC 7323 §3.2: TSecr is zero on a SYN (it echoes nothing yet).
         tsopt = (self.ts_val(), self.ts_recent) if timestamps else None
-        options = syn_options(self.config.mss, tsopt, sack, self.rcv_wscale if wscale else None)
+        options = syn_options(self.local_mss, tsopt, sack, self.rcv_wscale if wscale else None)
         options += self.extra_syn_options(seg.flags)
         return tcpwire.TcpSegment(
             seg.src_port, seg.dst_port, seg.seq, seg.ack, seg.flags, seg.window, b"", options,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from pystack.tcp.buffers import RecvBuffer, SendBuffer
-from pystack.tcp.config import TcpConfig, TcpDrop
+from pystack.tcp.config import IPV6_EXTRA, TcpConfig, TcpDrop
 from pystack.tcp.rtt import RttEstimator
 from pystack.wire.seqnum import SeqNum
 
@@ -118,3 +118,10 @@ class Tcb:
         def new_cc(self, smss: int) -> CongestionControl: ...
         def on_dupack(self, seg: TcpSegment) -> None: ...
         def sack_update(self, seg: TcpSegment, ack: SeqNum) -> int: ...
+
+    @property
+    def local_mss(self) -> int:
+        """The MSS this end offers and accepts: ``TcpConfig.mss`` is IPv4's, and an IPv6
+        header is 20 bytes longer (RFC 8200 §8.3: MTU minus 60)."""
+        ip = self.remote_ip or self.local_ip
+        return self.config.mss - (IPV6_EXTRA if ":" in ip else 0)
