@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import io
+import ipaddress
 import os
 import socket as _std
 import threading
@@ -234,6 +235,39 @@ def is_ip(host: str) -> bool:
     except OSError:
         return False
     return host.count(".") == 3
+
+
+def is_ip6(host: str) -> bool:
+    try:
+        _std.inet_pton(_std.AF_INET6, host)
+    except (OSError, TypeError, ValueError):
+        return False
+    return True
+
+
+def stack_ip(family: int, host: str) -> str:
+    """The address the stack uses for ``host`` given to a socket of ``family``: an IPv6
+    one in RFC 5952 text, an IPv4-mapped one (``::ffff:198.18.0.1``) as IPv4."""
+    if family != _std.AF_INET6 or not is_ip6(host):
+        return host
+    ip = ipaddress.IPv6Address(host)
+    return str(ip.ipv4_mapped) if ip.ipv4_mapped is not None else str(ip)
+
+
+def socket_address(family: int, host: str, port: int) -> tuple[Any, ...]:
+    """An address as the standard module gives it: (host, port) for AF_INET; (host, port,
+    flowinfo, scope_id) for AF_INET6, an IPv4 peer shown IPv4-mapped (RFC 4291 §2.5.5.2)."""
+    if family != _std.AF_INET6:
+        return (host, port)
+    return (f"::ffff:{host}" if "." in host else host, port, 0, 0)
+
+
+def listen_families(family: int, options: dict[tuple[int, int], Any]) -> frozenset[int]:
+    """The IP versions a socket's wildcard listener takes: IPv4 for AF_INET; for AF_INET6
+    both (Linux's net.ipv6.bindv6only = 0), IPv6 alone with IPV6_V6ONLY (RFC 3493 §5.3)."""
+    if family == _std.AF_INET:
+        return frozenset({4})
+    return frozenset({6} if options.get((_std.IPPROTO_IPV6, _std.IPV6_V6ONLY)) else {4, 6})
 
 
 def session_send(session: Any, data: bytes) -> int:

@@ -6,12 +6,19 @@ address and prefix, its MAC, its gateway, and in shared-address mode the kernel 
 
 - ``tap="tap0"``: a :class:`TapLink` (created if missing); ``ip`` is required; the MAC is
   ``mac`` or a random locally administered one (the kernel side has its own).
-  ``offloads=True`` (TAP only, off by default) opens it with ``IFF_VNET_HDR`` and lets the
-  kernel hand over checksum-partial TCP super-segments of up to 64 KB (TSO4), which the
-  stack takes whole: fewer, larger frames per byte; what the stack sends stays plain.
+  Offloads are on unless ``offloads=False``: the TAP opens with ``IFF_VNET_HDR`` and
+  checksum + TCPv4 segmentation offload, so the kernel hands over checksum-partial TCP
+  super-segments of up to 64 KB, which the stack takes whole, and the stack's TCP sends
+  super-segments of up to 64 KB that the kernel cuts into MSS-sized segments (TSO): fewer,
+  larger frames per byte both ways. A device that refuses offloads gets plain frames (a
+  warning is logged).
 - ``interface="eth1", ip="a.b.c.d/n"``: own address on an existing interface through a
   :class:`PacketSocketLink`, with its own MAC (``mac`` or random) and the interface in
   promiscuous mode for that socket; the kernel ignores traffic for an address it lacks.
+  Offloads are on here too unless ``offloads=False``: the socket asks for
+  ``PACKET_VNET_HDR`` and takes and sends super-segments as a TAP does; where the kernel
+  refuses it, or with ``offloads=False``, the interface's offloads are turned off instead
+  (``ethtool``) and frames stay MTU-sized.
 - ``interface="eth1"`` without ``ip``: shared address: the interface's IPv4 address, MAC
   and default gateway, and a :class:`KernelFilter` that silences the kernel for the ports
   the stack uses.
@@ -123,28 +130,29 @@ def open_link(
     stack_id: str = "0",
     reactor: Any = None,
     rng: random.Random | None = None,
-    offloads: bool = False,
+    offloads: bool | None = None,
 ) -> Attachment:
     """Open the link for an attachment mode (see the module docstring)."""
     if tap is not None and interface is not None:
         raise ValueError("give tap= or interface=, not both")
-    if offloads and tap is None:
-        raise ValueError("offloads=True needs tap=: only a TAP takes receive offloads")
     if tap is not None:
         if ip is None:
             raise ValueError("a TAP attachment needs the stack's own ip='a.b.c.d/prefix'")
         # Validate every argument before a device exists, so misuse creates nothing.
-        return _open_tap(tap, errors.check_cidr(ip), gateway, mac, mtu, reactor, rng, offloads)
+        return _open_tap(tap, errors.check_cidr(ip), gateway, mac, mtu, reactor, rng,
+                         offloads is not False)  # fmt: skip
     role = ""
     if interface is None:
         route = default_route()
         if route is None:
             raise ValueError("no default route: name a device (tap= or interface=)")
         interface, role = route[0], " (the default route's)"
+    vnet_hdr = offloads is not False
     if ip is not None:
-        return _open_own(interface, errors.check_cidr(ip), gateway, mac, mtu, reactor, rng)
+        return _open_own(interface, errors.check_cidr(ip), gateway, mac, mtu, reactor, rng,
+                         vnet_hdr)  # fmt: skip
     try:
-        return _open_shared(interface, gateway, mac, mtu, reactor, stack_id)
+        return _open_shared(interface, gateway, mac, mtu, reactor, stack_id, vnet_hdr)
     except PrivilegeError as exc:  # say which attachment: the link only knows its socket
         what = f"sharing the address of interface {interface!r}{role}"
         raise PrivilegeError(what, SHARED_PRIVILEGE, exc.errno) from None
@@ -152,18 +160,19 @@ def open_link(
 
 def _open_tap(tap: str, ip: str, gateway: str | None, mac: str | None, mtu: int | None,
               reactor: Any, rng: random.Random | None, offloads: bool) -> Attachment:  # fmt: skip
-    from pystack.links.tap import RX_OFFLOADS, TapLink
+    from pystack.links.tap import OFFLOADS, TapLink
 
     link = TapLink(tap, create=True, reactor=reactor, mtu=mtu, vnet_hdr=offloads,
-                   offload_flags=RX_OFFLOADS if offloads else 0)  # fmt: skip
+                   offload_flags=OFFLOADS if offloads else 0)  # fmt: skip
     return Attachment(link, ip, mac or random_mac(rng), gateway, link.mtu, "tap", tap)
 
 
 def _open_own(interface: str, ip: str, gateway: str | None, mac: str | None,
-              mtu: int | None, reactor: Any, rng: random.Random | None) -> Attachment:  # fmt: skip
+              mtu: int | None, reactor: Any, rng: random.Random | None,
+              vnet_hdr: bool) -> Attachment:  # fmt: skip
     from pystack.links.packet_socket import PacketSocketLink
 
-    link = PacketSocketLink(interface, reactor=reactor, mtu=mtu)
+    link = PacketSocketLink(interface, reactor=reactor, mtu=mtu, vnet_hdr=vnet_hdr)
     mac = mac or random_mac(rng)
     if mac != link.mac:
         link.set_promiscuous()
@@ -172,7 +181,7 @@ def _open_own(interface: str, ip: str, gateway: str | None, mac: str | None,
 
 
 def _open_shared(interface: str, gateway: str | None, mac: str | None, mtu: int | None,
-                 reactor: Any, stack_id: str) -> Attachment:  # fmt: skip
+                 reactor: Any, stack_id: str, vnet_hdr: bool) -> Attachment:  # fmt: skip
     from pystack.links.packet_socket import PacketSocketLink
 
     ip = interface_address(interface)
@@ -181,7 +190,7 @@ def _open_shared(interface: str, gateway: str | None, mac: str | None, mtu: int 
         raise ValueError("a shared-address stack uses the interface's MAC; drop mac=")
     # The link first: it is what needs a privilege, and a filter with no rule yet has
     # nothing to undo when it fails.
-    link = PacketSocketLink(interface, reactor=reactor, mtu=mtu)
+    link = PacketSocketLink(interface, reactor=reactor, mtu=mtu, vnet_hdr=vnet_hdr)
     try:
         kernel_filter = KernelFilter(interface, stack_id)
     except BaseException:

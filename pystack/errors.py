@@ -55,6 +55,29 @@ def check_cidr(ip: str) -> str:
     return ip
 
 
+def check_cidr6(ip: str) -> str:
+    """``ip`` when it is a unicast ``"2001:db8::2/64"``, else ValueError saying what is wrong."""
+    message = f"{ip!r} is not a unicast IPv6 address with a prefix (2001:db8::2/64)"
+    if not isinstance(ip, str) or "/" not in ip:
+        raise ValueError(message)
+    try:
+        iface = ipaddress.IPv6Interface(ip)
+    except ValueError:
+        raise ValueError(message) from None
+    if iface.ip.is_multicast or iface.ip.is_unspecified or iface.ip.is_loopback:
+        raise ValueError(message)
+    return ip
+
+
+def check_ip(address: str) -> str:
+    """``address`` when it is a plain IPv4 or IPv6 address, else ValueError."""
+    try:
+        ipaddress.ip_address(address)
+    except ValueError:
+        raise ValueError(f"{address!r} is not an IPv4 or IPv6 address") from None
+    return address
+
+
 def check_address(address: str) -> str:
     """``address`` when it is a plain IPv4 address (``"a.b.c.d"``), else ValueError."""
     try:

@@ -13,9 +13,11 @@ way the standard module's do::
         s.sendall(b"GET / HTTP/1.0\\r\\n\\r\\n")
         reply = s.recv(4096)
 
-TCP (``SOCK_STREAM``) and UDP (``SOCK_DGRAM``) over IPv4. Timeouts follow the standard
-semantics: blocking (``None``), non-blocking (``0.0``: ``BlockingIOError``) or a timeout
-(``TimeoutError``). Errors are the standard ``OSError`` subclasses with the standard errno.
+TCP (``SOCK_STREAM``) and UDP (``SOCK_DGRAM``) over IPv4 (``AF_INET``) and IPv6
+(``AF_INET6``: dual-stack unless ``IPV6_V6ONLY``, IPv4 peers shown IPv4-mapped).
+Timeouts follow the standard semantics: blocking (``None``), non-blocking (``0.0``:
+``BlockingIOError``) or a timeout (``TimeoutError``). Errors are the standard ``OSError``
+subclasses with the standard errno.
 Names resolve through the stack's DNS resolver (:mod:`pystack.dns.resolver`).
 ``fileno()`` is an eventfd that select/selectors see readable when ``recv``/``accept`` would
 not block (it always looks writable). Anything not supported raises ``OSError`` naming it.
@@ -40,8 +42,12 @@ from pystack._socket_state import SocketIO as _SocketIO
 from pystack._socket_state import Stream as _Stream
 from pystack._socket_state import close_error as _close_error
 from pystack._socket_state import is_ip as _is_ip
+from pystack._socket_state import is_ip6 as _is_ip6
+from pystack._socket_state import listen_families as _listen_families
 from pystack._socket_state import raise_if_closed as _raise_if_closed
 from pystack._socket_state import session_send as _session_send
+from pystack._socket_state import socket_address as _socket_address
+from pystack._socket_state import stack_ip as _stack_ip
 from pystack._socket_state import udp_app as _udp_app
 from pystack._socket_state import unqueue as _unqueue
 from pystack._socket_state import unsupported as _unsupported
@@ -50,6 +56,9 @@ from pystack.tcp.states import TCP, S
 
 # The standard names users expect from the socket module.
 AF_INET = _std.AF_INET
+AF_INET6 = _std.AF_INET6
+IPPROTO_IPV6 = _std.IPPROTO_IPV6
+IPV6_V6ONLY = _std.IPV6_V6ONLY
 SOCK_STREAM = _std.SOCK_STREAM
 SOCK_DGRAM = _std.SOCK_DGRAM
 IPPROTO_TCP = _std.IPPROTO_TCP
@@ -158,27 +167,33 @@ def _port_number(port: Any, proto: str) -> int:
 
 def getaddrinfo(
     host: Any, port: Any, family: int = 0, type: int = 0, proto: int = 0, flags: int = 0
-) -> list[tuple[int, int, int, str, tuple[str, int]]]:
-    """Like :func:`socket.getaddrinfo`, IPv4 only, names resolved by the stack's resolver."""
-    if family not in (0, AF_INET):
-        raise gaierror(_std.EAI_FAMILY, "ai_family not supported (the stack is IPv4 only)")
+) -> list[tuple[int, int, int, str, tuple[Any, ...]]]:
+    """Like :func:`socket.getaddrinfo`: IPv4 and IPv6 literals; names resolved by the
+    stack's resolver (A records; AAAA with ``family=AF_INET6``)."""
+    if family not in (0, AF_INET, AF_INET6):
+        raise gaierror(_std.EAI_FAMILY, "ai_family not supported")
     kinds = [type] if type else [SOCK_STREAM, SOCK_DGRAM]
+    six = family == AF_INET6
     if host is None:
-        addresses, canonical = ["0.0.0.0" if flags & AI_PASSIVE else "127.0.0.1"], ""
+        passive = ("::" if six else "0.0.0.0") if flags & AI_PASSIVE else None
+        addresses, canonical = [passive or ("::1" if six else "127.0.0.1")], ""
     else:
         name = host.decode() if isinstance(host, bytes) else host
-        if _is_ip(name):
+        if _is_ip(name) or _is_ip6(name):
+            if (_is_ip6(name) and family == AF_INET) or (_is_ip(name) and six):
+                raise gaierror(_std.EAI_ADDRFAMILY, "Address family for hostname not supported")
             addresses, canonical = [name], name
         else:
-            answer = _resolver(_stack()).resolve_blocking(name, "A")
+            answer = _resolver(_stack()).resolve_blocking(name, "AAAA" if six else "A")
             addresses, canonical = [str(v) for v in answer.values], answer.canonical_name
-    out: list[tuple[int, int, int, str, tuple[str, int]]] = []
+    out: list[tuple[int, int, int, str, tuple[Any, ...]]] = []
     for kind in kinds:
         number = _port_number(port, "udp" if kind == SOCK_DGRAM else "tcp")
         protocol = IPPROTO_UDP if kind == SOCK_DGRAM else IPPROTO_TCP
         for i, address in enumerate(addresses):
             name = canonical if (flags & AI_CANONNAME and i == 0) else ""
-            out.append((AF_INET, kind, protocol, name, (address, number)))
+            fam = AF_INET6 if ":" in address else AF_INET
+            out.append((fam, kind, protocol, name, _socket_address(fam, address, number)))
     return out
 
 
@@ -204,8 +219,8 @@ def create_connection(
     """Connect a TCP socket to ``address`` (host names resolved), like the standard one."""
     host, port = address
     last: OSError | None = None
-    for _family, _kind, _proto, _name, sockaddr in getaddrinfo(host, port, type=SOCK_STREAM):
-        sock = socket(AF_INET, SOCK_STREAM)
+    for family, _kind, _proto, _name, sockaddr in getaddrinfo(host, port, type=SOCK_STREAM):
+        sock = socket(family, SOCK_STREAM)
         try:
             if timeout is not _GLOBAL_DEFAULT_TIMEOUT:
                 sock.settimeout(timeout)
@@ -280,8 +295,8 @@ class socket:
         *,
         stack: Any = None,
     ) -> None:
-        if family != AF_INET:
-            raise _unsupported(f"address family {family} (AF_INET only)")
+        if family not in (AF_INET, AF_INET6):
+            raise _unsupported(f"address family {family} (AF_INET and AF_INET6 only)")
         if type not in (SOCK_STREAM, SOCK_DGRAM):
             raise _unsupported(f"socket type {type}")
         if fileno is not None:
@@ -328,7 +343,21 @@ class socket:
         return self._shared
 
     def _my_ip(self) -> str:
+        if self.family == AF_INET6:
+            return str(self._stack.address6 or "::")
         return str(self._stack.address or "0.0.0.0")
+
+    def _any(self) -> str:
+        return "::" if self.family == AF_INET6 else "0.0.0.0"
+
+    def _ip(self, host: str) -> str:
+        """``host`` as the stack's address: a literal as it is (IPv4-mapped as IPv4), a
+        name resolved (AAAA records for AF_INET6)."""
+        if _is_ip(host) or _is_ip6(host):
+            return _stack_ip(self.family, host)
+        if self.family != AF_INET6:
+            return gethostbyname(host)
+        return str(_resolver(self._stack).resolve_blocking(host, "AAAA").values[0])
 
     # -- timeouts
 
@@ -346,18 +375,21 @@ class socket:
 
     # -- addresses
 
-    def bind(self, address: tuple[str, int]) -> None:
-        """Bind to (ip, port): ip "", "0.0.0.0" or the stack's own; port 0 picks one."""
+    def bind(self, address: tuple[Any, ...]) -> None:
+        """Bind to (ip, port): ip "", the wildcard ("0.0.0.0", "::") or the stack's own;
+        port 0 picks one."""
         self._check_open()
-        host, port = address
-        if host not in ("", "0.0.0.0", self._my_ip()):
+        host, port = address[0], address[1]
+        host = _stack_ip(self.family, host) if host else self._any()
+        mine = self._stack.ipv6.is_ours(host) if self.family == AF_INET6 else False
+        if host not in (self._any(), self._my_ip()) and not mine:
             raise OSError(errno.EADDRNOTAVAIL, f"Cannot assign requested address: {host}")
         if self._local is not None:
             raise OSError(errno.EINVAL, "Invalid argument: already bound")
         if self.type == SOCK_DGRAM:
             self._bind_udp(int(port))
         else:
-            self._local = (host or "0.0.0.0", self._call(self._tcp_port, int(port)))
+            self._local = (host, self._call(self._tcp_port, int(port)))
 
     def _tcp_port(self, port: int) -> int:
         tcp = self._stack.tcp
@@ -380,28 +412,27 @@ class socket:
                 shared.app = app
             return int(app.bind(port))
 
-        self._local = ("0.0.0.0", self._call(bind))
+        self._local = (self._any(), self._call(bind))
 
-    def getsockname(self) -> tuple[str, int]:
+    def getsockname(self) -> tuple[Any, ...]:
         self._check_open()
-        if self._local is None:
-            return ("0.0.0.0", 0)
-        host, port = self._local
-        return (self._my_ip() if self._peer and host == "0.0.0.0" else host, port)
+        host, port = self._local or (self._any(), 0)
+        host = self._my_ip() if self._peer and host == self._any() else host
+        return _socket_address(self.family, host, port)
 
-    def getpeername(self) -> tuple[str, int]:
+    def getpeername(self) -> tuple[Any, ...]:
         self._check_open()
         if self._peer is None:
             raise OSError(errno.ENOTCONN, "Transport endpoint is not connected")
-        return self._peer
+        return _socket_address(self.family, *self._peer)
 
     # -- TCP: connecting
 
-    def connect(self, address: tuple[str, int]) -> None:
+    def connect(self, address: tuple[Any, ...]) -> None:
         """Connect (TCP: handshake; UDP: fix the peer). Host names are resolved."""
         self._check_open()
-        host, port = address
-        ip = host if _is_ip(host) else gethostbyname(host)
+        host, port = address[0], address[1]
+        ip = self._ip(host)
         if self.type == SOCK_DGRAM:
             if self._local is None:
                 self._bind_udp(0)
@@ -413,7 +444,7 @@ class socket:
         stream = self._stream
         local_port = self._local[1] if self._local else 0
         session = self._call(self._open, ip, int(port), local_port)
-        self._local = (self._my_ip(), session.local_port)
+        self._local = (session.local_ip, session.local_port)
         with stream.cond:
             try:
                 self._wait(lambda: stream.established or stream.reason is not None, "connect")
@@ -443,7 +474,7 @@ class socket:
         finally:
             tcp.config = saved
 
-    def connect_ex(self, address: tuple[str, int]) -> int:
+    def connect_ex(self, address: tuple[Any, ...]) -> int:
         try:
             self.connect(address)
         except OSError as exc:
@@ -465,12 +496,13 @@ class socket:
         def listen() -> None:
             with self._layer_config() as tcp:  # accepted sessions copy the listener's
                 stream.session = tcp.listen(port, user=stream, backlog=max(int(backlog), 1),
-                                            ip=host)  # fmt: skip
+                                            ip=host, families=_listen_families(
+                                                self.family, self._options))  # fmt: skip
 
         self._call(listen)
         self._listening = True
 
-    def accept(self) -> tuple[socket, tuple[str, int]]:
+    def accept(self) -> tuple[socket, tuple[Any, ...]]:
         """Wait for an established client: (new socket, its address)."""
         self._check_open()
         stream = self._stream
@@ -481,11 +513,12 @@ class socket:
             child = stream.accepted.popleft()
             stream.changed()
         self._call(_unqueue, stream.session, child.session)
-        return self._adopt(child), (child.session.remote_ip, child.session.remote_port)
+        peer = _socket_address(self.family, child.session.remote_ip, child.session.remote_port)
+        return self._adopt(child), peer
 
     def _adopt(self, child: _Stream) -> socket:
         sock = socket.__new__(socket)
-        sock.family, sock.type, sock.proto = AF_INET, SOCK_STREAM, 0
+        sock.family, sock.type, sock.proto = self.family, SOCK_STREAM, 0
         sock._stack, sock._timeout = self._stack, _default["timeout"]
         sock._closed = sock._released = False
         sock._io_refs = 0
@@ -551,7 +584,7 @@ class socket:
         view[: len(data)] = data
         return len(data)
 
-    def recvfrom(self, bufsize: int, flags: int = 0) -> tuple[bytes, tuple[str, int] | None]:
+    def recvfrom(self, bufsize: int, flags: int = 0) -> tuple[bytes, tuple[Any, ...] | None]:
         """One datagram (truncated to ``bufsize``) and its sender; TCP: (recv(), None)."""
         self._check_open()
         if self.type == SOCK_STREAM:
@@ -563,7 +596,7 @@ class socket:
             self._wait(lambda: bool(shared.queue), "recvfrom")
             data, peer = shared.queue.popleft()
             shared.changed()
-        return data[:bufsize], peer
+        return data[:bufsize], _socket_address(self.family, *peer)
 
     def sendto(self, data: Any, *args: Any) -> int:
         """Send one datagram to (host, port)."""
@@ -573,8 +606,7 @@ class socket:
             raise OSError(errno.EISCONN, "sendto on a SOCK_STREAM socket")
         if self._local is None:
             self._bind_udp(0)
-        host, port = address
-        ip = host if _is_ip(host) else gethostbyname(host)
+        ip, port = self._ip(address[0]), address[1]
         payload = bytes(data)
         self._call(self._dgrams.app.sendto, payload, (ip, int(port)))
         return len(payload)
@@ -768,5 +800,6 @@ _OPTIONS: dict[tuple[int, int], Any] = {
     (SOL_SOCKET, SO_REUSEADDR): 0,
     (SOL_SOCKET, SO_RCVBUF): RECV_LIMIT,
     (SOL_SOCKET, SO_SNDBUF): 256 * 1024,
+    (IPPROTO_IPV6, IPV6_V6ONLY): 0,
 }
 _BUFFERS = {(SOL_SOCKET, SO_RCVBUF), (SOL_SOCKET, SO_SNDBUF)}

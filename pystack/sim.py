@@ -24,9 +24,10 @@ from twisted.python.failure import Failure
 from pystack.links.memory import MemoryWire
 from pystack.stack import PyStack
 from pystack.wire import ethernet as eth_wire
-from pystack.wire import ipv4
-from pystack.wire.ethernet import ETHERTYPE_IPV4
+from pystack.wire import ipv4, ipv6
+from pystack.wire.ethernet import ETHERTYPE_IPV4, ETHERTYPE_IPV6
 from pystack.wire.ipv4 import Ipv4Packet
+from pystack.wire.ipv6 import Ipv6Packet
 
 
 class SimNet:
@@ -36,6 +37,7 @@ class SimNet:
     arguments; ``pcap_dir`` captures each stack's frames to ``<dir>/<index>.pcap`` (or
     ``pcap_files`` lists a path, or None, per stack); other
     keywords go to every :class:`PyStack` (``observer``, ``overlap_policy``, ``tcp``, ...).
+    With ``ipv6=True`` stack ``i`` also has 2001:db8::``i + 1``/64.
     """
 
     def __init__(
@@ -51,6 +53,7 @@ class SimNet:
         pcap_dir: str | None = None,
         pcap_files: list[str | None] | None = None,
         clock: Clock | None = None,
+        ipv6: bool = False,
         **stack_options: Any,
     ) -> None:
         if not 1 <= n <= 250:
@@ -65,6 +68,8 @@ class SimNet:
                 pcap = pcap_files[i]
             rng = random.Random(seed * 1000 + i)
             ip = f"198.18.0.{i + 1}/24"
+            if ipv6:
+                stack_options["ip6"] = f"2001:db8::{i + 1:x}/64"
             stack = PyStack(link=self.wire.attach(), ip=ip, clock=self.clock, rng=rng,
                             pcap=pcap, **stack_options)  # fmt: skip
             self.stacks.append(stack)
@@ -116,12 +121,19 @@ class SimNet:
         return result
 
     def connect_tcp(
-        self, port: int, *, client: int = 0, server: int = 1, max_time: float = 10.0
+        self,
+        port: int,
+        *,
+        client: int = 0,
+        server: int = 1,
+        max_time: float = 10.0,
+        far_address: str | None = None,
     ) -> tuple[Any, Any]:
         """A TCP connection from stack ``client`` to a new listener on stack ``server``'s
         ``port``: ``(client application, accepted application)``, both plain
         ``TCPApplication``s. Raises :class:`TimeoutError` if it is not established within
-        ``max_time`` simulated seconds."""
+        ``max_time`` simulated seconds. ``far_address`` is the server's address to connect
+        to (default: its IPv4 one)."""
         from pystack.apps.tcp_application import TCPApplication
 
         near, far = self.stacks[client], self.stacks[server]
@@ -132,7 +144,9 @@ class SimNet:
         near.register_tcp_application(connecting)
         connected: list[bool] = []
         accepted: list[Any] = []
-        connecting.connect_deferred(str(far.address), port).addCallback(connected.append)
+        connecting.connect_deferred(str(far_address or far.address), port).addCallback(
+            connected.append
+        )
         listening.accept_deferred().addCallback(accepted.append)
         if not self.run_until(lambda: connected and accepted, max_time) or connected != [True]:
             raise TimeoutError(f"no TCP connection to port {port} within {max_time} s")
@@ -168,8 +182,20 @@ class WireTap:
         """The IPv4 datagrams seen so far."""
         return [ipv4.parse(f.payload) for f in self.frames if f.ethertype == ETHERTYPE_IPV4]
 
-    def inject(self, pkt: Ipv4Packet | bytes, dst_mac: str | None = None) -> None:
-        """Deliver ``pkt`` (a repr or raw bytes) to stack ``a`` now."""
-        data = pkt if isinstance(pkt, bytes) else ipv4.emit(pkt)
-        frame = eth_wire.EthernetFrame(dst_mac or self.net.a.mac, self.mac, ETHERTYPE_IPV4, data)
+    def ip6(self) -> list[Ipv6Packet]:
+        """The IPv6 datagrams seen so far."""
+        return [ipv6.parse(f.payload) for f in self.frames if f.ethertype == ETHERTYPE_IPV6]
+
+    def inject(
+        self, pkt: Ipv4Packet | Ipv6Packet | bytes, dst_mac: str | None = None,
+        ethertype: int | None = None,
+    ) -> None:  # fmt: skip
+        """Deliver ``pkt`` (a repr, or raw bytes: IPv4 unless ``ethertype`` says) to stack
+        ``a`` now."""
+        if isinstance(pkt, Ipv6Packet):
+            data, ethertype = ipv6.emit(pkt), ETHERTYPE_IPV6
+        else:
+            data = pkt if isinstance(pkt, bytes) else ipv4.emit(pkt)
+            ethertype = ethertype or ETHERTYPE_IPV4
+        frame = eth_wire.EthernetFrame(dst_mac or self.net.a.mac, self.mac, ethertype, data)
         self.net.a.ethernet.packet_received(eth_wire.emit(frame))

@@ -33,7 +33,9 @@ from pystack import errors
 from pystack.layers.arp import ARPProtocol
 from pystack.layers.ethernet import EthernetProtocol
 from pystack.layers.icmp import ICMPProtocol
+from pystack.layers.icmpv6 import ICMPv6Protocol
 from pystack.layers.ip import IPProtocol
+from pystack.layers.ipv6 import IPv6Protocol
 from pystack.layers.udp import UDPProtocol
 from pystack.links.pcap import PcapCapture
 from pystack.stats import Stats
@@ -62,9 +64,16 @@ IP_OPTIONS = {
     "reassembly_memory": "reassembly_memory",
 }
 ICMP_OPTIONS = {"echo_server": "echo_server", "icmp_rate_limit": "rate_limit"}
+IPV6_OPTIONS = {
+    "hop_limit": "hop_limit",
+    "ndp_retrans_timer": "retrans_timer",
+    "ndp_reachable_time": "base_reachable_time",
+    "ndp_cache_size": "max_entries",
+    "ndp_max_pending": "max_pending",
+}
 
 
-KNOWN_OPTIONS = {*ARP_OPTIONS, *IP_OPTIONS, *ICMP_OPTIONS, "dns_servers"}
+KNOWN_OPTIONS = {*ARP_OPTIONS, *IP_OPTIONS, *ICMP_OPTIONS, *IPV6_OPTIONS, "dns_servers"}
 
 
 def _pick(options: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
@@ -109,7 +118,9 @@ class PyStack(metaclass=_DefaultStackType):
     (``ValueError``); a missing privilege raises :class:`pystack.errors.PrivilegeError`.
     ``link`` is any :class:`pystack.links.Link` (a ``MemoryWire`` port, a capture, ...);
     ``tap=`` / ``interface=`` open a real device through :func:`pystack.attach.open_link`;
-    ``offloads=True`` (TAP only) lets the kernel hand the stack TCP super-segments.
+    On a device (a TAP, an interface), offloads are on unless ``offloads=False``: the
+    kernel hands the stack TCP super-segments and cuts the stack's own (see
+    :mod:`pystack.attach`).
     ``ip`` is ``"a.b.c.d/prefix"``; ``mac`` defaults to the link's own, else a random
     locally administered one drawn from ``rng``; ``clock`` defaults to the global reactor.
     ``pcap=`` a path captures every frame; ``observer(machine, old, trigger, new)`` sees
@@ -123,6 +134,10 @@ class PyStack(metaclass=_DefaultStackType):
     :mod:`pystack.layers.ip_reassembly`), ``reassembly_memory`` (1 MiB), ``echo_server``,
     ``icmp_rate_limit`` (an :class:`~pystack.layers.icmp.IcmpRateLimit`; Linux's defaults),
     ``dns_servers`` (the resolver's servers, default /etc/resolv.conf; see :attr:`dns`).
+    ``ip6`` adds an IPv6 address (``"2001:db8::2/64"``, or a list of them) beside the
+    link-local one every stack derives from its MAC; IPv6 options: ``hop_limit`` (64),
+    ``ndp_retrans_timer`` (1 s), ``ndp_reachable_time`` (30 s), ``ndp_cache_size`` (256),
+    ``ndp_max_pending`` (16).
     ``personality`` (``"linux"``, ``"windows"``, ``"freebsd"`` or a
     :class:`~pystack.personality.Personality`) makes the stack look like that OS to
     fingerprinting tools (see :mod:`pystack.personality`).
@@ -144,11 +159,13 @@ class PyStack(metaclass=_DefaultStackType):
         pcap: str | None = None,
         observer: Callable[[Any, str, str, str], None] | None = None,
         trace: Any = None,
-        offloads: bool = False,
+        offloads: bool | None = None,
         personality: Any = None,
+        ip6: str | list[str] | None = None,
         **options: Any,
     ) -> None:
         _check_arguments(link is None, ip, mac, gateway, mtu, options)
+        self._ip6 = [errors.check_cidr6(c) for c in ([ip6] if isinstance(ip6, str) else ip6 or [])]
         self.personality: Any = None
         if personality is not None:  # checked before a device opens
             from pystack.personality import resolve, tcp_config
@@ -167,7 +184,7 @@ class PyStack(metaclass=_DefaultStackType):
             attached = self._attach(tap, interface, ip, mac, gateway, mtu, offloads)
             link, ip, mac, gateway, mtu = attached
         elif offloads:
-            raise ValueError("offloads=True needs tap=: only a TAP takes receive offloads")
+            raise ValueError("offloads=True needs a device (tap= or interface=), not link=")
         try:
             self._assemble(link, ip, mac, gateway, mtu, pcap, observer, tcp, options)
             if self.personality is not None:
@@ -198,6 +215,8 @@ class PyStack(metaclass=_DefaultStackType):
         self._dns: Any = None
         self._dns_lock = threading.Lock()
         self.options = self._build_layers(options)  # what remains is for the TCP layer
+        for cidr in self._ip6:
+            self.ipv6.add_address(cidr)
         self.tcp: Any = None
         self._attach_tcp(tcp)
         # Shared-address mode: TCP and UDP block the kernel's answers for their ports.
@@ -220,11 +239,20 @@ class PyStack(metaclass=_DefaultStackType):
         self.ethernet.register_layer(self.ip)
         self.ip.register_layer(self.icmp)
         self.ip.register_layer(self.udp)
+        # IPv6 beside IPv4 (RFC 8200): its own ICMPv6, the same UDP and TCP above both.
+        # Sharing the host's MAC, the stack's EUI-64 link-local address would be the
+        # kernel's own: such a stack has only the IPv6 addresses it is given.
+        shared = getattr(self.attachment, "mode", None) == "shared"
+        self.ipv6 = IPv6Protocol(link_local=not shared, **_pick(options, IPV6_OPTIONS))
+        self.icmpv6 = ICMPv6Protocol()
+        self.ethernet.register_layer(self.ipv6)
+        self.ipv6.register_layer(self.icmpv6)
+        self.ipv6.register_upper_layer("UDP", self.udp)
         return options
 
     def _attach(
         self, tap: str | None, interface: str | None, ip: str | None, mac: str | None,
-        gateway: str | None, mtu: int | None, offloads: bool,
+        gateway: str | None, mtu: int | None, offloads: bool | None,
     ) -> tuple[Any, ...]:  # fmt: skip
         from pystack.attach import open_link
 
@@ -244,6 +272,7 @@ class PyStack(metaclass=_DefaultStackType):
             return
         self.tcp = TCPLayer(config)
         self.ip.register_layer(self.tcp)
+        self.ipv6.register_upper_layer("TCP", self.tcp)
 
     def register_tcp_application(self, app: Any) -> None:
         """Attach a TCPApplication (the 2013 PyStack's call); needs the TCP layer."""
@@ -299,6 +328,11 @@ class PyStack(metaclass=_DefaultStackType):
         return self.ip.address
 
     @property
+    def address6(self) -> str | None:
+        """The stack's first global IPv6 address, else its link-local one."""
+        return self.ipv6.address
+
+    @property
     def mac(self) -> str:
         return self.ethernet.mac
 
@@ -310,6 +344,8 @@ class PyStack(metaclass=_DefaultStackType):
     def ping_deferred(self, ip: str, timeout: float = 1.0, data: bytes = b"") -> Any:
         """A Deferred that fires with the round-trip time in seconds, or fails with
         TimeoutError; works under any clock (the simulated wire's included)."""
+        if ":" in ip:
+            return self.icmpv6.ping(ip, timeout, data)
         return self.icmp.ping(ip, timeout, data)
 
     def ping(self, ip: str, timeout: float = 1.0, data: bytes = b"") -> float:

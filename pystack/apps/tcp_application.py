@@ -42,6 +42,7 @@ takes only what fits and returns the count, as a socket does.
 from __future__ import annotations
 
 import collections
+import socket
 from typing import Any
 
 from twisted.internet import defer
@@ -61,6 +62,15 @@ ConnId = tuple[str, int, str, int]
 def _is_ipv4(host: str) -> bool:
     parts = host.split(".")
     return len(parts) == 4 and all(p.isdigit() and int(p) < 256 for p in parts)
+
+
+def _is_ipv6(host: str) -> bool:
+    """An IPv6 literal (``"2001:db8::1"``): connected to as it is, not resolved."""
+    try:
+        socket.inet_pton(socket.AF_INET6, host)
+    except (OSError, TypeError, ValueError):
+        return False
+    return True
 
 
 def _conn_id(session: TCPSession) -> ConnId:
@@ -213,7 +223,7 @@ class TCPApplication(Layer):
         if self.session is not None and self.session.state != TCP.CLOSED:
             raise RuntimeError(f"already connected or connecting ({self.session.state})")
         layer = self._layer()
-        if _is_ipv4(host):
+        if _is_ipv4(host) or _is_ipv6(host):
             return self._open(host, int(port), timeout)
         if self.stack is None:
             raise ValueError(f"{host!r} is not an IPv4 address (and no stack to resolve it)")

@@ -15,6 +15,7 @@ caller's thread, which may wait for the answer; the seed resolved them too).
 from __future__ import annotations
 
 import errno
+import ipaddress
 from collections import deque
 from typing import Any
 
@@ -53,10 +54,13 @@ class UDPApplication(Layer):
         return udp.clock if udp is not None else None
 
     def _address(self, host: str) -> str:
-        """``host`` as an IPv4 address: names go through ``stack.dns`` (blocking)."""
+        """``host`` as an IP address (an IPv6 literal is kept): names go through
+        ``stack.dns`` (blocking)."""
         parts = host.split(".")
         if len(parts) == 4 and all(p.isdigit() and int(p) < 256 for p in parts):
             return host
+        if ":" in host:
+            return str(ipaddress.IPv6Address(host))
         if self.stack is None:
             raise ValueError(f"{host!r} is not an IPv4 address (and no stack to resolve it)")
         return str(self.stack.dns.nslookup(host))

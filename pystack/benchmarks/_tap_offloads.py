@@ -1,11 +1,11 @@
-"""Kernel -> stack bulk over a TAP with and without receive offloads (a one-off measure).
+"""Kernel -> stack bulk over a TAP with and without offloads (a one-off measure).
 
 ``python -m pystack.benchmarks._tap_offloads [MiB] [runs]`` (root): for each setting, a
 lab namespace (198.18.0.0/15) holds TAP ``psoff0``; the stack attaches to it with
 ``offloads=`` off or on, runs a hashing discard server in this process, and the kernel
 sends ``MiB`` over one TCP connection. Prints MB/s (10^6 bytes), frames received and how
-many were larger than the MTU. Not part of ``pystack bench``, which measures without
-offloads; the tests in tests/links/test_tap_offloads.py reuse the helpers.
+many were larger than the MTU. The tests in tests/links/test_tap_offloads.py and
+tests/links/test_tso_interop.py reuse the helpers.
 """
 
 from __future__ import annotations
@@ -88,6 +88,58 @@ def kernel_sends(lab: Lab, payload: bytes, timeout: float = 60.0) -> None:
         sock.connect((STACK_CIDR.split("/")[0], PORT))
         sock.sendall(payload)
         sock.shutdown(socket.SHUT_WR)
+
+
+def stack_sends(lab: Lab, stack: Any, payload: bytes, timeout: float = 60.0,
+                kernel_ip: str = KERNEL_CIDR.split("/")[0]) -> str:  # fmt: skip
+    """The stack connects to a kernel listener on ``kernel_ip`` (the TAP's kernel side by
+    default), sends ``payload`` as its send buffer takes it, and closes; returns the
+    sha256 of what the kernel read to EOF."""
+    with lab.kernel():
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    with listener:
+        listener.bind((kernel_ip, 0))
+        listener.listen(1)
+        listener.settimeout(timeout)
+        _start_source(stack, payload, listener.getsockname())
+        conn, _ = listener.accept()
+        with conn:
+            conn.settimeout(timeout)
+            digest = hashlib.sha256()
+            while chunk := conn.recv(1 << 20):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _start_source(stack: Any, payload: bytes, address: tuple[str, int]) -> None:
+    """In the reactor thread: a client that refills its send buffer whenever it has room
+    (``tcp_writable``) until ``payload`` is queued, then closes."""
+    view = memoryview(payload)
+
+    class Source(TCPApplication):
+        sent = 0
+
+        def connection_made(self) -> None:
+            self.produce()
+
+        def tcp_writable(self, session: Any) -> None:
+            super().tcp_writable(session)
+            self.produce()
+
+        def produce(self) -> None:
+            while self.sent < len(view):
+                taken = self.send(bytes(view[self.sent : self.sent + (1 << 18)]))
+                self.sent += taken
+                if not taken:
+                    return
+            self.close()
+
+    def start() -> None:
+        app = Source()
+        stack.register_tcp_application(app)
+        app.connect_deferred(*address)
+
+    blocking_call(start)
 
 
 def one_run(lab: Lab, link: Any, sink: Sink, payload: bytes) -> tuple[float, int, int]:

@@ -129,6 +129,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="M[,M...]",
         help=f"which of {','.join(METRICS)} to measure (all)",
     )
+    parser.add_argument(
+        "--offloads",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="the stack path's TAP with checksum and segmentation offloads both ways "
+        "(the default), or plain frames",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of the table")
     add_machine_arguments(parser, json=False)
     parser.add_argument(
@@ -331,7 +338,8 @@ def title_line(summary: dict[str, Any]) -> str:
     return (
         f"pystack bench net, {summary['date']}: medians of {p['runs']} runs, "
         f"{m['cpus']} CPUs ({m['cpu_model'] or 'unknown'}), Linux {m['kernel']}, "
-        f"Python {m['python']}, MTU 1500, MB = 10^6 bytes"
+        f"Python {m['python']}, MTU 1500, stack TAP offloads "
+        f"{'on' if p.get('offloads', True) else 'off'}, MB = 10^6 bytes"
     )
 
 
@@ -441,6 +449,8 @@ class Bench:
         """The endpoint's side of a workload: a kernel socket, or the stack."""
         if setup.stack_tap:
             prefix: tuple[str, ...] = ("--tap", setup.stack_tap, "--ip", f"{setup.server_addr}/24")
+            if not getattr(self.args, "offloads", True):
+                prefix += ("--no-offloads",)
             if getattr(self.args, "profile", None):
                 self.profiles += 1
                 name = f"stack-{self.profiles:02d}-{role}.prof"
@@ -650,6 +660,7 @@ def run(args: argparse.Namespace) -> int:
         "connections": args.connections,
         "paths": list(args.paths),
         "metrics": list(args.metrics),
+        "offloads": args.offloads,
     }
     for name in sweep_stale():
         progress(f"removed namespace {name} left by a benchmark that was killed")

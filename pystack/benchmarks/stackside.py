@@ -199,7 +199,7 @@ def holder_app(base: Any) -> Any:
 def start_stack(args: argparse.Namespace) -> tuple[Any, Any]:
     """Build the stack on the TAP device and run its reactor in a background thread."""
     stack_cls, app_cls = load_stack_api()
-    stack = stack_cls(tap=args.tap, ip=args.ip, mac=args.mac, mtu=args.mtu)
+    stack = stack_cls(tap=args.tap, ip=args.ip, mac=args.mac, mtu=args.mtu, offloads=args.offloads)
     stack.run(doreactor=False)
     return stack, app_cls
 
@@ -320,6 +320,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--ip", required=True, help="the stack's address, a.b.c.d/prefix")
     parser.add_argument("--mac", default="02:00:00:b5:00:02")
     parser.add_argument("--mtu", type=int, default=1500)
+    parser.add_argument(
+        "--offloads",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="open the TAP with checksum and segmentation offloads (the default)",
+    )
     parser.add_argument("--addr", default="", help="source: the kernel sink's address")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--bytes", type=int, default=0, help="source: bytes to send")

@@ -66,13 +66,15 @@ port = _argument_type(errors.check_port, _int, "port")
 mtu = _argument_type(errors.check_mtu, _int, "mtu")
 cidr = _argument_type(errors.check_cidr, str, "cidr")
 ipv4 = _argument_type(errors.check_address, str, "ipv4")
+cidr6 = _argument_type(errors.check_cidr6, str, "cidr6")
+ip_any = _argument_type(errors.check_ip, str, "ip")
 mac = _argument_type(errors.check_mac, str, "mac")
 positive = _argument_type(_positive, float, "positive")
 positive_int = _argument_type(_positive_int, _int, "positive_int")
 
 
 def add_options(parser: argparse.ArgumentParser) -> None:
-    """--tap/--interface, --ip, --gateway, --mac, --mtu and --pcap."""
+    """--tap/--interface, --ip, --ip6, --gateway, --mac, --mtu, --pcap and --offloads."""
     where = parser.add_argument_group("attachment (default: the default-route interface)")
     dev = where.add_mutually_exclusive_group()
     dev.add_argument("--tap", metavar="NAME", help="own TAP device NAME (created if missing)")
@@ -84,10 +86,23 @@ def add_options(parser: argparse.ArgumentParser) -> None:
         help="the stack's own address; without it on an interface, the stack "
         "shares the kernel's address (a netfilter rule silences the kernel)",
     )
+    where.add_argument(
+        "--ip6",
+        metavar="ADDR/N",
+        type=cidr6,
+        help="an IPv6 address for the stack (e.g. 2001:db8::2/64), beside its link-local one",
+    )
     where.add_argument("--gateway", metavar="A.B.C.D", type=ipv4, help="default gateway")
     where.add_argument("--mac", metavar="MAC", type=mac, help="the stack's MAC (default: random)")
     where.add_argument("--mtu", type=mtu, help="MTU, 68-65535 (default: the device's)")
     where.add_argument("--pcap", metavar="FILE", help="write every frame to FILE (pcap)")
+    where.add_argument(
+        "--offloads",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="checksum and TCP segmentation offloads, frames of up to 64 KB both ways "
+        "(default: on where the device allows; --no-offloads: plain frames)",
+    )
 
 
 class _PersonalityAction(argparse.Action):
@@ -131,6 +146,11 @@ def make_stack(args: argparse.Namespace) -> Any:
         "mac": args.mac,
         "mtu": args.mtu,
     }
+    if getattr(args, "ip6", None):
+        options["ip6"] = args.ip6
+    offloads = getattr(args, "offloads", None)
+    if offloads is not None:
+        options["offloads"] = offloads
     persona = getattr(args, "personality", None)
     if persona is not None:
         options["personality"] = persona

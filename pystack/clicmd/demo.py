@@ -66,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
     tcp = TcpConfig(compact_time_wait=False)
     # Both stacks' transitions go to one log beside A's capture: the ladder's boxes.
     log = TransitionLog(trace_path_for(args.pcap))
-    net = SimNet(2, seed=args.seed, delay=0.0005, pcap_files=[args.pcap], tcp=tcp, trace=log)
+    net = SimNet(2, seed=args.seed, delay=0.0005, pcap_files=[args.pcap], tcp=tcp, trace=log,
+                 ipv6=True)  # fmt: skip
     if not args.quiet:
         for who, stack in zip("AB", net.stacks, strict=True):
             stack.set_observer(_observer(net, who, say))
@@ -79,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
     say(f"ping {b.address}: rtt {rtt * 1000:.3f} ms (ARP cached)")
     _udp_section(net, say)
     tcp_section(net, say)
+    _ipv6_section(net, say)
     net.close()
     frames = a.stats.get("Ether", "frames_sent") + a.stats.get("Ether", "frames_received")
     say(f"\nwrote {args.pcap} ({frames} frames seen by A): tcpdump -nr {args.pcap}")
@@ -98,6 +100,13 @@ def _ladder(pcap: str, log: str, say: Say) -> None:
     svg, html = targets
     say(f"\nwrote the run as a ladder: {svg} and {html} (open it in a browser)")
     say(f"(from {pcap} and the transition log {log}: pystack trace {pcap} draws it again)")
+
+
+def _ipv6_section(net: SimNet, say: Say) -> None:
+    a, b = net.a, net.b
+    say(f"\n== ping B over IPv6 from A ({a.address6} -> {b.address6}: neighbour discovery first)")
+    rtt = net.wait(a.ping_deferred(b.address6 or "", timeout=2))
+    say(f"ping {b.address6}: rtt {rtt * 1000:.3f} ms (NS/NA and echo)")
 
 
 def _udp_section(net: SimNet, say: Say) -> None:

@@ -57,14 +57,21 @@ def fastopen_cookie(text: str) -> bytes:
 
 
 def http_url(text: str) -> SplitResult:
-    """The argparse type of the URL: ``http://`` an IPv4 address, an optional port in
-    1-65535, a path; checked before the stack exists."""
-    url = urlsplit(text)
+    """The argparse type of the URL: ``http://`` an IPv4 address or an IPv6 one in
+    brackets (``http://[2001:db8::1]/``, RFC 3986 §3.2.2), an optional port in 1-65535, a
+    path; checked before the stack exists."""
+    try:
+        url = urlsplit(text)
+    except ValueError:  # a bracketed host that is not an IPv6 address
+        raise argparse.ArgumentTypeError(f"{text} is not an http://HOST[:PORT]/PATH URL") from None
     if url.scheme != "http" or not url.hostname:
         raise argparse.ArgumentTypeError(f"{text} is not an http://HOST[:PORT]/PATH URL")
-    _, colon, port = url.netloc.rpartition(":")
+    check, (_, colon, port) = errors.check_address, url.netloc.rpartition(":")
+    if ":" in url.hostname:
+        after = url.netloc.rpartition("]")[2]
+        check, colon, port = errors.check_ip, after[:1], after[1:]
     try:
-        errors.check_address(url.hostname)
+        check(url.hostname)
         if colon and port:
             errors.check_port(int(port) if port.isdigit() else port)
     except ValueError as exc:

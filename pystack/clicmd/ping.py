@@ -1,4 +1,4 @@
-"""``pystack ping HOST``: ICMP echo from the stack."""
+"""``pystack ping HOST``: ICMP (or ICMPv6, for an IPv6 HOST) echo from the stack."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="send ICMP echo requests from the stack",
         description="Ping HOST from the stack and print each round-trip time, like ping(8).",
     )
-    parser.add_argument("host", type=_attach.ipv4, help="IPv4 address to ping")
+    parser.add_argument("host", type=_attach.ip_any, help="IPv4 or IPv6 address to ping")
     parser.add_argument(
         "--count", "-c", type=_attach.positive_int, default=4, help="requests (default 4)"
     )

@@ -20,6 +20,8 @@ class EvasiveSession(TCPSession):
     """
 
     evasion: Evasion | None = None
+    # The policy cuts and reorders segments itself: it must see each one the wire carries.
+    segmentation_offload = False
 
     def on_segment_out(self, segment: tcpwire.TcpSegment) -> Any:
         out = super().on_segment_out(segment)

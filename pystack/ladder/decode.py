@@ -12,11 +12,12 @@ import struct
 from collections.abc import Iterable
 
 from pystack.ladder.model import Frame
-from pystack.wire import Malformed, arp, ethernet, icmp, ipv4, udp
+from pystack.wire import Malformed, arp, ethernet, icmp, icmpv6, ipv4, ipv6, ndp, udp
 from pystack.wire import tcp as tcpwire
 from pystack.wire.ethernet import EthernetFrame
 from pystack.wire.icmp import IcmpMessage
 from pystack.wire.ipv4 import Ipv4Packet
+from pystack.wire.ipv6 import Ipv6Packet
 from pystack.wire.tcp import TcpSegment
 from pystack.wire.tcp_options import Mss, Sack, SackPermitted, Timestamp, WindowScale
 from pystack.wire.udp import UdpDatagram
@@ -29,6 +30,10 @@ _FLAG_NAMES = (
 _ICMP_TYPES = {
     0: "echo reply", 3: "destination unreachable", 4: "source quench", 5: "redirect",
     8: "echo request", 11: "time exceeded", 12: "parameter problem",
+}  # fmt: skip
+_ICMPV6_TYPES = {
+    1: "destination unreachable", 2: "packet too big", 3: "time exceeded",
+    4: "parameter problem", 128: "echo request", 129: "echo reply",
 }  # fmt: skip
 _UNREACHABLE = {0: "net", 1: "host", 2: "protocol", 3: "port", 4: "fragmentation needed"}
 _PROTOCOLS = {ipv4.PROTO_ICMP: "ICMP", ipv4.PROTO_TCP: "TCP", ipv4.PROTO_UDP: "UDP"}
@@ -49,6 +54,7 @@ class Decoder:
         self.isn: dict[_Direction, int] = {}
         self.wscale: dict[_Direction, int | None] = {}
         self.macs: dict[str, str] = {}
+        self.lanes6: dict[str, str] = {}  # IPv6 address -> its host's lane
 
     def ethernet(self, time: float, data: bytes) -> Frame:
         """One Ethernet frame."""
@@ -60,6 +66,8 @@ class Decoder:
             return self.arp(time, frame)
         if frame.ethertype == ethernet.ETHERTYPE_IPV4:
             return self.ipv4(time, frame.payload, frame.src)
+        if frame.ethertype == ethernet.ETHERTYPE_IPV6:
+            return self.ipv6(time, frame)
         line = f"ethertype {frame.ethertype:#06x}, {len(frame.payload)} bytes"
         return Frame(time, frame.src, frame.dst, (line,), broadcast=frame.dst == ethernet.BROADCAST)
 
@@ -100,6 +108,80 @@ class Decoder:
             return Frame(time, pkt.src, pkt.dst, (f"malformed {name} ({exc})",), name.lower())
         line = f"IPv4 protocol {pkt.proto}, {len(pkt.payload)} bytes"
         return Frame(time, pkt.src, pkt.dst, (line,), "ip")
+
+    def ipv6(self, time: float, frame: EthernetFrame) -> Frame:
+        """One IPv6 datagram, on the lane of its host's IPv4 address when the frame's MAC
+        is known (else its own); a multicast one (a solicitation) drawn dashed."""
+        multicast = frame.dst.startswith("33:33:")
+        try:
+            pkt = ipv6.parse(frame.payload)
+        except Malformed as exc:
+            src = self._mac_lane(frame.src) or frame.src
+            return Frame(time, src, "?", (f"malformed IPv6 ({exc})",), "ip", multicast)
+        src = self._lane6(pkt.src, frame.src)
+        dst = self._lane6(pkt.dst, None if multicast else frame.dst)
+        try:
+            kind, lines = self._ipv6_payload(pkt)
+        except Malformed as exc:
+            kind, lines = "ip", (f"malformed IPv6 payload ({exc})",)
+        if multicast:
+            dst = self._solicited_lane(kind, lines, src) or dst
+        try:
+            if kind == "tcp":
+                lines = self.tcp(time, src, dst, tcpwire.parse(pkt.payload)).lines
+            elif kind == "udp":
+                lines = self.udp(time, src, dst, udp.parse(pkt.payload)).lines
+        except Malformed as exc:
+            lines = (f"malformed {kind.upper()} ({exc})",)
+        return Frame(time, src, dst, lines, kind, multicast)
+
+    def _ipv6_payload(self, pkt: Ipv6Packet) -> tuple[str, tuple[str, ...]]:
+        frag = pkt.fragment
+        if pkt.is_fragment and frag is not None:
+            more = ", M" if frag.more else ""
+            return "ip", (f"IPv6 fragment id={frag.ident} off={frag.offset} "
+                          f"len={len(pkt.payload)}{more}",)  # fmt: skip
+        if pkt.proto == ipv6.NH_TCP:
+            return "tcp", ()
+        if pkt.proto == ipv6.NH_UDP:
+            return "udp", ()
+        if pkt.proto != ipv6.NH_ICMPV6:
+            return "ip", (f"IPv6 next header {pkt.proto}, {len(pkt.payload)} bytes",)
+        msg = icmpv6.parse(pkt.payload, pkt.src, pkt.dst)
+        if msg.type in (135, 136):
+            nd = ndp.from_icmpv6(msg)
+            target = getattr(nd, "target", "?")
+            word = "NS who-has" if msg.type == 135 else "NA"
+            return "icmp", (f"{word} {target}",)
+        name = _ICMPV6_TYPES.get(msg.type, f"type {msg.type}")
+        if msg.type in (128, 129):
+            return "icmp", (f"ICMPv6 {name} id={msg.ident} seq={msg.seq} len={len(msg.payload)}",)
+        return "icmp", (f"ICMPv6 {name} (code {msg.code})",)
+
+    def _mac_lane(self, mac: str) -> str | None:
+        """The IPv4 lane of the host that has ``mac``, if the capture showed it."""
+        for ip, known in self.macs.items():
+            if known == mac and ":" not in ip:
+                return ip
+        return None
+
+    def _lane6(self, address: str, mac: str | None) -> str:
+        lane = self.lanes6.get(address)
+        if lane is None and mac is not None:
+            lane = self._mac_lane(mac)
+            if lane is not None:
+                self.lanes6[address] = lane
+        return lane or address
+
+    def _solicited_lane(self, kind: str, lines: tuple[str, ...], src: str) -> str | None:
+        """A solicitation goes to its target's lane: known, or the one other host."""
+        if not lines or not lines[0].startswith("NS who-has "):
+            return None
+        target = lines[0].rsplit(" ", 1)[1]
+        if target in self.lanes6:
+            return self.lanes6[target]
+        others = [ip for ip in self.macs if ":" not in ip and ip != src]
+        return others[0] if len(others) == 1 else None
 
     def _fragment(self, time: float, pkt: Ipv4Packet) -> Frame:
         more = ", MF" if pkt.more_fragments else ""

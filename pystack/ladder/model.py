@@ -82,7 +82,7 @@ def trigger_text(obj: Any, old: str, trigger: str) -> str:
 
 def machine_label(obj: Any) -> str:
     """What a transition's machine is: ``tcp port ...``, ``arp 198.18.0.2``,
-    ``ipv4_reassembly id=7``, ``dns_query example.com``."""
+    ``ndp fe80::2``, ``ipv4_reassembly id=7``, ``dns_query example.com``."""
     name = obj.fsm.spec.name
     if getattr(obj, "local_port", None) is not None:
         return f"{name} {tcp_label(obj)}"
@@ -90,7 +90,8 @@ def machine_label(obj: Any) -> str:
     if question is not None:
         return f"{name} {getattr(question, 'name', question)}"
     key = getattr(obj, "key", None)
-    what = getattr(obj, "ip", None) or (f"id={key[3]}" if isinstance(key, tuple) else "")
+    what = getattr(obj, "ip", None) or getattr(obj, "address", None)
+    what = what or (f"id={key[3]}" if isinstance(key, tuple) else "")
     return f"{name} {what}".rstrip()
 
 

@@ -32,6 +32,7 @@ class ArpDrop(enum.Enum):
     ADDRESS_CONFLICT = "address_conflict"
     UNRESOLVED = "unresolved"
     PENDING_OVERFLOW = "pending_overflow"
+    SUPER_SEGMENT_UNRESOLVED = "super_segment_unresolved"  # TSO before the MAC is known
 
 
 class ArpState:
@@ -175,9 +176,17 @@ class ARPProtocol(Layer):
 
     # -- sending for the Ethernet layer ---------------------------------------------------
 
-    def resolve(self, ip: str, payload: bytes, ethertype: int) -> None:
-        """Send ``payload`` to ``ip``'s MAC now, or queue it until ARP answers."""
+    def resolve(self, ip: str, payload: bytes, ethertype: int, gso_size: int = 0) -> None:
+        """Send ``payload`` to ``ip``'s MAC now, or queue it until ARP answers; a TCP
+        super-segment (``gso_size``) only goes now (see `EthernetProtocol.transmit`)."""
         entry = self.cache.get(ip)
+        if gso_size and (entry is None or entry.state == ArpState.INCOMPLETE):
+            # A queued datagram is sent later as one plain frame, which a super-segment
+            # cannot be; TCP resends its bytes in MSS-sized segments.
+            self.stats.drop(self.name, ArpDrop.SUPER_SEGMENT_UNRESOLVED)
+            if entry is None:
+                self._create(ip).fire("resolve")
+            return
         if entry is None:
             entry = self._create(ip)
             self._enqueue(entry, ethertype, payload)
@@ -186,7 +195,7 @@ class ARPProtocol(Layer):
         if entry.state == ArpState.INCOMPLETE:
             self._enqueue(entry, ethertype, payload)
             return
-        self.transmit(entry.mac or BROADCAST, ethertype, payload)
+        self.transmit(entry.mac or BROADCAST, ethertype, payload, gso_size)
         if entry.state == ArpState.STALE:
             entry.fire("use")
 
@@ -229,8 +238,11 @@ class ARPProtocol(Layer):
         self.stats.incr(self.name, "requests_sent")
         self.transmit(dst_mac, ETHERTYPE_ARP, arp_wire.emit(request))
 
-    def transmit(self, dst: str, ethertype: int, payload: bytes) -> None:
-        self.lowerLayers["default"].transmit(dst, ethertype, payload)
+    def transmit(self, dst: str, ethertype: int, payload: bytes, gso_size: int = 0) -> None:
+        if gso_size:
+            self.lowerLayers["default"].transmit(dst, ethertype, payload, gso_size)
+        else:
+            self.lowerLayers["default"].transmit(dst, ethertype, payload)
 
     def unreachable(self, ethertype: int, payload: bytes) -> None:
         lower = self.lowerLayers["default"]

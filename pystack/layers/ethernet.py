@@ -17,7 +17,7 @@ from pystack.layers.layer import Layer, StackContext, as_bytes
 from pystack.stats import Stats
 from pystack.wire import Malformed
 from pystack.wire import ethernet as eth_wire
-from pystack.wire.ethernet import BROADCAST, ETHERTYPE_ARP, ETHERTYPE_IPV4
+from pystack.wire.ethernet import BROADCAST, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6
 
 MIN_FRAME = 60  # without FCS: 14 bytes of header and 46 of payload at least (IEEE 802.3)
 
@@ -65,7 +65,7 @@ class EthernetProtocol(Layer):
 
     name = "Ether"
     fast = True
-    ETHERTYPES = {ETHERTYPE_IPV4: "IP", ETHERTYPE_ARP: "ARP"}
+    ETHERTYPES = {ETHERTYPE_IPV4: "IP", ETHERTYPE_ARP: "ARP", ETHERTYPE_IPV6: "IPv6"}
 
     def __init__(
         self,
@@ -91,9 +91,13 @@ class EthernetProtocol(Layer):
                 clock=clock, rng=rng, stats=stats if stats is not None else Stats(),
                 ip=address, prefix=prefix, mac=mac, gateway=gateway,
                 mtu=min(mtu, link_mtu) if mtu else link_mtu, interface=_device_name(link),
+                tso_max=getattr(link, "tso_max", 0),
             )
         )  # fmt: skip
         self.link = link
+        self.multicast_macs: set[str] = set()
+        """The multicast MAC addresses whose frames this station takes (the IPv6 layer
+        joins 33:33:00:00:00:01 and its solicited-node groups, RFC 2464 §7)."""
         self._headers: dict[tuple[str, str | None, int], bytes] = {}
         link.set_receiver(self.packet_received)
 
@@ -110,7 +114,7 @@ class EthernetProtocol(Layer):
             ctx.stats.drop(self.name, EtherDrop.MALFORMED)
             return
         dst = frame.dst
-        if dst != ctx.mac and dst != BROADCAST:
+        if dst != ctx.mac and dst != BROADCAST and dst not in self.multicast_macs:
             ctx.stats.drop(self.name, EtherDrop.NOT_FOR_US)
             return
         kind = self.ETHERTYPES.get(frame.ethertype)
@@ -143,8 +147,9 @@ class EthernetProtocol(Layer):
             return
         arp.resolve(header["next_hop"], payload, ethertype)
 
-    def transmit(self, dst: str, ethertype: int, payload: bytes) -> None:
-        """Put one frame on the link, padded to the Ethernet minimum."""
+    def transmit(self, dst: str, ethertype: int, payload: bytes, gso_size: int = 0) -> None:
+        """Put one frame on the link, padded to the Ethernet minimum; with ``gso_size``,
+        a TCP super-segment the link's device cuts (see `SegmentingLink`)."""
         ctx = self._context()
         key = (dst, ctx.mac, ethertype)
         header = self._headers.get(key)
@@ -159,7 +164,10 @@ class EthernetProtocol(Layer):
         if len(frame) < MIN_FRAME:
             frame += bytes(MIN_FRAME - len(frame))
         ctx.stats.incr(self.name, "frames_sent")
-        self.link.send(frame)
+        if gso_size:
+            self.link.send_gso(frame, gso_size)
+        else:
+            self.link.send(frame)
 
     def link_unreachable(self, ethertype: int, payload: bytes) -> None:
         """Resolution failed for ``payload``: tell the protocol that sent it (ARP calls this)."""

@@ -19,7 +19,7 @@ import struct
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from twisted.internet.defer import Deferred
 
@@ -172,8 +172,9 @@ class ICMPProtocol(Layer):
             self.stats.drop(self.name, IcmpDrop.UNKNOWN_TYPE)
             return
         self.stats.incr(self.name, "messages_received")
-        ip = meta.datagram or Ipv4Packet(meta.src, meta.dst, ipv4.PROTO_ICMP, data,
-                                         ttl=meta.ttl, tos=meta.tos)  # fmt: skip
+        ip = cast(Ipv4Packet, meta.datagram) or Ipv4Packet(
+            meta.src, meta.dst, ipv4.PROTO_ICMP, data, ttl=meta.ttl, tos=meta.tos
+        )
         handler(msg, ip, meta)
 
     def _on_rcv_echo_request(self, msg: IcmpMessage, ip: Ipv4Packet, meta: IpMeta) -> None:

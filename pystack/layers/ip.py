@@ -4,6 +4,7 @@ protocol they concern (RFC 1122 §3.2.2)."""
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import functools
 import ipaddress
@@ -16,6 +17,7 @@ from pystack.layers.ip_reassembly import DatagramKey, OverlapPolicy, Reassembler
 from pystack.layers.layer import Layer, as_bytes
 from pystack.wire import Malformed, ipv4
 from pystack.wire import icmp as icmp_wire
+from pystack.wire import tcp as tcp_wire
 from pystack.wire.ethernet import BROADCAST, ETHERTYPE_IPV4
 from pystack.wire.ipv4 import FLAG_DF, FLAG_MF, Ipv4Packet
 from pystack.wire.ipv4_options import copied_options
@@ -49,6 +51,12 @@ def _multicast_mac(ip: str) -> str:
     """RFC 1112 §6.4: 01:00:5e plus the low 23 bits of the group address."""
     low = int(ipaddress.IPv4Address(ip)) & 0x7FFFFF
     return "01:00:5e:" + ":".join(f"{(low >> s) & 0xFF:02x}" for s in (16, 8, 0))
+
+
+def _gso_count(payload: bytes, gso_size: int) -> int:
+    """How many segments a device cuts from the TCP super-segment ``payload``."""
+    text = len(payload) - (payload[12] >> 4) * 4
+    return max(1, -(-text // gso_size))
 
 
 class Route(NamedTuple):
@@ -328,14 +336,21 @@ class IPProtocol(Layer):
         self, payload: bytes, *, dst: str, proto: int, src: str | None = None,
         ttl: int | None = None, tos: int | None = None, df: bool | None = None,
         ident: int | None = None, options: bytes = b"", shaper: DatagramShaper | None = None,
+        gso_size: int = 0,
     ) -> None:  # fmt: skip
         """Send ``payload`` of protocol ``proto`` to ``dst``: the call transports make.
 
         Unset fields take this layer's ``ttl``, ``tos`` and ``df``, our address and the
         next identification; ``options`` are raw bytes (see :mod:`pystack.wire.ipv4_options`).
         The datagram is routed, fragmented if needed and handed to the link (`send_datagram`);
-        ``shaper`` reshapes this datagram instead of the layer's `shaper`.
+        ``shaper`` reshapes this datagram instead of the layer's `shaper`. ``gso_size``
+        makes it a TCP super-segment (at most `tso_max` bytes, its TCP checksum partial)
+        that the link's device cuts into segments of ``gso_size`` payload bytes; each
+        segment takes the next identification, as the device numbers them.
         """
+        if gso_size and ident is None:
+            ident = self.next_ident()
+            self._ident = (ident + _gso_count(payload, gso_size) - 1) & 0xFFFF
         if not src:
             src = self._context().ip
             if src is None:
@@ -348,7 +363,34 @@ class IPProtocol(Layer):
         )  # fmt: skip
         if self.on_datagram_out is not None:
             pkt = self.on_datagram_out(pkt)
-        self.send_datagram(pkt, shaper=shaper)
+        if gso_size:
+            self._send_super(pkt, gso_size)
+        else:
+            self.send_datagram(pkt, shaper=shaper)
+
+    @property
+    def tso_max(self) -> int:
+        """The largest TCP super-segment datagram `send_payload` takes with ``gso_size``:
+        the link's (`StackContext.tso_max`) when this layer hands datagrams to the built-in
+        Ethernet layer and no `shaper` reshapes them, else 0 (plain segments only)."""
+        ctx = self._context()
+        ether = ctx.layers.get("Ether")
+        if self.shaper is not None or ether is None or ether is not self.lowerLayers["default"]:
+            return 0
+        return ctx.tso_max
+
+    def _send_super(self, pkt: Ipv4Packet, gso_size: int) -> None:
+        """Route a TCP super-segment and hand it whole to the link, which has it cut: IP
+        fragmentation would defeat the offload. One addressed to ourselves is delivered as
+        one datagram, its checksum completed (the receive side takes super-segments)."""
+        route = self._route(pkt.dst)
+        ctx = self._context()
+        if route is None or pkt.dst == ctx.ip:
+            payload = tcp_wire.complete_partial(pkt.payload)
+            self.send_datagram(dataclasses.replace(pkt, payload=payload))
+            return
+        ctx.stats.incr(self.name, "datagrams_sent")
+        self._to_link(ipv4.emit(pkt), route, gso_size)
 
     def send_packet(self, packet: Any, **kwargs: Any) -> None:
         """The 2013 PyStack's call, for a user's layer above IP: send ``packet`` with
@@ -403,7 +445,7 @@ class IPProtocol(Layer):
                 self.stats.incr(self.name, "datagrams_sent")
                 self._to_link(ipv4.emit(part), route)
 
-    def _to_link(self, datagram: bytes, route: Route) -> None:
+    def _to_link(self, datagram: bytes, route: Route, gso_size: int = 0) -> None:
         """Hand one datagram to the link along ``route``: to the built-in Ethernet layer
         directly, through ARP when the next hop's MAC is to be resolved (ARP queues it
         meanwhile, RFC 1122 §2.3.2.2); to a user's layer below IP as the 2013 PyStack did,
@@ -412,11 +454,11 @@ class IPProtocol(Layer):
         ether = ctx.layers.get("Ether")
         if ether is not None and ether is self.lowerLayers["default"]:
             if route.mac is not None:
-                ether.transmit(route.mac, ETHERTYPE_IPV4, datagram)
+                ether.transmit(route.mac, ETHERTYPE_IPV4, datagram, gso_size)
                 return
             arp = ctx.layers.get("ARP")
             if arp is not None:
-                arp.resolve(route.next_hop, datagram, ETHERTYPE_IPV4)
+                arp.resolve(route.next_hop, datagram, ETHERTYPE_IPV4, gso_size)
                 return
         self.transfer_packet(datagram, Ether=route.ether_fields())
 

@@ -14,6 +14,7 @@ from typing import Any
 from pystack.wire._fast import fast_init
 from pystack.wire.ethernet import BROADCAST
 from pystack.wire.ipv4 import Ipv4Packet
+from pystack.wire.ipv6 import Ipv6Packet
 
 __all__ = ["IpMeta", "meta_of"]
 
@@ -22,6 +23,10 @@ __all__ = ["IpMeta", "meta_of"]
 @dataclass(frozen=True, slots=True)
 class IpMeta:
     """The IP-level facts of one received datagram, besides its payload.
+
+    One type for both families: for IPv6, ``ttl`` is the Hop Limit and ``tos`` the
+    Traffic Class (the same octet as IPv4's TOS, RFC 2474), and ``datagram`` an
+    ``Ipv6Packet`` (its ``proto`` and ``payload`` are the upper layer's).
 
     For a datagram reassembled from fragments, every field is that datagram's own: the
     addresses, TTL and TOS of its reassembled header (fragment 0's, RFC 791 §3.2) and the
@@ -42,9 +47,14 @@ class IpMeta:
     link: Any = None
     """The link-layer header it came in (an ``EthernetFrame``, or a 2013-style layer's
     dict of fields); None for a datagram the stack sent to itself."""
-    datagram: Ipv4Packet | None = None
+    datagram: Ipv4Packet | Ipv6Packet | None = None
     """The whole datagram as IP delivered it, for what the fields above leave out (IP
     options, the identification) and for quoting it in an ICMP error."""
+
+    @property
+    def version(self) -> int:
+        """4 or 6: the IP version the datagram came in."""
+        return 6 if ":" in self.src else 4
 
     @property
     def link_broadcast(self) -> bool:
@@ -61,6 +71,11 @@ class IpMeta:
 _build: Any = IpMeta._build  # type: ignore[attr-defined]
 
 
-def meta_of(datagram: Ipv4Packet, link: Any = None, interface: str | None = None) -> IpMeta:
+def meta_of(
+    datagram: Ipv4Packet | Ipv6Packet, link: Any = None, interface: str | None = None
+) -> IpMeta:
     """The `IpMeta` of ``datagram`` (received in ``link``'s frame on ``interface``)."""
+    if isinstance(datagram, Ipv6Packet):
+        return _build(datagram.src, datagram.dst, datagram.hop_limit, datagram.traffic_class,
+                      interface, link, datagram)  # fmt: skip
     return _build(datagram.src, datagram.dst, datagram.ttl, datagram.tos, interface, link, datagram)

@@ -161,8 +161,9 @@ class Datagram(StateMachine, machine="ipv4_reassembly"):
             self.fire("last_byte_covered")
 
     def _length_consistent(self, frag: Ipv4Packet, end: int) -> bool:
-        if end + 20 + len(frag.options) > MAX_LEN:
-            return False  # RFC 791 §3.1: a datagram is at most 65535 bytes.
+        if end + self.owner.overhead(frag) > MAX_LEN:
+            # RFC 791 §3.1: a datagram is at most 65535 bytes; RFC 8200 §4.5: the payload.
+            return False
         if not frag.more_fragments:
             if self.total_len is not None and self.total_len != end:
                 return False
@@ -245,6 +246,9 @@ class Datagram(StateMachine, machine="ipv4_reassembly"):
         """Pass the whole datagram up, with the header of fragment 0."""
         assert self.first is not None
         payload = b"".join(d for _, d in self.pieces)
+        if self.owner.rebuild is not None:
+            self.owner.deliver(self.owner.rebuild(self.first, payload))
+            return
         whole = Ipv4Packet(
             self.first.src, self.first.dst, self.first.proto, payload,
             ttl=self.first.ttl, tos=self.first.tos, ident=self.first.ident,
@@ -279,6 +283,10 @@ class Datagram(StateMachine, machine="ipv4_reassembly"):
             self.owner.observer(self, old, trigger, new)
 
 
+def _ipv4_overhead(frag: Any) -> int:
+    return 20 + len(frag.options)
+
+
 class Reassembler:
     """All datagrams being reassembled by one IP layer."""
 
@@ -286,16 +294,24 @@ class Reassembler:
         self,
         clock: Any,
         *,
-        deliver: Callable[[Ipv4Packet], None],
-        time_exceeded: Callable[[Ipv4Packet], None] = lambda first: None,
+        deliver: Callable[[Any], None],
+        time_exceeded: Callable[[Any], None] = lambda first: None,
         count: Callable[[ReassemblyDrop], None] = lambda reason: None,
         policy: OverlapPolicy | str = OverlapPolicy.LINUX,
         timeout: float = 30.0,
         memory_limit: int = 1 << 20,
         max_datagrams: int = 4096,
         observer: Callable[[Datagram, str, str, str], None] | None = None,
+        rebuild: Callable[[Any, bytes], Any] | None = None,
+        overhead: Callable[[Any], int] = _ipv4_overhead,
     ) -> None:
         self.clock = clock
+        # IPv6 reuses this machine (RFC 8200 §4.5): its fragments are views with the same
+        # fields (src, dst, proto, ident, frag_offset, more_fragments, payload); ``rebuild``
+        # makes the whole datagram from fragment 0 and the payload (None: an IPv4 one),
+        # ``overhead`` is what counts against 65535 bytes besides the fragment data.
+        self.rebuild = rebuild
+        self.overhead = overhead
         self.deliver = deliver
         self.time_exceeded = time_exceeded
         self.count = count
@@ -309,8 +325,9 @@ class Reassembler:
         self.buffered = 0
         self.table: OrderedDict[DatagramKey, Datagram] = OrderedDict()
 
-    def add(self, frag: Ipv4Packet) -> None:
-        """Take one fragment (MF set or offset nonzero)."""
+    def add(self, frag: Any) -> None:
+        """Take one fragment (MF set or offset nonzero): an ``Ipv4Packet``, or a view with
+        the same fields (``pystack.layers.ipv6.Ipv6Fragment``)."""
         if frag.more_fragments and len(frag.payload) % 8:
             # RFC 791 §3.2: every fragment but the last carries a multiple of 8 bytes.
             self.count(ReassemblyDrop.FRAGMENT_BAD_LENGTH)

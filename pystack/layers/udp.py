@@ -10,8 +10,10 @@ from pystack.layers.ip_meta import IpMeta, meta_of
 from pystack.layers.layer import Layer, as_bytes, unwrap
 from pystack.wire import Malformed
 from pystack.wire import icmp as icmp_wire
+from pystack.wire import icmpv6 as icmpv6_wire
 from pystack.wire import udp as udp_wire
 from pystack.wire.ipv4 import Ipv4Packet
+from pystack.wire.ipv6 import Ipv6Packet
 from pystack.wire.udp import UdpDatagram
 
 EPHEMERAL = range(49152, 65536)  # RFC 6056 §2.1
@@ -96,11 +98,22 @@ class UDPProtocol(Layer):
                 self.name, UdpDrop.__members__.get(exc.reason.upper(), UdpDrop.MALFORMED)
             )
             return
-        # RFC 1122 §4.1.3.4: MUST silently discard a datagram with a bad checksum; 0 = none.
-        if not udp_wire.checksum_ok(data, meta.src, meta.dst):
+        # RFC 1122 §4.1.3.4: MUST silently discard a datagram with a bad checksum; 0 = none,
+        # except over IPv6, where a zero checksum MUST be discarded (RFC 8200 §8.1).
+        if not udp_wire.checksum_ok(data, meta.src, meta.dst) or (
+            data[6:8] == b"\0\0" and ":" in meta.src
+        ):
             self.stats.drop(self.name, UdpDrop.BAD_CHECKSUM)
             return
         app = self.bindings.get(dgram.dst_port)
+        if app is None and type(meta.datagram) is Ipv6Packet:
+            self.stats.drop(self.name, UdpDrop.NO_PORT)
+            # RFC 4443 §3.1: SHOULD send Destination Unreachable, port unreachable.
+            self.layer("IPv6").send_icmp_error(
+                icmpv6_wire.TYPE_DEST_UNREACHABLE, icmpv6_wire.CODE_PORT_UNREACHABLE,
+                meta.datagram, link=meta.link,
+            )  # fmt: skip
+            return
         ip = meta.datagram or Ipv4Packet(meta.src, meta.dst, udp_wire.PROTO, data,
                                          ttl=meta.ttl, tos=meta.tos)  # fmt: skip
         if app is None:
@@ -134,6 +147,9 @@ class UDPProtocol(Layer):
         ip = dict(kwargs.get("IP") or {})
         if "dport" not in udp or "sport" not in udp or "dst" not in ip:
             raise ValueError('UDP.send_packet needs UDP={"sport", "dport"} and IP={"dst"}')
+        if ":" in ip["dst"]:
+            self._send6(as_bytes(packet), udp, ip)
+            return
         src = ip.get("src") or self._context().ip
         if src is None:
             raise ValueError("this stack has no IP address: give the stack ip='a.b.c.d/n'")
@@ -151,3 +167,13 @@ class UDPProtocol(Layer):
             tos=ip.get("tos"), df=ip.get("df"), ident=ip.get("ident", ip.get("id")),
             options=ip.get("options") or b"",
         )  # fmt: skip
+
+    def _send6(self, payload: bytes, udp: dict[str, Any], ip: dict[str, Any]) -> None:
+        """Send over IPv6, from the IPv6 layer's choice of source (RFC 6724 §5)."""
+        ip6 = self.layer("IPv6")
+        dst = ip["dst"]
+        src = ip.get("src") or ip6.source_for(dst)
+        data = udp_wire.emit(UdpDatagram(udp["sport"], udp["dport"], payload), src, dst)
+        self.stats.incr(self.name, "datagrams_sent")
+        ip6.send_payload(data, dst=dst, proto=udp_wire.PROTO, src=src, ttl=ip.get("ttl"),
+                         tos=ip.get("tos"))  # fmt: skip

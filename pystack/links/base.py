@@ -41,8 +41,31 @@ class Link(Protocol):
         """Release the device or socket; idempotent."""
 
 
+@runtime_checkable
+class SegmentingLink(Link, Protocol):
+    """A link that has its device cut TCP super-segments (TCP segmentation offload).
+
+    ``tso_max`` is the largest IPv4 datagram :meth:`send_gso` takes (0: none, send only
+    plain frames); the stack's TCP reads it to decide whether to build super-segments.
+    Links without the attribute take none."""
+
+    tso_max: int
+
+    def send_gso(self, frame: bytes, gso_size: int) -> None:
+        """Send one IPv4 TCP super-segment whose TCP checksum field holds the pseudo-header
+        sum; the device cuts it into segments of ``gso_size`` payload bytes."""
+
+
 class LinkWrapper:
-    """A link that forwards everything to an inner link; wrappers override parts."""
+    """A link that forwards everything to an inner link; wrappers override parts.
+
+    A wrapper takes no super-segments (``tso_max`` 0) unless it says how it handles them:
+    it would otherwise see one frame where the wire carries many."""
+
+    @property
+    def tso_max(self) -> int:
+        """0: no super-segments through a wrapper that does not say how it handles them."""
+        return 0
 
     def __init__(self, inner: Link) -> None:
         self.inner = inner
@@ -189,17 +212,22 @@ class DescriptorLink:
 
     def send(self, frame: bytes) -> None:
         """Send one frame; a lost frame (``lost_errnos``) is counted in ``send_errors``."""
-        if self.closed:
-            return
+        if not self.closed:
+            self._guarded(self._write, frame)
+
+    def _guarded(self, write: Callable[[bytes], None], data: bytes) -> bool:
+        """``write(data)``; False when the frame is lost (counted in ``send_errors``)."""
         try:
-            self._write(frame)
-            self.frames_out += 1
+            write(data)
         except OSError as exc:
             # A full queue or a device going away loses the frame, as a wire would;
             # TCP retransmits. Anything else is a real fault.
             if exc.errno not in self.lost_errnos:
                 raise
             self.send_errors += 1
+            return False
+        self.frames_out += 1
+        return True
 
     def start(self) -> None:
         """Register with the reactor (in its thread: addReader belongs to it)."""

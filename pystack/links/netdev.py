@@ -89,12 +89,14 @@ def _sum16(data: bytes) -> int:
 
 
 def complete_checksum(frame: bytes) -> bytes:
-    """Fill in the TCP/UDP checksum of an IPv4 frame whose checksum is only partial.
+    """Fill in the TCP/UDP checksum of an IPv4 (or IPv6) frame whose checksum is partial.
 
     A frame the kernel hands over with ``CHECKSUM_PARTIAL`` holds just the pseudo-header
     sum in the checksum field; the stack would drop it as corrupt. Frames that are not
     IPv4 TCP/UDP, fragments, or malformed are returned unchanged (the layers judge them).
     """
+    if frame[12:14] == b"\x86\xdd":
+        return _complete_checksum6(frame)
     if len(frame) < 34 or frame[12:14] != b"\x08\x00":
         return frame
     ihl = (frame[14] & 0x0F) * 4
@@ -114,4 +116,24 @@ def complete_checksum(frame: bytes) -> bytes:
     checksum = checksum_from_sum(total)
     if proto == 17 and checksum == 0:
         checksum = 0xFFFF  # RFC 768: a computed zero is sent as all ones
+    return frame[:field] + checksum.to_bytes(2, "big") + frame[field + 2 :]
+
+
+def _complete_checksum6(frame: bytes) -> bytes:
+    """As `complete_checksum`, for an IPv6 frame whose TCP or UDP header follows the fixed
+    header (the IPv6 pseudo-header, RFC 8200 §8.1); any other is returned unchanged."""
+    if len(frame) < 54:
+        return frame
+    proto = frame[20]
+    offset = {6: 16, 17: 6}.get(proto)
+    length = int.from_bytes(frame[18:20], "big")
+    start, end = 54, 54 + length
+    if offset is None or end > len(frame) or length < offset + 2:
+        return frame
+    field = start + offset
+    pseudo = frame[22:54] + struct.pack("!IxxxB", length, proto)
+    total = raw_sum(pseudo) + raw_sum(frame[start:field]) + raw_sum(frame[field + 2 : end])
+    checksum = checksum_from_sum(total)
+    if proto == 17 and checksum == 0:
+        checksum = 0xFFFF
     return frame[:field] + checksum.to_bytes(2, "big") + frame[field + 2 :]

@@ -5,16 +5,23 @@ reactor as a reader; each wake-up drains every pending frame. Frames the host it
 come back to a packet socket marked ``PACKET_OUTGOING``; they are skipped, so the stack
 never sees its own (or the kernel's) transmissions.
 
-Offloads (see docs/real-networks.md): the link turns off checksum and segmentation
-offloads on its interface when it opens (best effort, ``ethtool -K``), and it also asks for
-``PACKET_AUXDATA`` so that a frame still flagged ``TP_STATUS_CSUMNOTREADY`` (a partial
-checksum, as locally generated traffic over a veth carries) gets its TCP/UDP checksum
-completed before the stack validates it.
+Offloads (see docs/real-networks.md): with ``vnet_hdr=True`` the socket asks for
+``PACKET_VNET_HDR``: every frame then carries a ``virtio_net_hdr`` (pystack.links.vnet),
+so the link takes the interface's super-segments whole (partial checksums completed) and
+declares ``tso_max``, taking the stack's TCP super-segments for the kernel to cut (in
+software if the device cannot), as a TAP with offloads does; the interface's offloads stay
+as they are. Without it, or where the kernel refuses the option (one warning logged), the
+link turns checksum and segmentation offloads off on its interface (best effort,
+``ethtool -K``; ``offloads=True`` leaves them) and asks for ``PACKET_AUXDATA`` so that a
+frame still flagged ``TP_STATUS_CSUMNOTREADY`` (a partial checksum, as locally generated
+traffic over a veth carries) gets its TCP/UDP checksum completed before the stack
+validates it.
 """
 
 from __future__ import annotations
 
 import errno
+import logging
 import socket
 import struct
 from typing import Any
@@ -22,16 +29,26 @@ from typing import Any
 from pystack.errors import PrivilegeError
 from pystack.links import netdev
 from pystack.links.base import DescriptorLink
+from pystack.links.vnet import (
+    PLAIN_HDR,
+    TSO_MAX,
+    VNET_HDR_LEN,
+    VnetDrop,
+    gso_header,
+    strip_vnet_hdr,
+)
 
 ETH_P_ALL = 0x0003
 PACKET_OUTGOING = 4
 SOL_PACKET = 263
 PACKET_AUXDATA = 8
+PACKET_VNET_HDR = 15
 PACKET_ADD_MEMBERSHIP = 1
 PACKET_MR_PROMISC = 1
 TP_STATUS_CSUMNOTREADY = 1 << 3
 _AUXDATA = struct.Struct("=IIIHHHH")  # tpacket_auxdata
-_MAX_FRAME = 65536 + 14
+_MAX_FRAME = 65536 + 14 + VNET_HDR_LEN
+_LOG = logging.getLogger(__name__)
 SO_RCVBUFFORCE = 33
 # The socket's receive queue: the kernel's default (~200 kB, a few hundred small frames)
 # overflows when a burst or a SYN flood arrives while the process is not scheduled; 4 MiB
@@ -43,9 +60,12 @@ class PacketSocketLink(DescriptorLink):
     """Ethernet frames on ``interface`` through an AF_PACKET raw socket.
 
     ``reactor`` is the Twisted reactor that reads the socket (default: the global one);
+    ``vnet_hdr=True`` takes and sends super-segments through ``PACKET_VNET_HDR`` (see the
+    module docstring; ``self.vnet_hdr`` says whether the kernel agreed); otherwise
     ``offloads=False`` (the default) turns checksum/segmentation offloads off on the
     interface; ``rcvbuf`` is the socket's receive queue in bytes (see `RCVBUF`).
-    Implements the ``Link`` protocol of docs/internals.md.
+    Implements the ``Link`` protocol of docs/internals.md (a ``SegmentingLink`` with the
+    header).
     """
 
     lost_errnos = frozenset((errno.EAGAIN, errno.ENOBUFS, errno.ENETDOWN, errno.ENXIO))
@@ -58,15 +78,34 @@ class PacketSocketLink(DescriptorLink):
         mtu: int | None = None,
         offloads: bool = False,
         rcvbuf: int = RCVBUF,
+        vnet_hdr: bool = False,
     ) -> None:
         super().__init__(interface, reactor)
         self.interface = interface
         self.mtu = mtu if mtu is not None else netdev.mtu(interface)
         self.mac: str | None = netdev.mac(interface)
-        if not offloads:
-            netdev.disable_offloads(interface)
+        self.super_frames = 0  # received frames longer than the MTU (offloads at work)
+        self.gso_frames = 0  # super-segments sent for the kernel to cut
+        self.rx_drops: dict[VnetDrop, int] = {}
         self._sock: socket.socket | None = self._open(interface)
+        self.vnet_hdr = vnet_hdr and self._ask_vnet_hdr()
+        self.tso_max = TSO_MAX if self.vnet_hdr else 0
+        if not self.vnet_hdr and (vnet_hdr or not offloads):
+            # Plain frames, as the wire carries them (unless the caller keeps the offloads
+            # without the header: then PACKET_AUXDATA completes partial checksums).
+            netdev.disable_offloads(interface)
         self._grow_rcvbuf(rcvbuf)
+
+    def _ask_vnet_hdr(self) -> bool:
+        """Ask for ``PACKET_VNET_HDR``; False (one warning) where the kernel refuses it."""
+        assert self._sock is not None
+        try:
+            self._sock.setsockopt(SOL_PACKET, PACKET_VNET_HDR, 1)
+        except OSError as exc:
+            _LOG.warning("packet socket on %s refuses offloads (%s): plain frames",
+                         self.interface, exc.strerror)  # fmt: skip
+            return False
+        return True
 
     @staticmethod
     def _open(interface: str) -> socket.socket:
@@ -115,15 +154,35 @@ class PacketSocketLink(DescriptorLink):
 
     def _write(self, frame: bytes) -> None:
         assert self._sock is not None
-        self._sock.send(frame)
+        self._sock.send(PLAIN_HDR + frame if self.vnet_hdr else frame)
+
+    def send_gso(self, frame: bytes, gso_size: int) -> None:
+        """Send an IPv4 TCP super-segment for the kernel to cut into segments of
+        ``gso_size`` payload bytes (only when ``tso_max`` says so; see `SegmentingLink`)."""
+        if not self.tso_max:
+            raise RuntimeError(f"{self.interface}: no super-segments (tso_max is 0)")
+        if not self.closed and self._guarded(self._write_raw, gso_header(frame, gso_size) + frame):
+            self.gso_frames += 1
+
+    def _write_raw(self, data: bytes) -> None:
+        assert self._sock is not None
+        self._sock.send(data)
 
     def _read(self) -> bytes | None:
         assert self._sock is not None
         data, anc, _flags, addr = self._sock.recvmsg(_MAX_FRAME, 64)
         if addr[2] == PACKET_OUTGOING:
             return None
-        if _partial_checksum(anc):
+        if self.vnet_hdr:
+            got = strip_vnet_hdr(data)
+            if isinstance(got, VnetDrop):
+                self.rx_drops[got] = self.rx_drops.get(got, 0) + 1
+                return None
+            data = got
+        elif _partial_checksum(anc):
             data = netdev.complete_checksum(data)
+        if len(data) > self.mtu + 14:
+            self.super_frames += 1
         return data
 
     def _release(self) -> None:

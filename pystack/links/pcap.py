@@ -61,6 +61,17 @@ class PcapCapture(LinkWrapper):
         self.writer.write(frame)
         self.inner.send(frame)
 
+    @property
+    def tso_max(self) -> int:
+        """The inner link's: a super-segment is recorded whole, as tcpdump shows one on
+        a host whose device segments."""
+        return getattr(self.inner, "tso_max", 0)
+
+    def send_gso(self, frame: bytes, gso_size: int) -> None:
+        """Record the super-segment ``frame`` whole, then send it (see `SegmentingLink`)."""
+        self.writer.write(frame)
+        self.inner.send_gso(frame, gso_size)  # type: ignore[attr-defined]
+
     def _on_frame(self, frame: bytes) -> None:
         self.writer.write(frame)
         self._deliver(frame)

@@ -23,6 +23,11 @@ FASTOPEN_MODES: dict[bool | str, int] = {False: 0, "client": 1, "server": 2, Tru
 CONGESTION_CONTROLS = ("newreno", "cubic")
 
 
+# An IPv6 header is 20 bytes longer than an IPv4 one: the MSS over IPv6 is that much
+# smaller for the same MTU (RFC 8200 §8.3).
+IPV6_EXTRA = 20
+
+
 @dataclass(frozen=True, slots=True)
 class TcpConfig:
     """Every TCP knob, with RFC defaults. Pass one to `PyStack(tcp=...)` or to a session.

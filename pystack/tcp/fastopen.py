@@ -67,7 +67,10 @@ def make_cookie(key: bytes, server_ip: str, client_ip: str) -> bytes:
     """The cookie ``key`` gives the client at ``client_ip`` talking to ``server_ip``: a
     MAC of both addresses (RFC 7413 §4.1.2: bound to the client's address, so that a
     cookie is worthless from any other)."""
-    addrs = socket.inet_aton(client_ip) + socket.inet_aton(server_ip)
+    addrs = b"".join(
+        socket.inet_pton(socket.AF_INET6 if ":" in ip else socket.AF_INET, ip)
+        for ip in (client_ip, server_ip)
+    )
     return hashlib.blake2s(addrs, key=key, digest_size=COOKIE_LEN).digest()
 
 

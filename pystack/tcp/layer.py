@@ -8,6 +8,7 @@ badly summed segments are dropped and counted, never raised.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import random
 import socket
 from collections.abc import Callable
@@ -36,6 +37,7 @@ EPHEMERAL = (49152, 65535)
 HARD_UNREACH_CODES = frozenset({2, 3})
 
 Key = tuple[str, int, str, int]
+BOTH = frozenset({4, 6})
 
 
 class ChallengeAckLimit:
@@ -103,6 +105,8 @@ class TCPLayer(Layer):
         self._shared: dict[str, Any] = {}
         self.connections: dict[Key, TCPSession] = {}
         self.listeners: dict[tuple[str, int], TCPSession] = {}
+        # The IP versions a wildcard listener takes when not both (see `listen`).
+        self._families: dict[tuple[str, int], frozenset[int]] = {}
         self._isn = isn
         self._time_wait: TimeWaitTable | None = None
         self._challenge_acks: ChallengeAckLimit | None = None
@@ -180,6 +184,24 @@ class TCPLayer(Layer):
         self._context().stats.incr("tcp", "segments_out")
         self._to_ip(data, remote_ip, local_ip)
 
+    def transmit_super(self, session: Any, seg: tcpwire.TcpSegment, gso_size: int) -> None:
+        """Send the super-segment ``seg`` of ``session`` down to IP, its checksum partial,
+        for the link's device to cut into segments of ``gso_size`` text bytes (see
+        `tso_max`)."""
+        remote_ip, local_ip = session.remote_ip, session.local_ip
+        data = tcpwire.emit_partial(seg, local_ip, remote_ip)
+        self._context().stats.incr("tcp", "super_segments_out")
+        self._to_ip(data, remote_ip, local_ip, gso_size=gso_size)
+
+    @property
+    def tso_max(self) -> int:
+        """The largest datagram a super-segment may fill (`transmit` with ``gso_size``):
+        IP's `IPProtocol.tso_max` when the built-in IP is the layer below, else 0."""
+        lower = self.lowerLayers.get("default")
+        if lower is None or lower is not self._context().layers.get("IP"):
+            return 0
+        return int(getattr(lower, "tso_max", 0))
+
     def transmit_bytes(self, session: Any, data: bytes, **ip: Any) -> None:
         """Send an already encoded TCP segment of ``session`` down to IP; ``ip`` may set
         the header's ``src``, ``dst``, ``ttl``, ``tos`` and ``ident`` (a scapy hook's), and
@@ -192,6 +214,9 @@ class TCPLayer(Layer):
     def _to_ip(self, data: bytes, dst: str, src: str, **ip: Any) -> None:
         """IP's ``send_payload``; to a user's layer below TCP, the 2013 PyStack's
         ``send_packet(data, IP={...})``."""
+        if ":" in dst:  # IPv6 (RFC 8200): the stack's IPv6 layer, beside IPv4
+            self.layer("IPv6").send_payload(data, dst=dst, proto=PROTO_TCP, src=src, **ip)
+            return
         lower = self.lowerLayers["default"]
         send = getattr(lower, "send_payload", None)
         if send is not None:
@@ -212,15 +237,24 @@ class TCPLayer(Layer):
         lkey = (session.local_ip, session.local_port)
         if self.listeners.get(lkey) is session:
             del self.listeners[lkey]
+            self._families.pop(lkey, None)
         if self.kernel_filter is not None and not self._port_in_use(session.local_port):
             self.kernel_filter.unblock_tcp_port(session.local_port)
 
     def listener_for(self, local_ip: str, local_port: int) -> TCPSession | None:
-        """The listener a new SYN to ``local_ip:local_port`` goes to (exact address first),
-        or None; a session in TIME_WAIT asks it before reopening (RFC 6191)."""
-        return self.listeners.get((local_ip, local_port)) or self.listeners.get(
-            ("0.0.0.0", local_port)
-        )
+        """The listener a new SYN to ``local_ip:local_port`` goes to (exact address first,
+        then a wildcard: "0.0.0.0" or "::", each any of our addresses of either family), or
+        None; a session in TIME_WAIT asks it before reopening (RFC 6191)."""
+        listeners = self.listeners
+        found = listeners.get((local_ip, local_port))
+        if found is not None:
+            return found
+        family = 6 if ":" in local_ip else 4
+        for wildcard in ("0.0.0.0", "::"):
+            found = listeners.get((wildcard, local_port))
+            if found is not None and family in self._families.get((wildcard, local_port), BOTH):
+                return found
+        return None
 
     def _port_in_use(self, port: int) -> bool:
         return (
@@ -296,9 +330,12 @@ class TCPLayer(Layer):
     def listen(
         self, port: int, *, user: Any = None, backlog: int = 5, ip: str = "0.0.0.0",
         session_class: type[TCPSession] | None = None, congestion: Any = None,
+        families: frozenset[int] = BOTH,
     ) -> TCPSession:  # fmt: skip
-        """Open a listener on ``ip:port`` (0.0.0.0: any of our addresses). ``congestion``
-        overrides `TcpConfig.congestion` for the connections it accepts."""
+        """Open a listener on ``ip:port`` ("0.0.0.0" or "::": any of our addresses).
+        ``congestion`` overrides `TcpConfig.congestion` for the connections it accepts; a
+        wildcard listener takes connections to addresses of the IP versions in ``families``
+        (both by default; a socket of one family narrows it, as IPV6_V6ONLY does)."""
         if not 0 < port < 65536:
             raise ValueError(f"bad port {port}")
         if (ip, port) in self.listeners:
@@ -311,6 +348,8 @@ class TCPLayer(Layer):
             self.kernel_filter.block_tcp_port(port)
         session.open_passive(backlog)
         self.listeners[(ip, port)] = session
+        if families != BOTH:
+            self._families[(ip, port)] = frozenset(families)
         return session
 
     def connect(
@@ -321,8 +360,11 @@ class TCPLayer(Layer):
         overrides `TcpConfig.congestion` for it."""
         if not self.is_unicast(remote_ip):
             # RFC 9293 §3.9.1 MUST-46: an OPEN to such an address is refused.
-            raise ValueError(f"cannot connect to {remote_ip!r}: not a unicast IPv4 address")
-        local_ip = self._context().ip or "0.0.0.0"
+            family = "IPv6" if ":" in str(remote_ip) else "IPv4"
+            raise ValueError(f"cannot connect to {remote_ip!r}: not a unicast {family} address")
+        if ":" in remote_ip:  # as segments will show it (RFC 5952 text)
+            remote_ip = str(ipaddress.IPv6Address(remote_ip))
+        local_ip = self._local_ip_for(remote_ip)
         port = local_port or self.ephemeral_port(local_ip, remote_ip, remote_port)
         key = (local_ip, port, remote_ip, remote_port)
         if key in self.connections or key in self.time_wait:
@@ -339,10 +381,23 @@ class TCPLayer(Layer):
         session.open_active()
         return session
 
+    def _local_ip_for(self, remote_ip: str) -> str:
+        """Our address for a connection to ``remote_ip``: the IPv4 one, or the IPv6 layer's
+        choice of source (RFC 6724 §5)."""
+        if ":" in remote_ip:
+            return str(self.layer("IPv6").source_for(remote_ip))
+        return self._context().ip or "0.0.0.0"
+
     def is_unicast(self, ip: str) -> bool:
         """Whether ``ip`` may be a TCP peer or destination: not 0.0.0.0, not multicast
         (224.0.0.0/4, RFC 1112), not the limited broadcast, and not the directed broadcast
         of our subnet (which the IP layer below knows, when it is PyStack's)."""
+        if ":" in ip:  # IPv6: not unspecified, not multicast (RFC 4291 §2.5.2, §2.7)
+            try:
+                raw = socket.inet_pton(socket.AF_INET6, ip)
+            except (OSError, TypeError):
+                return False
+            return raw[0] != 0xFF and any(raw)
         try:
             n = int.from_bytes(socket.inet_aton(ip), "big")
         except (OSError, TypeError):
@@ -362,7 +417,8 @@ class TCPLayer(Layer):
             if (
                 key not in self.connections
                 and key not in self.time_wait
-                and (("0.0.0.0", port) not in self.listeners)
+                and ("0.0.0.0", port) not in self.listeners
+                and ("::", port) not in self.listeners
             ):
                 return port
         raise OSError(99, "no free ephemeral port")
@@ -433,9 +489,7 @@ class TCPLayer(Layer):
                     return
                 session = self._revive(record)
             else:
-                session = self.listeners.get((dst, seg.dst_port)) or self.listeners.get(
-                    ("0.0.0.0", seg.dst_port)
-                )
+                session = self.listener_for(dst, seg.dst_port)
                 if session is None:
                     self._reply_closed(seg, src, dst)
                     return

@@ -19,7 +19,7 @@ import sys
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, cast
 
 from pystack.layers.ip_meta import IpMeta
-from pystack.tcp.config import TcpConfig, TcpDrop
+from pystack.tcp.config import IPV6_EXTRA, TcpConfig, TcpDrop
 from pystack.tcp.host import CookieHost
 from pystack.tcp.receive import DEFAULT_MSS, TS_OPTION_LEN, seg_tsval
 from pystack.tcp.sender import MAX_WINDOW
@@ -107,7 +107,8 @@ class ListenerMixin(Tcb):
         seg, config = segment, self.config
         now = self.clock.seconds()
         self._last_cookie_at = now
-        peer_mss = min(seg.mss or DEFAULT_MSS, config.mss)
+        local_mss = config.mss - (IPV6_EXTRA if ":" in remote_ip else 0)
+        peer_mss = min(seg.mss or DEFAULT_MSS, local_mss)
         four = (local_ip, self.local_port, remote_ip, seg.src_port)
         secret = cast(CookieHost, self.host).syncookie_secret()
         iss = make_cookie(secret, four, seg.seq, mss_index(peer_mss), counter(now))
@@ -119,7 +120,7 @@ class ListenerMixin(Tcb):
             ts_now = (_ts_offset(self.host, local_ip, remote_ip) + int(now * 1000)) & _MASK
             tsopt = (encode_ts(ts_now, CookieOptions(wscale, bool(sack))), tsval)
         options = syn_options(
-            config.mss, tsopt, bool(sack), None if wscale is None else config.rcv_wscale
+            local_mss, tsopt, bool(sack), None if wscale is None else config.rcv_wscale
         )
         synack = tcpwire.TcpSegment(
             self.local_port, seg.src_port, iss, (seg.seq + 1) & _MASK, SYN | ACK,
@@ -142,7 +143,7 @@ class ListenerMixin(Tcb):
         self.rcv_adv = self.rcv_nxt + synack_window(config)
         self.snd_una = self.snd_nxt = self.snd_max = SeqNum(seg.ack)
         self.ts_ok = tsval is not None
-        mss = min(mss, config.mss)
+        mss = min(mss, self.local_mss)
         if tsval is not None:
             self.ts_recent, self.ts_recent_age = tsval, self.clock.seconds()
             self.ts_offset = _ts_offset(self.host, self.local_ip, self.remote_ip or "")

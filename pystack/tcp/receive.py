@@ -135,7 +135,7 @@ class InputMixin(Tcb):
         # RFC 7323 §3.2: timestamps are on only if both SYNs carry TSopt (we offer it
         # whenever `TcpConfig.timestamps` is on).
         self.ts_ok = tsval is not None and self.config.timestamps
-        mss = min(peer_mss, self.config.mss)
+        mss = min(peer_mss, self.local_mss)
         if self.ts_ok:
             self.ts_recent = tsval or 0
             self.ts_recent_age = self.clock.seconds()

@@ -35,6 +35,12 @@ class OutputMixin(Tcb):
 
     __slots__ = ()
     sender: Sender  # TCPSession.sender
+    segmentation_offload = True
+    """Class setting: whether this connection hands the link TCP super-segments when the
+    link has its device cut them (TCP segmentation offload, a TAP's default): new data
+    then leaves in segments of up to 64 KB that `on_segment_out` sees whole. Set it False
+    in a subclass whose `on_segment_out` must see every segment as the wire carries it
+    (`pystack.evasion.EvasiveSession` does)."""
 
     # ------------------------------------------------------------------- segment builder
 
@@ -129,6 +135,22 @@ class OutputMixin(Tcb):
     def fin_seq(self) -> SeqNum:
         """Sequence number our FIN occupies (after every queued byte)."""
         return self.snd_fin
+
+    def tso_max(self) -> int:
+        """The largest IPv4 datagram a super-segment of this connection may fill: the
+        host's ``tso_max`` (see `pystack.tcp.host`) when `segmentation_offload` is on, else
+        0 (MSS-sized segments only)."""
+        if not self.segmentation_offload or ":" in (self.remote_ip or ""):
+            return 0  # IPv6 super-segments (GSO TCPV6) are not implemented: MSS-sized
+        return int(getattr(self.host, "tso_max", 0))
+
+    def send_super_segment(self, seq: SeqNum, data: bytes, flags: int, mss: int) -> None:
+        """Hook: emit new ``data`` at ``seq`` (whole ``mss``-sized segments, never a FIN)
+        as one super-segment that the link's device cuts into segments of ``mss`` bytes,
+        each with this one's ACK, window and options, PSH (if set) on the last only."""
+        self.ack_pending = 0
+        self.timers.delack.cancel()
+        self.emit_segment(self.make_segment(seq, flags | ACK, data), mss)
 
     def send_data(self, seq: SeqNum, data: bytes, flags: int) -> None:
         """Hook: emit one segment carrying ``data`` at ``seq`` (with ACK, maybe PSH/FIN)."""

@@ -43,6 +43,9 @@ SACK_BLOCKS_WITH_TS = 3
 SACK_BLOCKS = 4
 # Reported blocks the receiver remembers, most recent first (a few more than fit).
 SACK_MEMORY = 8
+# What a super-segment's datagram holds besides its text, at most: the IPv4 and TCP
+# headers with the longest options each may carry.
+_HEADERS_MAX = 60 + 60
 
 
 class SenderOwner(Protocol):
@@ -74,6 +77,8 @@ class SenderOwner(Protocol):
     rtt_time: float
 
     def send_data(self, seq: SeqNum, data: bytes, flags: int) -> None: ...
+    def send_super_segment(self, seq: SeqNum, data: bytes, flags: int, mss: int) -> None: ...
+    def tso_max(self) -> int: ...
     def sndbuf_seq(self) -> SeqNum: ...
     def arm_rexmit(self) -> None: ...
     def enter_persist(self) -> None: ...
@@ -170,6 +175,7 @@ class Sender:
         if not force_one and nxt == end and not (fin_queued and nxt == s.snd_fin.value):
             return  # nothing new to send (the common case on the receiving side)
         mss = s.snd_mss - self.sack_space(s)
+        room = 0 if force_one else self._super_room(s, mss)
         while True:
             snd_wnd = s.snd_wnd
             window = min(snd_wnd, s.cc.cwnd)
@@ -181,6 +187,11 @@ class Sender:
             usable = ((s.snd_una.value + window - nxt + _HALF) & _MASK) - _HALF
             unsent = ((end - nxt + _HALF) & _MASK) - _HALF
             if unsent > 0:
+                if room and nxt == s.snd_max.value:
+                    k = self._super_length(s, unsent, usable, mss, room)
+                    if k:
+                        self._emit_super(s, start, end, k, mss)
+                        continue
                 n = min(unsent, mss, usable)
                 if n <= 0 or not self._may_send(s, n, unsent, force_one, mss):
                     break
@@ -235,6 +246,43 @@ class Sender:
             s.rtt_time = s.clock.seconds()
         s.send_data(seq, data, flags)
         self._advance_snd_nxt(s, SeqNum(after + 1 if flags & FIN else after))
+
+    def _super_room(self, s: SenderOwner, mss: int) -> int:
+        """The most text a super-segment may carry (whole segments of ``mss`` bytes), or 0
+        when the link cuts none or fewer than two segments would fit."""
+        tso_max = s.tso_max()
+        if not tso_max or mss <= 0:
+            return 0
+        room = (tso_max - _HEADERS_MAX) // mss * mss
+        return room if room >= 2 * mss else 0
+
+    def _super_length(self, s: SenderOwner, unsent: int, usable: int, mss: int, room: int) -> int:
+        """How much new text at SND.NXT goes out as one super-segment: the whole segments
+        that the peer's window and cwnd (RFC 9293 §3.8.6.2.1, RFC 5681 §3.1: bytes, as for
+        plain segments) let out now. Only full-sized segments, which Nagle (RFC 9293
+        §3.7.4) and sender SWS avoidance (§3.8.6.2.1) always pass: a shorter tail is left
+        to those rules. Never the FIN: the
+        last segment before it goes alone, carrying it as a plain one would. 0 when fewer
+        than two segments would go (a super-segment of one is a plain segment)."""
+        n = min(unsent, usable, room)
+        k = n - n % mss
+        if k == unsent and s.fin_queued:
+            k -= mss
+        return k if k >= 2 * mss else 0
+
+    def _emit_super(self, s: SenderOwner, start: int, end: int, k: int, mss: int) -> None:
+        """Send ``k`` new bytes at SND.NXT as one super-segment of ``mss``-sized segments;
+        PSH when it empties the queue (the device sets it on the last segment only)."""
+        seq = s.snd_nxt
+        seq_v = seq.value
+        data = s.sndbuf.peek(((seq_v - start + _HALF) & _MASK) - _HALF, k)
+        after = (seq_v + k) & _MASK
+        if s.rtt_seq is None and seq_v == s.snd_max.value:
+            # RFC 6298 §3: time the first segment, as if the segments went one by one.
+            s.rtt_seq = SeqNum((seq_v + mss) & _MASK)
+            s.rtt_time = s.clock.seconds()
+        s.send_super_segment(seq, data, PSH if after == end else 0, mss)
+        self._advance_snd_nxt(s, SeqNum(after))
 
     def _skip_sacked(self, s: SenderOwner, nxt: int) -> int:
         """Going back after a timeout, skip a range the peer has SACKed since (RFC 6675

@@ -375,7 +375,7 @@ class TCPSession(ListenerMixin, InputMixin, OutputMixin, StateMachine, machine="
     ) -> tcpwire.TcpSegment:
         # RFC 7323 §3.2: TSecr is zero on a SYN (it echoes nothing yet).
         tsopt = (self.ts_val(), self.ts_recent) if timestamps else None
-        options = syn_options(self.config.mss, tsopt, sack, self.rcv_wscale if wscale else None)
+        options = syn_options(self.local_mss, tsopt, sack, self.rcv_wscale if wscale else None)
         options += self.extra_syn_options(seg.flags)
         return tcpwire.TcpSegment(
             seg.src_port, seg.dst_port, seg.seq, seg.ack, seg.flags, seg.window, b"", options,
@@ -537,11 +537,15 @@ class TCPSession(ListenerMixin, InputMixin, OutputMixin, StateMachine, machine="
 
         return to_scapy_tcp(self, segment, meta)
 
-    def emit_segment(self, seg: tcpwire.TcpSegment) -> None:
-        """Send a segment of this connection through `on_segment_out` to the host."""
+    def emit_segment(self, seg: tcpwire.TcpSegment, gso_size: int = 0) -> None:
+        """Send a segment of this connection through `on_segment_out` to the host; with
+        ``gso_size``, a super-segment the link's device cuts (see `tso_max`)."""
         out = self.on_segment_out(seg)
         if out is seg or type(out) is tcpwire.TcpSegment:
-            self.host.transmit(self, out)
+            if gso_size and len(out.payload) > gso_size:
+                self.host.transmit_super(self, out, gso_size)  # type: ignore[attr-defined]
+            else:
+                self.host.transmit(self, out)
         elif out is not None:
             from pystack.tcp.scapy_view import tcp_bytes_of
 

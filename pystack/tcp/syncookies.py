@@ -80,9 +80,13 @@ def _hash(secret: bytes, addrs: bytes, count: int, which: int) -> int:
     return int.from_bytes(hashlib.blake2s(data, key=secret, digest_size=4).digest(), "big")
 
 
+def _packed(ip: str) -> bytes:
+    return socket.inet_pton(socket.AF_INET6 if ":" in ip else socket.AF_INET, ip)
+
+
 def _addrs(local_ip: str, local_port: int, remote_ip: str, remote_port: int) -> bytes:
     ports = struct.pack("!HH", local_port, remote_port)
-    return socket.inet_aton(local_ip) + socket.inet_aton(remote_ip) + ports
+    return _packed(local_ip) + _packed(remote_ip) + ports
 
 
 def make_cookie(

@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from twisted.internet import defer, error, interfaces
-from twisted.internet.address import IPv4Address
+from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.python import log
 from zope.interface import implementer
 
@@ -27,6 +27,13 @@ from pystack.tcp.config import CloseReason
 from pystack.twisted.transport import SessionTransport
 
 __all__ = ["ListeningPort", "PystackClientEndpoint", "PystackServerEndpoint"]
+
+
+def tcp_address(ip: str, port: int) -> IPv4Address | IPv6Address:
+    """Twisted's address of a TCP endpoint: ``IPv6Address`` for an IPv6 ``ip``."""
+    if ":" in ip:
+        return IPv6Address("TCP", ip, port)
+    return IPv4Address("TCP", ip, port)
 
 
 def _tcp_layer(stack: Any) -> Any:
@@ -67,15 +74,17 @@ class ListeningPort:
 
     loseConnection = stopListening
 
-    def getHost(self) -> IPv4Address:
-        ip = self.interface if self.interface != "0.0.0.0" else self.stack.address
-        return IPv4Address("TCP", ip or "0.0.0.0", self.port)
+    def getHost(self) -> IPv4Address | IPv6Address:
+        ip = self.interface if self.interface not in ("0.0.0.0", "::") else None
+        if ip is None:
+            ip = self.stack.address6 if self.interface == "::" else self.stack.address
+        return tcp_address(ip or self.interface, self.port)
 
     # -- the listener session's user
 
     def tcp_accepted(self, listener: Any, child: Any) -> None:
         """A client is established: build its protocol, or reset it if the factory says no."""
-        addr = IPv4Address("TCP", child.remote_ip, child.remote_port)
+        addr = tcp_address(child.remote_ip, child.remote_port)
         try:
             protocol = self.factory.buildProtocol(addr)
         except Exception:
@@ -154,7 +163,7 @@ class _Connecting:
 
     def tcp_established(self, session: Any) -> None:
         self._stop_timer()
-        addr = IPv4Address("TCP", session.remote_ip, session.remote_port)
+        addr = tcp_address(session.remote_ip, session.remote_port)
         protocol = self.factory.buildProtocol(addr)
         if protocol is None:
             session.user = None
@@ -186,8 +195,9 @@ class _Connecting:
 
 @implementer(interfaces.IStreamClientEndpoint)
 class PystackClientEndpoint:
-    """Connect from ``stack`` to ``host:port``; ``host`` is an address or a name (resolved
-    through the stack's DNS resolver). ``timeout`` in seconds of the stack's clock."""
+    """Connect from ``stack`` to ``host:port``; ``host`` is an IPv4 or IPv6 address or a
+    name (resolved through the stack's DNS resolver, A records). ``timeout`` in seconds of
+    the stack's clock."""
 
     def __init__(self, stack: Any, host: str, port: int, timeout: float | None = 30.0) -> None:
         if not 0 < int(port) < 65536:
@@ -200,7 +210,7 @@ class PystackClientEndpoint:
         return d
 
     def _address(self) -> defer.Deferred[str]:
-        if _is_ipv4(self.host):
+        if _is_ipv4(self.host) or ":" in self.host:  # an IPv6 literal is not a name
             return defer.succeed(self.host)
         from pystack.dns.transport import resolver_for_stack
 

@@ -6,8 +6,9 @@ Server: ``pystack:8080:tap=tap0:ip=198.18.0.2/24`` (``port=`` may be named; ``ba
 ``listen_ip=`` one address of the stack to listen on). Client:
 ``pystack:198.18.0.1:80:tap=tap0:ip=...`` (or ``host=``, ``port=``; ``timeout=`` seconds).
 The attachment options are those of `PyStack`: ``tap=``, ``interface=``, ``ip=``,
-``gateway=``, ``mac=`` (escape its colons:
-``mac=02\\:00\\:00\\:00\\:00\\:02``), ``mtu=``, ``pcap=``. Endpoints with the same
+``ip6=``, ``gateway=``, ``mac=`` (escape colons: ``mac=02\\:00\\:00\\:00\\:00\\:02``,
+``ip6=2001\\:db8\\:\\:2/64``; an IPv6 host or ``listen_ip`` likewise), ``mtu=``,
+``pcap=``. Endpoints with the same
 attachment share one stack, stopped when the reactor shuts down. ``stack=NAME`` uses a
 stack registered with :func:`register_stack` instead (tests, or a stack built by hand).
 """
@@ -27,7 +28,7 @@ from pystack.twisted.endpoints import PystackClientEndpoint, PystackServerEndpoi
 
 __all__ = ["PystackClientParser", "PystackServerParser", "register_stack", "stack_for"]
 
-ATTACH_OPTIONS = ("tap", "interface", "ip", "gateway", "mac", "mtu", "pcap")
+ATTACH_OPTIONS = ("tap", "interface", "ip", "ip6", "gateway", "mac", "mtu", "pcap")
 _named: dict[str, Any] = {}
 _attached: dict[tuple[Any, ...], Any] = {}
 

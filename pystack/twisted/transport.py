@@ -20,7 +20,7 @@ from collections import deque
 from typing import Any
 
 from twisted.internet import error, interfaces
-from twisted.internet.address import IPv4Address
+from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
@@ -114,11 +114,11 @@ class SessionTransport:
         self._pending.clear()
         self.session.abort()
 
-    def getPeer(self) -> IPv4Address:
-        return IPv4Address("TCP", self.session.remote_ip or "0.0.0.0", self.session.remote_port)
+    def getPeer(self) -> IPv4Address | IPv6Address:
+        return _address(self.session.remote_ip or "0.0.0.0", self.session.remote_port)
 
-    def getHost(self) -> IPv4Address:
-        return IPv4Address("TCP", self.session.local_ip, self.session.local_port)
+    def getHost(self) -> IPv4Address | IPv6Address:
+        return _address(self.session.local_ip, self.session.local_port)
 
     def logPrefix(self) -> str:
         return f"pystack,{self.session.remote_ip}:{self.session.remote_port}"
@@ -287,3 +287,8 @@ class SessionTransport:
 
     def __repr__(self) -> str:
         return f"<SessionTransport {self.session!r}>"
+
+
+def _address(ip: str, port: int) -> IPv4Address | IPv6Address:
+    """Twisted's address of a TCP endpoint: ``IPv6Address`` for an IPv6 ``ip``."""
+    return IPv6Address("TCP", ip, port) if ":" in ip else IPv4Address("TCP", ip, port)

@@ -9,7 +9,7 @@ from typing import Any
 from pystack.wire import Malformed
 from pystack.wire._addr import _pseudo, pseudo_sum
 from pystack.wire._fast import fast_init, twin_of
-from pystack.wire.checksum import checksum_from_sum, raw_sum, swapped_sum
+from pystack.wire.checksum import checksum_from_sum, ones_sum16, raw_sum, swapped_sum
 from pystack.wire.tcp_options import (
     NOP,
     Mss,
@@ -47,7 +47,9 @@ __all__ = [
     "UnknownOption",
     "WindowScale",
     "checksum_ok",
+    "complete_partial",
     "emit",
+    "emit_partial",
     "parse",
 ]
 
@@ -69,6 +71,7 @@ _HDR = struct.Struct("!HHIIHHHH")
 _unpack_from = _HDR.unpack_from
 _pack = _HDR.pack
 _from_bytes = int.from_bytes
+_pack_H = struct.Struct("!H").pack
 
 
 @fast_init
@@ -221,6 +224,25 @@ def _emit_options(options: tuple[TcpOption, ...]) -> bytes:
 
 def emit(seg: TcpSegment, src_ip: str, dst_ip: str) -> bytes:
     """Serialize with the checksum computed over the pseudo-header (RFC 9293 §3.1)."""
+    return _emit(seg, src_ip, dst_ip, False)
+
+
+def emit_partial(seg: TcpSegment, src_ip: str, dst_ip: str) -> bytes:
+    """Serialize for a device that completes the checksum (a partial checksum, as a
+    kernel hands a segment to a checksum-offloading device): the checksum field holds
+    the folded pseudo-header sum over this segment's length, not complemented; the
+    device adds the header and payload from the TCP header on and stores the complement.
+    The payload is not summed here: that is the work the device takes over."""
+    return _emit(seg, src_ip, dst_ip, True)
+
+
+def complete_partial(data: bytes) -> bytes:
+    """The segment ``data`` from :func:`emit_partial` with its checksum completed, as the
+    device would: the field's pseudo-header sum plus everything else, complemented."""
+    return data[:16] + _pack_H(checksum_from_sum(raw_sum(data))) + data[18:]
+
+
+def _emit(seg: TcpSegment, src_ip: str, dst_ip: str, partial: bool) -> bytes:
     opts = _emit_options(seg.options) if seg.options else b""
     hlen = HEADER_LEN + len(opts)
     payload = seg.payload
@@ -236,12 +258,20 @@ def emit(seg: TcpSegment, src_ip: str, dst_ip: str) -> bytes:
         seg.window,
         seg.urgent,
     )
+    pseudo = (_pseudo.get((src_ip, dst_ip)) or pseudo_sum(src_ip, dst_ip)) + PROTO + hlen
+    if partial:
+        try:
+            header = _pack(
+                src_port, dst_port, seq, ack, off_flags, window,
+                ones_sum16(pseudo + len(payload)), urgent,
+            )  # fmt: skip
+        except struct.error as exc:
+            raise ValueError(f"bad TcpSegment field: {exc}") from None
+        return header + opts + payload
     # The header's words summed from the field values (a 32-bit field is congruent to the
     # sum of its halves mod 0xFFFF); struct.pack below rejects out-of-range values.
     total = (
-        (_pseudo.get((src_ip, dst_ip)) or pseudo_sum(src_ip, dst_ip))
-        + PROTO
-        + hlen
+        pseudo
         + len(payload)
         + src_port
         + dst_port

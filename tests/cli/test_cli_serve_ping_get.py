@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import signal
 import socket
@@ -24,6 +25,7 @@ def test_help_texts() -> None:
     for cmd in ("serve", "ping", "get"):
         out = subprocess.run([*PYSTACK, cmd, "--help"], capture_output=True, text=True)
         assert out.returncode == 0 and "--interface" in out.stdout and "--pcap" in out.stdout
+        assert "--no-offloads" in out.stdout
 
 
 @pytest.mark.root
@@ -89,3 +91,14 @@ def test_get_fetches_a_file_from_a_kernel_http_server(veth_lab: Lab) -> None:
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait()
+
+
+def test_get_takes_ipv6_literals_in_brackets() -> None:
+    from pystack.clicmd.get import http_url
+
+    url = http_url("http://[2001:db8::1]:8080/f.bin")
+    assert (url.hostname, url.port, url.path) == ("2001:db8::1", 8080, "/f.bin")
+    assert http_url("http://[2001:db8::1]/").port is None
+    for bad in ("http://[2001:db8::1]:0/", "http://[2001:db8::zz]/"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            http_url(bad)

@@ -81,7 +81,7 @@ def test_demo_prints_both_stacks_counters_in_one_style(tmp_path: Path, capsys: A
     for start, end in zip(starts, [*starts[1:], ladder], strict=True):
         block = [line for line in lines[start + 1 : end] if line]
         sections = [line[:-1] for line in block if not line.startswith(" ")]
-        assert sections == ["Arp", "Ether", "Icmp", "Ip", "Tcp", "Udp"]
+        assert sections == ["Arp", "Ether", "Icmp", "Icmpv6", "Ip", "Ipv6", "Ndp", "Tcp", "Udp"]
     a_tcp = lines[lines.index("Tcp:", starts[0]) + 1 : lines.index("Tcp:", starts[0]) + 3]
     b_tcp = lines[lines.index("Tcp:", starts[1]) + 1 : lines.index("Tcp:", starts[1]) + 3]
     # What A sent, B received (the wire loses nothing in the demo).

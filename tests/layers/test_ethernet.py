@@ -19,7 +19,7 @@ def test_frames_not_for_us_and_unknown_ethertypes_are_dropped() -> None:
     eth = net.a.ethernet
     eth.packet_received(_frame("02:12:34:56:78:9a"))
     eth.packet_received(_frame("01:00:5e:00:00:01"))
-    eth.packet_received(_frame(net.a.mac, ethertype=0x86DD))
+    eth.packet_received(_frame(net.a.mac, ethertype=0x88B5))  # IEEE local experimental
     eth.packet_received(b"\x00" * 5)
     drops = net.a.stats.drops("Ether")
     assert drops == {"not_for_us": 2, "unknown_ethertype": 1, "malformed": 1}

@@ -88,4 +88,5 @@ def test_reasons_are_named() -> None:
     assert ipv4.PROTO_UDP == 17
     for key in NET.a.stats.drops():
         layer, reason = key.split(".")
-        assert layer in {"Ether", "Arp", "Ip", "Icmp", "Udp"} and reason.isidentifier()
+        assert layer in {"Ether", "Arp", "Ip", "Icmp", "Udp", "Ipv6", "Icmpv6", "Ndp"}
+        assert reason.isidentifier()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import socket
@@ -15,7 +16,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 from twisted.internet.task import Clock
 
-from pystack.attach import open_link
 from pystack.benchmarks._tap_offloads import discard_server, kernel_sends, tap_stack
 from pystack.lab import Lab
 from pystack.links import netdev, tap
@@ -144,11 +144,9 @@ def test_the_link_counts_drops_and_super_frames(monkeypatch: pytest.MonkeyPatch)
     link._release()
 
 
-def test_offloads_need_a_tap() -> None:
-    with pytest.raises(ValueError, match="needs tap="):
-        open_link(interface="lo", ip="198.18.0.2/24", offloads=True)
+def test_offloads_need_a_device() -> None:
     wire = MemoryWire(Clock())
-    with pytest.raises(ValueError, match="needs tap="):
+    with pytest.raises(ValueError, match="needs a device"):
         PyStack(link=wire.attach(), ip="198.18.0.2/24", clock=Clock(), offloads=True)
 
 
@@ -199,3 +197,95 @@ def test_without_offloads_every_frame_fits_the_mtu(veth_lab: Lab, offload_stack:
     assert sink.done.wait(60), f"only {sink.count} bytes arrived"
     assert sink.digest.hexdigest() == hashlib.sha256(payload).hexdigest()
     assert offload_stack.link.super_frames == 0 and not offload_stack.link.vnet_hdr
+
+
+# -- transmit: super-segments the kernel cuts ---------------------------------------------
+
+
+def _fake_tap(monkeypatch: pytest.MonkeyPatch, **kwargs: Any) -> tuple[TapLink, socket.socket]:
+    """A TapLink whose device is one end of a datagram socket pair (the other returned)."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    ours.setblocking(False)
+    monkeypatch.setattr(netdev, "exists", lambda name: True)
+    monkeypatch.setattr(TapLink, "_open", staticmethod(lambda *args: ours.detach()))
+    return TapLink("fake0", reactor=object(), mtu=1500, **kwargs), theirs
+
+
+def test_a_super_segment_goes_out_behind_a_gso_header(monkeypatch: pytest.MonkeyPatch) -> None:
+    link, theirs = _fake_tap(monkeypatch, vnet_hdr=True, offload_flags=tap.OFFLOADS)
+    assert link.tso_max == tap.TSO_MAX
+    frame = tcp_frame(b"z" * 4000)  # a 20-byte TCP header, no options
+    with theirs:
+        link.send_gso(frame, 1000)
+        link.send(tcp_frame(b"p" * 10))
+        wrote = theirs.recv(1 << 17)
+        plain = theirs.recv(1 << 17)
+    flags, gso_type, hdr_len, gso_size, start, offset = struct.unpack_from("=BBHHHH", wrote)
+    assert (flags, gso_type, gso_size) == (NEEDS_CSUM, GSO_TCPV4, 1000)
+    assert (hdr_len, start, offset) == (54, 34, 16)  # Ethernet + IPv4 + TCP; the TCP checksum
+    assert wrote[10:] == frame
+    assert plain[:10] == bytes(10)  # a plain frame asks for nothing
+    assert link.gso_frames == 1 and link.frames_out == 2
+    link._release()
+
+
+def test_without_segmentation_offload_the_link_takes_no_super_segment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    link, theirs = _fake_tap(monkeypatch, vnet_hdr=True, offload_flags=tap.TUN_F_CSUM)
+    theirs.close()
+    assert link.tso_max == 0
+    with pytest.raises(RuntimeError, match="tso_max"):
+        link.send_gso(tcp_frame(b"z" * 4000), 1000)
+    link._release()
+
+
+def test_a_device_that_refuses_offloads_gets_plain_frames(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    opened: list[tuple[bool, int]] = []
+
+    def open_device(name: str, vnet_hdr: bool, offload_flags: int) -> int:
+        opened.append((vnet_hdr, offload_flags))
+        if vnet_hdr:
+            raise tap.OffloadRefused(errno.EINVAL, "Invalid argument")
+        return ours.detach()
+
+    monkeypatch.setattr(netdev, "exists", lambda name: True)
+    monkeypatch.setattr(TapLink, "_open", staticmethod(open_device))
+    with caplog.at_level("WARNING", logger="pystack.links.tap"):
+        link = TapLink("fake0", reactor=object(), mtu=1500, vnet_hdr=True,
+                       offload_flags=tap.OFFLOADS)  # fmt: skip
+    assert opened == [(True, tap.OFFLOADS), (False, 0)]
+    assert not link.vnet_hdr and link.tso_max == 0
+    assert [r.getMessage() for r in caplog.records] == [
+        "TAP fake0 refuses offloads (Invalid argument): plain frames"
+    ]
+    with theirs:
+        link.send(tcp_frame(b"q" * 10))
+        assert theirs.recv(2048) == tcp_frame(b"q" * 10)
+    link._release()
+
+
+@pytest.mark.root
+def test_a_real_device_refusing_an_offload_falls_back(veth_lab: Lab) -> None:
+    # The kernel refuses flags it does not know (so that a caller can probe for them).
+    with veth_lab.kernel():
+        link = TapLink("psrefuse0", reactor=object(), vnet_hdr=True, offload_flags=0x7FFFFFF0)
+    try:
+        assert not link.vnet_hdr and link.tso_max == 0
+    finally:
+        link._release()
+
+
+def test_the_stack_sends_super_segments_only_through_a_link_that_cuts_them() -> None:
+    from pystack.testing.gso import SegmentingPort
+
+    wire = MemoryWire(Clock())
+    plain = PyStack(link=wire.attach(), ip="198.18.0.1/24", clock=wire.clock)
+    cutting = PyStack(link=SegmentingPort(wire.attach()), ip="198.18.0.2/24", clock=wire.clock)
+    assert plain.tcp.tso_max == 0 and cutting.tcp.tso_max == 65535
+    captured = PyStack(link=SegmentingPort(wire.attach()), ip="198.18.0.3/24",
+                       clock=wire.clock, pcap=os.devnull)  # fmt: skip
+    assert captured.tcp.tso_max == 65535  # a capture records super-segments whole

@@ -165,7 +165,7 @@ def test_a_failing_clean_up_does_not_hide_why_pystack_failed(
         (["serve", "echo", "--mac", "02-00-00-00-00-01"],
          "argument --mac: 02-00-00-00-00-01 is not a MAC address (xx:xx:xx:xx:xx:xx)"),
         (["serve", "echo", "--mtu", "67"], "argument --mtu: 67 is not an MTU (68-65535)"),
-        (["ping", "198.18.0.1.5"], "argument host: 198.18.0.1.5 is not an IPv4 address (a.b.c.d)"),
+        (["ping", "198.18.0.1.5"], "argument host: 198.18.0.1.5 is not an IPv4 or IPv6 address"),
         (["ping", "198.18.0.1", "-c", "0"], "argument --count/-c: 0 is not a positive integer"),
         (["ping", "198.18.0.1", "-W", "-1"],
          "argument --timeout/-W: -1 is not a positive number"),

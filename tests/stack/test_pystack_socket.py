@@ -177,7 +177,7 @@ def test_bind_rules(pair: Pair) -> None:
     for s in (listener, other, free):
         s.close()
     with pytest.raises(OSError):
-        socket.socket(socket.AF_INET6 if hasattr(socket, "AF_INET6") else 10)
+        socket.socket(socket.AF_UNIX)
 
 
 def test_udp_sendto_recvfrom(pair: Pair) -> None:

@@ -98,6 +98,7 @@ def test_config_rejects_other_values(bad: Any) -> None:
         TcpConfig(fastopen=bad)
 
 
+@pytest.mark.requirement("RFC7413:4.1.3")
 def test_first_connection_gets_a_cookie_second_sends_its_data_in_the_syn() -> None:
     with SimNet(2, tcp=TcpConfig(fastopen=True)) as net:
         tap = WireTap(net)
@@ -292,6 +293,7 @@ def test_machine_declares_the_fast_open_edges_before_the_base_ones() -> None:
         assert docs.get(name)
 
 
+@pytest.mark.requirement("RFC7413:4.1.2")
 @given(
     key=st.binary(min_size=16, max_size=16),
     server=ipv4_addresses(),

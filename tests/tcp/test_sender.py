@@ -25,8 +25,11 @@ from pystack.wire.seqnum import SeqNum
 class _Owner:
     """Only what `SenderOwner` declares: no session behind it."""
 
-    def __init__(self, unsent: bytes, *, in_flight: int = 0, nodelay: bool = False) -> None:
+    def __init__(
+        self, unsent: bytes, *, in_flight: int = 0, nodelay: bool = False, tso_max: int = 0
+    ) -> None:
         self.state = TCP.ESTABLISHED
+        self.link_tso_max = tso_max
         self.clock = Clock()
         self.config = TcpConfig(nodelay=nodelay)
         self.cc = NewReno(1000, initial_window=10_000)
@@ -50,6 +53,13 @@ class _Owner:
 
     def send_data(self, seq: SeqNum, data: bytes, flags: int) -> None:
         self.sent.append((seq.value, len(data), flags))
+
+    def send_super_segment(self, seq: SeqNum, data: bytes, flags: int, mss: int) -> None:
+        self.sent.append((seq.value, len(data), flags | 0x1000))  # marked: a super-segment
+        assert len(data) % mss == 0 and mss == self.snd_mss
+
+    def tso_max(self) -> int:
+        return self.link_tso_max
 
     def sndbuf_seq(self) -> SeqNum:
         return self.snd_una
@@ -80,6 +90,40 @@ def test_the_sender_holds_a_small_segment_while_data_is_in_flight_nagle() -> Non
     nodelay = _Owner(b"y" * 10, in_flight=300, nodelay=True)
     Sender().output(nodelay)
     assert nodelay.sent == [(401, 10, tcpwire.PSH)]
+
+
+SUPER = 0x1000
+
+
+def test_with_segmentation_offload_whole_segments_go_as_one_super_segment() -> None:
+    """The usable window (min(cwnd, SND.WND) = 10 000 bytes) bounds it as it bounds plain
+    segments; the tail shorter than the MSS goes alone, through Nagle (RFC 9293 §3.7.4)."""
+    owner = _Owner(b"x" * 12_345, tso_max=65535)
+    Sender().output(owner)
+    assert owner.sent == [(101, 10_000, SUPER)]
+    assert owner.rtt_seq == SeqNum(1101)  # RFC 6298 §3: its first segment is timed
+    owner = _Owner(b"x" * 4500, tso_max=65535, nodelay=True)
+    Sender().output(owner)
+    assert owner.sent == [(101, 4000, SUPER), (4101, 500, tcpwire.PSH)]
+
+
+def test_a_super_segment_never_carries_the_fin_nor_fewer_than_two_segments() -> None:
+    owner = _Owner(b"x" * 3000, tso_max=65535)
+    owner.fin_queued, owner.snd_fin = True, SeqNum(3101)
+    Sender().output(owner)
+    fin_psh = tcpwire.FIN | tcpwire.PSH
+    assert owner.sent == [(101, 2000, SUPER), (2101, 1000, fin_psh)]
+    owner = _Owner(b"x" * 2000, tso_max=65535)
+    owner.fin_queued, owner.snd_fin = True, SeqNum(2101)
+    Sender().output(owner)
+    assert owner.sent == [(101, 1000, 0), (1101, 1000, fin_psh)]
+
+
+def test_a_super_segment_fits_the_links_largest_datagram() -> None:
+    owner = _Owner(b"x" * 9000, tso_max=3000 + 120)  # 120: the longest IPv4 + TCP headers
+    owner.snd_wnd = owner.cc.cwnd = 100_000
+    Sender().output(owner)
+    assert owner.sent == [(101, 3000, SUPER), (3101, 3000, SUPER), (6101, 3000, SUPER | 8)]
 
 
 def test_the_sender_advertises_a_window_that_never_shrinks_the_right_edge() -> None:
