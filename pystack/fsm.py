@@ -100,10 +100,11 @@ import importlib.resources
 import logging
 import os
 import tomllib
+import types
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from transitions import Machine
 
@@ -744,8 +745,17 @@ class StateMachine:
     that only override hooks.
     """
 
+    # Empty, so that a subclass may keep its fields in slots (TCPSession does). A subclass
+    # without __slots__ has an instance dict as usual: what mypy is told.
+    if TYPE_CHECKING:
+        __slots__ = ("__dict__",)
+    else:
+        __slots__ = ()
     fsm: ClassVar[CompiledMachine]
-    state: str  # a class-level default (the initial state) until the first transition
+    state: str
+    """A class-level default (the initial state) until the first transition; a class that
+    keeps ``state`` in a slot sets it in ``__init__`` instead (a class default would
+    hide the slot)."""
     _fsm_queue: list[tuple[str, dict[str, Any]]] | None = None
 
     def __init_subclass__(
@@ -773,7 +783,8 @@ class StateMachine:
         compiled = CompiledMachine(spec, owner=cls)
         compiled.validate_class(cls)
         cls.fsm = compiled
-        cls.state = spec.initial
+        if not isinstance(getattr(cls, "state", None), types.MemberDescriptorType):
+            cls.state = spec.initial
 
     def fire(self, trigger: str, **kwargs: Any) -> bool:
         """Run ``trigger``; True if a transition was taken, False if none applied.

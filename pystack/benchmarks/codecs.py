@@ -22,11 +22,13 @@ Targets on the reference machine: parse <= 5 us, emit <= 8 us, >= 20x scapy.
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import time
 from collections.abc import Callable
 from typing import Any
 
+from pystack.benchmarks._machine import add_machine_arguments, loop_line, machine_info
 from pystack.wire import ethernet, ipv4, ipv6, tcp
 from pystack.wire.tcp_options import NOP, Timestamp
 
@@ -46,6 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--check", action="store_true", help="exit 1 when a target is missed (for scripts)"
     )
+    add_machine_arguments(parser)
 
 
 def _segment(payload_len: int) -> tcp.TcpSegment:
@@ -137,6 +140,33 @@ def _measure(ops: dict[str, Callable[[], Any]], frames: int, rounds: int) -> dic
     return {op: _best_us(func, frames, rounds) for op, func in ops.items()}
 
 
+def _judge(op: str, ours: float, theirs: float, target: float) -> dict[str, Any]:
+    """One row: both figures, the speed-up and whether the targets are met (the v6 rows'
+    speed-up is shown but not judged: see the module docstring)."""
+    speedup = theirs / ours
+    met = ours <= target and (op.startswith("v6") or speedup >= SPEEDUP_TARGET)
+    return {"pystack_us": ours, "scapy_us": theirs, "speedup": speedup, "met": met}
+
+
+def _print_table(
+    args: argparse.Namespace, sizes: tuple[int, int, int], rows: dict[str, dict[str, Any]],
+    machine: dict[str, Any],
+) -> None:  # fmt: skip
+    frame_len, frame6_len, scapy_frames = sizes
+    print(f"Ethernet+IPv4+TCP frame, {frame_len} bytes ({args.payload} bytes of payload)")
+    print(f"(v6: Ethernet+IPv6+TCP, {frame6_len} bytes, the same segment)")
+    print(f"best of {args.rounds} rounds; {args.frames} frames/round (scapy: {scapy_frames})")
+    print(loop_line(machine))
+    print(f"{'':8} {'pystack':>12} {'scapy':>12} {'speed-up':>9}   target")
+    for op, row in rows.items():
+        target = EMIT_TARGET_US if op.endswith("emit") else PARSE_TARGET_US
+        wanted = f"<= {target:g} µs" + ("" if op.startswith("v6") else f", >= {SPEEDUP_TARGET:g}x")
+        print(
+            f"{op:8} {row['pystack_us']:9.2f} µs {row['scapy_us']:9.1f} µs "
+            f"{row['speedup']:8.1f}x   {wanted}: {'met' if row['met'] else 'MISSED'}"
+        )
+
+
 def run(args: argparse.Namespace) -> int:
     """Measure and print ours and scapy's side by side; with --check, 1 if a target is missed."""
     seg = _segment(args.payload)
@@ -156,19 +186,17 @@ def run(args: argparse.Namespace) -> int:
     )  # fmt: skip
     targets = {"parse": PARSE_TARGET_US, "emit": EMIT_TARGET_US}
     targets |= {"v6 parse": PARSE_TARGET_US, "v6 emit": EMIT_TARGET_US}
-    print(f"Ethernet+IPv4+TCP frame, {len(frame)} bytes ({args.payload} bytes of payload)")
-    print(f"(v6: Ethernet+IPv6+TCP, {len(frame6)} bytes, the same segment)")
-    print(f"best of {args.rounds} rounds; {args.frames} frames/round (scapy: {scapy_frames})")
-    print(f"{'':8} {'pystack':>12} {'scapy':>12} {'speed-up':>9}   target")
-    ok = True
-    for op in targets:
-        speedup = theirs[op] / ours[op]
-        v6 = op.startswith("v6")
-        met = ours[op] <= targets[op] and (v6 or speedup >= SPEEDUP_TARGET)
-        ok &= met
-        wanted = f"<= {targets[op]:g} µs" + ("" if v6 else f", >= {SPEEDUP_TARGET:g}x")
-        print(
-            f"{op:8} {ours[op]:9.2f} µs {theirs[op]:9.1f} µs {speedup:8.1f}x   "
-            f"{wanted}: {'met' if met else 'MISSED'}"
-        )
+    rows = {op: _judge(op, ours[op], theirs[op], targets[op]) for op in targets}
+    ok = all(row["met"] for row in rows.values())
+    machine = machine_info(args.loop_runs)
+    if args.json:
+        report = {
+            "benchmark": "codecs", "machine": machine, "frame_bytes": len(frame),
+            "frame6_bytes": len(frame6), "payload": args.payload, "rounds": args.rounds,
+            "frames": args.frames, "scapy_frames": scapy_frames, "units": "µs per frame",
+            "results": rows, "ok": ok,
+        }  # fmt: skip
+        print(json.dumps(report, indent=1))
+        return 0 if ok or not args.check else 1
+    _print_table(args, (len(frame), len(frame6), scapy_frames), rows, machine)
     return 0 if ok or not args.check else 1

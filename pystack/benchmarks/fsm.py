@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import argparse
 import gc
+import json
 import time
 import tracemalloc
 from collections.abc import Callable
 from typing import Any
 
+from pystack.benchmarks._machine import add_machine_arguments, loop_line, machine_info
 from pystack.fsm import StateMachine, build_machine, load_spec
 
 CYCLE = (
@@ -94,6 +96,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``pystack bench fsm``."""
     parser.add_argument("--instances", type=int, default=10_000, help="instances for memory")
     parser.add_argument("--cycles", type=int, default=20_000, help="connection lives to time")
+    add_machine_arguments(parser)
 
 
 def _ours(args: argparse.Namespace) -> dict[str, float]:
@@ -139,7 +142,16 @@ def run(args: argparse.Namespace) -> int:
     """Measure and print the figures; returns 0."""
     ours = _ours(args)
     ref = _reference(args)
+    machine = machine_info(args.loop_runs)
+    if args.json:
+        units = {"event": "s", "miss": "s", "idle": "B", "fired": "B"}
+        report = {"benchmark": "fsm", "machine": machine, "instances": args.instances,
+                  "cycles": args.cycles, "units": units,
+                  "results": {"pystack.fsm": ours, "add_model": ref}}  # fmt: skip
+        print(json.dumps(report, indent=1))
+        return 0
     print(f"tcp machine, {len(CYCLE)} events per connection life, no-op hooks")
+    print(loop_line(machine))
     print(f"{'':34}{'pystack.fsm':>14}{'add_model':>14}")
     rows = (
         ("per event (transition taken)", "event", 1e6, "µs"),

@@ -41,6 +41,8 @@ from pystack.benchmarks._fuzz_frames import (
     ip_bytes,
     mac_bytes,
 )
+from pystack.benchmarks._machine import add_machine_arguments, loop_line, machine_info
+from pystack.benchmarks._machine import python_loop_s as python_loop_s
 from pystack.benchmarks.memory import HeapClock
 from pystack.dns.resolver import DnsQuery, DNSResolver
 from pystack.dns.transport import StackTcp, StackUdp
@@ -88,19 +90,6 @@ def _listener(app: TCPApplication) -> Any:
     """The listening session of a listening application."""
     assert app.session is not None
     return app.session
-
-
-def python_loop_s(runs: int = 3) -> float:
-    """Seconds for ``s = 0; for i in range(10_000_000): s += i``, best of ``runs``: this
-    machine's Python speed now, to read a frames/s figure beside."""
-    best = float("inf")
-    for _ in range(runs):
-        start = time.perf_counter()
-        s = 0
-        for i in range(10_000_000):
-            s += i
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 class Campaign:
@@ -471,8 +460,8 @@ def _print(r: dict[str, Any]) -> None:
     print(f"  live transfer      {t['bytes']:12,d} bytes, {exact}; A {t['state_a']}, "
           f"B {t['state_b']}, {t['simulated_s']:.1f} simulated s")  # fmt: skip
     print(f"  new connection     {'ok' if r['new_connection'] else 'FAILED'}")
-    if "python_loop_s" in r:
-        print(f"  python_loop_s      {r['python_loop_s']:12.3f}")
+    if "machine" in r:
+        print(f"  {loop_line(r['machine'])}")
     print(f"  result             {'OK' if r['ok'] else 'FAILED'}")
 
 
@@ -486,9 +475,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="TCP settings of both stacks: the defaults; 'plain' without "
                         "timestamps, SACK and window scaling; 'sessions' with TIME_WAIT kept "
                         "as whole sessions")  # fmt: skip
-    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
-    parser.add_argument("--loop-runs", type=int, default=3,
-                        help="runs of the Python speed loop reported beside (0: skip)")  # fmt: skip
+    add_machine_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -501,8 +488,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"  ... {n:,} frames", file=sys.stderr, flush=True)
 
     result = run_campaign(args.frames, args.seed, args.megabytes, args.tcp, progress)
-    if args.loop_runs > 0:
-        result["python_loop_s"] = round(python_loop_s(args.loop_runs), 3)
+    result["machine"] = machine_info(args.loop_runs)
     if args.json:
         print(json.dumps(result, indent=1))
     else:

@@ -12,17 +12,23 @@ import argparse
 import hashlib
 import heapq
 import itertools
+import json
 import time
 from collections.abc import Callable
 from typing import Any
 
 from pystack.apps.tcp_application import TCPApplication
+from pystack.benchmarks._machine import add_machine_arguments, loop_line, machine_info
 from pystack.sim import SimNet
 from pystack.tcp.config import TcpConfig
 
 __all__ = ["add_arguments", "main", "measure", "run"]
 
 CHUNK = 256 * 1024
+TARGET_MB_S = 60.0
+"""Two whole stacks on the in-memory wire, on a machine whose python_loop_s is at most
+`REFERENCE_LOOP_S`; scaled by REFERENCE_LOOP_S / python_loop_s on a slower one."""
+REFERENCE_LOOP_S = 0.6
 
 
 class _Call:
@@ -162,14 +168,39 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--tcp-only", action="store_true", help="two TCP layers joined directly (no IP below)"
     )
+    add_machine_arguments(parser)
+
+
+def _target(machine: dict[str, Any]) -> float:
+    """`TARGET_MB_S`, scaled down on a machine slower than the reference one."""
+    loop = machine.get("python_loop_s")
+    if loop is None or loop <= REFERENCE_LOOP_S:
+        return TARGET_MB_S
+    return TARGET_MB_S * REFERENCE_LOOP_S / loop
+
+
+def _scaled_note(machine: dict[str, Any]) -> str:
+    loop = machine.get("python_loop_s")
+    if loop is None or loop <= REFERENCE_LOOP_S:
+        return ""
+    return f", {TARGET_MB_S:.0f} scaled by {REFERENCE_LOOP_S} / python_loop_s"
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark and print its figures."""
+    machine = machine_info(args.loop_runs)
     r = measure(args.megabytes, check=not args.no_check, tcp_only=args.tcp_only)
     what = "two TCP layers joined directly" if args.tcp_only else "two whole stacks on MemoryWire"
+    if args.json:
+        target = {"mb_per_s": _target(machine), "met": r["mb_per_s"] >= _target(machine)}
+        report = {"benchmark": "memory", "machine": machine, "path": what, "results": r,
+                  "target": target}  # fmt: skip
+        print(json.dumps(report, indent=1))
+        return 0
     print(f"TCP bulk transfer, {what}: {r['megabytes']:.0f} MB in {r['seconds']:.2f} s")
-    print(f"  throughput       {r['mb_per_s']:8.1f} MB/s (target >= 30)")
+    print(f"  {loop_line(machine)}")
+    print(f"  throughput       {r['mb_per_s']:8.1f} MB/s (target >= {_target(machine):.0f}"
+          f"{_scaled_note(machine)})")  # fmt: skip
     print(f"  data segments    {r['segments']:8.0f}")
     print(f"  cost per segment {r['us_per_segment']:8.1f} µs (both stacks)")
     print(f"  simulated time   {r['simulated_seconds']:8.2f} s")

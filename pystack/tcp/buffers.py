@@ -55,6 +55,12 @@ class _ByteQueue:
             self._start = 0
 
 
+_EMPTY = _ByteQueue()
+"""The queue of every buffer that never held a byte: never written (`_writable` swaps in
+a queue of the buffer's own first), so an idle connection's two buffers cost no queue or
+bytearray each."""
+
+
 class SendBuffer:
     """Bytes the application queued, kept until the peer acknowledges them.
 
@@ -67,7 +73,7 @@ class SendBuffer:
         if capacity is not None and capacity <= 0:
             raise ValueError(f"capacity must be positive or None, got {capacity}")
         self.capacity = capacity
-        self._q = _ByteQueue()
+        self._q = _EMPTY
 
     def __len__(self) -> int:
         """Bytes queued and not yet acknowledged (sent or not)."""
@@ -83,7 +89,7 @@ class SendBuffer:
         free = self.free
         if free is not None and len(data) > free:
             data = memoryview(data)[:free]
-        self._q.extend(data)
+        _writable(self).extend(data)
         return len(data)
 
     def peek(self, offset: int, n: int) -> bytes:
@@ -96,7 +102,8 @@ class SendBuffer:
         """Release the ``n`` oldest bytes: the peer acknowledged them."""
         if not 0 <= n <= len(self._q):
             raise ValueError(f"cannot acknowledge {n} bytes, {len(self._q)} queued")
-        self._q.consume(n)
+        if n:
+            self._q.consume(n)
 
 
 class RecvBuffer:
@@ -108,7 +115,7 @@ class RecvBuffer:
         if capacity <= 0:
             raise ValueError(f"capacity must be positive, got {capacity}")
         self.capacity = capacity
-        self._q = _ByteQueue()
+        self._q = _EMPTY
 
     def __len__(self) -> int:
         """Bytes received in order and not read yet."""
@@ -127,14 +134,14 @@ class RecvBuffer:
         sent beyond the window it was offered.
         """
         taken = min(len(data), self.window)
-        self._q.extend(memoryview(data)[:taken] if taken < len(data) else data)
+        _writable(self).extend(memoryview(data)[:taken] if taken < len(data) else data)
         return taken
 
     def store(self, data: bytes | bytearray | memoryview) -> None:
         """Store in-order bytes the receive window admitted, all of them: with window
         scaling that window may exceed the free space by less than one scale unit (RFC 7323
         §2.4 rounds it up rather than shrink it)."""
-        self._q.extend(data)
+        _writable(self).extend(data)
 
     def read(self, n: int | None = None, after: int = 0) -> bytes:
         """Remove and return up to ``n`` bytes (all when ``n`` is None) that follow the
@@ -145,6 +152,8 @@ class RecvBuffer:
         if n is None or n > available:
             n = available
         data = self._q.slice(after, n)
+        if not n:
+            return data
         if after:
             self._q.remove(after, n)
         else:
@@ -170,3 +179,11 @@ class RecvBuffer:
         by at least min(capacity / 2, MSS) over ``advertised``, the last window sent.
         """
         return self.window - advertised >= min(self.capacity // 2, mss)
+
+
+def _writable(buffer: SendBuffer | RecvBuffer) -> _ByteQueue:
+    """The buffer's own queue, made on its first write."""
+    q = buffer._q
+    if q is _EMPTY:
+        q = buffer._q = _ByteQueue()
+    return q

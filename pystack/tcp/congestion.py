@@ -88,6 +88,9 @@ class CongestionControl(ABC):
     Invariants every implementation keeps: ``cwnd >= smss`` and ``ssthresh >= 2 * smss``.
     """
 
+    # Any attribute may be set (the dict is made when the first one not in a subclass's
+    # __slots__ is); NewReno and Cubic keep their fields in slots.
+    __slots__ = ("__dict__",)
     smss: int
     cwnd: int
     ssthresh: int
@@ -133,9 +136,17 @@ class NewReno(CongestionControl):
     (RFC 6582 §3.2 step 1): with no recovery yet, any third duplicate ACK may start one.
     """
 
+    # One controller per connection: slots rather than an instance dict (~270 bytes more).
+    __slots__ = (
+        "_bytes_acked", "_fixed_iw", "_in_recovery", "_sent_anything", "clock", "cwnd",
+        "dupacks", "partial_acks", "recover", "sack", "smss", "ssthresh",
+    )  # fmt: skip
+
     def __init__(self, smss: int, *, initial_window: int | None = None) -> None:
         if smss <= 0:
             raise ValueError(f"smss must be positive, got {smss}")
+        self.sack = False
+        self.clock = None
         self.smss = smss
         self._fixed_iw = initial_window
         self.cwnd = self._initial_window()

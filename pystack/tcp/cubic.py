@@ -162,6 +162,11 @@ class Cubic(NewReno):
     ``hystart=False`` uses standard slow start; ``fast_convergence`` is §4.7's option.
     """
 
+    __slots__ = (
+        "_growth", "_pending_rtt", "alpha", "beta", "c", "cwnd_epoch", "cwnd_prior",
+        "fast_convergence", "hystart", "k", "srtt", "t_epoch", "w_est", "w_max",
+    )  # fmt: skip
+
     def __init__(
         self,
         smss: int,

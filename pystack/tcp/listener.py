@@ -15,6 +15,7 @@ Any other ACK to a listener gets <SEQ=SEG.ACK><CTL=RST> (RFC 9293 §3.10.7.2), a
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, cast
 
 from pystack.layers.ip_meta import IpMeta
@@ -80,9 +81,10 @@ class ListenerMixin(Tcb):
     ``is_passive_child``, ``take_cookie_ack``, ...); spawning children for SYNs and
     cookie ACKs is its `Listener` part's (``session.listen_side``)."""
 
+    __slots__ = ()
     listener: Any
     _isn_floor: SeqNum | None
-    _last_cookie_at: float | None = None
+    _last_cookie_at: float | None
     """When this listener last sent a SYN cookie (Linux: the last SYN queue overflow)."""
 
     listen_side: Listener  # TCPSession.listen_side
@@ -298,6 +300,10 @@ class Listener:
         self, s: ListenerOwner, local_ip: str, remote_ip: str | None, remote_port: int
     ) -> Any:
         """A child session of the listener's class, spawned (``spawned``) and owned by it."""
+        # The addresses come from each segment's IP header, a new string per segment:
+        # interned, the connections of one peer (and all of ours) share one each.
+        local_ip = sys.intern(local_ip)
+        remote_ip = None if remote_ip is None else sys.intern(remote_ip)
         child: Any = type(s)(
             s.host, local_ip=local_ip, local_port=s.local_port, remote_ip=remote_ip,
             remote_port=remote_port, config=s.config, cc_factory=s._cc_factory,

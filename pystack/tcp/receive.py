@@ -89,6 +89,7 @@ class InputMixin(Tcb):
     """The SEGMENT ARRIVES hooks of a TCP session (the ``check_*`` pipeline); what
     becomes of accepted text is its `Receiver` part's (``session.receiver``)."""
 
+    __slots__ = ()
     receiver: Receiver  # TCPSession.receiver
     listen_side: Listener  # TCPSession.listen_side
     ts_recent_age: float
@@ -353,7 +354,7 @@ class InputMixin(Tcb):
             return
         self.send_invalid_ack(seg)
 
-    last_invalid_ack = float("-inf")  # set per connection once it answers one
+    last_invalid_ack: float  # when it last answered one (-inf: never)
 
     def send_invalid_ack(self, seg: Seg) -> None:
         """ACK a segment that failed the sequence test or PAWS (RFC 9293 §3.10.7.4 SHLD;

@@ -21,6 +21,10 @@ from pystack.tcp.reorder import InsertResult
 from pystack.wire import tcp as tcpwire
 from pystack.wire.seqnum import SeqNum
 
+NO_BLOCKS: list[SeqNum] = []
+"""``sack_recent`` of a connection that holds no out-of-order block: shared by all of them,
+so never grown in place (`Receiver.insert` makes a connection its own list)."""
+
 __all__ = ["Receiver", "ReceiverOwner"]
 
 FIN = tcpwire.FIN
@@ -96,7 +100,12 @@ class Receiver:
         if fin and stored:
             s.ooo_fin = seq + len(data)
         if stored and s.sack_ok:
-            s.sack_recent.insert(0, seq)  # RFC 2018 §4: its block is reported first
+            # RFC 2018 §4: its block is reported first. A connection starts with a shared
+            # empty list (no per-connection list until it holds a block): never grow that.
+            if s.sack_recent:
+                s.sack_recent.insert(0, seq)
+            else:
+                s.sack_recent = [seq]
         return stored
 
     def remember_fin(self, s: ReceiverOwner, fin_at: SeqNum) -> None:
@@ -115,7 +124,7 @@ class Receiver:
             s.rcv_nxt = s.rcv_nxt + len(data)
             s.deliver_data(data)
             if not len(s.reorder):
-                s.sack_recent.clear()
+                s.sack_recent = NO_BLOCKS
         fin = s.ooo_fin is not None and s.ooo_fin == s.rcv_nxt
         if fin:
             s.ooo_fin = None

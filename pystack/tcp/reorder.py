@@ -29,6 +29,10 @@ class InsertResult(enum.Enum):
     OVERFLOW = "overflow"  # keeping it would exceed the byte limit: dropped
 
 
+_NO_STARTS: list[int] = []
+_NO_DATA: list[bytes] = []
+
+
 class ReorderQueue:
     """Out-of-order segments keyed by sequence number, holding at most ``limit`` bytes.
 
@@ -51,8 +55,10 @@ class ReorderQueue:
         if limit < 0:
             raise ValueError(f"limit must be >= 0, got {limit}")
         self.limit = limit
-        self._starts: list[int] = []  # absolute offsets, sorted, chunks never overlap
-        self._data: list[bytes] = []
+        # Absolute offsets, sorted, chunks never overlap. Both lists are the shared empty
+        # ones while nothing is held (most connections never hold anything): never grown.
+        self._starts: list[int] = _NO_STARTS
+        self._data: list[bytes] = _NO_DATA
         self._size = 0
         self._base_seq: SeqNum | None = None
         self._base_abs = 0
@@ -104,6 +110,8 @@ class ReorderQueue:
             self.dropped_segments += 1
             self.dropped_bytes += len(data)
             return InsertResult.OVERFLOW
+        if not self._starts:
+            self._starts, self._data = [], []
         for b, e in gaps:
             i = bisect.bisect_left(self._starts, b)
             self._starts.insert(i, b)
@@ -128,8 +136,11 @@ class ReorderQueue:
                 cursor = end
             self._size -= len(chunk)
             n += 1
-        del self._starts[:n]
-        del self._data[:n]
+        if n == len(self._starts):
+            self._starts, self._data = _NO_STARTS, _NO_DATA
+        elif n:
+            del self._starts[:n]
+            del self._data[:n]
         return b"".join(out)
 
     def blocks(self) -> list[tuple[SeqNum, SeqNum]]:
@@ -145,6 +156,5 @@ class ReorderQueue:
 
     def clear(self) -> None:
         """Forget every held byte (the connection was reset or closed)."""
-        self._starts.clear()
-        self._data.clear()
+        self._starts, self._data = _NO_STARTS, _NO_DATA
         self._size = 0

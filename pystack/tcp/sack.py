@@ -17,6 +17,11 @@ _MASK = 0xFFFFFFFF
 DUPTHRESH = 3
 
 
+_NO_RANGES: list[tuple[int, int]] = []
+"""The ranges of every scoreboard that holds none: shared, never grown (`update` and
+`clear` assign a list rather than change one in place)."""
+
+
 class Scoreboard:
     """SACKed ranges above SND.UNA, merged and in order, plus RFC 6675's HighRxt.
 
@@ -28,7 +33,7 @@ class Scoreboard:
     __slots__ = ("high_rxt", "ranges")
 
     def __init__(self) -> None:
-        self.ranges: list[tuple[int, int]] = []
+        self.ranges: list[tuple[int, int]] = _NO_RANGES
         self.high_rxt: int | None = None
 
     def __bool__(self) -> bool:
@@ -36,7 +41,7 @@ class Scoreboard:
 
     def clear(self) -> None:
         """Forget every SACKed range (after a timeout, RFC 2018 §8, RFC 6675 §5.1)."""
-        self.ranges = []
+        self.ranges = _NO_RANGES
         self.high_rxt = None
 
     def update(self, una: int, snd_max: int, blocks: tuple[tuple[int, int], ...]) -> int:

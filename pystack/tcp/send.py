@@ -33,6 +33,7 @@ class OutputMixin(Tcb):
     """The send-side hooks of a TCP session (``send_ack``, ``send_data``, the segment
     builder); what to send and when is its `Sender` part's (``session.sender``)."""
 
+    __slots__ = ()
     sender: Sender  # TCPSession.sender
     segmentation_offload = True
     """Class setting: whether this connection hands the link TCP super-segments when the

@@ -39,7 +39,7 @@ from pystack.tcp.cubic import congestion_factory
 from pystack.tcp.host import TcpHost
 from pystack.tcp.listener import Listener, ListenerMixin, ReplyTo, syn_options
 from pystack.tcp.receive import InputMixin, syn_reopens_time_wait
-from pystack.tcp.receiver import Receiver
+from pystack.tcp.receiver import NO_BLOCKS, Receiver
 from pystack.tcp.reorder import ReorderQueue
 from pystack.tcp.rtt import RttEstimator
 from pystack.tcp.sack import Scoreboard
@@ -57,11 +57,25 @@ SYN, ACK, RST = tcpwire.SYN, tcpwire.ACK, tcpwire.RST
 _ZERO = SeqNum(0)
 _MASK = 0xFFFFFFFF
 _HALF = 1 << 31  # ((a - b + _HALF) & _MASK) - _HALF: SeqNum(a) - SeqNum(b) on ints
+_NEVER = float("-inf")  # one object for every connection's "not yet" time
 # States in which the application may still queue data (RFC 9293 §3.10.2).
 
 
 class TCPSession(ListenerMixin, InputMixin, OutputMixin, StateMachine, machine="tcp"):
-    """One TCP connection. See the module docstring for the host and user interfaces."""
+    """One TCP connection. See the module docstring for the host and user interfaces.
+
+    Its fields live in slots (a server holds tens of thousands of idle connections; an
+    instance dict of this many fields costs about 1.5 KB each), all set in ``__init__``.
+    Other attributes, a subclass's fields included, go to an instance dict made when the
+    first one is set."""
+
+    # Its TCB fields are `Tcb`'s slots; these are the session's own. "__dict__": any
+    # other attribute (a test's instance-level hook, a subclass's field) still works, the
+    # dict made only when one is set.
+    __slots__ = (
+        "__dict__", "__weakref__", "_accept_queue", "_isn_floor", "awaiting_accept",
+        "close_reason", "listener", "user",
+    )  # fmt: skip
 
     compact_time_wait_syn_path = True
     """Class setting: whether the TCP layer may take a SYN that reopens a compact TIME_WAIT
@@ -94,9 +108,9 @@ class TCPSession(ListenerMixin, InputMixin, OutputMixin, StateMachine, machine="
     share one: a connection pays nothing for it. A subclass of `Sender` that keeps
     per-connection state is set per connection instead (``self.sender = ...`` in
     ``__init__``)."""
-    awaiting_accept = False
+    awaiting_accept: bool
     """True while this connection waits in its listener's accept queue."""
-    _isn_floor: SeqNum | None = None
+    _isn_floor: SeqNum | None
     """Set on a connection that replaces one in TIME_WAIT: its ISS must lie beyond this."""
 
     def __init__(
@@ -111,6 +125,8 @@ class TCPSession(ListenerMixin, InputMixin, OutputMixin, StateMachine, machine="
         user: Any = None,
         cc_factory: Any = None,
     ) -> None:
+        self.state = self.fsm.spec.initial
+        self._fsm_queue = None
         self.host = host
         self.clock = host.clock
         self.config = config = config or TcpConfig()
@@ -121,7 +137,9 @@ class TCPSession(ListenerMixin, InputMixin, OutputMixin, StateMachine, machine="
         self._accept_queue: collections.deque[TCPSession] | None = None
         self.half_open = 0
         self.backlog = 0
-        self.passive = False
+        self.passive = self.awaiting_accept = False
+        self._isn_floor = self._last_cookie_at = None
+        self.last_invalid_ack = _NEVER
         self.close_reason: CloseReason | None = None
         self._cc_factory = cc_factory
         self.iss = self.irs = self.snd_una = self.snd_nxt = self.snd_max = _ZERO
@@ -190,7 +208,7 @@ class TCPSession(ListenerMixin, InputMixin, OutputMixin, StateMachine, machine="
         # RFC 2018: on only if both SYNs carry SACK-permitted; the receiver's SACK
         # blocks, most recently reported first, and the sender's scoreboard (RFC 6675).
         self.sack_ok = False
-        self.sack_recent: list[SeqNum] = []
+        self.sack_recent = NO_BLOCKS
         self.scoreboard = Scoreboard()
 
     @property
@@ -816,7 +834,7 @@ class _Idle:
         self.rcvbuf = RecvBuffer(1)
         self.reorder = ReorderQueue(1)
         self.scoreboard = Scoreboard()
-        self.sack_recent: list[SeqNum] = []
+        self.sack_recent = NO_BLOCKS
         self.rtt = RttEstimator()
         self.cc = NewReno(DEFAULT_SMSS)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 from pystack.tcp.config import CloseReason, TcpConfig
@@ -228,13 +228,14 @@ class Timers:
     (§3.4.2) and the user timeout (R2, §3.8.3).
 
     The part owns the timer objects; the TCB stays on the session, which every method
-    takes as ``s`` (a `TimerOwner`), so the part holds no reference back to it and a
-    finished connection swaps it for the shared `IDLE_TIMERS`. A subclass replaces the
-    behaviour of a timer by overriding its method and naming the subclass in
-    ``TCPSession.timers_class``.
+    takes as ``s`` (a `TimerOwner`), and a finished connection swaps the part for the
+    shared `IDLE_TIMERS`. Each timer is made on first use (an idle connection never needs
+    a persist, keep-alive or 2*MSL timer: a server holding many saves ~70 bytes for each).
+    A subclass replaces the behaviour of a timer by overriding its method and naming the
+    subclass in ``TCPSession.timers_class``.
     """
 
-    __slots__ = ("delack", "keepalive", "persist", "rexmit", "time_wait")
+    __slots__ = ("_owner", "delack", "keepalive", "persist", "rexmit", "time_wait")
     rexmit: Any
     persist: Any
     delack: Any
@@ -242,26 +243,45 @@ class Timers:
     time_wait: Any
 
     def __init__(self, s: TimerOwner | None = None) -> None:
+        self._owner = s
         if s is None:  # the shared idle part: nothing ever runs
             self.rexmit = self.persist = self.delack = self.keepalive = NO_TIMER
             self.time_wait = NO_TIMER
-            return
-        cls, clock = type(self), s.clock
-        self.rexmit = Timer(clock, s, cls.on_rexmit_timeout)
-        self.persist = Timer(clock, s, cls.on_persist_timeout)
-        self.delack = Timer(clock, s, cls.on_delack_timeout)
-        self.keepalive = Timer(clock, s, cls.on_keepalive_timeout)
-        self.time_wait = TimeWaitTimer(s)
+
+    def __getattr__(self, name: str) -> Any:
+        """A timer read before it was ever armed: make it now (only unset slots get here)."""
+        handler = _HANDLERS.get(name)
+        try:
+            owner = object.__getattribute__(self, "_owner")
+        except AttributeError:
+            owner = None
+        if handler is None or owner is None:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        if name == "time_wait":
+            timer: Any = TimeWaitTimer(owner)
+        else:
+            timer = Timer(owner.clock, owner, getattr(type(self), handler))
+        setattr(self, name, timer)
+        return timer
+
+    def _made(self) -> Iterator[Any]:
+        """The timers made so far (reading the others would make them)."""
+        for name in _HANDLERS:
+            try:
+                yield object.__getattribute__(self, name)
+            except AttributeError:
+                continue
 
     def cancel_all(self) -> None:
         """Stop every timer (the connection is gone)."""
-        for timer in (self.rexmit, self.persist, self.delack, self.keepalive, self.time_wait):
+        for timer in self._made():
             timer.stop()
 
     def release_for_time_wait(self) -> None:
         """In TIME_WAIT only the 2*MSL timer remains: the others stop for good."""
-        for timer in (self.rexmit, self.persist, self.delack, self.keepalive):
-            timer.stop()
+        for timer in self._made():
+            if timer is not self.time_wait:
+                timer.stop()
         self.rexmit = self.persist = self.delack = self.keepalive = NO_TIMER
 
     def arm_rexmit(self, s: TimerOwner) -> None:
@@ -384,8 +404,9 @@ class Timers:
         """(Re)start the 2*MSL timeout (RFC 9293 §3.10.7.4, §3.4.2). A host that keeps
         compact TIME_WAIT records (``host.holds_time_wait``) runs the wait itself: the
         deadline is only set for it to read."""
-        for timer in (self.rexmit, self.persist, self.keepalive):
-            timer.stop()
+        for timer in self._made():
+            if timer is not self.delack and timer is not self.time_wait:
+                timer.stop()
         if getattr(s.host, "holds_time_wait", False):
             self.time_wait.deadline = s.clock.seconds() + 2 * s.config.msl
         else:
@@ -394,6 +415,16 @@ class Timers:
     def on_time_wait_timeout(self, s: TimerOwner) -> None:
         """2*MSL passed in TIME_WAIT: the connection closes."""
         s.fire("timeout_2msl")
+
+
+_HANDLERS = {
+    "rexmit": "on_rexmit_timeout",
+    "persist": "on_persist_timeout",
+    "delack": "on_delack_timeout",
+    "keepalive": "on_keepalive_timeout",
+    "time_wait": "on_time_wait_timeout",
+}
+"""Each timer of `Timers` and the method its expiry calls."""
 
 
 class TimeWaitTimers(Timers):

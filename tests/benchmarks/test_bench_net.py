@@ -163,11 +163,11 @@ def test_a_decaying_connection_rate_misses_its_target() -> None:
 
 def test_memory_target_needs_every_connection_held() -> None:
     params = {"connections": 10_000}
-    held = {"median": 6000.0, "details": [{"established": 10_000}]}
-    short = {"median": 6000.0, "details": [{"established": 9_000}]}
+    held = {"median": 4000.0, "details": [{"established": 10_000}]}
+    short = {"median": 4000.0, "details": [{"established": 9_000}]}
     assert net.check_targets({"mem_per_conn": held}, params)["mem_per_conn"]["met"] is True
     assert net.check_targets({"mem_per_conn": short}, params)["mem_per_conn"]["met"] is False
-    fat = {"median": 9000.0, "details": [{"established": 10_000}]}
+    fat = {"median": 4100.0, "details": [{"established": 10_000}]}
     assert net.check_targets({"mem_per_conn": fat}, params)["mem_per_conn"]["met"] is False
 
 

@@ -19,7 +19,7 @@ def test_bench_runs_and_prints_both_columns(capsys: pytest.CaptureFixture[str]) 
 
 
 def test_an_instance_costs_well_under_a_kibibyte() -> None:
-    # The TCP issue budgets 8 KiB per idle connection; the machine's share must be tiny.
+    # The project budgets 4 KiB per idle connection; the machine's share must be tiny.
     cls = bench._session_class()
 
     def fired() -> object:

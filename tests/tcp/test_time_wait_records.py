@@ -1,5 +1,5 @@
-"""Compact TIME_WAIT records (pystack.tcp.time_wait): the TCP layer keeps a plain
-tuple for a connection's 2*MSL wait and answers the peer exactly as a whole session would.
+"""Compact TIME_WAIT records (pystack.tcp.time_wait): the TCP layer keeps a few packed
+bytes for a connection's 2*MSL wait and answers the peer exactly as a whole session would.
 
 The server closes first, so TIME_WAIT is on side 1 (198.18.0.2:7), which listens on the
 port (a SYN may reopen). The wire is then cut: segments from side 1 are recorded, not
@@ -327,3 +327,27 @@ def test_records_answer_as_whole_sessions_around_ts_recent(script: list[Any]) ->
             w.pair.clock.advance(step[-1])
             w.inject(_segment_near_ts_recent(w, step))
         assert compact.outcome() == whole.outcome()
+
+
+def test_a_record_comes_back_as_it_was_kept() -> None:
+    w = Waiting(compact=True)
+    (record,) = w.layer.time_wait_records()
+    table = w.layer.time_wait
+    assert type(table._records[w.key]) is bytes  # packed: about 100 bytes, never tracked
+    assert table.take(w.key) == record
+    table.add(record)
+    assert w.layer.time_wait_records() == [record]
+
+
+@pytest.mark.parametrize("field", ["snd_mss", "kind", "ts_offset"])
+def test_a_field_out_of_the_packed_range_is_kept_too(field: str) -> None:
+    w = Waiting(compact=True)
+    (record,) = w.layer.time_wait_records()
+    odd = record._replace(**{field: -1 if field == "kind" else 1 << 40})
+    table = w.layer.time_wait
+    table.add(odd)
+    assert type(table._records[w.key]) is tuple  # kept as it is, not packed
+    assert table.take(w.key) == odd
+    table.add(odd)
+    w.pair.run(2 * MSL + 1)  # and it expires as a packed one does
+    assert w.layer.time_wait_records() == []
