@@ -456,7 +456,7 @@ class TCPApplication(Layer):
         if delivering is not None:
             self._delivering = None
             session, kept, data = delivering
-            session.read(len(data), after=kept, announce=False)
+            session.rcvbuf.discard(len(data), kept)  # seen already: no copy out
 
     def tcp_writable(self, session: TCPSession) -> None:
         """Send buffer space was freed (flow control for producers); moves bytes that

@@ -160,6 +160,17 @@ class RecvBuffer:
             self._q.consume(n)
         return data
 
+    def discard(self, n: int, after: int = 0) -> None:
+        """Drop up to ``n`` bytes that follow the first ``after``, without copying them out
+        (bytes the reader has already seen with `peek`)."""
+        n = min(n, len(self._q) - after)
+        if n <= 0:
+            return
+        if after:
+            self._q.remove(after, n)
+        else:
+            self._q.consume(n)
+
     def peek(self, n: int | None = None, after: int = 0) -> bytes:
         """Up to ``n`` bytes (all when ``n`` is None) after the first ``after``, left in
         place."""

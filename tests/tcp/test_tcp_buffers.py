@@ -132,3 +132,17 @@ def test_recv_buffer_delivers_in_order_and_window_plus_buffered_is_capacity(
         assert buf.window + len(buf) == 500
         assert stored.startswith(read)
     assert read + buf.read_all() == stored
+
+
+@given(
+    data=st.binary(max_size=64),
+    n=st.integers(min_value=0, max_value=80),
+    after=st.integers(min_value=0, max_value=80),
+)
+def test_recv_buffer_discard_leaves_what_read_leaves(data: bytes, n: int, after: int) -> None:
+    read, dropped = RecvBuffer(128), RecvBuffer(128)
+    read.push(data)
+    dropped.push(data)
+    read.read(n, after)
+    dropped.discard(n, after)
+    assert dropped.peek() == read.peek() and dropped.window == read.window
