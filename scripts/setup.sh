@@ -29,6 +29,7 @@ ethtool         ethtool
 nc              netcat-openbsd
 ping            iputils-ping
 hping3          hping3
+radvd           radvd
 nmap            nmap
 p0f             p0f
 tshark          tshark
