@@ -66,6 +66,7 @@ class SimNet:
         self.stacks: list[PyStack] = []
         stack_options.setdefault("dad_transmits", 0)
         stack_options.setdefault("router_solicitations", 0)
+        stack_options.setdefault("mld", False)
         for i in range(n):
             pcap = f"{pcap_dir}/{i}.pcap" if pcap_dir else None
             if pcap_files is not None and i < len(pcap_files):

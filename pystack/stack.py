@@ -74,6 +74,7 @@ IPV6_OPTIONS = {
     "router_solicitations": "router_solicitations",
     "accept_ra": "accept_ra",
     "slaac": "slaac",
+    "mld": "mld",
 }
 
 
@@ -144,7 +145,8 @@ class PyStack(metaclass=_DefaultStackType):
     ``ndp_max_pending`` (16), ``dad_transmits`` (1: every new address is tentative for
     about a second of duplicate address detection; 0 skips it), ``router_solicitations``
     (3, sent at start), ``accept_ra`` (True: default routers, prefixes and parameters
-    from Router Advertisements), ``slaac`` (True: addresses from autonomous prefixes).
+    from Router Advertisements), ``slaac`` (True: addresses from autonomous prefixes), ``mld``
+    (True: MLDv2 reports of the groups joined, and answers to queries).
     ``personality`` (``"linux"``, ``"windows"``, ``"freebsd"`` or a
     :class:`~pystack.personality.Personality`) makes the stack look like that OS to
     fingerprinting tools (see :mod:`pystack.personality`).
@@ -406,6 +408,7 @@ class PyStack(metaclass=_DefaultStackType):
         self.running = False
         self.ipv6.routers.stop()  # solicitations, router and prefix lifetimes
         self.ipv6.autoconf.stop()  # DAD probes, address lifetimes
+        self.ipv6.mld.stop()
         if self._dns is not None:
             self._dns.stop()  # queries in flight fail now, their ports close
         if self.tcp is not None:

@@ -28,7 +28,7 @@ from pystack.layers.icmp import IcmpRateLimit, IcmpRateLimiter
 from pystack.layers.ip_meta import IpMeta
 from pystack.layers.layer import Layer
 from pystack.layers.ndp import solicited_node_multicast
-from pystack.wire import Malformed, ipv6
+from pystack.wire import Malformed, ipv6, mld
 from pystack.wire import icmpv6 as icmp6
 from pystack.wire import ndp as nd
 from pystack.wire.icmpv6 import Icmpv6Message
@@ -67,6 +67,7 @@ class Icmp6Drop(enum.Enum):
     ND_UNSUPPORTED = "nd_unsupported"
     RA_BAD_SOURCE = "ra_bad_source"
     RA_IGNORED = "ra_ignored"
+    MLD_INVALID = "mld_invalid"
 
 
 class ICMPv6Protocol(Layer):
@@ -93,6 +94,7 @@ class ICMPv6Protocol(Layer):
             nd.TYPE_ROUTER_SOLICITATION: self._on_rcv_nd,
             nd.TYPE_ROUTER_ADVERTISEMENT: self._on_rcv_nd,
             nd.TYPE_REDIRECT: self._on_rcv_nd,
+            mld.TYPE_QUERY: self._on_rcv_mld_query,
             **{t: self._on_rcv_error for t in ERROR_KINDS},
         }
 
@@ -262,6 +264,19 @@ class ICMPv6Protocol(Layer):
             self.stats.drop(self.name, Icmp6Drop.RA_IGNORED)
             return
         self.ip6.routers.rcv_ra(ra, meta.src)
+
+    def _on_rcv_mld_query(self, msg: Icmpv6Message, meta: IpMeta) -> None:
+        """RFC 3810 §5.1.14: a Query from a link-local source with Hop Limit 1 is
+        answered (by the IPv6 layer's MLD host, §6.2); others are dropped."""
+        if meta.ttl != 1 or not _is_link_local(meta.src):
+            self.stats.drop(self.name, Icmp6Drop.MLD_INVALID)
+            return
+        try:
+            query = mld.parse_query(msg)
+        except Malformed:
+            self.stats.drop(self.name, Icmp6Drop.MLD_INVALID)
+            return
+        self.ip6.mld.rcv_query(query)
 
     def send_router_solicitation(self, src: str) -> None:
         """A Router Solicitation to all-routers (RFC 4861 §6.3.7), with our Source

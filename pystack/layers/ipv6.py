@@ -38,6 +38,7 @@ from pystack.layers.autoconf import (
 from pystack.layers.ip_meta import IpMeta, meta_of
 from pystack.layers.ip_reassembly import OverlapPolicy, Reassembler
 from pystack.layers.layer import Layer, as_bytes
+from pystack.layers.mld import MldHost
 from pystack.layers.ndp import NeighborCache, solicited_node_multicast
 from pystack.wire import Malformed, ipv6
 from pystack.wire import icmpv6 as icmp6
@@ -137,6 +138,7 @@ class IPv6Protocol(Layer):
         router_solicitations: int = MAX_RTR_SOLICITATIONS,
         accept_ra: bool = True,
         slaac: bool = True,
+        mld: bool = True,
         **neighbor_options: Any,
     ) -> None:
         super().__init__()
@@ -159,6 +161,7 @@ class IPv6Protocol(Layer):
         self.link_mtu: int | None = None
         """The MTU a Router Advertisement gave (RFC 4861 §6.3.4); None: the link's."""
         self.autoconf = AddressConfig(self, dad_transmits=dad_transmits, slaac=slaac)
+        self.mld = MldHost(self, enabled=mld)
         self.routers = RouterDiscovery(self, solicitations=router_solicitations,
                                        accept_ra=accept_ra)  # fmt: skip
         self.groups: set[str] = set()
@@ -239,6 +242,7 @@ class IPv6Protocol(Layer):
     def join(self, group: str) -> None:
         """Take datagrams to the multicast ``group`` (and its frames, RFC 2464 §7)."""
         group = str(ipaddress.IPv6Address(group))
+        self.mld.joined(group)  # RFC 3810 §6.1: a report when listening starts
         self.groups.add(group)
         ether = self._context().layers.get("Ether") if self.ctx is not None else None
         if ether is not None and hasattr(ether, "multicast_macs"):
@@ -596,6 +600,17 @@ class IPv6Protocol(Layer):
         ndp = self.upperLayers.get("ICMPv6")
         if ndp is not None and hasattr(ndp, "send_router_solicitation"):
             ndp.send_router_solicitation(src)
+
+    def send_mld_report(self, report: Any) -> None:
+        """RFC 3810 §5.2.13, §5.2.14: to all MLDv2 routers, from the link-local address
+        (:: before it is assigned), Hop Limit 1, with a Router Alert option."""
+        src = self.link_local or "::"
+        router_alert = HopByHopOptions(ipv6.pad_options([Ipv6Option(5, b"\x00\x00")]))
+        data = icmp6.emit(report, src, "ff02::16")
+        pkt = Ipv6Packet(src, "ff02::16", ipv6.NH_ICMPV6, data, hop_limit=1,
+                         headers=(router_alert,))  # fmt: skip
+        self.stats.incr(self.name, "datagrams_sent")
+        self._to_link(pkt.dst, ipv6.emit(pkt))
 
     def send_dad_solicitation(self, target: str) -> None:
         ndp = self.upperLayers.get("ICMPv6")
