@@ -18,6 +18,7 @@ dot             graphviz
 ip              iproute2
 nstat           iproute2
 ss              iproute2
+bridge          iproute2
 iptables        iptables
 iptables-legacy iptables
 nft             nftables

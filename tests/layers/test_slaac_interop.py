@@ -1,6 +1,7 @@
 """Address autoconfiguration against Linux in lab namespaces (root): the stack takes
 2001:db8:1::/64 from radvd's Router Advertisements, forms its EUI-64 address and Linux pings
-it; and duplicate address detection finds the address the kernel already holds."""
+it; duplicate address detection finds the address the kernel already holds; and a
+snooping Linux bridge learns the stack's solicited-node groups from its MLDv2 reports."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import ipaddress
 import os
 import signal
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,8 @@ from helpers.kernel_peers import wait_for
 
 from pystack import netns
 from pystack.lab import Lab
+from pystack.layers.ipv6 import eui64_link_local
+from pystack.layers.ndp import solicited_node_multicast
 from pystack.reactor import blocking_call
 
 pytestmark = [pytest.mark.root, pytest.mark.needs_tool("ping", "iputils-ping")]
@@ -104,3 +108,26 @@ def test_duplicate_held_by_the_kernel_is_detected_and_not_used(stack_on: Any) ->
                        capture_output=True, text=True, check=False)  # fmt: skip
         assert ping.returncode == 0  # the kernel answers itself: the stack kept out of it
         assert stack.stats.get("ICMPv6", "echo_replies_sent") == 0
+
+
+@pytest.mark.needs_tool("bridge", "iproute2")
+@pytest.mark.timeout(60)
+def test_a_snooping_linux_bridge_learns_the_solicited_node_groups(stack_on: Any) -> None:
+    with Lab(mode="veth") as lab:
+        kns = lab.info.kernel_ns
+        netns.ip("-n", kns, "link", "add", "br0", "type", "bridge", "mcast_snooping", "1")
+        netns.ip("-n", kns, "link", "set", "k0", "master", "br0")
+        netns.ip("-n", kns, "link", "set", "br0", "up")
+        stack = stack_on(lab, ip6="2001:db8::2/64", router_solicitations=0)
+
+        def groups() -> str:
+            return str(lab.run(["bridge", "mdb", "show"], capture_output=True, text=True).stdout)
+
+        for _ in range(50):  # the MLDv2 reports of RFC 3810 §6.1 reach the bridge
+            if "grp ff02::1:ff00:2 " in groups():
+                break
+            time.sleep(0.1)
+        mdb = groups()
+        wanted = solicited_node_multicast(eui64_link_local(stack.mac))  # tentative or not
+        assert "grp ff02::1:ff00:2 " in mdb and f"grp {wanted} " in mdb, mdb
+        assert "grp ff02::1 " not in mdb
