@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
+from pystack.fsm import StateMachine, bind_states, load_spec
 from pystack.wire import ndp as nd
 
 if TYPE_CHECKING:
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AddressConfig",
+    "AddressState",
+    "Ipv6Address",
     "RouterDiscovery",
     "SlaacAddress",
     "interface_identifier",
@@ -229,7 +232,109 @@ class SlaacAddress:
     interface: ipaddress.IPv6Interface
     valid_until: float | None
     preferred_until: float | None
-    deprecated: bool = False
+
+
+class AddressState:
+    """The states of ``machines/ipv6_address.toml`` (checked against it at import)."""
+
+    NEW: Final = "NEW"
+    TENTATIVE: Final = "TENTATIVE"
+    PREFERRED: Final = "PREFERRED"
+    DEPRECATED: Final = "DEPRECATED"
+    DUPLICATE: Final = "DUPLICATE"
+    INVALID: Final = "INVALID"
+
+
+bind_states(load_spec("ipv6_address"), AddressState)
+
+
+class Ipv6Address(StateMachine, machine="ipv6_address"):
+    """One unicast address of the interface and its one timer (DAD probes)."""
+
+    def __init__(self, config: AddressConfig, interface: ipaddress.IPv6Interface) -> None:
+        self.config = config
+        self.interface = interface
+        self.address = str(interface.ip)
+        self.probes_sent = 0
+        self.preferred_over = False
+        self.timer: Any = None
+
+    @property
+    def ip6(self) -> IPv6Protocol:
+        return self.config.ip6
+
+    def _arm(self, delay: float) -> None:
+        self.stop_timer()
+        self.timer = self.ip6.clock.callLater(delay, self.fire, "dad_timeout")
+
+    # -- conditions ---------------------------------------------------------------------
+
+    def dad_disabled(self, **kw: Any) -> bool:
+        return self.config.dad_transmits == 0
+
+    def probes_left(self, **kw: Any) -> bool:
+        return self.probes_sent < self.config.dad_transmits
+
+    def past_preferred(self, **kw: Any) -> bool:
+        return self.preferred_over
+
+    # -- hooks named in machines/ipv6_address.toml ----------------------------------------
+
+    def join_solicited_node(self, **kw: Any) -> None:
+        self.ip6.join_solicited_node(self.address)
+
+    def start_probe_delay(self, **kw: Any) -> None:
+        self._arm(self.ip6.rng.uniform(0, MAX_RTR_SOLICITATION_DELAY))
+
+    def send_dad_ns(self, **kw: Any) -> None:
+        self.probes_sent += 1
+        self.ip6.stats.incr(self.ip6.name, "dad_solicitations_sent")
+        self.ip6.send_dad_solicitation(self.address)
+
+    def start_retrans_timer(self, **kw: Any) -> None:
+        self._arm(self.ip6.neighbors.retrans_timer)
+
+    def stop_timer(self, **kw: Any) -> None:
+        if self.timer is not None and self.timer.active():
+            self.timer.cancel()
+        self.timer = None
+
+    def note_deprecated(self, **kw: Any) -> None:
+        self.preferred_over = True
+
+    def note_preferred(self, **kw: Any) -> None:
+        self.preferred_over = False
+
+    def assign(self, **kw: Any) -> None:
+        if self.probes_sent:
+            self.ip6.stats.incr(self.ip6.name, "dad_passed")
+        self.ip6.assign_address(self.interface)
+        self.ip6.set_deprecated(self.address, False)
+
+    def deprecate(self, **kw: Any) -> None:
+        self.ip6.stats.incr(self.ip6.name, "addresses_deprecated")
+        self.ip6.assign_address(self.interface)
+        self.ip6.set_deprecated(self.address, True)
+
+    def report_duplicate(self, why: str = "", **kw: Any) -> None:
+        self.config.duplicates.append(self.interface)
+        self.config.entries.pop(self.address, None)
+        self.ip6.stats.incr(self.ip6.name, "dad_duplicates")
+        log.warning("IPv6 address %s is a duplicate (%s): not used", self.address, why)
+
+    def remove(self, **kw: Any) -> None:
+        self.stop_timer()
+        self.config.entries.pop(self.address, None)
+        self.ip6.stats.incr(self.ip6.name, "addresses_expired")
+        self.ip6.remove_address(self.address)
+
+    def on_state_change(self, old: str, trigger: str, new: str) -> None:
+        super().on_state_change(old, trigger, new)
+        if self.ip6.ctx is not None:
+            self.ip6.ctx.notify(self, old, trigger, new)
+
+    def __repr__(self) -> str:
+        return f"Ipv6Address({self.address} {self.state})"
 
 
 class AddressConfig:
@@ -243,66 +348,50 @@ class AddressConfig:
         self.ip6 = ip6
         self.dad_transmits = dad_transmits
         self.slaac = slaac
-        self.tentative: dict[str, ipaddress.IPv6Interface] = {}
-        """Addresses under DAD: not used, not receiving unicast (§5.4)."""
+        self.entries: dict[str, Ipv6Address] = {}
+        """Every address of the interface but the duplicates, each with its machine."""
         self.duplicates: list[ipaddress.IPv6Interface] = []
         """Addresses DAD found in use by another node; never used (§5.4.5)."""
         self.autoconfigured: dict[ipaddress.IPv6Network, SlaacAddress] = {}
-        self._sent: dict[str, int] = {}
         self._timers = _Timers(lambda: ip6.clock)
 
     # -- Duplicate Address Detection (§5.4) ----------------------------------------------
 
+    @property
+    def tentative(self) -> dict[str, ipaddress.IPv6Interface]:
+        """Addresses under DAD: not used, not receiving unicast (§5.4)."""
+        return {
+            a: e.interface for a, e in self.entries.items() if e.state == AddressState.TENTATIVE
+        }
+
     def start_dad(self, iface: ipaddress.IPv6Interface) -> None:
-        """Make ``iface`` tentative and probe for it; assigned when no one answers."""
-        address = str(iface.ip)
-        if self.dad_transmits == 0:
-            self.ip6.assign_address(iface)  # §5.4: DupAddrDetectTransmits 0 disables DAD
-            return
-        self.tentative[address] = iface
-        self._sent[address] = 0
-        # §5.4.2: join the solicited-node group before sending the first NS, and delay
-        # that NS by a random time (the interface may just have come up, §5.4.2, [RFC4861]
-        # §6.3.7: up to MAX_RTR_SOLICITATION_DELAY).
-        self.ip6.join_solicited_node(address)
-        delay = self.ip6.rng.uniform(0, MAX_RTR_SOLICITATION_DELAY)
-        self._timers.arm(("dad", address), delay, self._probe, address)
-
-    def _probe(self, address: str) -> None:
-        if address not in self.tentative:
-            return
-        if self._sent[address] >= self.dad_transmits:
-            self._passed(address)
-            return
-        self._sent[address] += 1
-        self.ip6.stats.incr(self.ip6.name, "dad_solicitations_sent")
-        self.ip6.send_dad_solicitation(address)
-        # §5.4.2: the NS are RetransTimer apart, and the last one waits RetransTimer.
-        self._timers.arm(("dad", address), self.ip6.neighbors.retrans_timer, self._probe, address)
-
-    def _passed(self, address: str) -> None:
-        iface = self.tentative.pop(address)
-        self._sent.pop(address, None)
-        self.ip6.stats.incr(self.ip6.name, "dad_passed")
-        self.ip6.assign_address(iface)
+        """Make ``iface`` tentative and probe for it; assigned when no one answers
+        (at once with ``dad_transmits=0``)."""
+        entry = Ipv6Address(self, iface)
+        self.entries[entry.address] = entry
+        entry.fire("start")
 
     def is_tentative(self, address: str) -> bool:
-        return address in self.tentative
+        entry = self.entries.get(address)
+        return entry is not None and entry.state == AddressState.TENTATIVE
+
+    def state_of(self, address: str) -> str | None:
+        """The state of ``address`` (an :class:`AddressState` name), None if unknown."""
+        entry = self.entries.get(address)
+        if entry is not None:
+            return entry.state
+        dup = any(str(i.ip) == address for i in self.duplicates)
+        return AddressState.DUPLICATE if dup else None
 
     def duplicate(self, address: str, why: str) -> None:
         """§5.4.3, §5.4.4: another node uses (or is trying) ``address``: it is not
         assigned, and the condition is logged (§5.4.5)."""
-        iface = self.tentative.pop(address, None)
-        if iface is None:
+        entry = self.entries.get(address)
+        if entry is None or not entry.fire("rcv_conflict", why=why):
             return
-        self._sent.pop(address, None)
-        self._timers.cancel(("dad", address))
-        self.duplicates.append(iface)
-        self.ip6.stats.incr(self.ip6.name, "dad_duplicates")
         for network, slaac in list(self.autoconfigured.items()):
-            if slaac.interface == iface:
+            if slaac.interface == entry.interface:
                 self._forget_slaac(network)
-        log.warning("IPv6 address %s is a duplicate (%s): not used", address, why)
 
     # -- stateless autoconfiguration (§5.5.3) ---------------------------------------------
 
@@ -337,9 +426,10 @@ class AddressConfig:
         self.autoconfigured[network] = SlaacAddress(
             iface, _until(now, pio.valid_lifetime), _until(now, pio.preferred_lifetime)
         )
-        self._arm_lifetimes(network)
         self.ip6.stats.incr(self.ip6.name, "slaac_addresses_formed")
         self.start_dad(iface)
+        if network in self.autoconfigured:  # not found a duplicate at once
+            self._arm_lifetimes(network)
 
     def _refresh(self, network: ipaddress.IPv6Network, pio: nd.PrefixInformation) -> None:
         """§5.5.3 (e): the preferred lifetime is reset; the valid lifetime follows the
@@ -361,39 +451,28 @@ class AddressConfig:
         now = self.ip6.clock.seconds()
         self._timers.cancel(("valid", network))
         self._timers.cancel(("preferred", network))
+        address = str(slaac.interface.ip)
         if slaac.valid_until is not None:
             left = max(0.0, slaac.valid_until - now)
-            self._timers.arm(("valid", network), left, self._invalidate, network)
-        preferred_left = None if slaac.preferred_until is None else slaac.preferred_until - now
-        if preferred_left is not None and preferred_left <= 0:
-            self._deprecate(network)
+            self._timers.arm(("valid", network), left, self._fire, address, "valid_timeout")
+        left = None if slaac.preferred_until is None else slaac.preferred_until - now
+        if left is not None and left <= 0:
+            self._fire(address, "preferred_timeout")
             return
-        self._set_deprecated(slaac, False)
-        if preferred_left is not None:
-            self._timers.arm(("preferred", network), preferred_left, self._deprecate, network)
+        self._fire(address, "preferred_renewed")
+        if left is not None:
+            self._timers.arm(("preferred", network), left, self._fire, address,
+                             "preferred_timeout")  # fmt: skip
 
-    def _deprecate(self, network: ipaddress.IPv6Network) -> None:
-        """§5.5.4: past its preferred lifetime an address is deprecated: existing
-        communication goes on, new communication does not choose it."""
-        slaac = self.autoconfigured.get(network)
-        if slaac is not None:
-            self._set_deprecated(slaac, True)
-
-    def _set_deprecated(self, slaac: SlaacAddress, deprecated: bool) -> None:
-        if slaac.deprecated != deprecated:
-            slaac.deprecated = deprecated
-            self.ip6.stats.incr(
-                self.ip6.name, "addresses_deprecated" if deprecated else "addresses_preferred"
-            )
-        self.ip6.set_deprecated(str(slaac.interface.ip), deprecated)
-
-    def _invalidate(self, network: ipaddress.IPv6Network) -> None:
-        """§5.5.4: past its valid lifetime the address is removed from the interface."""
-        slaac = self._forget_slaac(network)
-        if slaac is not None:
-            self.ip6.stats.incr(self.ip6.name, "addresses_expired")
-            self.tentative.pop(str(slaac.interface.ip), None)
-            self.ip6.remove_address(str(slaac.interface.ip))
+    def _fire(self, address: str, trigger: str) -> None:
+        """§5.5.4: the lifetimes drive the address's machine (deprecated, then removed)."""
+        entry = self.entries.get(address)
+        if entry is not None:
+            entry.fire(trigger)
+        if trigger == "valid_timeout":
+            for network, slaac in list(self.autoconfigured.items()):
+                if str(slaac.interface.ip) == address:
+                    self._forget_slaac(network)
 
     def _forget_slaac(self, network: ipaddress.IPv6Network) -> SlaacAddress | None:
         self._timers.cancel(("valid", network))
@@ -402,6 +481,8 @@ class AddressConfig:
 
     def stop(self) -> None:
         self._timers.cancel_all()
+        for entry in self.entries.values():
+            entry.stop_timer()
 
 
 def _until(now: float, lifetime: int) -> float | None:

@@ -228,6 +228,10 @@ class IPv6Protocol(Layer):
         else:
             self._deprecated.discard(address)
 
+    def addresses_deprecated(self) -> frozenset[str]:
+        """The addresses past their preferred lifetime (RFC 4862 §5.5.4)."""
+        return frozenset(self._deprecated)
+
     def join_solicited_node(self, address: str) -> None:
         self.join(solicited_node_multicast(address))
 
