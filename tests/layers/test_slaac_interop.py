@@ -1,7 +1,8 @@
 """Address autoconfiguration against Linux in lab namespaces (root): the stack takes
-2001:db8:1::/64 from radvd's Router Advertisements, forms its EUI-64 address and Linux pings
-it; duplicate address detection finds the address the kernel already holds; and a
-snooping Linux bridge learns the stack's solicited-node groups from its MLDv2 reports."""
+2001:db8:1::/64 from radvd's Router Advertisements, forms its EUI-64 address, Linux pings
+it and the stack reaches an off-link address through the advertised router; duplicate
+address detection finds the address the kernel already holds; and a snooping Linux bridge
+learns the stack's solicited-node groups from its MLDv2 reports."""
 
 from __future__ import annotations
 
@@ -70,6 +71,9 @@ def test_stack_takes_its_address_from_radvd_and_linux_pings_it(
     with Lab(mode="veth") as lab:
         kns = lab.info.kernel_ns
         netns.ip("-n", kns, "addr", "add", "2001:db8:1::1/64", "dev", "k0", "nodad")
+        # An address beyond the router, off the stack's link: reached through it.
+        netns.ip("-n", kns, "link", "set", "lo", "up")  # the lab namespace's own loopback
+        netns.ip("-n", kns, "addr", "add", "2001:db8:2::1/128", "dev", "lo")
         # radvd advertises only on a router: forwarding inside the lab's namespace only.
         lab.run(["sysctl", "-q", "-w", "net.ipv6.conf.all.forwarding=1"], check=True)
         radvd = netns.popen(kns, ["radvd", "-n", "-m", "stderr", "-C", str(conf),
@@ -90,6 +94,8 @@ def test_stack_takes_its_address_from_radvd_and_linux_pings_it(
                 if ping.returncode == 0:
                     break
             assert ping.returncode == 0, ping.stdout + ping.stderr
+            # Off-link: the echo goes to the default router, which answers for its own.
+            assert stack.ping("2001:db8:2::1", timeout=3) < 3
         finally:
             os.killpg(radvd.pid, signal.SIGTERM)
             radvd.communicate(timeout=10)
