@@ -145,7 +145,8 @@ class PyStack(metaclass=_DefaultStackType):
     ``ndp_max_pending`` (16), ``dad_transmits`` (1: every new address is tentative for
     about a second of duplicate address detection; 0 skips it), ``router_solicitations``
     (3, sent at start), ``accept_ra`` (True: default routers, prefixes and parameters
-    from Router Advertisements), ``slaac`` (True: addresses from autonomous prefixes), ``mld``
+    from Router Advertisements), ``slaac`` (True: addresses from autonomous prefixes; a
+    stack sharing the host's address has no DAD, SLAAC or solicitations), ``mld``
     (True: MLDv2 reports of the groups joined, and answers to queries).
     ``personality`` (``"linux"``, ``"windows"``, ``"freebsd"`` or a
     :class:`~pystack.personality.Personality`) makes the stack look like that OS to
@@ -252,6 +253,12 @@ class PyStack(metaclass=_DefaultStackType):
         # Sharing the host's MAC, the stack's EUI-64 link-local address would be the
         # kernel's own: such a stack has only the IPv6 addresses it is given.
         shared = getattr(self.attachment, "mode", None) == "shared"
+        if shared:
+            # The host's addresses are the kernel's: DAD would find each a duplicate, and
+            # the host's RAs would give the stack the kernel's own SLAAC address.
+            options.setdefault("dad_transmits", 0)
+            options.setdefault("slaac", False)
+            options.setdefault("router_solicitations", 0)
         self.ipv6 = IPv6Protocol(link_local=not shared, **_pick(options, IPV6_OPTIONS))
         self.icmpv6 = ICMPv6Protocol()
         self.ethernet.register_layer(self.ipv6)
