@@ -37,7 +37,9 @@ class SimNet:
     arguments; ``pcap_dir`` captures each stack's frames to ``<dir>/<index>.pcap`` (or
     ``pcap_files`` lists a path, or None, per stack); other
     keywords go to every :class:`PyStack` (``observer``, ``overlap_policy``, ``tcp``, ...).
-    With ``ipv6=True`` stack ``i`` also has 2001:db8::``i + 1``/64.
+    With ``ipv6=True`` stack ``i`` also has 2001:db8::``i + 1``/64. Duplicate address
+    detection and router solicitations are off unless given (``dad_transmits=1``,
+    ``router_solicitations=3``): the addresses are usable at once and the wire stays quiet.
     """
 
     def __init__(
@@ -62,6 +64,9 @@ class SimNet:
         self.wire = MemoryWire(self.clock, loss=loss, duplicate=duplicate, reorder=reorder,
                                delay=delay, mtu=mtu, seed=seed)  # fmt: skip
         self.stacks: list[PyStack] = []
+        stack_options.setdefault("dad_transmits", 0)
+        stack_options.setdefault("router_solicitations", 0)
+        stack_options.setdefault("mld", False)
         for i in range(n):
             pcap = f"{pcap_dir}/{i}.pcap" if pcap_dir else None
             if pcap_files is not None and i < len(pcap_files):

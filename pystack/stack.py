@@ -70,6 +70,11 @@ IPV6_OPTIONS = {
     "ndp_reachable_time": "base_reachable_time",
     "ndp_cache_size": "max_entries",
     "ndp_max_pending": "max_pending",
+    "dad_transmits": "dad_transmits",
+    "router_solicitations": "router_solicitations",
+    "accept_ra": "accept_ra",
+    "slaac": "slaac",
+    "mld": "mld",
 }
 
 
@@ -137,7 +142,12 @@ class PyStack(metaclass=_DefaultStackType):
     ``ip6`` adds an IPv6 address (``"2001:db8::2/64"``, or a list of them) beside the
     link-local one every stack derives from its MAC; IPv6 options: ``hop_limit`` (64),
     ``ndp_retrans_timer`` (1 s), ``ndp_reachable_time`` (30 s), ``ndp_cache_size`` (256),
-    ``ndp_max_pending`` (16).
+    ``ndp_max_pending`` (16), ``dad_transmits`` (1: every new address is tentative for
+    about a second of duplicate address detection; 0 skips it), ``router_solicitations``
+    (3, sent at start), ``accept_ra`` (True: default routers, prefixes and parameters
+    from Router Advertisements), ``slaac`` (True: addresses from autonomous prefixes; a
+    stack sharing the host's address has no DAD, SLAAC or solicitations), ``mld``
+    (True: MLDv2 reports of the groups joined, and answers to queries).
     ``personality`` (``"linux"``, ``"windows"``, ``"freebsd"`` or a
     :class:`~pystack.personality.Personality`) makes the stack look like that OS to
     fingerprinting tools (see :mod:`pystack.personality`).
@@ -243,6 +253,12 @@ class PyStack(metaclass=_DefaultStackType):
         # Sharing the host's MAC, the stack's EUI-64 link-local address would be the
         # kernel's own: such a stack has only the IPv6 addresses it is given.
         shared = getattr(self.attachment, "mode", None) == "shared"
+        if shared:
+            # The host's addresses are the kernel's: DAD would find each a duplicate, and
+            # the host's RAs would give the stack the kernel's own SLAAC address.
+            options.setdefault("dad_transmits", 0)
+            options.setdefault("slaac", False)
+            options.setdefault("router_solicitations", 0)
         self.ipv6 = IPv6Protocol(link_local=not shared, **_pick(options, IPV6_OPTIONS))
         self.icmpv6 = ICMPv6Protocol()
         self.ethernet.register_layer(self.ipv6)
@@ -397,6 +413,9 @@ class PyStack(metaclass=_DefaultStackType):
             return None if self._stopped.called else _chained(self._stopped)
         self._stopped = defer.Deferred()
         self.running = False
+        self.ipv6.routers.stop()  # solicitations, router and prefix lifetimes
+        self.ipv6.autoconf.stop()  # DAD probes, address lifetimes
+        self.ipv6.mld.stop()
         if self._dns is not None:
             self._dns.stop()  # queries in flight fail now, their ports close
         if self.tcp is not None:

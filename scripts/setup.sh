@@ -18,6 +18,7 @@ dot             graphviz
 ip              iproute2
 nstat           iproute2
 ss              iproute2
+bridge          iproute2
 iptables        iptables
 iptables-legacy iptables
 nft             nftables
@@ -29,6 +30,7 @@ ethtool         ethtool
 nc              netcat-openbsd
 ping            iputils-ping
 hping3          hping3
+radvd           radvd
 nmap            nmap
 p0f             p0f
 tshark          tshark

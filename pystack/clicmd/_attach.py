@@ -172,6 +172,20 @@ def make_stack(args: argparse.Namespace) -> Any:
         raise CommandError(f"cannot attach to {device}: {exc.strerror or exc}") from None
 
 
+def wait_for_ipv6(stack: Any, timeout: float = 5.0) -> None:
+    """Block until duplicate address detection is over for the stack's IPv6 addresses
+    (about a second after the start), so the first packet can use them."""
+    import time
+
+    from pystack.reactor import blocking_call
+
+    deadline = time.monotonic() + timeout
+    while blocking_call(lambda: bool(stack.ipv6.autoconf.tentative), _reactor=stack.clock):
+        if time.monotonic() > deadline:
+            return
+        time.sleep(0.05)
+
+
 @contextlib.contextmanager
 def attached_stack(args: argparse.Namespace) -> Iterator[Any]:
     """``make_stack(args)``, stopped on leaving the block however it is left."""

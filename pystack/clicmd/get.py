@@ -135,6 +135,7 @@ def run(args: argparse.Namespace) -> int:
         out = cleanup.enter_context(open(args.output, "wb")) if args.output else sys.stdout.buffer
         stack = cleanup.enter_context(_attach.attached_stack(args))
         stack.run(doreactor=False)
+        _attach.wait_for_ipv6(stack)
         return fetch(stack, url, Response(out, sys.stderr), args.timeout, args.fastopen)
 
 

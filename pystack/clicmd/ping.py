@@ -32,6 +32,7 @@ def run(args: argparse.Namespace) -> int:
     with _attach.attached_stack(args) as stack:
         try:
             stack.run(doreactor=False)
+            _attach.wait_for_ipv6(stack)
             for seq in range(args.count):
                 received += _ping_once(stack, args.host, seq, args.timeout)
         except KeyboardInterrupt:

@@ -10,13 +10,15 @@ and rate limited (§2.4(f)) by the ICMP layer's token buckets.
 Neighbor Discovery: a solicitation for one of our addresses is answered with an
 advertisement (§7.2.4), and both messages teach the Neighbor Cache (§7.2.3, §7.2.5); a
 message is taken only with Hop Limit 255 (§7.1: it cannot come from off-link). Router
-discovery, redirects, duplicate address detection and MLD are not implemented: router
-advertisements and redirects are counted and ignored.
+Advertisements that pass §6.1.2 go to the IPv6 layer's router discovery; solicitations
+and advertisements for a tentative address are duplicate address detection's (RFC 4862
+§5.4.3, §5.4.4). Redirects are counted and ignored.
 """
 
 from __future__ import annotations
 
 import enum
+import ipaddress
 import struct
 from typing import Any, cast
 
@@ -25,13 +27,16 @@ from twisted.internet.defer import Deferred
 from pystack.layers.icmp import IcmpRateLimit, IcmpRateLimiter
 from pystack.layers.ip_meta import IpMeta
 from pystack.layers.layer import Layer
-from pystack.wire import Malformed, ipv6
+from pystack.layers.ndp import solicited_node_multicast
+from pystack.wire import Malformed, ipv6, mld
 from pystack.wire import icmpv6 as icmp6
 from pystack.wire import ndp as nd
 from pystack.wire.icmpv6 import Icmpv6Message
 from pystack.wire.ipv6 import Ipv6Packet
 
 ND_HOP_LIMIT = 255
+ALL_ROUTERS = "ff02::2"
+_LINK_LOCAL = ipaddress.IPv6Network("fe80::/10")
 ERROR_KINDS = {
     icmp6.TYPE_DEST_UNREACHABLE: "unreachable",
     icmp6.TYPE_PACKET_TOO_BIG: "packet_too_big",
@@ -60,6 +65,9 @@ class Icmp6Drop(enum.Enum):
     ND_INVALID = "nd_invalid"
     ND_NOT_OUR_TARGET = "nd_not_our_target"
     ND_UNSUPPORTED = "nd_unsupported"
+    RA_BAD_SOURCE = "ra_bad_source"
+    RA_IGNORED = "ra_ignored"
+    MLD_INVALID = "mld_invalid"
 
 
 class ICMPv6Protocol(Layer):
@@ -86,6 +94,7 @@ class ICMPv6Protocol(Layer):
             nd.TYPE_ROUTER_SOLICITATION: self._on_rcv_nd,
             nd.TYPE_ROUTER_ADVERTISEMENT: self._on_rcv_nd,
             nd.TYPE_REDIRECT: self._on_rcv_nd,
+            mld.TYPE_QUERY: self._on_rcv_mld_query,
             **{t: self._on_rcv_error for t in ERROR_KINDS},
         }
 
@@ -187,6 +196,8 @@ class ICMPv6Protocol(Layer):
             self._on_rcv_ns(message, meta)
         elif isinstance(message, nd.NeighborAdvertisement):
             self._on_rcv_na(message, meta)
+        elif isinstance(message, nd.RouterAdvertisement):
+            self._on_rcv_ra(message, meta)
         else:
             self.stats.drop(self.name, Icmp6Drop.ND_UNSUPPORTED)
 
@@ -196,6 +207,9 @@ class ICMPv6Protocol(Layer):
             slla is not None or not meta.dst.startswith("ff02::1:ff")
         ):  # RFC 4861 §7.1.1: from ::, to a solicited-node group and without SLLA
             self.stats.drop(self.name, Icmp6Drop.ND_INVALID)
+            return
+        if self.ip6.autoconf.is_tentative(ns.target):
+            self._on_rcv_ns_for_tentative(ns, meta)
             return
         if not self.ip6.is_ours(ns.target):
             self.stats.drop(self.name, Icmp6Drop.ND_NOT_OUR_TARGET)  # §7.2.3: silently
@@ -217,15 +231,64 @@ class ICMPv6Protocol(Layer):
         if meta.dst.startswith("ff") and na.solicited:
             self.stats.drop(self.name, Icmp6Drop.ND_INVALID)  # RFC 4861 §7.1.2
             return
+        if self.ip6.autoconf.is_tentative(na.target):
+            # RFC 4862 §5.4.4: an NA for a tentative address: it is a duplicate.
+            self.ip6.autoconf.duplicate(na.target, f"advertised by {meta.src}")
+            return
         if self.ip6.is_ours(na.target):
-            # RFC 4862 §5.4.4 would call this a duplicate: duplicate address detection is
-            # not implemented, so it is only counted.
+            # RFC 4862 §5.4.4: after DAD, another node claiming our address is only
+            # counted (§5.4.5 leaves the reaction to the administrator).
             self.stats.incr(self.name, "advertisements_for_our_address")
             return
         self.stats.incr(self.name, "advertisements_received")
         tlla = _option(na.options, nd.TargetLinkAddress)
         self.ip6.neighbors.rcv_na(na.target, tlla, solicited=na.solicited,
                                   override=na.override, is_router=na.router)  # fmt: skip
+
+    def _on_rcv_ns_for_tentative(self, ns: nd.NeighborSolicitation, meta: IpMeta) -> None:
+        """RFC 4862 §5.4.3: an NS from :: for a tentative address is another node's DAD
+        for it (a duplicate); from a unicast source it is silently discarded (we must not
+        answer for an address we do not hold yet)."""
+        if meta.src == "::":
+            self.ip6.autoconf.duplicate(ns.target, "another node is detecting it")
+        else:
+            self.stats.drop(self.name, Icmp6Drop.ND_NOT_OUR_TARGET)
+
+    def _on_rcv_ra(self, ra: nd.RouterAdvertisement, meta: IpMeta) -> None:
+        """RFC 4861 §6.1.2: an RA MUST come from a link-local address (hop limit 255, code
+        0 and option lengths were checked above); a host takes it unless ``accept_ra``."""
+        if not _is_link_local(meta.src):
+            self.stats.drop(self.name, Icmp6Drop.RA_BAD_SOURCE)
+            return
+        if not self.ip6.routers.accept_ra:
+            self.stats.drop(self.name, Icmp6Drop.RA_IGNORED)
+            return
+        self.ip6.routers.rcv_ra(ra, meta.src)
+
+    def _on_rcv_mld_query(self, msg: Icmpv6Message, meta: IpMeta) -> None:
+        """RFC 3810 §5.1.14: a Query from a link-local source with Hop Limit 1 is
+        answered (by the IPv6 layer's MLD host, §6.2); others are dropped."""
+        if meta.ttl != 1 or not _is_link_local(meta.src):
+            self.stats.drop(self.name, Icmp6Drop.MLD_INVALID)
+            return
+        try:
+            query = mld.parse_query(msg)
+        except Malformed:
+            self.stats.drop(self.name, Icmp6Drop.MLD_INVALID)
+            return
+        self.ip6.mld.rcv_query(query)
+
+    def send_router_solicitation(self, src: str) -> None:
+        """A Router Solicitation to all-routers (RFC 4861 §6.3.7), with our Source
+        Link-Layer Address unless the source is :: (§4.1: it MUST NOT be included then)."""
+        options = () if src == "::" else (nd.SourceLinkAddress(self._mac()),)
+        self._send_nd(nd.RouterSolicitation(options), src=src, dst=ALL_ROUTERS, lladdr=None)
+
+    def send_dad_solicitation(self, target: str) -> None:
+        """RFC 4862 §5.4.2: an NS from :: to the target's solicited-node group, without a
+        Source Link-Layer Address option."""
+        ns = nd.NeighborSolicitation(target)
+        self._send_nd(ns, src="::", dst=solicited_node_multicast(target), lladdr=None)
 
     def send_solicitation(self, target: str, dst: str, lladdr: str | None) -> None:
         """A Neighbor Solicitation for ``target`` to ``dst`` (RFC 4861 §7.2.2), with our
@@ -323,6 +386,10 @@ def _option(options: tuple[Any, ...], cls: type) -> str | None:
         if type(option) is cls:
             return str(cast(Any, option).mac)
     return None
+
+
+def _is_link_local(address: str) -> bool:
+    return ipaddress.IPv6Address(address) in _LINK_LOCAL
 
 
 def _is_icmp_error(offending: Ipv6Packet | bytes) -> bool:

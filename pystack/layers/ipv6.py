@@ -7,7 +7,10 @@ RFC 4291 §2.5.6 and Appendix A) and those given to the stack (``ip6="2001:db8::
 it joins the all-nodes group and each address's solicited-node group (RFC 4291 §2.8).
 Next hops are resolved by a :class:`~pystack.layers.ndp.NeighborCache`, for which this
 layer is the :class:`~pystack.layers.ndp.NeighborHost`. Destinations outside our prefixes
-have no route yet (no router discovery): such datagrams are dropped as ``no_route``.
+go to a default router learned from Router Advertisements
+(:mod:`pystack.layers.autoconf`); without one they are dropped as ``no_route``. Every new
+address is tentative until Duplicate Address Detection passes (RFC 4862 §5.4), and
+prefixes an RA marks autonomous give addresses of their own (SLAAC, RFC 4862 §5.5).
 
 Fragments go through the same declared reassembly machine as IPv4's
 (:mod:`pystack.layers.ip_reassembly`), always with a policy that discards a datagram with
@@ -26,9 +29,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from pystack.layers.autoconf import (
+    DUP_ADDR_DETECT_TRANSMITS,
+    MAX_RTR_SOLICITATIONS,
+    AddressConfig,
+    RouterDiscovery,
+)
 from pystack.layers.ip_meta import IpMeta, meta_of
 from pystack.layers.ip_reassembly import OverlapPolicy, Reassembler
 from pystack.layers.layer import Layer, as_bytes
+from pystack.layers.mld import MldHost
 from pystack.layers.ndp import NeighborCache, solicited_node_multicast
 from pystack.wire import Malformed, ipv6
 from pystack.wire import icmpv6 as icmp6
@@ -124,6 +134,11 @@ class IPv6Protocol(Layer):
         overlap_policy: OverlapPolicy | str = OverlapPolicy.RFC5722,
         reassembly_memory: int = 1 << 20,
         link_local: bool = True,
+        dad_transmits: int = DUP_ADDR_DETECT_TRANSMITS,
+        router_solicitations: int = MAX_RTR_SOLICITATIONS,
+        accept_ra: bool = True,
+        slaac: bool = True,
+        mld: bool = True,
         **neighbor_options: Any,
     ) -> None:
         super().__init__()
@@ -141,6 +156,14 @@ class IPv6Protocol(Layer):
         self.reassembly_memory = reassembly_memory
         self.addresses: list[ipaddress.IPv6Interface] = []
         self._ours: set[str] = set()  # the addresses as text, for the per-datagram check
+        self._deprecated: set[str] = set()
+        self._awaiting_link: list[ipaddress.IPv6Interface] = []
+        self.link_mtu: int | None = None
+        """The MTU a Router Advertisement gave (RFC 4861 §6.3.4); None: the link's."""
+        self.autoconf = AddressConfig(self, dad_transmits=dad_transmits, slaac=slaac)
+        self.mld = MldHost(self, enabled=mld)
+        self.routers = RouterDiscovery(self, solicitations=router_solicitations,
+                                       accept_ra=accept_ra)  # fmt: skip
         self.groups: set[str] = set()
         self._neighbor_options = neighbor_options
         self._neighbors: NeighborCache | None = None
@@ -153,25 +176,77 @@ class IPv6Protocol(Layer):
 
     def adopt_context(self, ctx: Any) -> None:
         super().adopt_context(ctx)
-        if self.auto_link_local and ctx.mac and not any(a.ip in LINK_LOCAL for a in self.addresses):
-            self.add_address(f"{eui64_link_local(ctx.mac)}/64")
         for group in [ALL_NODES, *self.groups]:  # groups joined before the layer had a link
             self.join(group)
+        if self.auto_link_local and ctx.mac and not self._has_link_local():
+            self.add_address(f"{eui64_link_local(ctx.mac)}/64")
+        waiting, self._awaiting_link = self._awaiting_link, []
+        for iface in waiting:
+            self.autoconf.start_dad(iface)
+        self.routers.start()
+
+    def _has_link_local(self) -> bool:
+        known = [*self.addresses, *self.autoconf.tentative.values(), *self._awaiting_link]
+        return any(a.ip in LINK_LOCAL for a in known)
 
     def add_address(self, cidr: str) -> None:
-        """Add an address (``"2001:db8::2/64"``; a bare address is a /128) and join its
-        solicited-node group (RFC 4861 §7.2.1). No duplicate address detection is run."""
+        """Add an address (``"2001:db8::2/64"``; a bare address is a /128). It is
+        tentative until Duplicate Address Detection passes (RFC 4862 §5.4: every unicast
+        address, however configured), then assigned; ``dad_transmits=0`` assigns at once."""
         iface = ipaddress.IPv6Interface(cidr)
         if iface.ip.is_multicast or iface.ip.is_unspecified or iface.ip.is_loopback:
             raise ValueError(f"{cidr!r} is not a unicast IPv6 address")
+        if self.has_address(str(iface.ip)):
+            return
+        if self.ctx is None:
+            self._awaiting_link.append(iface)  # DAD needs a link: it starts on one
+            return
+        self.autoconf.start_dad(iface)
+
+    def has_address(self, address: str) -> bool:
+        """Assigned or tentative."""
+        return address in self._ours or self.autoconf.is_tentative(address)
+
+    def assign_address(self, iface: ipaddress.IPv6Interface) -> None:
+        """Use ``iface`` from now on (DAD passed or disabled) and take its solicited-node
+        group (RFC 4861 §7.2.1)."""
         if iface not in self.addresses:
             self.addresses.append(iface)
             self._ours.add(str(iface.ip))
-        self.join(solicited_node_multicast(str(iface.ip)))
+        self.join_solicited_node(str(iface.ip))
+
+    def remove_address(self, address: str) -> None:
+        """Stop using ``address`` (its valid lifetime ended, RFC 4862 §5.5.4)."""
+        self.addresses = [a for a in self.addresses if str(a.ip) != address]
+        self._ours.discard(address)
+        self._deprecated.discard(address)
+
+    def set_deprecated(self, address: str, deprecated: bool) -> None:
+        """A deprecated address is not chosen for new communication (RFC 4862 §5.5.4)."""
+        if deprecated:
+            self._deprecated.add(address)
+        else:
+            self._deprecated.discard(address)
+
+    def addresses_deprecated(self) -> frozenset[str]:
+        """The addresses past their preferred lifetime (RFC 4862 §5.5.4)."""
+        return frozenset(self._deprecated)
+
+    def join_solicited_node(self, address: str) -> None:
+        self.join(solicited_node_multicast(address))
+
+    @property
+    def mac(self) -> str | None:
+        return self.ctx.mac if self.ctx is not None else None
+
+    @property
+    def max_link_mtu(self) -> int:
+        return int(self._context().mtu)
 
     def join(self, group: str) -> None:
         """Take datagrams to the multicast ``group`` (and its frames, RFC 2464 §7)."""
         group = str(ipaddress.IPv6Address(group))
+        self.mld.joined(group)  # RFC 3810 §6.1: a report when listening starts
         self.groups.add(group)
         ether = self._context().layers.get("Ether") if self.ctx is not None else None
         if ether is not None and hasattr(ether, "multicast_macs"):
@@ -196,19 +271,30 @@ class IPv6Protocol(Layer):
         return address in self._ours
 
     def on_link(self, address: str) -> bool:
-        """In one of our prefixes (link-local fe80::/64 included, RFC 4861 §5.2)."""
+        """In one of our prefixes or the Prefix List (link-local fe80::/64 included,
+        RFC 4861 §5.2)."""
         ip = ipaddress.IPv6Address(address)
-        return ip in _LINK_LOCAL_64 or any(ip in a.network for a in self.addresses)
+        return (
+            ip in _LINK_LOCAL_64
+            or any(ip in a.network for a in self.addresses)
+            or self.routers.on_link(ip)
+        )
 
     def source_for(self, dst: str) -> str:
         """The source address for ``dst`` (RFC 6724 §5 in short: same scope first, then
         the longest matching prefix). Raises ValueError without any address."""
         if not self.addresses:
+            if self.autoconf.tentative:
+                raise ValueError("this stack's IPv6 addresses are still tentative "
+                                 "(duplicate address detection takes about a second)")  # fmt: skip
             raise ValueError("this stack has no IPv6 address: give the stack ip6='...'")
         ip = ipaddress.IPv6Address(dst)
         link_scope = ip in LINK_LOCAL or (ip.is_multicast and ip.packed[1] & 0x0F <= 2)
-        same = [a for a in self.addresses if (a.ip in LINK_LOCAL) == link_scope]
-        pool = same or self.addresses
+        # RFC 6724 §5 rule 3: avoid deprecated addresses (RFC 4862 §5.5.4).
+        usable = [a for a in self.addresses if str(a.ip) not in self._deprecated]
+        candidates = usable or self.addresses
+        same = [a for a in candidates if (a.ip in LINK_LOCAL) == link_scope]
+        pool = same or candidates
         best = max(pool, key=lambda a: _common_prefix(a.ip, ip))
         return str(best.ip)
 
@@ -274,7 +360,7 @@ class IPv6Protocol(Layer):
         """RFC 4291 §2.7: a multicast source is never valid; ::1 never on a link
         (§2.5.3); a destination not ours nor a group we joined is not for us; without
         an address of its own the stack takes nothing."""
-        if not self._ours:
+        if not self._ours and not self.autoconf.tentative:
             return Ip6Drop.NO_ADDRESS
         if is_multicast(src) or src == "::1":
             return Ip6Drop.BAD_SOURCE
@@ -438,20 +524,24 @@ class IPv6Protocol(Layer):
         if self.is_ours(pkt.dst):
             self.clock.callLater(0, self.packet_received, ipv6.emit(pkt))
             return
+        next_hop: str | None = pkt.dst
         if not is_multicast(pkt.dst) and not self.on_link(pkt.dst):
+            # RFC 4861 §5.2: an off-link destination goes through a default router.
+            next_hop = self.routers.default_router()
+        if next_hop is None:
             self.stats.drop(self.name, Ip6Drop.NO_ROUTE)
             quoted = ipv6.parse_quoted(icmp6.quote(ipv6.emit(pkt)))
             self.deliver_icmp_error("unreachable", 0, quoted)
             return
         for piece in self.fragment(pkt):
             self.stats.incr(self.name, "datagrams_sent")
-            self._to_link(pkt.dst, ipv6.emit(piece))
+            self._to_link(next_hop, ipv6.emit(piece))
 
     def fragment(self, pkt: Ipv6Packet) -> list[Ipv6Packet]:
         """Cut ``pkt`` to the link MTU with Fragment headers; its extension headers stay in
         every piece (the unfragmentable part, RFC 8200 §4.5)."""
         chain = sum(_sizes(pkt.headers))
-        mtu = self._context().mtu
+        mtu = self.link_mtu or self._context().mtu
         if HEADER_LEN + chain + len(pkt.payload) <= mtu:
             return [pkt]
         step = (max(mtu, ipv6.MIN_MTU) - HEADER_LEN - chain - 8) // 8 * 8
@@ -505,7 +595,31 @@ class IPv6Protocol(Layer):
         self.send_icmp_error(icmp6.TYPE_DEST_UNREACHABLE, icmp6.CODE_ADDRESS_UNREACHABLE, pkt)
 
     def router_lost(self, address: str) -> None:
-        """No Default Router List yet: nothing to remove."""
+        """RFC 4861 §7.2.5: a router that says it is none leaves the Default Router List."""
+        self.routers.remove_router(address)
+
+    # -- what router discovery and DAD send (through ICMPv6) -----------------------------
+
+    def send_router_solicitation(self, src: str) -> None:
+        ndp = self.upperLayers.get("ICMPv6")
+        if ndp is not None and hasattr(ndp, "send_router_solicitation"):
+            ndp.send_router_solicitation(src)
+
+    def send_mld_report(self, report: Any) -> None:
+        """RFC 3810 §5.2.13, §5.2.14: to all MLDv2 routers, from the link-local address
+        (:: before it is assigned), Hop Limit 1, with a Router Alert option."""
+        src = self.link_local or "::"
+        router_alert = HopByHopOptions(ipv6.pad_options([Ipv6Option(5, b"\x00\x00")]))
+        data = icmp6.emit(report, src, "ff02::16")
+        pkt = Ipv6Packet(src, "ff02::16", ipv6.NH_ICMPV6, data, hop_limit=1,
+                         headers=(router_alert,))  # fmt: skip
+        self.stats.incr(self.name, "datagrams_sent")
+        self._to_link(pkt.dst, ipv6.emit(pkt))
+
+    def send_dad_solicitation(self, target: str) -> None:
+        ndp = self.upperLayers.get("ICMPv6")
+        if ndp is not None and hasattr(ndp, "send_dad_solicitation"):
+            ndp.send_dad_solicitation(target)
 
 
 def _common_prefix(a: ipaddress.IPv6Address, b: ipaddress.IPv6Address) -> int:

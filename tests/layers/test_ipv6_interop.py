@@ -55,6 +55,8 @@ def stack6(lab6: Lab) -> Iterator[Any]:
     created = PyStack(link=lab6.open_link(**options), ip=lab6.stack_cidr, ip6=f"{STACK6}/64")
     try:
         created.run(doreactor=False)
+        # Duplicate address detection against the kernel runs first (RFC 4862 §5.4).
+        wait_for(lambda: created.ipv6.is_ours(STACK6), 10, "DAD of the stack's address")
         yield created
     finally:
         created.stop()

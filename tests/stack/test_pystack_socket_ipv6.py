@@ -25,9 +25,9 @@ class Pair:
         ensure_thread(reactor)
         wire = MemoryWire(reactor, seed=5)
         self.client = PyStack(link=wire.attach(), ip=f"{CLIENT4}/24", ip6=f"{CLIENT6}/64",
-                              clock=reactor)  # fmt: skip
+                              clock=reactor, dad_transmits=0)  # fmt: skip
         self.server = PyStack(link=wire.attach(), ip=f"{SERVER4}/24", ip6=f"{SERVER6}/64",
-                              clock=reactor)  # fmt: skip
+                              clock=reactor, dad_transmits=0)  # fmt: skip
 
     def stop(self) -> None:
         self.client.stop()
