@@ -186,12 +186,14 @@ class BenchLab:
             )
         return name
 
-    def veth(self, ns_a: str, addr_a: str, ns_b: str, addr_b: str, mtu: int = 1500) -> None:
-        """A veth pair ``bv0`` (in ``ns_a``) <-> ``bv1`` (in ``ns_b``), addressed and up."""
+    def veth(self, ns_a: str, addr_a: str, ns_b: str, addr_b: str | None, mtu: int = 1500) -> None:
+        """A veth pair ``bv0`` (in ``ns_a``) <-> ``bv1`` (in ``ns_b``), up, and addressed
+        (``bv1`` not when ``addr_b`` is None: a stack attaches to it with its own address)."""
         run_ip("-n", ns_a, "link", "add", "bv0", "type", "veth", "peer", "bv1", "netns", ns_b)
         for ns, dev, addr in ((ns_a, "bv0", addr_a), (ns_b, "bv1", addr_b)):
             run_ip("-n", ns, "link", "set", dev, "mtu", str(mtu))
-            run_ip("-n", ns, "addr", "add", addr, "dev", dev)
+            if addr is not None:
+                run_ip("-n", ns, "addr", "add", addr, "dev", dev)
             run_ip("-n", ns, "link", "set", dev, "up")
 
     def tap(self, ns: str, name: str, addr: str | None, mtu: int = 1500) -> None:

@@ -1,12 +1,21 @@
-"""``pystack bench net``: the stack side by side with the kernel and a frame-forwarding ceiling.
+"""``pystack bench net``: the stack side by side with the kernel and frame-forwarding ceilings.
 
-Three paths carry the same workloads between a kernel TCP client and an endpoint:
+Six paths carry the same workloads between a kernel TCP client and an endpoint:
 
-``kernel``     kernel <-> kernel over a veth pair between two namespaces;
-``forwarder``  kernel <-> :mod:`pystack.benchmarks.forwarder` <-> kernel: two TAP devices
-               in two namespaces, a Python process copying frames one read and one write
-               each. No Python stack on a TAP without offloads can beat it: the ceiling;
-``stack``      kernel <-> PyStack on a TAP device (:mod:`pystack.benchmarks.stackside`).
+``kernel``              kernel <-> kernel over a veth pair between two namespaces;
+``forwarder``           kernel <-> :mod:`pystack.benchmarks.forwarder` <-> kernel: two TAP
+                        devices in two namespaces, a Python process copying frames one read
+                        and one write each. No Python stack on a TAP without offloads can
+                        beat it: the ceiling;
+``forwarder-offloads``  the same with both TAPs opened with checksum and segmentation
+                        offloads, so it copies super-frames of up to 64 KB: the ceiling with
+                        offloads;
+``stack-tap``           kernel <-> PyStack on a TAP device with offloads (the default);
+``stack-tap-plain``     the same without offloads;
+``stack-interface``     kernel <-> PyStack on a veth interface through a packet socket, with
+                        its own address (interface mode; PACKET_VNET_HDR offloads).
+
+``stack`` is an alias: ``stack-tap``, or ``stack-tap-plain`` with ``--no-offloads``.
 
 Workloads (metrics): bulk kernel -> endpoint and endpoint -> kernel (MB/s, MB = 10**6
 bytes; a Python sender with 1 MiB writes, a Python sink with 1 MiB reads, timed at the
@@ -14,9 +23,10 @@ sink; each transfer stops at ``--mbytes`` or ``--duration``, whichever comes fir
 connect+close per second by one kernel client loop over ``--duration`` seconds against an
 accept-and-close loop; memory per idle established connection in the stack process with
 ``--connections`` open (RSS growth / connections). Every figure is the median of ``--runs``
-runs, shown with ratios to the kernel and to the forwarder, and CPU use: the processes'
-own CPU seconds and the whole machine's busy CPU seconds (kernel networking runs in
-softirq, charged to no process), both per wall-clock second.
+runs, shown with ratios to the kernel and to the forwarders, CPU use (the processes' own
+CPU seconds and the whole machine's busy CPU seconds, both per wall-clock second: kernel
+networking runs in softirq, charged to no process), and judged against the targets of
+:mod:`pystack.benchmarks._netreport`, scaled to the machine's ``python_loop_s``.
 
 The lab (namespaces ``pyb<pid>-*``, addresses in 198.18.0.0/15) is built at the start and
 removed at the end, also on failure, Ctrl+C and SIGTERM. Needs root.
@@ -25,17 +35,15 @@ removed at the end, also on failure, Ctrl+C and SIGTERM. Needs root.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import statistics
 import sys
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pystack.benchmarks._machine import add_machine_arguments, loop_line, machine_info
+from pystack.benchmarks._machine import add_machine_arguments, machine_info
 from pystack.benchmarks._netlab import (
     BenchLab,
     LabError,
@@ -43,55 +51,60 @@ from pystack.benchmarks._netlab import (
     cpu_seconds,
     sweep_stale,
 )
+from pystack.benchmarks._netreport import (
+    ALIASES,
+    FORWARDERS,
+    LABELS,
+    MEASURED,
+    METRICS,
+    PATHS,
+    STACK_PATHS,
+    TARGETS,
+    UNITS,
+    Measurement,
+    check_targets,
+    fmt_value,
+    format_table,
+    gc_notes,
+    judge,
+    median_or_none,
+    ratio,
+    summarize,
+    target_scale,
+    target_text,
+)
 
-PATHS = ("kernel", "forwarder", "stack")
-METRICS = ("bulk_in", "bulk_out", "conn_rate", "mem_per_conn")
-LABELS = {
-    "bulk_in": "kernel -> endpoint (MB/s)",
-    "bulk_out": "endpoint -> kernel (MB/s)",
-    "conn_rate": "connect+close per second",
-    "mem_per_conn": "bytes per idle connection",
-}
-UNITS = {"bulk_in": "MB/s", "bulk_out": "MB/s", "conn_rate": "conn/s", "mem_per_conn": "B"}
-# Which metrics each path measures; the others print as "-".
-MEASURED = {
-    "kernel": ("bulk_in", "bulk_out", "conn_rate"),
-    "forwarder": ("bulk_in", "bulk_out", "conn_rate"),
-    "stack": METRICS,
-}
-# Issue 7's targets for the stack on a 2-vCPU machine at MTU 1500 without offloads.
-TARGETS = {
-    "bulk_in": (">=", 20.0),
-    "bulk_out": (">=", 20.0),
-    "conn_rate": (">=", 500.0),
-    "mem_per_conn": ("<=", 4096.0),  # 4 KiB per idle connection (was 8 KiB)
-}
-# "Sustained without decay": the loop's last quarter keeps 90 % of its first quarter's rate.
-MIN_DECAY = 0.9
+__all__ = [  # the report's pieces are used from here too
+    "LABELS",
+    "MEASURED",
+    "METRICS",
+    "PATHS",
+    "STACK_PATHS",
+    "TARGETS",
+    "UNITS",
+    "Measurement",
+    "add_arguments",
+    "check_targets",
+    "fmt_value",
+    "format_table",
+    "gc_notes",
+    "judge",
+    "main",
+    "median_or_none",
+    "ratio",
+    "run",
+    "summarize",
+    "target_scale",
+    "target_text",
+]
+
 BULK_PORT, CONN_PORT, HOLD_PORT = 5001, 5002, 5003
 KERNELSIDE = "pystack.benchmarks.kernelside"
 STACKSIDE = "pystack.benchmarks.stackside"
 FORWARDER = "pystack.benchmarks.forwarder"
 
-ENDPOINTS = (
-    "endpoint: kernel = a second kernel over a veth; forwarder = a kernel behind the Python "
-    "TAP frame forwarder (the ceiling); stack = PyStack on a TAP device"
-)
-
 # A workload registers each process it starts through this, so that it is always stopped.
 Track = Callable[[Worker], Worker]
-
-
-@dataclass
-class Measurement:
-    """One run of one workload on one path. ``value`` is None when it could not run."""
-
-    value: float | None
-    wall: float = 0.0
-    cpu_process: float = 0.0
-    cpu_machine: float = 0.0
-    note: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------- arguments
@@ -120,7 +133,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=path_list,
         default=PATHS,
         metavar="P[,P...]",
-        help="which of kernel,forwarder,stack to measure (all)",
+        help=f"which of {','.join(PATHS)} to measure (all); stack = stack-tap, or "
+        "stack-tap-plain with --no-offloads",
     )
     parser.add_argument(
         "--metrics",
@@ -133,8 +147,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--offloads",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="the stack path's TAP with checksum and segmentation offloads both ways "
-        "(the default), or plain frames",
+        help="what the path alias 'stack' means: the stack's TAP with checksum and "
+        "segmentation offloads both ways, stack-tap (the default), or plain frames, "
+        "stack-tap-plain",
     )
     parser.add_argument("--json", action="store_true", help="print JSON instead of the table")
     add_machine_arguments(parser, json=False)
@@ -161,7 +176,20 @@ def positive_float(text: str) -> float:
 
 
 def path_list(text: str) -> tuple[str, ...]:
-    return _names(text, PATHS, "paths")
+    """Path names and aliases, in the report's order (an alias where its first path is)."""
+    allowed = tuple(n for p in PATHS for n in (*_aliases_at(p), p))
+    return _names(text, allowed, "paths")
+
+
+def _aliases_at(path: str) -> tuple[str, ...]:
+    return tuple(alias for alias, targets in ALIASES.items() if targets[0] == path)
+
+
+def resolve_paths(paths: tuple[str, ...], offloads: bool = True) -> tuple[str, ...]:
+    """The paths to measure: ``stack`` becomes ``stack-tap`` (``offloads``) or
+    ``stack-tap-plain``; each path once, in the report's order."""
+    wanted = {ALIASES[p][0 if offloads else 1] if p in ALIASES else p for p in paths}
+    return tuple(p for p in PATHS if p in wanted)
 
 
 def metric_list(text: str) -> tuple[str, ...]:
@@ -176,209 +204,13 @@ def _names(text: str, allowed: tuple[str, ...], what: str) -> tuple[str, ...]:
     return tuple(n for n in allowed if n in names)
 
 
-# ---------------------------------------------------------------- summary (pure)
-
-
-def median_or_none(values: Iterable[float | None]) -> float | None:
-    """Median of the values that are not None; None when there are none."""
-    present = [v for v in values if v is not None]
-    return statistics.median(present) if present else None
-
-
-def ratio(num: float | None, den: float | None) -> float | None:
-    """``num / den``, or None when either is missing or ``den`` is zero."""
-    if num is None or den is None or den == 0:
-        return None
-    return num / den
-
-
-def summarize_cell(samples: list[Measurement]) -> dict[str, Any]:
-    """Median, runs and CPU of one (path, metric) cell; ``na`` holds why it has no value."""
-    values = [s.value for s in samples]
-    notes = [s.note for s in samples if s.value is None and s.note]
-    cell: dict[str, Any] = {
-        "median": median_or_none(values),
-        "runs": values,
-        "cpu_process": median_or_none(per_second(s.cpu_process, s) for s in samples),
-        "cpu_machine": median_or_none(per_second(s.cpu_machine, s) for s in samples),
-        "na": notes[0] if notes and all(v is None for v in values) else None,
-        "notes": sorted({s.note for s in samples if s.value is not None and s.note}),
-        "details": [s.extra for s in samples],
-    }
-    decays = [s.extra["decay"] for s in samples if s.extra.get("decay") is not None]
-    if decays:
-        cell["decay"] = statistics.median(decays)
-    return cell
-
-
-def per_second(cpu: float, sample: Measurement) -> float | None:
-    """CPU seconds per wall second (cores busy), None without a value or a duration."""
-    if sample.value is None or sample.wall <= 0:
-        return None
-    return cpu / sample.wall
-
-
-def summarize(
-    samples: dict[tuple[str, str], list[Measurement]],
-    params: dict[str, Any],
-    machine: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """The report: medians per path and metric, ratios, ``machine`` (`machine_info`; by
-    default without the Python speed loop) and parameters."""
-    results: dict[str, dict[str, Any]] = {}
-    for (path, metric), cell_samples in samples.items():
-        results.setdefault(path, {})[metric] = summarize_cell(cell_samples)
-    ratios: dict[str, dict[str, float | None]] = {}
-    for metric in METRICS:
-
-        def med(path: str, metric: str = metric) -> float | None:
-            return results.get(path, {}).get(metric, {}).get("median")
-
-        ratios[metric] = {
-            "stack/kernel": ratio(med("stack"), med("kernel")),
-            "stack/forwarder": ratio(med("stack"), med("forwarder")),
-            "forwarder/kernel": ratio(med("forwarder"), med("kernel")),
-        }
-    return {
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "machine": machine if machine is not None else machine_info(loop_runs=0),
-        "params": params,
-        "units": UNITS,
-        "results": results,
-        "ratios": ratios,
-        "targets": check_targets(results.get("stack", {}), params),
-    }
-
-
-def check_targets(stack: dict[str, Any], params: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Each stack figure against its target; ``met`` is None when there is no figure."""
-    out = {}
-    for metric, (op, bound) in TARGETS.items():
-        cell = stack.get(metric) or {}
-        value = cell.get("median")
-        met = None if value is None else value >= bound if op == ">=" else value <= bound
-        target = {"target": f"{op} {bound:g} {UNITS[metric]}", "value": value, "met": met}
-        if met and metric == "conn_rate" and cell.get("decay") is not None:
-            target["met"] = cell["decay"] >= MIN_DECAY
-            target["why"] = f"decay {cell['decay']:.2f}, at least {MIN_DECAY} wanted"
-        if met and metric == "mem_per_conn":
-            wanted = params.get("connections", 0)
-            held = min((d.get("established", 0) for d in cell.get("details", [])), default=0)
-            target["met"] = held >= wanted
-            target["why"] = f"{held} of {wanted} connections held"
-        out[metric] = target
-    return out
-
-
-def fmt_value(value: float | None, metric: str) -> str:
-    """A figure as shown in the table."""
-    if value is None:
-        return "-"
-    if metric == "mem_per_conn":
-        return f"{value:,.0f}"
-    return f"{value:,.1f}" if value < 10_000 else f"{value:,.0f}"
-
-
-def fmt_ratio(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3f}" if value < 0.1 else f"{value:.2f}"
-
-
-def cell_text(cell: dict[str, Any] | None, metric: str) -> str:
-    if cell is None:
-        return "-"
-    if cell["median"] is None and cell.get("na"):
-        return "n/a"
-    return fmt_value(cell["median"], metric)
-
-
-def format_table(summary: dict[str, Any]) -> str:
-    """The human-readable report: figures, ratios, CPU, and the n/a reasons as notes."""
-    results = summary["results"]
-    head = ("", *PATHS, "stack/kernel", "stack/fwd", "fwd/kernel", "stack target")
-    rows: list[tuple[str, ...]] = [head]
-    ratio_keys = ("stack/kernel", "stack/forwarder", "forwarder/kernel")
-    for metric in METRICS:
-        r = summary["ratios"][metric]
-        figures = [cell_text(results.get(p, {}).get(metric), metric) for p in PATHS]
-        ratios = [fmt_ratio(r[k]) for k in ratio_keys]
-        target = target_text(summary.get("targets", {}).get(metric))
-        rows.append((LABELS[metric], *figures, *ratios, target))
-    rows.append(("CPU, cores busy: processes / machine", *[""] * (len(head) - 1)))
-    for metric in METRICS:
-        cpu = [cpu_text(results.get(p, {}).get(metric)) for p in PATHS]
-        rows.append(("  " + LABELS[metric].split(" (")[0], *cpu, "", "", "", ""))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
-    lines = [
-        "  ".join(
-            c.ljust(w) if i == 0 else c.rjust(w)
-            for i, (c, w) in enumerate(zip(row, widths, strict=True))
-        )
-        for row in rows
-    ]
-    head_lines = [title_line(summary), loop_line(summary["machine"]), ENDPOINTS]
-    return "\n".join([*head_lines, *lines, *notes(summary)]) + "\n"
-
-
-def target_text(target: dict[str, Any] | None) -> str:
-    if target is None:
-        return "-"
-    verdict = {True: "met", False: "NOT met", None: "-"}[target["met"]]
-    why = f" ({target['why']})" if target["met"] is False and target.get("why") else ""
-    return f"{target['target']}: {verdict}{why}"
-
-
-def cpu_text(cell: dict[str, Any] | None) -> str:
-    if cell is None or cell["cpu_process"] is None:
-        return "-"
-    return f"{cell['cpu_process']:.2f} / {cell['cpu_machine']:.2f}"
-
-
-def title_line(summary: dict[str, Any]) -> str:
-    m, p = summary["machine"], summary["params"]
-    return (
-        f"pystack bench net, {summary['date']}: medians of {p['runs']} runs, "
-        f"{m['cpus']} CPUs ({m['cpu_model'] or 'unknown'}), Linux {m['kernel']}, "
-        f"Python {m['python']}, MTU 1500, stack TAP offloads "
-        f"{'on' if p.get('offloads', True) else 'off'}, MB = 10^6 bytes"
-    )
-
-
-def notes(summary: dict[str, Any]) -> list[str]:
-    """Footnotes: why a figure is n/a, and how connection rates held up over time."""
-    out = []
-    for path, cells in summary["results"].items():
-        for metric, cell in cells.items():
-            if cell.get("na"):
-                out.append(f"n/a {path} {metric}: {cell['na']}")
-            out.extend(f"{path} {metric}: {note}" for note in cell.get("notes", ()))
-            if cell.get("decay") is not None:
-                out.append(f"{path} {metric}: last/first quarter of the loop = {cell['decay']:.2f}")
-            out.extend(f"{path} {metric}: {text}" for text in gc_notes(cell))
-    return out
-
-
-def gc_notes(cell: dict[str, Any]) -> list[str]:
-    """The stack process's garbage-collector time in each run, when it was measured."""
-    out = []
-    for run_no, extra in enumerate(cell.get("details", ()), 1):
-        gc_stats = extra.get("gc")
-        if gc_stats:
-            total = sum(gc_stats["seconds"])
-            full = gc_stats["collections"][2]
-            longest = gc_stats["longest"] * 1000
-            out.append(
-                f"run {run_no}: GC {total:.2f} s ({full} full collections, "
-                f"longest pause {longest:.0f} ms)"
-            )
-    return out
-
-
 # ---------------------------------------------------------------- the lab
 
 
 @dataclass(frozen=True)
 class PathSetup:
-    """Where a path's kernel client and its endpoint live."""
+    """Where a path's kernel client and its endpoint live; a stack endpoint has a TAP or
+    an interface, and offloads on or off."""
 
     name: str
     client_ns: str
@@ -386,30 +218,50 @@ class PathSetup:
     server_ns: str
     server_addr: str
     stack_tap: str = ""
+    stack_interface: str = ""
+    offloads: bool = True
+
+    @property
+    def is_stack(self) -> bool:
+        return bool(self.stack_tap or self.stack_interface)
 
 
 def build_lab(lab: BenchLab, paths: tuple[str, ...]) -> dict[str, PathSetup]:
-    """Namespaces and devices for each path; starts the forwarder if needed."""
+    """Namespaces and devices for each path (one 198.18.N.0/24 network per path)."""
     setups = {}
     if "kernel" in paths:
         a, b = lab.namespace("k1"), lab.namespace("k2")
         lab.veth(a, "198.18.0.1/24", b, "198.18.0.2/24")
         setups["kernel"] = PathSetup("kernel", a, "198.18.0.1", b, "198.18.0.2")
-    if "forwarder" in paths:
-        a, b = lab.namespace("f1"), lab.namespace("f2")
-        lab.tap(a, "bt0", "198.18.1.1/24")
-        lab.tap(b, "bt1", "198.18.1.2/24")
-        setups["forwarder"] = PathSetup("forwarder", a, "198.18.1.1", b, "198.18.1.2")
-    if "stack" in paths:
-        s = lab.namespace("s")
-        lab.tap(s, "bts", "198.18.2.1/24")
-        setups["stack"] = PathSetup("stack", s, "198.18.2.1", s, "198.18.2.2", "bts")
+    for name, tag, net in (("forwarder", "f", 1), ("forwarder-offloads", "g", 4)):
+        if name in paths:
+            a, b = lab.namespace(f"{tag}1"), lab.namespace(f"{tag}2")
+            lab.tap(a, "bt0", f"198.18.{net}.1/24")
+            lab.tap(b, "bt1", f"198.18.{net}.2/24")
+            setups[name] = PathSetup(name, a, f"198.18.{net}.1", b, f"198.18.{net}.2")
+    stack_taps = (("stack-tap", "s", 2, True), ("stack-tap-plain", "p", 5, False))
+    for name, tag, net, offloads in stack_taps:
+        if name in paths:
+            s = lab.namespace(tag)
+            lab.tap(s, f"bt{tag}", f"198.18.{net}.1/24")
+            client, stack = f"198.18.{net}.1", f"198.18.{net}.2"
+            setups[name] = PathSetup(name, s, client, s, stack, f"bt{tag}", offloads=offloads)
+    if "stack-interface" in paths:
+        # The stack's veth end has no kernel address: the kernel there ignores the
+        # stack's traffic, which its packet socket takes (own-address interface mode).
+        a, b = lab.namespace("i1"), lab.namespace("i2")
+        lab.veth(a, "198.18.3.1/24", b, None)
+        setups["stack-interface"] = PathSetup(
+            "stack-interface", a, "198.18.3.1", b, "198.18.3.2", stack_interface="bv1"
+        )
     return setups
 
 
 def start_forwarder(lab: BenchLab, setup: PathSetup) -> Worker:
+    """The frame forwarder between the path's two TAPs (with offloads on its -offloads path)."""
+    offloads = ("--offloads",) if setup.name == "forwarder-offloads" else ()
     worker = lab.python(
-        "forwarder", None, FORWARDER, setup.client_ns, "bt0", setup.server_ns, "bt1"
+        setup.name, None, FORWARDER, setup.client_ns, "bt0", setup.server_ns, "bt1", *offloads
     )
     expect_ready(worker, 15)
     return worker
@@ -439,33 +291,39 @@ def result(worker: Worker, timeout: float) -> dict[str, Any]:
 class Bench:
     """Runs workloads in the lab; one method per metric, each returning a Measurement."""
 
-    def __init__(self, lab: BenchLab, args: argparse.Namespace, forwarder: Worker | None):
+    def __init__(
+        self, lab: BenchLab, args: argparse.Namespace, forwarders: dict[str, Worker] | None = None
+    ) -> None:
         self.lab = lab
         self.args = args
-        self.forwarder = forwarder
+        self.forwarders = forwarders or {}
         self.profiles = 0
 
     def endpoint(self, setup: PathSetup, role: str, *extra: str) -> Worker:
         """The endpoint's side of a workload: a kernel socket, or the stack."""
-        if setup.stack_tap:
-            prefix: tuple[str, ...] = ("--tap", setup.stack_tap, "--ip", f"{setup.server_addr}/24")
-            if not getattr(self.args, "offloads", True):
-                prefix += ("--no-offloads",)
-            if getattr(self.args, "profile", None):
-                self.profiles += 1
-                name = f"stack-{self.profiles:02d}-{role}.prof"
-                prefix += ("--profile", str(Path(self.args.profile).resolve() / name))
-            return self.lab.python(
-                f"stack {role}", setup.server_ns, STACKSIDE, role, *prefix, *extra
-            )
-        return self.lab.python(f"kernel {role}", setup.server_ns, KERNELSIDE, role, *extra)
+        if not setup.is_stack:
+            return self.lab.python(f"kernel {role}", setup.server_ns, KERNELSIDE, role, *extra)
+        device = ["--tap", setup.stack_tap]
+        if not setup.stack_tap:
+            device = ["--interface", setup.stack_interface]
+        prefix: tuple[str, ...] = (*device, "--ip", f"{setup.server_addr}/24")
+        if not setup.offloads:
+            prefix += ("--no-offloads",)
+        if getattr(self.args, "profile", None):
+            self.profiles += 1
+            name = f"{setup.name}-{self.profiles:02d}-{role}.prof"
+            prefix += ("--profile", str(Path(self.args.profile).resolve() / name))
+        name = f"{setup.name} {role}"
+        return self.lab.python(name, setup.server_ns, STACKSIDE, role, *prefix, *extra)
 
     def client(self, setup: PathSetup, role: str, *extra: str) -> Worker:
         return self.lab.python(f"client {role}", setup.client_ns, KERNELSIDE, role, *extra)
 
-    def measure(self, workload: Callable[[Track], Measurement]) -> Measurement:
-        """Run one workload; every process it starts is stopped whatever happens."""
-        fwd0 = cpu_seconds(self.forwarder.pid) if self.forwarder else 0.0
+    def measure(self, setup: PathSetup, workload: Callable[[Track], Measurement]) -> Measurement:
+        """Run one workload; every process it starts is stopped whatever happens. The
+        path's forwarder, if any, counts among its processes."""
+        forwarder = self.forwarders.get(setup.name)
+        fwd0 = cpu_seconds(forwarder.pid) if forwarder else 0.0
         started: list[Worker] = []
 
         def track(worker: Worker) -> Worker:
@@ -479,8 +337,8 @@ class Bench:
         finally:
             for worker in started:
                 self.lab.forget(worker)
-        if self.forwarder:
-            m.cpu_process += cpu_seconds(self.forwarder.pid) - fwd0
+        if forwarder:
+            m.cpu_process += cpu_seconds(forwarder.pid) - fwd0
         return m
 
     def bulk(self, setup: PathSetup, inbound: bool) -> Measurement:
@@ -489,7 +347,7 @@ class Bench:
         nbytes = ("--bytes", str(self.args.mbytes * 1_000_000))
         port = ("--port", str(BULK_PORT))
         timeout = self.args.duration + 60
-        sink_role = "discard" if setup.stack_tap else "sink"
+        sink_role = "discard" if setup.is_stack else "sink"
 
         def workload(track: Track) -> Measurement:
             if inbound:
@@ -502,12 +360,12 @@ class Bench:
                 sink = track(self.client(setup, "sink", *to, *port, *limit))
                 expect_ready(sink, 30)
                 source = track(self.endpoint(setup, "source", *to, *port, *nbytes, *limit))
-                if setup.stack_tap:
+                if setup.is_stack:
                     expect_ready(source, 30)
             got = result(sink, timeout)
             return bulk_measurement(got, result(source, timeout))
 
-        return self.measure(workload)
+        return self.measure(setup, workload)
 
     def conn_rate(self, setup: PathSetup) -> Measurement:
         """One kernel client connecting and closing in a loop for ``--duration`` seconds."""
@@ -522,7 +380,7 @@ class Bench:
             acceptor.popen.terminate()
             return conn_measurement(got, result(acceptor, 15))
 
-        return self.measure(workload)
+        return self.measure(setup, workload)
 
     def memory(self, setup: PathSetup) -> Measurement:
         """Memory per idle established connection with ``--connections`` open."""
@@ -538,7 +396,7 @@ class Bench:
             opened = result(holder, bound + 30)
             return memory_measurement(opened, result(stack, bound + 30), self.args.connections)
 
-        return self.measure(workload)
+        return self.measure(setup, workload)
 
 
 def bulk_measurement(sink: dict[str, Any], source: dict[str, Any]) -> Measurement:
@@ -622,12 +480,12 @@ def run_workloads(
                 if key in unavailable:
                     m = Measurement(None, note=unavailable[key])
                 else:
-                    progress(f"[run {run_no}/{runs}] {name:9} {LABELS[metric]} ...")
+                    progress(f"[run {run_no}/{runs}] {name:18} {LABELS[metric]} ...")
                     m = measure_one(bench, setup, metric)
-                    if m.value is None and name == "stack":
+                    if m.value is None and setup.is_stack:
                         unavailable[key] = m.note
                 shown = fmt_value(m.value, metric) if m.value is not None else f"n/a ({m.note})"
-                progress(f"[run {run_no}/{runs}] {name:9} {LABELS[metric]}: {shown}")
+                progress(f"[run {run_no}/{runs}] {name:18} {LABELS[metric]}: {shown}")
                 samples.setdefault((name, metric), []).append(m)
     return samples
 
@@ -653,12 +511,13 @@ def run(args: argparse.Namespace) -> int:
         except OSError as exc:
             print(f"--profile {args.profile}: {exc.strerror}", file=sys.stderr)
             return 2
+    paths = resolve_paths(args.paths, args.offloads)
     params = {
         "runs": args.runs,
         "mbytes": args.mbytes,
         "duration": args.duration,
         "connections": args.connections,
-        "paths": list(args.paths),
+        "paths": list(paths),
         "metrics": list(args.metrics),
         "offloads": args.offloads,
     }
@@ -682,11 +541,12 @@ def run(args: argparse.Namespace) -> int:
 
 def measure_all(args: argparse.Namespace) -> dict[tuple[str, str], list[Measurement]]:
     """Build the lab, run every workload, remove the lab (whatever happens)."""
+    paths = resolve_paths(args.paths, args.offloads)
     with BenchLab() as lab:
         progress(f"building the lab ({lab.tag}-*) ...")
-        setups = build_lab(lab, args.paths)
-        forwarder = start_forwarder(lab, setups["forwarder"]) if "forwarder" in setups else None
-        return run_workloads(Bench(lab, args, forwarder), setups, args.runs, args.metrics)
+        setups = build_lab(lab, paths)
+        forwarders = {p: start_forwarder(lab, setups[p]) for p in setups if p in FORWARDERS}
+        return run_workloads(Bench(lab, args, forwarders), setups, args.runs, args.metrics)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,4 +1,6 @@
-"""PyStack endpoints of ``pystack bench net``, one role per invocation, on a TAP device.
+"""PyStack endpoints of ``pystack bench net``, one role per invocation, on a TAP device
+(``--tap``) or on an interface through a packet socket with its own address
+(``--interface``), offloads on unless ``--no-offloads``.
 
 Run inside the lab's stack namespace by :mod:`pystack.benchmarks.net`
 (``ip netns exec NS python -m pystack.benchmarks.stackside ROLE --tap DEV --ip A/N ...``).
@@ -199,7 +201,8 @@ def holder_app(base: Any) -> Any:
 def start_stack(args: argparse.Namespace) -> tuple[Any, Any]:
     """Build the stack on the TAP device and run its reactor in a background thread."""
     stack_cls, app_cls = load_stack_api()
-    stack = stack_cls(tap=args.tap, ip=args.ip, mac=args.mac, mtu=args.mtu, offloads=args.offloads)
+    device = {"tap": args.tap} if args.tap else {"interface": args.interface}
+    stack = stack_cls(**device, ip=args.ip, mac=args.mac, mtu=args.mtu, offloads=args.offloads)
     stack.run(doreactor=False)
     return stack, app_cls
 
@@ -316,7 +319,11 @@ ROLES = {
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m pystack.benchmarks.stackside")
     parser.add_argument("role", choices=sorted(ROLES))
-    parser.add_argument("--tap", required=True, help="TAP device the stack attaches to")
+    device = parser.add_mutually_exclusive_group(required=True)
+    device.add_argument("--tap", help="TAP device the stack attaches to")
+    device.add_argument(
+        "--interface", help="interface the stack attaches to with its own address (packet socket)"
+    )
     parser.add_argument("--ip", required=True, help="the stack's address, a.b.c.d/prefix")
     parser.add_argument("--mac", default="02:00:00:b5:00:02")
     parser.add_argument("--mtu", type=int, default=1500)
@@ -324,7 +331,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--offloads",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="open the TAP with checksum and segmentation offloads (the default)",
+        help="open the TAP (or the packet socket) with checksum and segmentation offloads "
+        "(the default)",
     )
     parser.add_argument("--addr", default="", help="source: the kernel sink's address")
     parser.add_argument("--port", type=int, required=True)
