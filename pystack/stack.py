@@ -37,9 +37,12 @@ from pystack.layers.icmpv6 import ICMPv6Protocol
 from pystack.layers.ip import IPProtocol
 from pystack.layers.ipv6 import IPv6Protocol
 from pystack.layers.udp import UDPProtocol
+from pystack.links.loopback import LoopbackLink
 from pystack.links.pcap import PcapCapture
+from pystack.routes import AddressEntry, RoutingTable, derived_routes, link_name, stack_addresses
 from pystack.stats import Stats
 from pystack.tcp.states import TCP, S
+from pystack.wire.ethernet import ETHERTYPE_IPV4, ETHERTYPE_IPV6
 
 log = logging.getLogger(__name__)
 STOP_GRACE = 2.0  # seconds stop() lets connections finish before resetting them
@@ -225,6 +228,15 @@ class PyStack(metaclass=_DefaultStackType):
         self._dns: Any = None
         self._dns_lock = threading.Lock()
         self.options = self._build_layers(options)  # what remains is for the TCP layer
+        self.routes = RoutingTable(lambda: derived_routes(self), dev=link_name(self))
+        """The routing table (:mod:`pystack.routes`): ``stack.routes.add("198.19.0.0/16",
+        via="198.18.0.254")``, ``lookup``, ``delete``; iterating lists every route."""
+        self.ethernet._context().routes = self.routes
+        self.loopback = LoopbackLink(clock)
+        """The loopback interface ("lo"): what the stack sends to its own addresses, to
+        127.0.0.0/8 and to ::1 goes through it, never on :attr:`link`."""
+        self.loopback.set_receiver(self._loopback_received)
+        self.ethernet._context().loopback = self.loopback
         for cidr in self._ip6:
             self.ipv6.add_address(cidr)
         self.tcp: Any = None
@@ -237,6 +249,13 @@ class PyStack(metaclass=_DefaultStackType):
             raise TypeError(f"unknown PyStack options: {', '.join(sorted(self.options))}")
         self.running = False
         link.start()
+
+    def _loopback_received(self, frame: bytes) -> None:
+        """A frame back from the loopback link: to IPv4 or IPv6 by its EtherType."""
+        ethertype = int.from_bytes(frame[12:14], "big")
+        layer = {ETHERTYPE_IPV4: self.ip, ETHERTYPE_IPV6: self.ipv6}.get(ethertype)
+        if layer is not None:
+            layer.packet_received(frame[14:], loopback=True)
 
     def _build_layers(self, options: dict[str, Any]) -> dict[str, Any]:
         """The 2013 PyStack's graph above Ethernet: ARP; IP with ICMP and UDP. Returns the options
@@ -344,6 +363,14 @@ class PyStack(metaclass=_DefaultStackType):
         return self.ip.address
 
     @property
+    def addresses(self) -> list[AddressEntry]:
+        """Every address of the stack, as ``ip addr`` lists them: ``family``, ``interface``
+        (the address with its prefix), ``dev`` and ``state`` (an IPv6 address is
+        "tentative" during duplicate address detection, "deprecated" past its preferred
+        lifetime); ``str()`` of one reads ``inet6 2001:db8::2/64 dev link0``."""
+        return stack_addresses(self)
+
+    @property
     def address6(self) -> str | None:
         """The stack's first global IPv6 address, else its link-local one."""
         return self.ipv6.address
@@ -438,6 +465,7 @@ class PyStack(metaclass=_DefaultStackType):
         finally:
             if self.tcp is not None:
                 self.tcp.clear_time_wait()
+            self.loopback.close()
             if self.attachment is not None:
                 self.attachment.close()
             else:

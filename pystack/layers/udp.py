@@ -151,6 +151,8 @@ class UDPProtocol(Layer):
             self._send6(as_bytes(packet), udp, ip)
             return
         src = ip.get("src") or self._context().ip
+        if ip["dst"].startswith("127."):  # the loopback network's own address
+            src = ip.get("src") or "127.0.0.1"
         if src is None:
             raise ValueError("this stack has no IP address: give the stack ip='a.b.c.d/n'")
         data = udp_wire.emit(
