@@ -90,20 +90,43 @@ class RoutingTable:
     Router Advertisement); ``dev`` names the stack's link in the routes added without one.
     """
 
-    def __init__(self, derived: Callable[[], list[RouteEntry]], dev: str | None = None) -> None:
-        self._derived = derived
+    def __init__(self, derived: Callable[[], list[RouteEntry]], dev: str | None = None,
+                 state: Callable[[], Any] | None = None) -> None:  # fmt: skip
+        self._derived_of = derived
+        self._state = state
+        """What the derived routes depend on: they and the lookups are cached while it is
+        unchanged (None: computed again every time)."""
         self._static: list[RouteEntry] = []
         self.dev = dev
         self.version = 0
         """Bumped by every change a user makes; the IP layers' caches key on it."""
+        self._key: Any = None
+        self._derived_cache: list[RouteEntry] = []
+        self._lookups: dict[str, RouteEntry | None] = {}
+
+    def _derived(self) -> list[RouteEntry]:
+        """The routes of the stack's state, and the lookup cache reset when it changed."""
+        if self._state is None:
+            self._lookups.clear()
+            return self._derived_of()
+        key = (self.version, self._state())
+        if key != self._key:
+            self._key = key
+            self._derived_cache = self._derived_of()
+            self._lookups.clear()
+        return self._derived_cache
 
     def add(self, prefix: str, via: str | None = None, dev: str | None = None,
             metric: int | None = None) -> RouteEntry:  # fmt: skip
         """Add a route to ``prefix`` (``"198.19.0.0/16"``, ``"2001:db8:1::/48"``,
         ``"default"`` / ``"default6"``) through the gateway ``via``, or on-link without one.
-        Raises ValueError for a malformed prefix, a gateway of the other family, or a
-        route that is already there (same prefix and metric, as ``ip route add``)."""
+        ``dev`` may only name the stack's link; ``metric`` defaults to 0 (IPv4) or 256
+        (IPv6). Raises ValueError for a malformed prefix, a gateway of the other family,
+        another device, or a route that is already there (same prefix and metric, as
+        ``ip route add``)."""
         network = _network(prefix, via)
+        if dev is not None and dev != self.dev:
+            raise ValueError(f"no link named {dev!r} in this stack (its link is {self.dev!r})")
         if via is not None and ipaddress.ip_address(via).version != network.version:
             raise ValueError(f"gateway {via!r} is not of the family of {prefix!r}")
         if metric is None:
@@ -141,15 +164,23 @@ class RoutingTable:
     def lookup(self, dst: str) -> RouteEntry | None:
         """The route for ``dst``: longest prefix, then lowest metric, an added route before
         one of the stack's own on a tie; None when no route covers ``dst``."""
+        derived = self._derived()
+        try:
+            return self._lookups[dst]
+        except KeyError:
+            pass
         ip = ipaddress.ip_address(dst)
         best: RouteEntry | None = None
-        for entry in [*self._static, *self._derived()]:
+        for entry in [*self._static, *derived]:
             if entry.network.version != ip.version or ip not in entry.network:
                 continue
             if best is None or (entry.network.prefixlen, -entry.metric) > (
                 best.network.prefixlen, -best.metric
             ):  # fmt: skip
                 best = entry
+        if len(self._lookups) >= 4096:
+            self._lookups.clear()
+        self._lookups[dst] = best
         return best
 
     def next_hop(self, dst: str) -> str | None:
@@ -204,6 +235,15 @@ def derived_routes(stack: Any) -> list[RouteEntry]:
     return out
 
 
+def routing_state(stack: Any) -> tuple[Any, ...]:
+    """What `derived_routes` reads: equal values give equal routes."""
+    ctx = stack.ethernet._context()
+    ip6 = stack.ipv6
+    routers = ip6.routers
+    return (ctx.ip, ctx.prefix, ctx.gateway, ctx.loopback is not None, tuple(ip6.addresses),
+            tuple(routers.prefixes), routers.default_router())  # fmt: skip
+
+
 def stack_addresses(stack: Any) -> list[AddressEntry]:
     """``stack``'s addresses: the loopback's first (as ``ip addr`` lists ``lo``), then the
     link's, IPv4 then IPv6 (assigned, deprecated, then tentative)."""
@@ -229,4 +269,11 @@ def link_name(stack: Any) -> str:
     return str(stack.ethernet._context().interface or "link0")
 
 
-__all__ = ["AddressEntry", "RouteEntry", "RoutingTable", "derived_routes", "stack_addresses"]
+__all__ = [
+    "AddressEntry",
+    "RouteEntry",
+    "RoutingTable",
+    "derived_routes",
+    "routing_state",
+    "stack_addresses",
+]

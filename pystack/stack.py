@@ -39,7 +39,14 @@ from pystack.layers.ipv6 import IPv6Protocol
 from pystack.layers.udp import UDPProtocol
 from pystack.links.loopback import LoopbackLink
 from pystack.links.pcap import PcapCapture
-from pystack.routes import AddressEntry, RoutingTable, derived_routes, link_name, stack_addresses
+from pystack.routes import (
+    AddressEntry,
+    RoutingTable,
+    derived_routes,
+    link_name,
+    routing_state,
+    stack_addresses,
+)
 from pystack.stats import Stats
 from pystack.tcp.states import TCP, S
 from pystack.wire.ethernet import ETHERTYPE_IPV4, ETHERTYPE_IPV6
@@ -228,7 +235,8 @@ class PyStack(metaclass=_DefaultStackType):
         self._dns: Any = None
         self._dns_lock = threading.Lock()
         self.options = self._build_layers(options)  # what remains is for the TCP layer
-        self.routes = RoutingTable(lambda: derived_routes(self), dev=link_name(self))
+        self.routes = RoutingTable(lambda: derived_routes(self), dev=link_name(self),
+                                   state=lambda: routing_state(self))  # fmt: skip
         """The routing table (:mod:`pystack.routes`): ``stack.routes.add("198.19.0.0/16",
         via="198.18.0.254")``, ``lookup``, ``delete``; iterating lists every route."""
         self.ethernet._context().routes = self.routes
