@@ -13,6 +13,7 @@ from pystack.links.base import Link
 from pystack.links.loopback import LoopbackLink
 from pystack.sim import SimNet, WireTap
 from pystack.wire import ipv4
+from pystack.wire.ipv6 import Ipv6Packet
 
 DESTINATIONS = ["198.18.0.1", "127.0.0.1", "2001:db8::1", "::1"]
 
@@ -91,6 +92,17 @@ def test_loopback_addresses_from_the_link_are_dropped() -> None:
     net.advance(0.1)
     assert net.a.stats.dropped("IP", "not_our_address") == 1
     assert net.a.stats.dropped("IP", "bad_source") == 1
+    assert net.a.loopback.frames == 0
+
+
+def test_ipv6_loopback_address_from_the_link_is_dropped() -> None:
+    """RFC 4291 §2.5.3: ::1 is never a source or destination on a link."""
+    net, tap = _net()
+    tap.inject(Ipv6Packet("2001:db8::9", "::1", 17, b"\x00" * 8))
+    tap.inject(Ipv6Packet("::1", "2001:db8::1", 17, b"\x00" * 8))
+    net.advance(0.1)
+    assert net.a.stats.dropped("IPv6", "not_our_address") == 1
+    assert net.a.stats.dropped("IPv6", "bad_source") == 1
     assert net.a.loopback.frames == 0
 
 
