@@ -35,6 +35,7 @@ Interface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
 # IPv6 connected and static routes 256, routes from Router Advertisements 1024.
 METRIC_V6 = 256
 METRIC_RA = 1024
+_LINK_LOCAL = ipaddress.IPv6Network("fe80::/10")
 
 
 class RouteEntry(NamedTuple):
@@ -100,6 +101,9 @@ class RoutingTable:
         self.dev = dev
         self.version = 0
         """Bumped by every change a user makes; the IP layers' caches key on it."""
+        self.interfaces: dict[str, Any] = {}
+        """The stack's links by name (the stack itself for its first one): what has ``ip``
+        and ``ipv6`` layers."""
         self._key: Any = None
         self._derived_cache: list[RouteEntry] = []
         self._lookups: dict[str, RouteEntry | None] = {}
@@ -120,13 +124,13 @@ class RoutingTable:
             metric: int | None = None) -> RouteEntry:  # fmt: skip
         """Add a route to ``prefix`` (``"198.19.0.0/16"``, ``"2001:db8:1::/48"``,
         ``"default"`` / ``"default6"``) through the gateway ``via``, or on-link without one.
-        ``dev`` may only name the stack's link; ``metric`` defaults to 0 (IPv4) or 256
-        (IPv6). Raises ValueError for a malformed prefix, a gateway of the other family,
-        another device, or a route that is already there (same prefix and metric, as
-        ``ip route add``)."""
+        ``dev`` names one of the stack's links (default: its first); ``metric`` defaults
+        to 0 (IPv4) or 256 (IPv6). Raises ValueError for a malformed prefix, a gateway of
+        the other family, another device, or a route that is already there (same prefix
+        and metric, as ``ip route add``)."""
         network = _network(prefix, via)
-        if dev is not None and dev != self.dev:
-            raise ValueError(f"no link named {dev!r} in this stack (its link is {self.dev!r})")
+        if dev is not None and dev != self.dev and dev not in self.interfaces:
+            raise ValueError(f"no link named {dev!r} in this stack")
         if via is not None and ipaddress.ip_address(via).version != network.version:
             raise ValueError(f"gateway {via!r} is not of the family of {prefix!r}")
         if metric is None:
@@ -183,6 +187,24 @@ class RoutingTable:
         self._lookups[dst] = best
         return best
 
+    def layer_for(self, dst: str, kind: str, ctx: Any) -> Any:
+        """The ``kind`` ("ip" or "ipv6") layer of the link the route to ``dst`` names, when
+        that is another link than the one of ``ctx``; else None (one link: always)."""
+        if len(self.interfaces) < 2:
+            return None
+        entry = self.lookup(dst)
+        iface = self.interfaces.get(entry.dev or "") if entry is not None else None
+        layer = getattr(iface, kind, None)
+        return None if layer is None or layer.ctx is ctx else layer
+
+    def is_local(self, address: str) -> bool:
+        """Whether ``address`` is one of any link's (several links only)."""
+        if len(self.interfaces) < 2:
+            return False
+        return any(
+            i.ip.address == address or i.ipv6.is_ours(address) for i in self.interfaces.values()
+        )
+
     def next_hop(self, dst: str) -> str | None:
         """Where a datagram to ``dst`` goes on the link: ``dst`` itself on an on-link
         route, else the route's gateway; None: no route. The gateway is taken to be a
@@ -232,6 +254,21 @@ def derived_routes(stack: Any) -> list[RouteEntry]:
     router = ip6.routers.default_router()
     if router is not None:
         out.append(RouteEntry(ipaddress.IPv6Network("::/0"), router, dev, METRIC_RA, "ra"))
+    for iface in stack.interfaces:
+        out += _link_routes(iface)
+    return out
+
+
+def _link_routes(iface: Any) -> list[RouteEntry]:
+    """The connected routes of a link added by ``add_link`` (its link-local prefix is
+    the first link's: link-local destinations go there)."""
+    ctx = iface.ethernet._context()
+    out: list[RouteEntry] = []
+    if ctx.ip:
+        net = ipaddress.IPv4Interface(f"{ctx.ip}/{ctx.prefix}").network
+        out.append(RouteEntry(net, None, iface.name, 0, "kernel"))
+    nets = {a.network for a in iface.ipv6.addresses if a.ip not in _LINK_LOCAL}
+    out += [RouteEntry(n, None, iface.name, METRIC_V6, "kernel") for n in nets]
     return out
 
 
@@ -240,8 +277,9 @@ def routing_state(stack: Any) -> tuple[Any, ...]:
     ctx = stack.ethernet._context()
     ip6 = stack.ipv6
     routers = ip6.routers
+    links = tuple((i.ip.address, tuple(i.ipv6.addresses)) for i in stack.interfaces)
     return (ctx.ip, ctx.prefix, ctx.gateway, ctx.loopback is not None, tuple(ip6.addresses),
-            tuple(routers.prefixes), routers.default_router())  # fmt: skip
+            tuple(routers.prefixes), routers.default_router(), links)  # fmt: skip
 
 
 def stack_addresses(stack: Any) -> list[AddressEntry]:
@@ -261,6 +299,13 @@ def stack_addresses(stack: Any) -> list[AddressEntry]:
         state = "deprecated" if str(iface.ip) in deprecated else "assigned"
         out.append(AddressEntry(iface, dev, state))
     out += [AddressEntry(i, dev, "tentative") for i in ip6.autoconf.tentative.values()]
+    for iface in stack.interfaces:
+        ctx = iface.ethernet._context()
+        if ctx.ip:
+            out.append(AddressEntry(ipaddress.IPv4Interface(f"{ctx.ip}/{ctx.prefix}"), iface.name))
+        out += [AddressEntry(a, iface.name) for a in iface.ipv6.addresses]
+        tentative = iface.ipv6.autoconf.tentative.values()
+        out += [AddressEntry(a, iface.name, "tentative") for a in tentative]
     return out
 
 

@@ -245,6 +245,9 @@ class PyStack(metaclass=_DefaultStackType):
         127.0.0.0/8 and to ::1 goes through it, never on :attr:`link`."""
         self.loopback.set_receiver(self._loopback_received)
         self.ethernet._context().loopback = self.loopback
+        self.routes.interfaces[self.routes.dev or "link0"] = self
+        self.interfaces: list[Any] = []
+        """The links added by :meth:`add_link` (:class:`pystack.interfaces.Interface`)."""
         for cidr in self._ip6:
             self.ipv6.add_address(cidr)
         self.tcp: Any = None
@@ -257,6 +260,27 @@ class PyStack(metaclass=_DefaultStackType):
             raise TypeError(f"unknown PyStack options: {', '.join(sorted(self.options))}")
         self.running = False
         link.start()
+
+    def add_link(self, link: Any, ip: str | None = None, ip6: str | list[str] | None = None,
+                 mac: str | None = None, *, name: str | None = None,
+                 **options: Any) -> Any:  # fmt: skip
+        """Put the stack on one more link, with its own addresses (``ip="a.b.c.d/n"``,
+        ``ip6=`` one or a list) and layers; ``name`` (default ``link1``, ``link2``, ...)
+        is the ``dev`` of its routes. Options are the per-link ones of ``PyStack`` (ARP,
+        IP, ICMP and IPv6 knobs). Returns the :class:`pystack.interfaces.Interface`."""
+        from pystack.interfaces import Interface
+
+        if ip is not None:
+            errors.check_cidr(ip)
+        cidrs = [errors.check_cidr6(c) for c in ([ip6] if isinstance(ip6, str) else ip6 or [])]
+        name = name or f"link{len(self.interfaces) + 1}"
+        if name in self.routes.interfaces:
+            raise ValueError(f"this stack already has a link named {name!r}")
+        iface = Interface(self, link, name, ip, cidrs, mac, dict(options))
+        self.interfaces.append(iface)
+        self.routes.interfaces[name] = iface
+        link.start()
+        return iface
 
     def _loopback_received(self, frame: bytes) -> None:
         """A frame back from the loopback link: to IPv4 or IPv6 by its EtherType."""
@@ -474,6 +498,8 @@ class PyStack(metaclass=_DefaultStackType):
             if self.tcp is not None:
                 self.tcp.clear_time_wait()
             self.loopback.close()
+            for iface in self.interfaces:
+                iface.stop()
             if self.attachment is not None:
                 self.attachment.close()
             else:

@@ -169,11 +169,20 @@ class IPProtocol(Layer):
     def is_local(self, ip: str) -> bool:
         """Our own address or one of 127.0.0.0/8: delivered inside the host, never sent on
         the link (RFC 1122 §3.2.1.3 (g))."""
-        return ip == self._context().ip or ip.startswith("127.")
+        ctx = self._context()
+        if ip == ctx.ip or ip.startswith("127."):
+            return True
+        return ctx.routes is not None and bool(ctx.routes.is_local(ip))
 
     def source_for(self, dst: str) -> str | None:
-        """Our address for ``dst``: 127.0.0.1 towards the loopback network, else ours."""
-        return "127.0.0.1" if dst.startswith("127.") else self._context().ip
+        """Our address for ``dst``: 127.0.0.1 towards the loopback network, else that of
+        the link the route to ``dst`` goes through (RFC 1122 §3.3.4.3: the address of
+        the interface the datagram is sent on)."""
+        if dst.startswith("127."):
+            return "127.0.0.1"
+        ctx = self._context()
+        other = ctx.routes.layer_for(dst, "ip", ctx) if ctx.routes is not None else None
+        return other.address if other is not None else ctx.ip
 
     def on_link(self, ip: str) -> bool:
         """True when ``ip`` is in our subnet (no gateway needed)."""
@@ -425,6 +434,11 @@ class IPProtocol(Layer):
         ``shaper`` (else the layer's `shaper`, if set) chooses the pieces instead."""
         if self.is_local(pkt.dst):
             self._loop_back(ipv4.emit(pkt))
+            return
+        ctx = self._context()
+        other = ctx.routes.layer_for(pkt.dst, "ip", ctx) if ctx.routes is not None else None
+        if other is not None:  # the route goes through another of the stack's links
+            other.send_datagram(pkt, shaper=shaper)
             return
         route = self._route(pkt.dst)
         if route is None:

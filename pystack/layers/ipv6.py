@@ -275,7 +275,16 @@ class IPv6Protocol(Layer):
     def is_local(self, address: str) -> bool:
         """One of our addresses or ::1: delivered inside the host, never sent on the link
         (RFC 4291 §2.5.3)."""
-        return address in self._ours or address == "::1"
+        if address in self._ours or address == "::1":
+            return True
+        routes = self._context().routes
+        return routes is not None and bool(routes.is_local(address))
+
+    def _other_link(self, dst: str) -> Any:
+        """The IPv6 layer of the stack's other link the route to ``dst`` goes through."""
+        if is_multicast(dst) or self.ctx is None or self.ctx.routes is None:
+            return None
+        return self.ctx.routes.layer_for(dst, "ipv6", self.ctx)
 
     def _loop_back(self, datagram: bytes) -> None:
         """A datagram for ourselves: through the stack's loopback link (64 KiB MTU), else
@@ -302,6 +311,9 @@ class IPv6Protocol(Layer):
         the longest matching prefix). Raises ValueError without any address."""
         if dst == "::1":
             return dst  # RFC 6724 §5 rule 1 (prefer the same address): ::1 talks to ::1
+        other = self._other_link(dst)
+        if other is not None:  # RFC 6724 §5 rule 5: an address of the outgoing interface
+            return str(other.source_for(dst))
         if not self.addresses:
             if self.autoconf.tentative:
                 raise ValueError("this stack's IPv6 addresses are still tentative "
@@ -545,6 +557,10 @@ class IPv6Protocol(Layer):
         """Fragment if needed (RFC 8200 §4.5) and pass each piece towards its next hop."""
         if self.is_local(pkt.dst):
             self._loop_back(ipv6.emit(pkt))
+            return
+        other = self._other_link(pkt.dst)
+        if other is not None:  # the route goes through another of the stack's links
+            other.send_datagram(pkt)
             return
         next_hop = pkt.dst if is_multicast(pkt.dst) else self.next_hop(pkt.dst)
         if next_hop is None:

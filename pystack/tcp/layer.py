@@ -386,8 +386,9 @@ class TCPLayer(Layer):
         choice of source (RFC 6724 §5)."""
         if ":" in remote_ip:
             return str(self.layer("IPv6").source_for(remote_ip))
-        if remote_ip.startswith("127."):
-            return "127.0.0.1"  # the loopback network's own address (RFC 1122 §3.2.1.3)
+        ip = self._context().layers.get("IP")
+        if ip is not None and hasattr(ip, "source_for"):  # by route: loopback, other links
+            return ip.source_for(remote_ip) or "0.0.0.0"
         return self._context().ip or "0.0.0.0"
 
     def is_unicast(self, ip: str) -> bool:
