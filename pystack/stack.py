@@ -37,9 +37,19 @@ from pystack.layers.icmpv6 import ICMPv6Protocol
 from pystack.layers.ip import IPProtocol
 from pystack.layers.ipv6 import IPv6Protocol
 from pystack.layers.udp import UDPProtocol
+from pystack.links.loopback import LoopbackLink
 from pystack.links.pcap import PcapCapture
+from pystack.routes import (
+    AddressEntry,
+    RoutingTable,
+    derived_routes,
+    link_name,
+    routing_state,
+    stack_addresses,
+)
 from pystack.stats import Stats
 from pystack.tcp.states import TCP, S
+from pystack.wire.ethernet import ETHERTYPE_IPV4, ETHERTYPE_IPV6
 
 log = logging.getLogger(__name__)
 STOP_GRACE = 2.0  # seconds stop() lets connections finish before resetting them
@@ -225,6 +235,19 @@ class PyStack(metaclass=_DefaultStackType):
         self._dns: Any = None
         self._dns_lock = threading.Lock()
         self.options = self._build_layers(options)  # what remains is for the TCP layer
+        self.routes = RoutingTable(lambda: derived_routes(self), dev=link_name(self),
+                                   state=lambda: routing_state(self))  # fmt: skip
+        """The routing table (:mod:`pystack.routes`): ``stack.routes.add("198.19.0.0/16",
+        via="198.18.0.254")``, ``lookup``, ``delete``; iterating lists every route."""
+        self.ethernet._context().routes = self.routes
+        self.loopback = LoopbackLink(clock)
+        """The loopback interface ("lo"): what the stack sends to its own addresses, to
+        127.0.0.0/8 and to ::1 goes through it, never on :attr:`link`."""
+        self.loopback.set_receiver(self._loopback_received)
+        self.ethernet._context().loopback = self.loopback
+        self.routes.interfaces[self.routes.dev or "link0"] = self
+        self.interfaces: list[Any] = []
+        """The links added by :meth:`add_link` (:class:`pystack.interfaces.Interface`)."""
         for cidr in self._ip6:
             self.ipv6.add_address(cidr)
         self.tcp: Any = None
@@ -237,6 +260,34 @@ class PyStack(metaclass=_DefaultStackType):
             raise TypeError(f"unknown PyStack options: {', '.join(sorted(self.options))}")
         self.running = False
         link.start()
+
+    def add_link(self, link: Any, ip: str | None = None, ip6: str | list[str] | None = None,
+                 mac: str | None = None, *, name: str | None = None,
+                 **options: Any) -> Any:  # fmt: skip
+        """Put the stack on one more link, with its own addresses (``ip="a.b.c.d/n"``,
+        ``ip6=`` one or a list) and layers; ``name`` (default ``link1``, ``link2``, ...)
+        is the ``dev`` of its routes. Options are the per-link ones of ``PyStack`` (ARP,
+        IP, ICMP and IPv6 knobs). Returns the :class:`pystack.interfaces.Interface`."""
+        from pystack.interfaces import Interface
+
+        if ip is not None:
+            errors.check_cidr(ip)
+        cidrs = [errors.check_cidr6(c) for c in ([ip6] if isinstance(ip6, str) else ip6 or [])]
+        name = name or f"link{len(self.interfaces) + 1}"
+        if name in self.routes.interfaces:
+            raise ValueError(f"this stack already has a link named {name!r}")
+        iface = Interface(self, link, name, ip, cidrs, mac, dict(options))
+        self.interfaces.append(iface)
+        self.routes.interfaces[name] = iface
+        link.start()
+        return iface
+
+    def _loopback_received(self, frame: bytes) -> None:
+        """A frame back from the loopback link: to IPv4 or IPv6 by its EtherType."""
+        ethertype = int.from_bytes(frame[12:14], "big")
+        layer = {ETHERTYPE_IPV4: self.ip, ETHERTYPE_IPV6: self.ipv6}.get(ethertype)
+        if layer is not None:
+            layer.packet_received(frame[14:], loopback=True)
 
     def _build_layers(self, options: dict[str, Any]) -> dict[str, Any]:
         """The 2013 PyStack's graph above Ethernet: ARP; IP with ICMP and UDP. Returns the options
@@ -344,6 +395,14 @@ class PyStack(metaclass=_DefaultStackType):
         return self.ip.address
 
     @property
+    def addresses(self) -> list[AddressEntry]:
+        """Every address of the stack, as ``ip addr`` lists them: ``family``, ``interface``
+        (the address with its prefix), ``dev`` and ``state`` (an IPv6 address is
+        "tentative" during duplicate address detection, "deprecated" past its preferred
+        lifetime); ``str()`` of one reads ``inet6 2001:db8::2/64 dev link0``."""
+        return stack_addresses(self)
+
+    @property
     def address6(self) -> str | None:
         """The stack's first global IPv6 address, else its link-local one."""
         return self.ipv6.address
@@ -438,6 +497,9 @@ class PyStack(metaclass=_DefaultStackType):
         finally:
             if self.tcp is not None:
                 self.tcp.clear_time_wait()
+            self.loopback.close()
+            for iface in self.interfaces:
+                iface.stop()
             if self.attachment is not None:
                 self.attachment.close()
             else:

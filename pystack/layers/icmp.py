@@ -180,7 +180,7 @@ class ICMPProtocol(Layer):
     def _on_rcv_echo_request(self, msg: IcmpMessage, ip: Ipv4Packet, meta: IpMeta) -> None:
         ip_layer = self.layer("IP")
         # RFC 1122 §3.2.2.6: a host MAY discard echo requests to broadcast or multicast.
-        if not self.echo_server or ip.dst != ip_layer.address:
+        if not self.echo_server or not ip_layer.is_local(ip.dst):
             self.stats.drop(self.name, IcmpDrop.BROADCAST_ECHO)
             return
         route = self._echo_reply_route(ip)

@@ -23,6 +23,8 @@ from pystack.wire.ipv4 import FLAG_DF, FLAG_MF, Ipv4Packet
 from pystack.wire.ipv4_options import copied_options
 
 LIMITED_BROADCAST = "255.255.255.255"
+# The frame header on the loopback link: no addresses to speak of, the IPv4 EtherType.
+LOOPBACK_HEADER = bytes(12) + ETHERTYPE_IPV4.to_bytes(2, "big")
 
 
 class IpDrop(enum.Enum):
@@ -131,7 +133,7 @@ class IPProtocol(Layer):
         # verdict of the destination/source checks per (src, dst) pair, the route per dst.
         self._verdicts: dict[tuple[str, str], IpDrop | None] = {}
         self._routes: dict[str, Route | None] = {}
-        self._cache_key: tuple[str | None, int, str | None] | None = None
+        self._cache_key: tuple[str | None, int, str | None, int] | None = None
 
     # -- addresses ------------------------------------------------------------------------
 
@@ -163,6 +165,24 @@ class IPProtocol(Layer):
         """RFC 1122 §3.2.1.3: a broadcast, multicast or loopback source is never valid."""
         n = ip_int(ip)
         return n >> 28 == 0xE or n >> 24 == 127 or self.is_broadcast(ip)
+
+    def is_local(self, ip: str) -> bool:
+        """Our own address or one of 127.0.0.0/8: delivered inside the host, never sent on
+        the link (RFC 1122 §3.2.1.3 (g))."""
+        ctx = self._context()
+        if ip == ctx.ip or ip.startswith("127."):
+            return True
+        return ctx.routes is not None and bool(ctx.routes.is_local(ip))
+
+    def source_for(self, dst: str) -> str | None:
+        """Our address for ``dst``: 127.0.0.1 towards the loopback network, else that of
+        the link the route to ``dst`` goes through (RFC 1122 §3.3.4.3: the address of
+        the interface the datagram is sent on)."""
+        if dst.startswith("127."):
+            return "127.0.0.1"
+        ctx = self._context()
+        other = ctx.routes.layer_for(dst, "ip", ctx) if ctx.routes is not None else None
+        return other.address if other is not None else ctx.ip
 
     def on_link(self, ip: str) -> bool:
         """True when ``ip`` is in our subnet (no gateway needed)."""
@@ -202,7 +222,10 @@ class IPProtocol(Layer):
         if not ipv4.header_checksum_ok(data):
             stats.drop(self.name, IpDrop.BAD_CHECKSUM)
             return
-        verdict = self._address_verdict(pkt.src, pkt.dst)
+        if kwargs.get("loopback"):  # from our own loopback link: our addresses only
+            verdict = None if self.is_local(pkt.dst) else IpDrop.NOT_OUR_ADDRESS
+        else:
+            verdict = self._address_verdict(pkt.src, pkt.dst)
         if verdict is not None:
             stats.drop(self.name, verdict)
             return
@@ -253,7 +276,8 @@ class IPProtocol(Layer):
     def _check_cache(self) -> None:
         """Forget cached verdicts and routes when our address, prefix or gateway changed."""
         ctx = self._context()
-        key = (ctx.ip, ctx.prefix, ctx.gateway)
+        routes = ctx.routes
+        key = (ctx.ip, ctx.prefix, ctx.gateway, routes.version if routes is not None else 0)
         if key != self._cache_key:
             self._cache_key = key
             self._verdicts.clear()
@@ -352,7 +376,7 @@ class IPProtocol(Layer):
             ident = self.next_ident()
             self._ident = (ident + _gso_count(payload, gso_size) - 1) & 0xFFFF
         if not src:
-            src = self._context().ip
+            src = self.source_for(dst)
             if src is None:
                 raise ValueError("this stack has no IP address: give the stack ip='a.b.c.d/n'")
         pkt = Ipv4Packet(
@@ -385,7 +409,7 @@ class IPProtocol(Layer):
         one datagram, its checksum completed (the receive side takes super-segments)."""
         route = self._route(pkt.dst)
         ctx = self._context()
-        if route is None or pkt.dst == ctx.ip:
+        if route is None or self.is_local(pkt.dst):
             payload = tcp_wire.complete_partial(pkt.payload)
             self.send_datagram(dataclasses.replace(pkt, payload=payload))
             return
@@ -408,6 +432,14 @@ class IPProtocol(Layer):
     def send_datagram(self, pkt: Ipv4Packet, *, shaper: DatagramShaper | None = None) -> None:
         """Route, fragment if needed (RFC 791 §3.2), and pass each piece to the link;
         ``shaper`` (else the layer's `shaper`, if set) chooses the pieces instead."""
+        if self.is_local(pkt.dst):
+            self._loop_back(ipv4.emit(pkt))
+            return
+        ctx = self._context()
+        other = ctx.routes.layer_for(pkt.dst, "ip", ctx) if ctx.routes is not None else None
+        if other is not None:  # the route goes through another of the stack's links
+            other.send_datagram(pkt, shaper=shaper)
+            return
         route = self._route(pkt.dst)
         if route is None:
             self.stats.drop(self.name, IpDrop.NO_ROUTE)
@@ -415,9 +447,6 @@ class IPProtocol(Layer):
             self.deliver_icmp_error("unreachable", icmp_wire.CODE_NET_UNREACHABLE, quoted)
             return
         ctx = self._context()
-        if pkt.dst == ctx.ip:
-            self.clock.callLater(0, self.packet_received, ipv4.emit(pkt))
-            return
         shaper = shaper or self.shaper
         if shaper is not None:
             self._send_shaped(shaper.shape_datagram(pkt, ctx.mtu), route)
@@ -432,6 +461,16 @@ class IPProtocol(Layer):
                 return
             self.stats.incr(self.name, "datagrams_sent")
             self._to_link(ipv4.emit(piece), route)
+
+    def _loop_back(self, datagram: bytes) -> None:
+        """A datagram for ourselves: through the stack's loopback link, whole (its MTU is
+        64 KiB), else straight back to our receive path on the next turn of the clock."""
+        loopback = self._context().loopback
+        if loopback is None:
+            self.clock.callLater(0, self.packet_received, datagram)
+            return
+        self.stats.incr(self.name, "datagrams_looped_back")
+        loopback.send(LOOPBACK_HEADER + datagram)
 
     def _send_shaped(self, pieces: Sequence[Ipv4Packet], route: Route) -> None:
         """Send a shaper's pieces in its order; one still over the MTU is fragmented."""
@@ -484,13 +523,20 @@ class IPProtocol(Layer):
 
     def route(self, dst: str) -> Route | None:
         """The routing step: a fixed MAC for a broadcast or multicast ``dst``; else the
-        next hop, ``dst`` itself on-link or the gateway (RFC 1122 §3.3.1.1); None when
-        ``dst`` is off-link and there is no gateway."""
+        next hop, ``dst`` itself on-link or the gateway (RFC 1122 §3.3.1.1) by the stack's
+        routing table (longest prefix first), else by our prefix and ``gateway``; None
+        when no route covers ``dst``."""
         if self.is_broadcast(dst):
             return Route(BROADCAST, None)
         if ip_int(dst) >> 28 == 0xE:
             return Route(_multicast_mac(dst), None)
-        if dst == self.address or self.on_link(dst):
+        if dst == self.address:
+            return Route(None, dst)
+        routes = self._context().routes
+        if routes is not None:
+            hop = routes.next_hop(dst)
+            return Route(None, hop) if hop is not None else None
+        if self.on_link(dst):
             return Route(None, dst)
         gateway = self._context().gateway
         return Route(None, gateway) if gateway else None

@@ -56,6 +56,8 @@ from pystack.wire.ipv6 import (
 )
 
 ALL_NODES = "ff02::1"
+# The frame header on the loopback link: no addresses to speak of, the IPv6 EtherType.
+LOOPBACK_HEADER = bytes(12) + ETHERTYPE_IPV6.to_bytes(2, "big")
 LINK_LOCAL = ipaddress.IPv6Network("fe80::/10")
 _LINK_LOCAL_64 = ipaddress.IPv6Network("fe80::/64")
 # Hop-by-Hop options this host understands besides padding: Router Alert (RFC 2711),
@@ -270,6 +272,30 @@ class IPv6Protocol(Layer):
     def is_ours(self, address: str) -> bool:
         return address in self._ours
 
+    def is_local(self, address: str) -> bool:
+        """One of our addresses or ::1: delivered inside the host, never sent on the link
+        (RFC 4291 §2.5.3)."""
+        if address in self._ours or address == "::1":
+            return True
+        routes = self._context().routes
+        return routes is not None and bool(routes.is_local(address))
+
+    def _other_link(self, dst: str) -> Any:
+        """The IPv6 layer of the stack's other link the route to ``dst`` goes through."""
+        if is_multicast(dst) or self.ctx is None or self.ctx.routes is None:
+            return None
+        return self.ctx.routes.layer_for(dst, "ipv6", self.ctx)
+
+    def _loop_back(self, datagram: bytes) -> None:
+        """A datagram for ourselves: through the stack's loopback link (64 KiB MTU), else
+        straight back to our receive path on the next turn of the clock."""
+        loopback = self._context().loopback
+        if loopback is None:
+            self.clock.callLater(0, self.packet_received, datagram)
+            return
+        self.stats.incr(self.name, "datagrams_looped_back")
+        loopback.send(LOOPBACK_HEADER + datagram)
+
     def on_link(self, address: str) -> bool:
         """In one of our prefixes or the Prefix List (link-local fe80::/64 included,
         RFC 4861 §5.2)."""
@@ -283,6 +309,11 @@ class IPv6Protocol(Layer):
     def source_for(self, dst: str) -> str:
         """The source address for ``dst`` (RFC 6724 §5 in short: same scope first, then
         the longest matching prefix). Raises ValueError without any address."""
+        if dst == "::1":
+            return dst  # RFC 6724 §5 rule 1 (prefer the same address): ::1 talks to ::1
+        other = self._other_link(dst)
+        if other is not None:  # RFC 6724 §5 rule 5: an address of the outgoing interface
+            return str(other.source_for(dst))
         if not self.addresses:
             if self.autoconf.tentative:
                 raise ValueError("this stack's IPv6 addresses are still tentative "
@@ -342,7 +373,10 @@ class IPv6Protocol(Layer):
                 self.name, Ip6Drop.__members__.get(exc.reason.upper(), Ip6Drop.MALFORMED)
             )
             return
-        verdict = self._address_verdict(pkt.src, pkt.dst)
+        if kwargs.get("loopback"):  # from our own loopback link: our addresses only
+            verdict = None if self.is_local(pkt.dst) else Ip6Drop.NOT_OUR_ADDRESS
+        else:
+            verdict = self._address_verdict(pkt.src, pkt.dst)
         if verdict is not None:
             self.stats.drop(self.name, verdict)
             return
@@ -521,13 +555,14 @@ class IPv6Protocol(Layer):
 
     def send_datagram(self, pkt: Ipv6Packet) -> None:
         """Fragment if needed (RFC 8200 §4.5) and pass each piece towards its next hop."""
-        if self.is_ours(pkt.dst):
-            self.clock.callLater(0, self.packet_received, ipv6.emit(pkt))
+        if self.is_local(pkt.dst):
+            self._loop_back(ipv6.emit(pkt))
             return
-        next_hop: str | None = pkt.dst
-        if not is_multicast(pkt.dst) and not self.on_link(pkt.dst):
-            # RFC 4861 §5.2: an off-link destination goes through a default router.
-            next_hop = self.routers.default_router()
+        other = self._other_link(pkt.dst)
+        if other is not None:  # the route goes through another of the stack's links
+            other.send_datagram(pkt)
+            return
+        next_hop = pkt.dst if is_multicast(pkt.dst) else self.next_hop(pkt.dst)
         if next_hop is None:
             self.stats.drop(self.name, Ip6Drop.NO_ROUTE)
             quoted = ipv6.parse_quoted(icmp6.quote(ipv6.emit(pkt)))
@@ -536,6 +571,16 @@ class IPv6Protocol(Layer):
         for piece in self.fragment(pkt):
             self.stats.incr(self.name, "datagrams_sent")
             self._to_link(next_hop, ipv6.emit(piece))
+
+    def next_hop(self, dst: str) -> str | None:
+        """The neighbour a datagram to the unicast ``dst`` goes to: by the stack's routing
+        table (longest prefix first), else ``dst`` itself on-link and a default router
+        otherwise (RFC 4861 §5.2); None: no route."""
+        routes = self._context().routes
+        if routes is not None:
+            hop: str | None = routes.next_hop(dst)
+            return hop
+        return dst if self.on_link(dst) else self.routers.default_router()
 
     def fragment(self, pkt: Ipv6Packet) -> list[Ipv6Packet]:
         """Cut ``pkt`` to the link MTU with Fragment headers; its extension headers stay in

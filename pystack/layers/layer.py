@@ -46,6 +46,12 @@ class StackContext:
     # The built-in layers by name (the seed's "transversal_layer_access"): a layer reaches
     # another across a user's layer inserted between them.
     layers: dict[str, Any] = field(default_factory=dict)
+    # The stack's routing table (`pystack.routes.RoutingTable`); None (a stack built by
+    # hand from layers): IPv4 routes on-link or to the gateway, IPv6 to a default router.
+    routes: Any = None
+    # The stack's loopback link (`pystack.links.loopback.LoopbackLink`): what the IP layers
+    # send to the stack's own addresses; None: handed back through the clock directly.
+    loopback: Any = None
 
     def notify(self, obj: Any, old: str, trigger: str, new: str) -> None:
         """Pass one machine transition to the observer, if any."""

@@ -150,7 +150,11 @@ class UDPProtocol(Layer):
         if ":" in ip["dst"]:
             self._send6(as_bytes(packet), udp, ip)
             return
-        src = ip.get("src") or self._context().ip
+        ip_layer = self._context().layers.get("IP")
+        if not ip.get("src") and ip_layer is not None and hasattr(ip_layer, "source_for"):
+            src = ip_layer.source_for(ip["dst"])  # by route: loopback, another link
+        else:
+            src = ip.get("src") or self._context().ip
         if src is None:
             raise ValueError("this stack has no IP address: give the stack ip='a.b.c.d/n'")
         data = udp_wire.emit(

@@ -386,6 +386,9 @@ class TCPLayer(Layer):
         choice of source (RFC 6724 §5)."""
         if ":" in remote_ip:
             return str(self.layer("IPv6").source_for(remote_ip))
+        ip = self._context().layers.get("IP")
+        if ip is not None and hasattr(ip, "source_for"):  # by route: loopback, other links
+            return ip.source_for(remote_ip) or "0.0.0.0"
         return self._context().ip or "0.0.0.0"
 
     def is_unicast(self, ip: str) -> bool:
