@@ -108,3 +108,43 @@ def test_cache_timeout_below_five_minutes_is_refused() -> None:
     assert cache.get("x", 1500, now=1.0) == 1280
     assert cache.entries(now=1.0) == {"x": 1280}
     assert cache.get("x", 1500, now=600.0) == 1500
+
+
+def _tcp_from_a(tap: WireTap, since: int = 0) -> list[Ipv6Packet]:
+    return [p for p in tap.ip6()[since:] if p.src == A and p.proto == ipv6.NH_TCP]
+
+
+def test_tcp_segments_fit_the_path_mtu_after_packet_too_big() -> None:
+    with SimNet(2, ipv6=True) as net:
+        tap = WireTap(net)
+        client, server = net.connect_tcp(5003, far_address=B)
+        data = bytes(range(256)) * 200
+        client.send(data)
+
+        def big() -> list[Ipv6Packet]:
+            return [p for p in _tcp_from_a(tap) if len(ipv6.emit(p)) > 1300]
+
+        assert net.run_until(big, 1)  # a full-size segment on the wire, not yet acked
+        mark = len(tap.ip6())
+        _ptb(tap, 1300, big()[-1])
+        got = bytearray()
+        while len(got) < len(data) and net.now() < 30:
+            net.advance(0.01)
+            got.extend(server.fetch_data())
+        assert bytes(got) == data
+        after = _tcp_from_a(tap, mark)
+        assert after and all(len(ipv6.emit(p)) <= 1300 for p in after)
+        assert net.a.stats.get("tcp", "pmtu_mss_lowered") == 1
+        # RFC 8201 §5.4: no congestion response, so no retransmission timeout was needed.
+        assert net.now() < 1
+
+
+def test_tcp_ignores_packet_too_big_quoting_a_sequence_not_in_flight() -> None:
+    with SimNet(2, ipv6=True) as net:
+        tap = WireTap(net)
+        client, _ = net.connect_tcp(5004, far_address=B)
+        syn = _tcp_from_a(tap)[0]  # long acknowledged
+        big = Ipv6Packet(A, B, ipv6.NH_TCP, syn.payload + bytes(1400))
+        _ptb(tap, 1300, big)
+        assert net.a.stats.dropped("tcp", "ptb_not_in_flight") == 1
+        assert client.session.snd_mss == 1440 - 12  # timestamps on
