@@ -5,6 +5,8 @@ below 1280 or not about our datagram is dropped by reason, and aging restores th
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pystack.apps.udp_application import UDPApplication
 from pystack.layers.pmtu import PathMtuCache
@@ -148,3 +150,18 @@ def test_tcp_ignores_packet_too_big_quoting_a_sequence_not_in_flight() -> None:
         _ptb(tap, 1300, big)
         assert net.a.stats.dropped("tcp", "ptb_not_in_flight") == 1
         assert client.session.snd_mss == 1440 - 12  # timestamps on
+
+
+@given(st.lists(st.tuples(st.integers(0, 70_000), st.floats(0, 1000)), max_size=30))
+def test_path_mtu_stays_between_1280_and_the_link_mtu(reports: list[tuple[int, float]]) -> None:
+    """RFC 8201 §4: whatever Packet Too Big messages say, the path MTU is never below
+    1280, never above the link MTU, and goes up only when its entry ages out."""
+    cache, last, learnt = PathMtuCache(), 1500, 0.0
+    for mtu, now in sorted(reports, key=lambda r: r[1]):
+        aged = now - learnt >= cache.timeout  # the entry behind ``last`` expired
+        if cache.lower("d", mtu, 1500, now):
+            learnt = now
+        current = cache.get("d", 1500, now)
+        assert ipv6.MIN_MTU <= current <= 1500
+        assert current <= last or aged
+        last = current
