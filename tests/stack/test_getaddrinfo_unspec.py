@@ -115,3 +115,19 @@ def test_order_is_stable_within_a_family() -> None:
     assert order_destinations(addresses, {socket.AF_INET}) == [
         "198.18.0.9", "198.18.0.8", "2001:db8::9", "2001:db8::8"]  # fmt: skip
     assert order_destinations(addresses, set()) == order_destinations(addresses, both)
+
+
+def test_create_connection_by_name_takes_the_preferred_family(net: Net) -> None:
+    socket.use_stack(net.server)
+    listener = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)  # dual-stack
+    listener.bind(("::", 8080))
+    listener.listen(4)
+    try:
+        socket.use_stack(net.dual)
+        with socket.create_connection(("both.lab", 8080), timeout=5) as conn:
+            assert conn.getpeername()[:2] == (SERVER6, 8080)
+        socket.use_stack(net.only4)
+        with socket.create_connection(("both.lab", 8080), timeout=5) as conn:
+            assert conn.getpeername() == (SERVER4, 8080)
+    finally:
+        listener.close()
