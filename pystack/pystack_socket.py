@@ -51,6 +51,9 @@ from pystack._socket_state import stack_ip as _stack_ip
 from pystack._socket_state import udp_app as _udp_app
 from pystack._socket_state import unqueue as _unqueue
 from pystack._socket_state import unsupported as _unsupported
+from pystack.addrinfo import order_destinations as _order_destinations
+from pystack.addrinfo import resolve_unspec as _resolve_unspec
+from pystack.addrinfo import usable_families as _usable_families
 from pystack.reactor import blocking_call, call_soon
 from pystack.tcp.states import TCP, S
 
@@ -169,7 +172,9 @@ def getaddrinfo(
     host: Any, port: Any, family: int = 0, type: int = 0, proto: int = 0, flags: int = 0
 ) -> list[tuple[int, int, int, str, tuple[Any, ...]]]:
     """Like :func:`socket.getaddrinfo`: IPv4 and IPv6 literals; names resolved by the
-    stack's resolver (A records; AAAA with ``family=AF_INET6``)."""
+    stack's resolver: A records with ``family=AF_INET``, AAAA with ``AF_INET6``, both
+    with ``AF_UNSPEC`` (0), ordered as :func:`pystack.addrinfo.order_destinations` says
+    (a family with a usable source address first, IPv6 before IPv4)."""
     if family not in (0, AF_INET, AF_INET6):
         raise gaierror(_std.EAI_FAMILY, "ai_family not supported")
     kinds = [type] if type else [SOCK_STREAM, SOCK_DGRAM]
@@ -183,6 +188,10 @@ def getaddrinfo(
             if (_is_ip6(name) and family == AF_INET) or (_is_ip(name) and six):
                 raise gaierror(_std.EAI_ADDRFAMILY, "Address family for hostname not supported")
             addresses, canonical = [name], name
+        elif family == 0:  # AF_UNSPEC: A and AAAA, usable family first, then IPv6
+            stack = _stack()
+            addresses, canonical = _resolve_unspec(_resolver(stack), name)
+            addresses = _order_destinations(addresses, _usable_families(stack.addresses))
         else:
             answer = _resolver(_stack()).resolve_blocking(name, "AAAA" if six else "A")
             addresses, canonical = [str(v) for v in answer.values], answer.canonical_name

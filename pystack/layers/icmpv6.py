@@ -68,6 +68,7 @@ class Icmp6Drop(enum.Enum):
     RA_BAD_SOURCE = "ra_bad_source"
     RA_IGNORED = "ra_ignored"
     MLD_INVALID = "mld_invalid"
+    PTB_BELOW_MINIMUM = "ptb_below_minimum"
 
 
 class ICMPv6Protocol(Layer):
@@ -159,6 +160,8 @@ class ICMPv6Protocol(Layer):
         if not self.ip6.is_ours(quoted.src):
             self.stats.drop(self.name, Icmp6Drop.BAD_QUOTE)  # not about anything we sent
             return
+        if msg.type == icmp6.TYPE_PACKET_TOO_BIG and not self._take_packet_too_big(msg, quoted):
+            return
         self.stats.incr(self.name, "errors_received")
         kind, code = ERROR_KINDS[msg.type], msg.code
         if msg.type == icmp6.TYPE_DEST_UNREACHABLE:
@@ -167,6 +170,17 @@ class ICMPv6Protocol(Layer):
             kind, code = "unreachable", 2  # as ICMPv4's protocol unreachable
         # RFC 4443 §3: the error goes to the upper-layer process that sent the datagram.
         self.ip6.deliver_icmp_error(kind, code, quoted)
+
+    def _take_packet_too_big(self, msg: Icmpv6Message, quoted: Ipv6Packet) -> bool:
+        """RFC 8201 §4: a Packet Too Big below the IPv6 minimum link MTU MUST be discarded;
+        else the quoted destination's path MTU goes down (never up, §4). The quote was
+        checked to be of a datagram from one of our addresses (§5.2: the transport checks
+        its own fields)."""
+        if msg.mtu < ipv6.MIN_MTU:
+            self.stats.drop(self.name, Icmp6Drop.PTB_BELOW_MINIMUM)
+            return False
+        self.ip6.packet_too_big(quoted.dst, msg.mtu)
+        return True
 
     def icmp_error_received(self, kind: str, code: int, quoted: Any) -> None:
         """An error about one of our echo requests: fail that ping at once."""

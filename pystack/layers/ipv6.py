@@ -40,6 +40,7 @@ from pystack.layers.ip_reassembly import OverlapPolicy, Reassembler
 from pystack.layers.layer import Layer, as_bytes
 from pystack.layers.mld import MldHost
 from pystack.layers.ndp import NeighborCache, solicited_node_multicast
+from pystack.layers.pmtu import PMTU_TIMEOUT, PathMtuCache
 from pystack.wire import Malformed, ipv6
 from pystack.wire import icmpv6 as icmp6
 from pystack.wire.ethernet import ETHERTYPE_IPV6
@@ -141,6 +142,7 @@ class IPv6Protocol(Layer):
         accept_ra: bool = True,
         slaac: bool = True,
         mld: bool = True,
+        pmtu_timeout: float = PMTU_TIMEOUT,
         **neighbor_options: Any,
     ) -> None:
         super().__init__()
@@ -162,6 +164,8 @@ class IPv6Protocol(Layer):
         self._awaiting_link: list[ipaddress.IPv6Interface] = []
         self.link_mtu: int | None = None
         """The MTU a Router Advertisement gave (RFC 4861 §6.3.4); None: the link's."""
+        self.pmtu = PathMtuCache(pmtu_timeout)
+        """Path MTUs learnt from Packet Too Big messages (RFC 8201)."""
         self.autoconf = AddressConfig(self, dad_transmits=dad_transmits, slaac=slaac)
         self.mld = MldHost(self, enabled=mld)
         self.routers = RouterDiscovery(self, solicitations=router_solicitations,
@@ -582,11 +586,25 @@ class IPv6Protocol(Layer):
             return hop
         return dst if self.on_link(dst) else self.routers.default_router()
 
+    def path_mtu(self, dst: str) -> int:
+        """The MTU towards ``dst``: the link's (or a Router Advertisement's), lowered by
+        Packet Too Big messages until they age out (RFC 8201 §4)."""
+        link_mtu = int(self.link_mtu or self._context().mtu)
+        return self.pmtu.get(dst, link_mtu, self.clock.seconds())
+
+    def packet_too_big(self, dst: str, mtu: int) -> bool:
+        """A validated Packet Too Big for ``dst``: lower its path MTU; True if lowered."""
+        link_mtu = int(self.link_mtu or self._context().mtu)
+        lowered = self.pmtu.lower(dst, mtu, link_mtu, self.clock.seconds())
+        if lowered:
+            self.stats.incr(self.name, "pmtu_lowered")
+        return lowered
+
     def fragment(self, pkt: Ipv6Packet) -> list[Ipv6Packet]:
-        """Cut ``pkt`` to the link MTU with Fragment headers; its extension headers stay in
-        every piece (the unfragmentable part, RFC 8200 §4.5)."""
+        """Cut ``pkt`` to the path MTU with Fragment headers; its extension headers stay in
+        every piece (the unfragmentable part, RFC 8200 §4.5; RFC 8201 §4: the PMTU)."""
         chain = sum(_sizes(pkt.headers))
-        mtu = self.link_mtu or self._context().mtu
+        mtu = self.path_mtu(pkt.dst)
         if HEADER_LEN + chain + len(pkt.payload) <= mtu:
             return [pkt]
         step = (max(mtu, ipv6.MIN_MTU) - HEADER_LEN - chain - 8) // 8 * 8

@@ -182,6 +182,7 @@ class TcpDrop(enum.Enum):
     BAD_CHECKSUM = "bad_checksum"
     MALFORMED = "malformed"
     NOT_UNICAST = "not_unicast"
+    PTB_NOT_IN_FLIGHT = "ptb_not_in_flight"
     """Sent to a broadcast or multicast address: never answered (RFC 9293 §3.9.1
     MUST-57; Linux drops every such TCP segment)."""
     NO_LISTENER = "no_listener"

@@ -19,9 +19,9 @@ from pystack.layers.layer import Layer, unwrap
 from pystack.tcp.config import TcpConfig, TcpDrop
 from pystack.tcp.cubic import congestion_factory
 from pystack.tcp.isn import IsnGenerator
-from pystack.tcp.receive import syn_reopens_time_wait
+from pystack.tcp.receive import TS_OPTION_LEN, syn_reopens_time_wait
 from pystack.tcp.session import TCPSession, reset_for
-from pystack.tcp.states import TCP
+from pystack.tcp.states import TCP, S
 from pystack.tcp.time_wait import TimeWaitRecord, TimeWaitTable, record_of, revive
 from pystack.wire import Malformed
 from pystack.wire import tcp as tcpwire
@@ -38,6 +38,7 @@ HARD_UNREACH_CODES = frozenset({2, 3})
 
 Key = tuple[str, int, str, int]
 BOTH = frozenset({4, 6})
+IPV6_HEADER = 40  # RFC 8200 §3
 
 
 class ChallengeAckLimit:
@@ -523,11 +524,37 @@ class TCPLayer(Layer):
         session = self.connections.get((quoted.src, sport, quoted.dst, dport))
         if session is None:
             return
+        if kind == "packet_too_big":
+            self._packet_too_big(session, head)
+            return
         hard = kind in ("unreachable", "dest_unreach", "destination_unreachable") and (
             code in HARD_UNREACH_CODES
         )
         self.stats.incr("tcp", "icmp_hard_errors" if hard else "icmp_soft_errors")
         session.icmp_error(hard)
+
+    def _packet_too_big(self, session: TCPSession, head: bytes) -> None:
+        """The IPv6 layer lowered the path MTU to the peer (RFC 8201): lower the effective
+        send MSS to fit it (RFC 9293 §3.7.1) and resend at once what was too big."""
+        # RFC 8201 §5.2 (RFC 5927 §4.1): the quoted sequence number must be one in
+        # flight, else the message is stale or forged.
+        seq = SeqNum(int.from_bytes(head[4:8], "big")) if len(head) >= 8 else None
+        if seq is None or not session.snd_una <= seq < session.snd_max:
+            self.stats.drop("tcp", TcpDrop.PTB_NOT_IN_FLIGHT)
+            return
+        mtu = int(self.layer("IPv6").path_mtu(session.remote_ip))
+        mss = mtu - IPV6_HEADER - tcpwire.HEADER_LEN - (TS_OPTION_LEN if session.ts_ok else 0)
+        if mss >= session.snd_mss or session.state not in S.synchronized:
+            return
+        self.stats.incr("tcp", "pmtu_mss_lowered")
+        session.snd_mss = max(1, mss)
+        session.cc.set_smss(session.snd_mss)
+        # RFC 8201 §5.4: the datagram was dropped for its size, not for congestion: go
+        # back to SND.UNA and resend in the new size without a congestion response; no
+        # RTT sample from what is resent (Karn, RFC 6298 §3).
+        session.rtt_seq = None
+        session.snd_nxt = session.snd_una
+        session.output()
 
 
 def _key(session: TCPSession) -> Key:

@@ -88,6 +88,15 @@ def test_stack_pings_the_kernel(lab6: Lab, stack6: Any) -> None:
     assert stack6.ping(KERNEL6, timeout=3) < 3
 
 
+def test_stack_pings_the_kernel_with_fragmented_datagrams(lab6: Lab, stack6: Any) -> None:
+    """The stack originates the fragmented datagram (the kernel reassembles it) and
+    reassembles the kernel's fragmented reply."""
+    stats = stack6.stats
+    assert stack6.ping(KERNEL6, timeout=3, data=bytes(range(256)) * 12) < 3
+    assert blocking_call(lambda: stats.get("IPv6", "fragments_created")) >= 3
+    assert blocking_call(lambda: stats.get("IPv6", "datagrams_reassembled")) == 1
+
+
 def test_kernel_ipv6_client_gets_its_bytes_echoed(lab6: Lab, stack6: Any) -> None:
     echo = echo_server(stack6, 7)
     payload = random_bytes(MiB)
