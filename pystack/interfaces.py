@@ -51,7 +51,7 @@ class Interface:
         self.ipv6.register_layer(self.icmpv6)  # this link's neighbour discovery
         # Echo replies on this link answer the stack's pings (RFC 4443 §4.2 matches them
         # by identifier and sequence number only).
-        self.icmpv6._pings = stack.icmpv6._pings
+        self.icmpv6.echoes = stack.icmpv6.echoes
         # The stack's transports above this link's IP layers too: they keep the stack's
         # context (a layer adopts one only when it has none).
         for kind, transport in (("UDP", stack.udp), ("TCP", stack.tcp)):

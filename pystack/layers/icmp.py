@@ -13,7 +13,6 @@ source route (RFC 1122 §3.2.2.6, §3.2.1.8); other options are not reflected.
 from __future__ import annotations
 
 import enum
-import errno
 import ipaddress
 import struct
 from collections import OrderedDict
@@ -23,6 +22,7 @@ from typing import Any, cast
 
 from twisted.internet.defer import Deferred
 
+from pystack.layers.echo import EchoRequests
 from pystack.layers.ip_meta import IpMeta, meta_of
 from pystack.layers.layer import Layer, as_bytes, unwrap
 from pystack.wire import Malformed, ipv4, ipv4_options
@@ -133,8 +133,7 @@ class ICMPProtocol(Layer):
         self.echo_server = echo_server
         self.rate_limit = rate_limit or IcmpRateLimit()
         self._limiter: IcmpRateLimiter | None = None
-        self._pings: dict[tuple[int, int], tuple[Deferred[float], float, Any]] = {}
-        self._ping_ident: int | None = None
+        self.echoes = EchoRequests(self)
         self.on_echo_reply: EchoReplyHook | None = None
         """Hook: ``on_echo_reply(request_ip, reply)`` sees each echo reply about to be
         sent with the request's datagram, and returns ``(reply, ip_fields)``: the
@@ -142,7 +141,6 @@ class ICMPProtocol(Layer):
         ``tos``). None (the default): the reply of RFC 792 (code 0), with the IP layer's
         defaults. :mod:`pystack.personality` sets it: Linux and FreeBSD answer with the
         request's code, FreeBSD with its DF bit, and fingerprinting tools look."""
-        self._ping_seq = 0
         self.handlers = {
             icmp_wire.TYPE_ECHO_REQUEST: self._on_rcv_echo_request,
             icmp_wire.TYPE_ECHO_REPLY: self._on_rcv_echo_reply,
@@ -238,14 +236,8 @@ class ICMPProtocol(Layer):
         return self._limiter
 
     def _on_rcv_echo_reply(self, msg: IcmpMessage, ip: Ipv4Packet, meta: IpMeta) -> None:
-        pending = self._pings.pop((msg.ident, msg.seq), None)
-        if pending is None:
+        if not self.echoes.answered(msg.ident, msg.seq):
             self.stats.drop(self.name, IcmpDrop.UNMATCHED_REPLY)
-            return
-        deferred, sent_at, timer = pending
-        if timer.active():
-            timer.cancel()
-        deferred.callback(self.clock.seconds() - sent_at)
 
     def _on_rcv_error(self, msg: IcmpMessage, ip: Ipv4Packet, meta: IpMeta) -> None:
         try:
@@ -265,12 +257,8 @@ class ICMPProtocol(Layer):
         if len(quoted_ip.payload) < 8:
             return
         type_, _, _, ident, seq = struct.unpack_from("!BBHHH", quoted_ip.payload)
-        pending = self._pings.pop((ident, seq), None) if type_ == 8 else None
-        if pending is not None:
-            deferred, _, timer = pending
-            if timer.active():
-                timer.cancel()
-            deferred.errback(OSError(errno.EHOSTUNREACH, f"{quoted_ip.dst}: {kind} ({code})"))
+        if type_ == 8:  # about one of our echo requests
+            self.echoes.failed(ident, seq, quoted_ip.dst, kind, code)
 
     # -- sending errors -------------------------------------------------------------------
 
@@ -317,13 +305,7 @@ class ICMPProtocol(Layer):
     def ping(self, dst: str, timeout: float = 1.0, data: bytes = b"") -> Deferred[float]:
         """Send one echo request; the Deferred fires with the RTT in seconds, or fails with
         :class:`TimeoutError` after ``timeout`` seconds (or OSError on an ICMP error)."""
-        if self._ping_ident is None:
-            self._ping_ident = self.rng.randrange(1 << 16)
-        self._ping_seq = (self._ping_seq + 1) & 0xFFFF
-        key = (self._ping_ident, self._ping_seq)
-        deferred: Deferred[float] = Deferred(lambda d: self._forget_ping(key))
-        timer = self.clock.callLater(timeout, self._ping_timeout, key, dst, timeout)
-        self._pings[key] = (deferred, self.clock.seconds(), timer)
+        key, deferred = self.echoes.new(dst, timeout)
         self.stats.incr(self.name, "echo_requests_sent")
         request = icmp_wire.echo_request(key[0], key[1], data)
         self._send(icmp_wire.emit(request), dst=dst)
@@ -339,13 +321,3 @@ class ICMPProtocol(Layer):
         if not ip.get("options"):
             ip.pop("options", None)
         self.send_packet(message, IP={**ip, "proto": ipv4.PROTO_ICMP})
-
-    def _forget_ping(self, key: tuple[int, int]) -> None:
-        pending = self._pings.pop(key, None)
-        if pending is not None and pending[2].active():
-            pending[2].cancel()
-
-    def _ping_timeout(self, key: tuple[int, int], dst: str, timeout: float) -> None:
-        pending = self._pings.pop(key, None)
-        if pending is not None:
-            pending[0].errback(TimeoutError(f"no echo reply from {dst} within {timeout} s"))

@@ -24,6 +24,7 @@ from typing import Any, cast
 
 from twisted.internet.defer import Deferred
 
+from pystack.layers.echo import EchoRequests
 from pystack.layers.icmp import IcmpRateLimit, IcmpRateLimiter
 from pystack.layers.ip_meta import IpMeta
 from pystack.layers.layer import Layer
@@ -84,9 +85,7 @@ class ICMPv6Protocol(Layer):
         self.echo_server = echo_server
         self.rate_limit = rate_limit or ICMPV6_RATE_LIMIT
         self._limiter: IcmpRateLimiter | None = None
-        self._pings: dict[tuple[int, int], tuple[Deferred[float], float, Any]] = {}
-        self._ping_ident: int | None = None
-        self._ping_seq = 0
+        self.echoes = EchoRequests(self)
         self.handlers = {
             icmp6.TYPE_ECHO_REQUEST: self._on_rcv_echo_request,
             icmp6.TYPE_ECHO_REPLY: self._on_rcv_echo_reply,
@@ -142,14 +141,8 @@ class ICMPv6Protocol(Layer):
         self._send(icmp6.echo_reply(msg), dst=meta.src, src=src)
 
     def _on_rcv_echo_reply(self, msg: Icmpv6Message, meta: IpMeta) -> None:
-        pending = self._pings.pop((msg.ident, msg.seq), None)
-        if pending is None:
+        if not self.echoes.answered(msg.ident, msg.seq):
             self.stats.drop(self.name, Icmp6Drop.UNMATCHED_REPLY)
-            return
-        deferred, sent_at, timer = pending
-        if timer.active():
-            timer.cancel()
-        deferred.callback(self.clock.seconds() - sent_at)
 
     def _on_rcv_error(self, msg: Icmpv6Message, meta: IpMeta) -> None:
         try:
@@ -187,12 +180,8 @@ class ICMPv6Protocol(Layer):
         if len(quoted.payload) < 8:
             return
         type_, _, _, ident, seq = struct.unpack_from("!BBHHH", quoted.payload)
-        pending = self._pings.pop((ident, seq), None) if type_ == 128 else None
-        if pending is not None:
-            deferred, _, timer = pending
-            if timer.active():
-                timer.cancel()
-            deferred.errback(OSError(113, f"{quoted.dst}: {kind} ({code})"))
+        if type_ == 128:  # about one of our echo requests
+            self.echoes.failed(ident, seq, quoted.dst, kind, code)
 
     # -- Neighbor Discovery (RFC 4861) --------------------------------------------------
 
@@ -368,13 +357,7 @@ class ICMPv6Protocol(Layer):
     def ping(self, dst: str, timeout: float = 1.0, data: bytes = b"") -> Deferred[float]:
         """Send one Echo Request; the Deferred fires with the RTT in seconds, or fails with
         :class:`TimeoutError` (or OSError on an ICMPv6 error)."""
-        if self._ping_ident is None:
-            self._ping_ident = self.rng.randrange(1 << 16)
-        self._ping_seq = (self._ping_seq + 1) & 0xFFFF
-        key = (self._ping_ident, self._ping_seq)
-        deferred: Deferred[float] = Deferred(lambda d: self._forget_ping(key))
-        timer = self.clock.callLater(timeout, self._ping_timeout, key, dst, timeout)
-        self._pings[key] = (deferred, self.clock.seconds(), timer)
+        key, deferred = self.echoes.new(dst, timeout)
         self.stats.incr(self.name, "echo_requests_sent")
         self._send(icmp6.echo_request(key[0], key[1], data), dst=dst)
         return deferred
@@ -382,16 +365,6 @@ class ICMPv6Protocol(Layer):
     def _send(self, msg: Icmpv6Message, *, dst: str, src: str | None = None) -> None:
         src = src or self.ip6.source_for(dst)
         self.ip6.send_payload(icmp6.emit(msg, src, dst), dst=dst, src=src, proto=ipv6.NH_ICMPV6)
-
-    def _forget_ping(self, key: tuple[int, int]) -> None:
-        pending = self._pings.pop(key, None)
-        if pending is not None and pending[2].active():
-            pending[2].cancel()
-
-    def _ping_timeout(self, key: tuple[int, int], dst: str, timeout: float) -> None:
-        pending = self._pings.pop(key, None)
-        if pending is not None:
-            pending[0].errback(TimeoutError(f"no echo reply from {dst} within {timeout} s"))
 
 
 def _option(options: tuple[Any, ...], cls: type) -> str | None:
