@@ -42,6 +42,7 @@ from pystack.layers.mld import MldHost
 from pystack.layers.ndp import NeighborCache, solicited_node_multicast
 from pystack.layers.pmtu import PMTU_TIMEOUT, PathMtuCache
 from pystack.wire import Malformed, ipv6
+from pystack.wire import tcp as tcp_wire
 from pystack.wire import icmpv6 as icmp6
 from pystack.wire.ethernet import ETHERTYPE_IPV6
 from pystack.wire.ipv6 import (
@@ -539,12 +540,15 @@ class IPv6Protocol(Layer):
         self, payload: bytes, *, dst: str, proto: int, src: str | None = None,
         hop_limit: int | None = None, traffic_class: int | None = None,
         ttl: int | None = None, tos: int | None = None, flow_label: int = 0,
-        headers: tuple[Any, ...] = (), **ignored: Any,
+        headers: tuple[Any, ...] = (), gso_size: int = 0, **ignored: Any,
     ) -> None:  # fmt: skip
         """Send ``payload`` of Next Header ``proto`` to ``dst``: the call transports make.
 
         ``ttl`` and ``tos`` (IPv4's names, which transports pass) stand for the Hop Limit
         and Traffic Class; IPv4-only fields (``df``, ``ident``, ``options``) are ignored.
+        ``gso_size`` makes it a TCP super-segment (at most `tso_max` bytes, its TCP
+        checksum partial) that the link's device cuts into segments of ``gso_size``
+        payload bytes.
         """
         if hop_limit is None:
             hop_limit = ttl if ttl is not None else self.hop_limit
@@ -555,7 +559,38 @@ class IPv6Protocol(Layer):
                          flow_label=flow_label, headers=headers)  # fmt: skip
         if self.on_datagram_out is not None:
             pkt = self.on_datagram_out(pkt)
-        self.send_datagram(pkt)
+        if gso_size:
+            self._send_super(pkt, gso_size)
+        else:
+            self.send_datagram(pkt)
+
+    @property
+    def tso_max(self) -> int:
+        """The largest TCP super-segment datagram `send_payload` takes with ``gso_size``:
+        the link's (`StackContext.tso_max`) when this layer hands datagrams to the built-in
+        Ethernet layer, else 0 (plain segments only); never more than the Payload Length
+        field holds (RFC 8200 §3: 65535 bytes; no jumbograms)."""
+        ctx = self._context()
+        ether = ctx.layers.get("Ether")
+        if ether is None or ether is not self.lowerLayers.get("default"):
+            return 0
+        return min(int(ctx.tso_max), HEADER_LEN + 0xFFFF)
+
+    def _send_super(self, pkt: Ipv6Packet, gso_size: int) -> None:
+        """Hand a TCP super-segment whole to the link, which has it cut: fragmentation
+        would defeat the offload. One for ourselves, through another link, with extension
+        headers (the device cuts only TCP right behind the fixed header) or without a
+        route goes as one plain datagram, its checksum completed."""
+        next_hop = None
+        if not (pkt.headers or self.is_local(pkt.dst) or is_multicast(pkt.dst)):
+            if self._other_link(pkt.dst) is None:
+                next_hop = self.next_hop(pkt.dst)
+        if next_hop is None:
+            payload = tcp_wire.complete_partial(pkt.payload)
+            self.send_datagram(replace(pkt, payload=payload))
+            return
+        self.stats.incr(self.name, "datagrams_sent")
+        self.neighbors.send(next_hop, ipv6.emit(pkt), gso_size)
 
     def send_datagram(self, pkt: Ipv6Packet) -> None:
         """Fragment if needed (RFC 8200 §4.5) and pass each piece towards its next hop."""
@@ -628,11 +663,12 @@ class IPv6Protocol(Layer):
 
     # -- NeighborHost (what the Neighbor Cache calls) -----------------------------------
 
-    def transmit(self, lladdr: str, packet: Any) -> None:
-        """Put one datagram in a frame to ``lladdr``."""
+    def transmit(self, lladdr: str, packet: Any, gso_size: int = 0) -> None:
+        """Put one datagram in a frame to ``lladdr``; with ``gso_size``, a TCP
+        super-segment for the link's device to cut (see `tso_max`)."""
         ether: Any = self._context().layers.get("Ether")
         if ether is self.lowerLayers.get("default") and ether is not None:
-            ether.transmit(lladdr, ETHERTYPE_IPV6, packet)
+            ether.transmit(lladdr, ETHERTYPE_IPV6, packet, gso_size)
             return
         self.transfer_packet(packet, Ether={"type": ETHERTYPE_IPV6, "dst": lladdr})
 

@@ -35,7 +35,7 @@ class StackContext:
     mac: str | None = None
     gateway: str | None = None
     mtu: int = 1500
-    # The largest IPv4 datagram the link has its device cut into MTU-sized TCP segments
+    # The largest IP datagram the link has its device cut into MTU-sized TCP segments
     # (TCP segmentation offload, `SegmentingLink`); 0: the link takes only plain frames.
     tso_max: int = 0
     # The name of the device the stack's link is on (a TAP, an interface), if it has one.

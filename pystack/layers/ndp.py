@@ -58,6 +58,7 @@ class NdpDrop(enum.Enum):
     NO_ENTRY = "no_entry"
     ADDRESS_UNREACHABLE = "address_unreachable"
     PENDING_OVERFLOW = "pending_overflow"
+    SUPER_SEGMENT_UNRESOLVED = "super_segment_unresolved"  # TSO before the address is known
     CACHE_FULL = "cache_full"
 
 
@@ -101,7 +102,8 @@ class NeighborHost(Protocol):
         ...
 
     def transmit(self, lladdr: str, packet: Any) -> None:
-        """Send ``packet`` (as given to :meth:`NeighborCache.send`) to ``lladdr``."""
+        """Send ``packet`` (as given to :meth:`NeighborCache.send`) to ``lladdr``; a TCP
+        super-segment comes with ``gso_size=`` too (only a host that sends them)."""
         ...
 
     def address_unreachable(self, packet: Any) -> None:
@@ -327,9 +329,11 @@ class NeighborCache:
 
     # -- sending ----------------------------------------------------------------------------
 
-    def send(self, address: str, packet: Any) -> None:
+    def send(self, address: str, packet: Any, gso_size: int = 0) -> None:
         """Send ``packet`` to the on-link unicast ``address`` now, or queue it until it is
-        resolved (RFC 4861 §7.2.2, §7.3.3). Raises ValueError for a non-unicast address."""
+        resolved (RFC 4861 §7.2.2, §7.3.3). Raises ValueError for a non-unicast address.
+        A TCP super-segment (``gso_size``) only goes now: unresolved, it is dropped and
+        counted, and resolution starts (TCP resends its bytes)."""
         key = _canonical(address)
         if key is None:
             raise ValueError(f"{address!r} is not a unicast IPv6 address")
@@ -337,16 +341,19 @@ class NeighborCache:
         if entry is None:
             entry = self._create(key)
             assert entry is not None  # a packet to send may evict anything
-            self._enqueue(entry, packet)
+            self._enqueue(entry, packet, gso_size)
             entry.fire("send_packet")
             return
         self.cache.move_to_end(key)
         if entry.state == NdpState.INCOMPLETE:
-            self._enqueue(entry, packet)
+            self._enqueue(entry, packet, gso_size)
             return
         # RFC 4861 §7.3.3: NUD runs beside sending; the cached address is used meanwhile.
         self.stats.incr(self.name, "packets_sent")
-        self.host.transmit(entry.lladdr or "", packet)
+        if gso_size:
+            self.host.transmit(entry.lladdr or "", packet, gso_size=gso_size)  # type: ignore[call-arg]
+        else:
+            self.host.transmit(entry.lladdr or "", packet)
         entry.fire("send_packet")
 
     def confirm(self, address: str) -> None:
@@ -356,7 +363,12 @@ class NeighborCache:
         if entry is not None:
             entry.fire("confirm")
 
-    def _enqueue(self, entry: NeighborEntry, packet: Any) -> None:
+    def _enqueue(self, entry: NeighborEntry, packet: Any, gso_size: int = 0) -> None:
+        if gso_size:
+            # A queued packet is sent later as one plain frame, which a super-segment
+            # cannot be.
+            self.stats.drop(self.name, NdpDrop.SUPER_SEGMENT_UNRESOLVED)
+            return
         if len(entry.pending) >= self.max_pending:
             # RFC 4861 §7.2.2: when the queue overflows, the oldest packet goes.
             entry.pending.popleft()

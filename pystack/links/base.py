@@ -45,15 +45,17 @@ class Link(Protocol):
 class SegmentingLink(Link, Protocol):
     """A link that has its device cut TCP super-segments (TCP segmentation offload).
 
-    ``tso_max`` is the largest IPv4 datagram :meth:`send_gso` takes (0: none, send only
-    plain frames); the stack's TCP reads it to decide whether to build super-segments.
+    ``tso_max`` is the largest IP datagram :meth:`send_gso` takes (0: none, send only
+    plain frames), IPv4 or IPv6; the stack's TCP reads it to decide whether to build
+    super-segments.
     Links without the attribute take none."""
 
     tso_max: int
 
     def send_gso(self, frame: bytes, gso_size: int) -> None:
-        """Send one IPv4 TCP super-segment whose TCP checksum field holds the pseudo-header
-        sum; the device cuts it into segments of ``gso_size`` payload bytes."""
+        """Send one IPv4 or IPv6 TCP super-segment whose TCP checksum field holds the
+        pseudo-header sum; the device cuts it into segments of ``gso_size`` payload bytes
+        (an IPv6 one has its TCP header right behind the fixed header)."""
 
 
 class LinkWrapper:

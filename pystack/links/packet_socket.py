@@ -47,7 +47,8 @@ PACKET_ADD_MEMBERSHIP = 1
 PACKET_MR_PROMISC = 1
 TP_STATUS_CSUMNOTREADY = 1 << 3
 _AUXDATA = struct.Struct("=IIIHHHH")  # tpacket_auxdata
-_MAX_FRAME = 65536 + 14 + VNET_HDR_LEN
+# The largest super-frame: an IPv6 one, 65535 payload bytes behind the 40-byte header.
+_MAX_FRAME = 14 + 40 + 65535 + VNET_HDR_LEN
 _LOG = logging.getLogger(__name__)
 SO_RCVBUFFORCE = 33
 # The socket's receive queue: the kernel's default (~200 kB, a few hundred small frames)
@@ -157,7 +158,7 @@ class PacketSocketLink(DescriptorLink):
         self._sock.send(PLAIN_HDR + frame if self.vnet_hdr else frame)
 
     def send_gso(self, frame: bytes, gso_size: int) -> None:
-        """Send an IPv4 TCP super-segment for the kernel to cut into segments of
+        """Send an IPv4 or IPv6 TCP super-segment for the kernel to cut into segments of
         ``gso_size`` payload bytes (only when ``tso_max`` says so; see `SegmentingLink`)."""
         if not self.tso_max:
             raise RuntimeError(f"{self.interface}: no super-segments (tso_max is 0)")

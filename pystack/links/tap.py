@@ -10,11 +10,12 @@ attaches to an existing device (e.g. ``ip tuntap add mode tap``) and leaves it i
 ``vnet_hdr=True`` opens the device with ``IFF_VNET_HDR``: every frame then carries a
 ``virtio_net_hdr`` that the link validates and strips on receive (completing partial
 checksums) and adds on send. ``offload_flags=`` is handed to ``TUNSETOFFLOAD``; with
-:data:`OFFLOADS` (checksum + TCPv4 segmentation) the kernel may send TCP super-segments of
-up to 64 KB, which the stack takes whole (``super_frames`` counts frames longer than the
-MTU), and the link declares ``tso_max`` (the largest IPv4 datagram it has the kernel cut):
-the stack's TCP then hands :meth:`TapLink.send_gso` super-segments of whole MSS-sized
-segments, which the kernel cuts (``gso_frames`` counts them). A plain frame goes out with
+:data:`OFFLOADS` (checksum + TCPv4 and TCPv6 segmentation) the kernel may send TCP
+super-segments of up to 64 KB over IPv4 and IPv6, which the stack takes whole
+(``super_frames`` counts frames longer than the MTU), and the link declares ``tso_max``
+(the largest datagram it has the kernel cut): the stack's TCP then hands
+:meth:`TapLink.send_gso` super-segments of whole MSS-sized segments over either family,
+which the kernel cuts (``gso_frames`` counts them). A plain frame goes out with
 a zeroed header (no offload asked). A device that refuses ``TUNSETOFFLOAD`` is reopened
 without the header (plain frames both ways; one warning logged). A header the link cannot
 honour drops the frame, counted in ``rx_drops`` by :class:`VnetDrop` (DESIGN.md,
@@ -40,6 +41,7 @@ from pystack.links.vnet import (  # the virtio header, shared with packet socket
     VIRTIO_NET_HDR_F_NEEDS_CSUM,
     VIRTIO_NET_HDR_GSO_NONE,
     VIRTIO_NET_HDR_GSO_TCPV4,
+    VIRTIO_NET_HDR_GSO_TCPV6,
     VNET_HDR_LEN,
     VnetDrop,
     gso_header,
@@ -54,6 +56,7 @@ __all__ = [
     "VIRTIO_NET_HDR_F_NEEDS_CSUM",
     "VIRTIO_NET_HDR_GSO_NONE",
     "VIRTIO_NET_HDR_GSO_TCPV4",
+    "VIRTIO_NET_HDR_GSO_TCPV6",
     "OffloadRefused",
     "TapLink",
     "VnetDrop",
@@ -74,10 +77,11 @@ TUN_F_TSO4 = 0x02
 TUN_F_TSO6 = 0x04
 TUN_F_TSO_ECN = 0x08
 TUN_F_UFO = 0x10
-OFFLOADS = TUN_F_CSUM | TUN_F_TSO4  # IPv4 only: the stack has no IPv6 TCP, no ECN
+OFFLOADS = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6  # no ECN: the stack's TCP sets no CWR
 RX_OFFLOADS = OFFLOADS  # the name receive offloads had first
 _ETH = 14
-_MAX_FRAME = 65536 + _ETH + VNET_HDR_LEN
+# The largest super-frame: an IPv6 one, 65535 payload bytes behind the 40-byte header.
+_MAX_FRAME = _ETH + 40 + 65535 + VNET_HDR_LEN
 _LOG = logging.getLogger(__name__)
 
 
@@ -171,10 +175,10 @@ class TapLink(DescriptorLink):
         os.write(self._fd, frame)
 
     def send_gso(self, frame: bytes, gso_size: int) -> None:
-        """Send an IPv4 TCP super-segment for the kernel to cut into segments of
+        """Send an IPv4 or IPv6 TCP super-segment for the kernel to cut into segments of
         ``gso_size`` payload bytes (only when ``tso_max`` says so): the kernel completes
-        every segment's checksum, advances SEQ and the IP identification, and sets PSH
-        and FIN on the last one only."""
+        every segment's checksum, sets its IP length, advances SEQ (and the IPv4
+        identification), and sets PSH and FIN on the last one only."""
         if not self.tso_max:
             raise RuntimeError(f"TAP {self.name!r} takes no super-segments (tso_max is 0)")
         if not self.closed and self._guarded(self._write_raw, gso_header(frame, gso_size) + frame):

@@ -4,8 +4,8 @@ partial checksums) or is asked to do (cut a super-segment, complete a checksum).
 
 :func:`strip_vnet_hdr` validates a received header and returns the frame behind it, its
 partial checksum completed, or the :class:`VnetDrop` reason it is dropped; it never
-raises. :func:`gso_header` is the header of a TCPv4 super-segment for the kernel to cut
-(TCP segmentation offload); :data:`PLAIN_HDR` asks for nothing.
+raises. :func:`gso_header` is the header of a TCP super-segment (IPv4 or IPv6) for the
+kernel to cut (TCP segmentation offload); :data:`PLAIN_HDR` asks for nothing.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ __all__ = [
     "VIRTIO_NET_HDR_F_NEEDS_CSUM",
     "VIRTIO_NET_HDR_GSO_NONE",
     "VIRTIO_NET_HDR_GSO_TCPV4",
+    "VIRTIO_NET_HDR_GSO_TCPV6",
     "VNET_HDR_LEN",
     "VnetDrop",
     "gso_header",
@@ -33,13 +34,17 @@ VIRTIO_NET_HDR_F_NEEDS_CSUM = 1
 VIRTIO_NET_HDR_F_DATA_VALID = 2
 VIRTIO_NET_HDR_GSO_NONE = 0
 VIRTIO_NET_HDR_GSO_TCPV4 = 1
+VIRTIO_NET_HDR_GSO_TCPV6 = 4
 _KNOWN_FLAGS = VIRTIO_NET_HDR_F_NEEDS_CSUM | VIRTIO_NET_HDR_F_DATA_VALID
 _ETH = 14
+_IP6_HDR = 40  # the IPv6 fixed header (RFC 8200 §3)
 _CSUM_FIELD = {6: 16, 17: 6}  # checksum offset in the TCP / UDP header
 _VNET_HDR = struct.Struct("=BBHHHH")  # flags, gso_type, hdr_len, gso_size, csum_start/off
 VNET_HDR_LEN = _VNET_HDR.size
 PLAIN_HDR = bytes(VNET_HDR_LEN)
-# The IPv4 total length field bounds a super-segment: the kernel cuts one datagram.
+# The IPv4 total length field bounds a super-segment: the kernel cuts one datagram. (An
+# IPv6 one is bounded by its payload length field, 65535 bytes behind the fixed header:
+# the IPv6 layer keeps its super-segments below both, and sends no jumbograms.)
 TSO_MAX = 65535
 
 
@@ -49,8 +54,8 @@ class VnetDrop(enum.Enum):
 
     SHORT_HEADER = "short_header"  # fewer bytes than the header itself
     UNKNOWN_FLAGS = "unknown_flags"
-    UNKNOWN_GSO = "unknown_gso"  # a segmentation type we never enabled (UDP, TCPv6, ECN)
-    BAD_GSO = "bad_gso"  # TCPv4 segmentation on a frame that is not an IPv4 TCP segment
+    UNKNOWN_GSO = "unknown_gso"  # a segmentation type we never enabled (UDP, ECN)
+    BAD_GSO = "bad_gso"  # TCPv4 (TCPv6) segmentation on a frame not an IPv4 (IPv6) TCP one
     BAD_CSUM = "bad_csum"  # csum_start/csum_offset do not point at the L4 checksum
 
 
@@ -60,6 +65,21 @@ def _ipv4_l4(frame: bytes) -> tuple[int, int] | None:
         return None
     ihl = (frame[_ETH] & 0x0F) * 4
     return (_ETH + ihl, frame[_ETH + 9]) if ihl >= 20 else None
+
+
+def _ipv6_l4(frame: bytes) -> tuple[int, int] | None:
+    """``(offset of the IPv6 payload, next header)`` of an IPv6 frame, else None."""
+    if len(frame) < _ETH + _IP6_HDR or frame[12:14] != b"\x86\xdd" or frame[_ETH] >> 4 != 6:
+        return None
+    return _ETH + _IP6_HDR, frame[_ETH + 6]
+
+
+def _gso_ok(frame: bytes, gso_type: int) -> bool:
+    """Whether ``frame`` is what a TCPv4 or TCPv6 segmentation type says: a TCP segment
+    right behind the IP header (on IPv6, behind the fixed header: the kernel's own TCPv6
+    super-segments carry no extension headers, and we cut none)."""
+    l4 = _ipv4_l4(frame) if gso_type == VIRTIO_NET_HDR_GSO_TCPV4 else _ipv6_l4(frame)
+    return l4 is not None and l4[1] == 6 and len(frame) >= l4[0] + 20
 
 
 def _checksum_request_ok(frame: bytes, start: int, offset: int) -> bool:
@@ -81,11 +101,10 @@ def strip_vnet_hdr(data: bytes) -> bytes | VnetDrop:
     if flags & ~_KNOWN_FLAGS:
         return VnetDrop.UNKNOWN_FLAGS
     needs_csum = flags & VIRTIO_NET_HDR_F_NEEDS_CSUM
-    if gso_type == VIRTIO_NET_HDR_GSO_TCPV4:
+    if gso_type in (VIRTIO_NET_HDR_GSO_TCPV4, VIRTIO_NET_HDR_GSO_TCPV6):
         # The virtio spec has a device set NEEDS_CSUM on every segmentation request:
         # a super-segment's TCP checksum is only ever partial.
-        l4 = _ipv4_l4(frame)
-        if l4 is None or l4[1] != 6 or gso_size == 0 or not needs_csum:
+        if not _gso_ok(frame, gso_type) or gso_size == 0 or not needs_csum:
             return VnetDrop.BAD_GSO
     elif gso_type != VIRTIO_NET_HDR_GSO_NONE:
         return VnetDrop.UNKNOWN_GSO
@@ -97,13 +116,17 @@ def strip_vnet_hdr(data: bytes) -> bytes | VnetDrop:
 
 
 def gso_header(frame: bytes, gso_size: int) -> bytes:
-    """The ``virtio_net_hdr`` asking the kernel to cut ``frame`` (an IPv4 TCP super-segment
-    whose checksum field holds the pseudo-header sum) into segments of ``gso_size``
-    payload bytes, completing each one's checksum: NEEDS_CSUM from the TCP header on,
-    GSO TCPv4, and ``hdr_len`` covering the Ethernet, IP and TCP headers."""
-    csum_start = _ETH + (frame[_ETH] & 0x0F) * 4
+    """The ``virtio_net_hdr`` asking the kernel to cut ``frame`` (an IPv4 or IPv6 TCP
+    super-segment whose checksum field holds the pseudo-header sum, RFC 9293 §3.1 or
+    RFC 8200 §8.1) into segments of ``gso_size`` payload bytes, completing each one's
+    checksum: NEEDS_CSUM from the TCP header on, GSO TCPv4 or TCPv6, and ``hdr_len``
+    covering the Ethernet, IP and TCP headers. An IPv6 one has its TCP header right
+    behind the fixed header."""
+    if frame[12:14] == b"\x86\xdd":
+        gso_type, csum_start = VIRTIO_NET_HDR_GSO_TCPV6, _ETH + _IP6_HDR
+    else:
+        gso_type, csum_start = VIRTIO_NET_HDR_GSO_TCPV4, _ETH + (frame[_ETH] & 0x0F) * 4
     hdr_len = csum_start + (frame[csum_start + 12] >> 4) * 4
     return _VNET_HDR.pack(
-        VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_TCPV4, hdr_len, gso_size,
-        csum_start, _CSUM_FIELD[6],
-    )  # fmt: skip
+        VIRTIO_NET_HDR_F_NEEDS_CSUM, gso_type, hdr_len, gso_size, csum_start, _CSUM_FIELD[6]
+    )

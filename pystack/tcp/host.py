@@ -14,8 +14,8 @@ without when absent (a test harness usually leaves them out):
 - ``ts_offset(local_ip, remote_ip)`` or ``rng``: the TSval offset per address pair, or a
   random one per connection (else 0);
 - ``notify(session, old, trigger, new)``: an observer of every transition;
-- ``tso_max``: the largest IPv4 datagram the link has its device cut into segments (TCP
-  segmentation offload; 0 or absent: plain segments only), with
+- ``tso_max`` (``tso_max6``): the largest IPv4 (IPv6) datagram the link has its device
+  cut into segments (TCP segmentation offload; 0 or absent: plain segments only), with
   ``transmit_super(session, seg, gso_size)``, which sends the super-segment ``seg`` of
   whole ``gso_size``-byte segments for the device to cut;
 - ``shared_state(name, factory)``: an object the host keeps for all its sessions, made

@@ -203,6 +203,13 @@ class TCPLayer(Layer):
             return 0
         return int(getattr(lower, "tso_max", 0))
 
+    @property
+    def tso_max6(self) -> int:
+        """As `tso_max`, for IPv6 super-segments: `IPv6Protocol.tso_max` (0 without an
+        IPv6 layer)."""
+        ipv6 = self._context().layers.get("IPv6")
+        return int(getattr(ipv6, "tso_max", 0)) if ipv6 is not None else 0
+
     def transmit_bytes(self, session: Any, data: bytes, **ip: Any) -> None:
         """Send an already encoded TCP segment of ``session`` down to IP; ``ip`` may set
         the header's ``src``, ``dst``, ``ttl``, ``tos`` and ``ident`` (a scapy hook's), and

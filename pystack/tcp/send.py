@@ -137,11 +137,13 @@ class OutputMixin(Tcb):
         return self.snd_fin
 
     def tso_max(self) -> int:
-        """The largest IPv4 datagram a super-segment of this connection may fill: the
-        host's ``tso_max`` (see `pystack.tcp.host`) when `segmentation_offload` is on, else
-        0 (MSS-sized segments only)."""
-        if not self.segmentation_offload or ":" in (self.remote_ip or ""):
-            return 0  # IPv6 super-segments (GSO TCPV6) are not implemented: MSS-sized
+        """The largest IP datagram a super-segment of this connection may fill: the
+        host's ``tso_max`` (``tso_max6`` over IPv6; see `pystack.tcp.host`) when
+        `segmentation_offload` is on, else 0 (MSS-sized segments only)."""
+        if not self.segmentation_offload:
+            return 0
+        if ":" in (self.remote_ip or ""):
+            return int(getattr(self.host, "tso_max6", 0))
         return int(getattr(self.host, "tso_max", 0))
 
     def send_super_segment(self, seq: SeqNum, data: bytes, flags: int, mss: int) -> None:

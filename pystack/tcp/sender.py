@@ -44,7 +44,7 @@ SACK_BLOCKS = 4
 # Reported blocks the receiver remembers, most recent first (a few more than fit).
 SACK_MEMORY = 8
 # What a super-segment's datagram holds besides its text, at most: the IPv4 and TCP
-# headers with the longest options each may carry.
+# headers with the longest options each may carry (more than IPv6's fixed header and TCP's).
 _HEADERS_MAX = 60 + 60
 
 

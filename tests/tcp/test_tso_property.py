@@ -43,6 +43,7 @@ class Pattern:
     receiver: TcpConfig
     loss: float
     tso_max: int
+    ipv6: bool = False
 
 
 @dataclass
@@ -53,16 +54,18 @@ class Run:
 
 
 def transfer(pattern: Pattern, tso: bool) -> Run:
-    """Connect 198.18.0.1 to 198.18.0.2 on a simulated wire and play ``pattern``; the
-    sender's link cuts super-segments when ``tso``."""
+    """Connect 198.18.0.1 to 198.18.0.2 (2001:db8::1 to 2001:db8::2 with ``ipv6``) on a
+    simulated wire and play ``pattern``; the sender's link cuts super-segments when
+    ``tso``."""
     clock = Clock()
     wire = MemoryWire(clock, delay=0.002, loss=pattern.loss, seed=7)
     recorder = Recorder(wire.attach())
     link = SegmentingPort(recorder, pattern.tso_max) if tso else recorder
+    v6 = {"dad_transmits": 0, "router_solicitations": 0, "mld": False}
     a = PyStack(link=link, ip="198.18.0.1/24", clock=clock, rng=random.Random(1),
-                tcp=pattern.sender)  # fmt: skip
+                tcp=pattern.sender, ip6="2001:db8::1/64", **v6)  # fmt: skip
     b = PyStack(link=wire.attach(), ip="198.18.0.2/24", clock=clock, rng=random.Random(2),
-                tcp=pattern.receiver)  # fmt: skip
+                tcp=pattern.receiver, ip6="2001:db8::2/64", **v6)  # fmt: skip
     server = TCPApplication()
     b.register_tcp_application(server)
     server.bind(7)
@@ -71,7 +74,7 @@ def transfer(pattern: Pattern, tso: bool) -> Run:
     server.accept_deferred().addCallback(accepted.append)
     client = TCPApplication()
     a.register_tcp_application(client)
-    client.connect_deferred("198.18.0.2", 7)
+    client.connect_deferred("2001:db8::2" if pattern.ipv6 else "198.18.0.2", 7)
     got = bytearray()
     while not accepted:
         assert clock.getDelayedCalls(), "no connection"
@@ -101,7 +104,7 @@ def _run(clock: Clock, seconds: float, receiver: TCPApplication, got: bytearray)
         got += receiver.fetch_data()
         due = [c.getTime() for c in clock.getDelayedCalls()]
         nxt = min(due) if due else end
-        if nxt > end:
+        if nxt >= end:  # (nothing left to wait for: advancing by 0 would spin)
             clock.advance(end - clock.seconds())
             got += receiver.fetch_data()
             return
@@ -133,6 +136,7 @@ patterns = st.builds(
     receiver=configs(),
     loss=st.sampled_from([0.0, 0.0, 0.03]),
     tso_max=st.sampled_from([65535, 8000]),
+    ipv6=st.booleans(),
 )
 
 
@@ -141,10 +145,14 @@ def test_the_device_cuts_what_the_stack_sends_without_offloads(pattern: Pattern)
     plain = transfer(pattern, tso=False)
     offloaded = transfer(pattern, tso=True)
     assert offloaded.frames == plain.frames
+    tcp_at = 54 if pattern.ipv6 else 34  # TCP right behind the IPv6 fixed header
     for frame, gso_size in offloaded.super_frames:
-        text = frame[54:]  # IPv4 and TCP headers without options are the least
+        assert frame[12:14] == (b"\x86\xdd" if pattern.ipv6 else b"\x08\x00")
+        text = frame[tcp_at + 20 :]  # a TCP header without options is the least
         assert len(frame) - 14 <= pattern.tso_max and len(text) > gso_size
-        assert not frame[47] & FIN, "a super-segment carried the FIN"
+        assert not frame[tcp_at + 13] & FIN, "a super-segment carried the FIN"
+        if pattern.ipv6:  # RFC 8200 §3: the Payload Length field bounds it
+            assert struct.unpack_from("!H", frame, 18)[0] == len(frame) - 54
 
 
 def test_super_segments_are_whole_segments_of_the_mss_with_a_partial_checksum() -> None:
@@ -163,3 +171,26 @@ def test_super_segments_are_whole_segments_of_the_mss_with_a_partial_checksum() 
         assert struct.unpack_from("!H", frame, 50)[0] == words
         cut = cut_super_segment(frame, gso_size)
         assert all(not piece[47] & PSH for piece in cut[:-1])
+
+
+def test_ipv6_super_segments_carry_the_pseudo_header_sum_and_are_cut_with_their_lengths() -> None:
+    pattern = Pattern(((0.0, 200_000),), True, TcpConfig(), TcpConfig(), 0.0, 65535, True)
+    run = transfer(pattern, tso=True)
+    assert run.super_frames, "no IPv6 super-segment went out"
+    for frame, gso_size in run.super_frames:
+        # 1460 is IPv4's MSS default; over IPv6 the stack's MSS is 1500 - 60, less the
+        # timestamps option (RFC 7323 §3.2).
+        assert frame[12:14] == b"\x86\xdd" and frame[20] == 6
+        length = len(frame) - 54
+        assert struct.unpack_from("!H", frame, 18)[0] == length
+        # RFC 8200 §8.1: addresses, the 32-bit upper-layer length and Next Header.
+        pseudo = frame[22:54] + struct.pack("!IxxxB", length, 6)
+        words = sum(struct.unpack("!20H", pseudo))
+        while words >> 16:
+            words = (words & 0xFFFF) + (words >> 16)
+        assert struct.unpack_from("!H", frame, 70)[0] == words
+        cut = cut_super_segment(frame, gso_size)
+        for piece in cut:
+            assert struct.unpack_from("!H", piece, 18)[0] == len(piece) - 54
+            assert len(piece) - 54 - (piece[66] >> 4) * 4 <= gso_size
+        assert all(not piece[67] & PSH for piece in cut[:-1])
