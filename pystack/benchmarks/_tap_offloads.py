@@ -26,6 +26,7 @@ from pystack.lab import Lab
 from pystack.reactor import blocking_call
 
 TAP, STACK_CIDR, KERNEL_CIDR = "psoff0", "198.18.1.2/24", "198.18.1.1/24"
+STACK6_CIDR, KERNEL6_CIDR = "2001:db8:1::2/64", "2001:db8:1::1/64"
 PORT = 9
 
 
@@ -65,27 +66,33 @@ def discard_server(stack: Any, hashing: bool = True) -> Sink:
 
 @contextlib.contextmanager
 def tap_stack(lab: Lab, offloads: bool) -> Iterator[Any]:
-    """A running stack on TAP ``psoff0`` (198.18.1.2) in the lab's kernel namespace, whose
-    kernel side is 198.18.1.1; stopped (and the device gone) on exit, whatever happens."""
+    """A running stack on TAP ``psoff0`` (198.18.1.2, 2001:db8:1::2) in the lab's kernel
+    namespace, whose kernel side is 198.18.1.1 (2001:db8:1::1); neither side runs
+    duplicate address detection, so the IPv6 addresses are usable at once. Stopped (and
+    the device gone) on exit, whatever happens."""
     from pystack.stack import PyStack
 
     with lab.kernel():
-        stack = PyStack(tap=TAP, ip=STACK_CIDR, offloads=offloads)
+        stack = PyStack(tap=TAP, ip=STACK_CIDR, ip6=STACK6_CIDR, dad_transmits=0,
+                        offloads=offloads)  # fmt: skip
     try:
         netns.ip("-n", lab.info.kernel_ns, "addr", "add", KERNEL_CIDR, "dev", TAP)
+        netns.ip("-n", lab.info.kernel_ns, "addr", "add", KERNEL6_CIDR, "dev", TAP, "nodad")
         stack.run(doreactor=False)
         yield stack
     finally:
         stack.stop()  # closes the link: the device goes with its last descriptor
 
 
-def kernel_sends(lab: Lab, payload: bytes, timeout: float = 60.0) -> None:
-    """The kernel connects to the stack's discard port, sends ``payload`` and FIN."""
+def kernel_sends(lab: Lab, payload: bytes, timeout: float = 60.0,
+                 stack_ip: str = STACK_CIDR.split("/")[0]) -> None:  # fmt: skip
+    """The kernel connects to the stack's discard port on ``stack_ip`` (IPv4 or IPv6),
+    sends ``payload`` and FIN."""
     with lab.kernel():
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock = socket.socket(_family(stack_ip), socket.SOCK_STREAM)
     with sock:
         sock.settimeout(timeout)
-        sock.connect((STACK_CIDR.split("/")[0], PORT))
+        sock.connect((stack_ip, PORT))
         sock.sendall(payload)
         sock.shutdown(socket.SHUT_WR)
 
@@ -93,15 +100,15 @@ def kernel_sends(lab: Lab, payload: bytes, timeout: float = 60.0) -> None:
 def stack_sends(lab: Lab, stack: Any, payload: bytes, timeout: float = 60.0,
                 kernel_ip: str = KERNEL_CIDR.split("/")[0]) -> str:  # fmt: skip
     """The stack connects to a kernel listener on ``kernel_ip`` (the TAP's kernel side by
-    default), sends ``payload`` as its send buffer takes it, and closes; returns the
-    sha256 of what the kernel read to EOF."""
+    default; IPv4 or IPv6), sends ``payload`` as its send buffer takes it, and closes;
+    returns the sha256 of what the kernel read to EOF."""
     with lab.kernel():
-        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener = socket.socket(_family(kernel_ip), socket.SOCK_STREAM)
     with listener:
         listener.bind((kernel_ip, 0))
         listener.listen(1)
         listener.settimeout(timeout)
-        _start_source(stack, payload, listener.getsockname())
+        _start_source(stack, payload, listener.getsockname()[:2])
         conn, _ = listener.accept()
         with conn:
             conn.settimeout(timeout)
@@ -109,6 +116,10 @@ def stack_sends(lab: Lab, stack: Any, payload: bytes, timeout: float = 60.0,
             while chunk := conn.recv(1 << 20):
                 digest.update(chunk)
     return digest.hexdigest()
+
+
+def _family(address: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in address else socket.AF_INET
 
 
 def _start_source(stack: Any, payload: bytes, address: tuple[str, int]) -> None:

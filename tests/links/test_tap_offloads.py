@@ -30,6 +30,7 @@ veth_lab = lab_fixtures.veth_lab
 SRC, DST = socket.inet_aton("198.18.1.1"), socket.inet_aton("198.18.1.2")
 NEEDS_CSUM = tap.VIRTIO_NET_HDR_F_NEEDS_CSUM
 GSO_TCPV4 = tap.VIRTIO_NET_HDR_GSO_TCPV4
+GSO_TCPV6 = tap.VIRTIO_NET_HDR_GSO_TCPV6
 
 
 def ipv4_frame(proto: int, l4: bytes) -> bytes:
@@ -82,7 +83,8 @@ def test_a_partial_udp_checksum_is_completed() -> None:
     ("header", "reason"),
     [
         (vnet(NEEDS_CSUM, 3, 1460, 34, 16), VnetDrop.UNKNOWN_GSO),  # UDP fragmentation
-        (vnet(NEEDS_CSUM, 4, 1460, 34, 16), VnetDrop.UNKNOWN_GSO),  # TCPv6
+        (vnet(NEEDS_CSUM, 5, 1460, 34, 16), VnetDrop.UNKNOWN_GSO),  # UDP segmentation
+        (vnet(NEEDS_CSUM, GSO_TCPV6, 1460, 34, 16), VnetDrop.BAD_GSO),  # TCPv6 on IPv4
         (vnet(NEEDS_CSUM, GSO_TCPV4 | 0x80, 1460, 34, 16), VnetDrop.UNKNOWN_GSO),  # ECN
         (vnet(NEEDS_CSUM, GSO_TCPV4, 0, 34, 16), VnetDrop.BAD_GSO),  # no segment size
         (vnet(0, GSO_TCPV4, 1460, 0, 0), VnetDrop.BAD_GSO),  # a super-segment, checksummed?
@@ -135,7 +137,7 @@ def test_the_link_counts_drops_and_super_frames(monkeypatch: pytest.MonkeyPatch)
     with theirs:
         theirs.send(vnet() + tcp_frame(b"a" * 1000))
         theirs.send(vnet(NEEDS_CSUM, GSO_TCPV4, 1460, 34, 16) + tcp_frame(b"b" * 20000))
-        theirs.send(vnet(NEEDS_CSUM, 4, 1460, 34, 16) + tcp_frame(b"c" * 20000))
+        theirs.send(vnet(NEEDS_CSUM, 3, 1460, 34, 16) + tcp_frame(b"c" * 20000))
         theirs.send(b"\0" * 4)
         link.doRead()
     assert [len(f) for f in got] == [1054, 20054]
