@@ -7,11 +7,11 @@ address and prefix, its MAC, its gateway, and in shared-address mode the kernel 
 - ``tap="tap0"``: a :class:`TapLink` (created if missing); ``ip`` is required; the MAC is
   ``mac`` or a random locally administered one (the kernel side has its own).
   Offloads are on unless ``offloads=False``: the TAP opens with ``IFF_VNET_HDR`` and
-  checksum + TCPv4 segmentation offload, so the kernel hands over checksum-partial TCP
-  super-segments of up to 64 KB, which the stack takes whole, and the stack's TCP sends
-  super-segments of up to 64 KB that the kernel cuts into MSS-sized segments (TSO): fewer,
-  larger frames per byte both ways. A device that refuses offloads gets plain frames (a
-  warning is logged).
+  checksum + TCPv4 and TCPv6 segmentation offload, so the kernel hands over
+  checksum-partial TCP super-segments of up to 64 KB, which the stack takes whole, and
+  the stack's TCP sends super-segments of up to 64 KB that the kernel cuts into
+  MSS-sized segments (TSO): fewer, larger frames per byte both ways. A device that
+  refuses offloads gets plain frames (a warning is logged).
 - ``interface="eth1", ip="a.b.c.d/n"``: own address on an existing interface through a
   :class:`PacketSocketLink`, with its own MAC (``mac`` or random) and the interface in
   promiscuous mode for that socket; the kernel ignores traffic for an address it lacks.

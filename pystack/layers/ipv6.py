@@ -42,8 +42,8 @@ from pystack.layers.mld import MldHost
 from pystack.layers.ndp import NeighborCache, solicited_node_multicast
 from pystack.layers.pmtu import PMTU_TIMEOUT, PathMtuCache
 from pystack.wire import Malformed, ipv6
-from pystack.wire import tcp as tcp_wire
 from pystack.wire import icmpv6 as icmp6
+from pystack.wire import tcp as tcp_wire
 from pystack.wire.ethernet import ETHERTYPE_IPV6
 from pystack.wire.ipv6 import (
     HEADER_LEN,
@@ -581,10 +581,10 @@ class IPv6Protocol(Layer):
         would defeat the offload. One for ourselves, through another link, with extension
         headers (the device cuts only TCP right behind the fixed header) or without a
         route goes as one plain datagram, its checksum completed."""
+        plain = pkt.headers or self.is_local(pkt.dst) or is_multicast(pkt.dst)
         next_hop = None
-        if not (pkt.headers or self.is_local(pkt.dst) or is_multicast(pkt.dst)):
-            if self._other_link(pkt.dst) is None:
-                next_hop = self.next_hop(pkt.dst)
+        if not plain and self._other_link(pkt.dst) is None:
+            next_hop = self.next_hop(pkt.dst)
         if next_hop is None:
             payload = tcp_wire.complete_partial(pkt.payload)
             self.send_datagram(replace(pkt, payload=payload))

@@ -109,7 +109,8 @@ def test_arbitrary_headers_on_ipv6_frames_never_raise(
 @given(st.integers(0, 255), st.integers(0, 0xFFFF), st.binary(max_size=80))
 def test_a_tcpv6_header_on_any_frame_never_raises(next_header: int, size: int,
                                                    l4: bytes) -> None:  # fmt: skip
-    got = strip_vnet_hdr(vnet_hdr(NEEDS_CSUM, GSO_TCPV6, size, 54, 16) + ipv6_frame(next_header, l4))
+    header = vnet_hdr(NEEDS_CSUM, GSO_TCPV6, size, 54, 16)
+    got = strip_vnet_hdr(header + ipv6_frame(next_header, l4))
     if isinstance(got, bytes):  # taken: a TCP header behind the fixed header, a size
         assert next_header == 6 and len(l4) >= 20 and size > 0
 
@@ -190,7 +191,7 @@ def test_ipv6_super_segments_only_through_a_link_that_cuts_them() -> None:
 
 
 def test_an_unresolved_neighbour_gets_no_super_segment_but_a_solicitation() -> None:
-    a, b, wire = _pair(SegmentingPort)
+    a, _, wire = _pair(SegmentingPort)
     port = a.link
     payload = bytes(12) + b"\x50" + bytes(7) + b"q" * 6000  # a TCP header, 20 bytes
     a.ipv6.send_payload(payload, dst="2001:db8::2", proto=6, gso_size=1440)
@@ -200,4 +201,3 @@ def test_an_unresolved_neighbour_gets_no_super_segment_but_a_solicitation() -> N
     assert a.ipv6.neighbors.lookup("2001:db8::2") is not None
     a.ipv6.send_payload(payload, dst="2001:db8::2", proto=6, gso_size=1440)
     assert len(port.super_frames) == 1 and port.super_frames[0][1] == 1440
-
