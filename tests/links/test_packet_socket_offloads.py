@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from pystack.benchmarks._tap_offloads import PORT, Sink, discard_server
+from pystack import netns
+from pystack.benchmarks._tap_offloads import PORT, Sink, discard_server, kernel_sends
 from pystack.lab import Lab
 from pystack.links import netdev
 from pystack.links.packet_socket import PacketSocketLink
@@ -23,6 +24,7 @@ from pystack.testing import lab as lab_fixtures
 veth_lab = lab_fixtures.veth_lab
 
 PAYLOAD = os.urandom(64 << 20)
+KERNEL6, STACK6 = "2001:db8:2::1", "2001:db8:2::2"
 DIGEST = hashlib.sha256(PAYLOAD).hexdigest()
 
 
@@ -40,8 +42,12 @@ def interface_stack(lab: Lab, offloads: bool) -> Iterator[Any]:
         offloads_on("k0")
     with lab.stack_side():
         offloads_on("s0")
-        stack = PyStack(interface="s0", ip=lab.stack_cidr, offloads=offloads)
+        stack = PyStack(interface="s0", ip=lab.stack_cidr, ip6=f"{STACK6}/64",
+                        dad_transmits=0, offloads=offloads)  # fmt: skip
     try:
+        # No duplicate address detection either side: the addresses are usable at once.
+        netns.ip("-n", lab.info.kernel_ns, "addr", "add", f"{KERNEL6}/64", "dev",
+                 lab.info.kernel_interface, "nodad")  # fmt: skip
         stack.run(doreactor=False)
         yield stack
     finally:
@@ -81,6 +87,25 @@ def test_linux_to_stack_over_a_packet_socket(veth_lab: Lab, veth_stack: Any) -> 
     link = veth_stack.link
     assert link.rx_drops == {}
     if link.vnet_hdr:  # without, the kernel's own side (here segmenting) decides
+        assert link.super_frames > 0, "the kernel never sent a frame larger than the MTU"
+
+
+@pytest.mark.root
+@pytest.mark.needs_tool("ethtool", "ethtool")
+def test_ipv6_both_ways_over_a_packet_socket(veth_lab: Lab, veth_stack: Any) -> None:
+    """64 MiB each way over IPv6: GSO TCPv6 super-segments out, TCPv6 super-frames in."""
+    from pystack.benchmarks._tap_offloads import stack_sends
+
+    assert stack_sends(veth_lab, veth_stack, PAYLOAD, kernel_ip=KERNEL6) == DIGEST
+    link = veth_stack.link
+    assert (link.gso_frames > 0) == link.vnet_hdr
+    sink: Sink = discard_server(veth_stack)
+    kernel_sends(veth_lab, PAYLOAD, stack_ip=STACK6)
+    assert sink.done.wait(60), f"only {sink.count} bytes arrived"
+    assert blocking_call(lambda: sink.count) == len(PAYLOAD)
+    assert sink.digest.hexdigest() == DIGEST
+    assert link.rx_drops == {}
+    if link.vnet_hdr:
         assert link.super_frames > 0, "the kernel never sent a frame larger than the MTU"
 
 
