@@ -32,7 +32,7 @@ from typing import Any
 
 from pystack.errors import PrivilegeError
 from pystack.links import netdev
-from pystack.links.base import DescriptorLink
+from pystack.links.base import CHECKSUM_CHECK, DescriptorLink
 from pystack.links.vnet import (  # the virtio header, shared with packet sockets
     PLAIN_HDR,
     TSO_MAX,
@@ -43,6 +43,7 @@ from pystack.links.vnet import (  # the virtio header, shared with packet socket
     VNET_HDR_LEN,
     VnetDrop,
     gso_header,
+    read_vnet_hdr,
     strip_vnet_hdr,
 )
 
@@ -184,18 +185,19 @@ class TapLink(DescriptorLink):
         assert self._fd is not None
         os.write(self._fd, data)
 
-    def _read(self) -> bytes | None:
+    def _read(self) -> tuple[bytes, int] | None:
         assert self._fd is not None
         data = os.read(self._fd, _MAX_FRAME)
+        checksum = CHECKSUM_CHECK
         if self.vnet_hdr:
-            got = strip_vnet_hdr(data)
+            got = read_vnet_hdr(data)
             if isinstance(got, VnetDrop):
                 self.rx_drops[got] = self.rx_drops.get(got, 0) + 1
                 return None
-            data = got
+            data, checksum = got
         if len(data) > self.mtu + _ETH:
             self.super_frames += 1
-        return data
+        return data, checksum
 
     def _release(self) -> None:
         assert self._fd is not None
