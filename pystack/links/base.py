@@ -144,7 +144,7 @@ class WirePort:
         self.wire = wire
         self.mtu = mtu
         self.closed = False
-        self._receive: Receiver | None = None
+        self._receive: Callable[..., None] | None = None
 
     def set_receiver(self, receive: Receiver) -> None:
         """See :class:`Link`."""
