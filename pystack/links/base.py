@@ -10,12 +10,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from pystack.links import netdev
 from pystack.reactor import blocking_call
 
 Receiver = Callable[[bytes], None]
+_Data = TypeVar("_Data")
 
 # What a device says of a received frame's TCP/UDP checksum (a virtio-net header's flags,
 # a packet socket's auxiliary data).
@@ -242,7 +243,7 @@ class DescriptorLink:
         if not self.closed:
             self._guarded(self._write, frame)
 
-    def _guarded(self, write: Callable[[bytes], None], data: bytes) -> bool:
+    def _guarded(self, write: Callable[[_Data], None], data: _Data) -> bool:
         """``write(data)``; False when the frame is lost (counted in ``send_errors``)."""
         try:
             write(data)

@@ -162,12 +162,12 @@ class PacketSocketLink(DescriptorLink):
         ``gso_size`` payload bytes (only when ``tso_max`` says so; see `SegmentingLink`)."""
         if not self.tso_max:
             raise RuntimeError(f"{self.interface}: no super-segments (tso_max is 0)")
-        if not self.closed and self._guarded(self._write_raw, gso_header(frame, gso_size) + frame):
+        if not self.closed and self._guarded(self._write_gso, (gso_header(frame, gso_size), frame)):
             self.gso_frames += 1
 
-    def _write_raw(self, data: bytes) -> None:
+    def _write_gso(self, parts: tuple[bytes, bytes]) -> None:
         assert self._sock is not None
-        self._sock.send(data)
+        self._sock.sendmsg(parts)  # a 64 KB frame is not copied to put a header before it
 
     def _read(self) -> tuple[bytes, int] | None:
         assert self._sock is not None

@@ -42,7 +42,9 @@ class _ByteQueue:
 
     def slice(self, offset: int, n: int) -> bytes:
         begin = self._start + offset
-        return bytes(self._buf[begin : begin + n])
+        # Through a view: one copy; slicing the bytearray itself would copy twice.
+        with memoryview(self._buf) as view:
+            return bytes(view[begin : begin + n])
 
     def remove(self, offset: int, n: int) -> None:
         """Drop ``n`` bytes at ``offset`` (cheap at the end: the bytes after move)."""
