@@ -37,9 +37,11 @@ class SimNet:
     arguments; ``pcap_dir`` captures each stack's frames to ``<dir>/<index>.pcap`` (or
     ``pcap_files`` lists a path, or None, per stack); other
     keywords go to every :class:`PyStack` (``observer``, ``overlap_policy``, ``tcp``, ...).
-    With ``ipv6=True`` stack ``i`` also has 2001:db8::``i + 1``/64. Duplicate address
-    detection and router solicitations are off unless given (``dad_transmits=1``,
-    ``router_solicitations=3``): the addresses are usable at once and the wire stays quiet.
+    With ``ipv6=True`` stack ``i`` also has 2001:db8::``i + 1``/64. ``offloads=True``
+    makes the wire carry TCP super-segments whole, as a veth between namespaces does.
+    Duplicate address detection and router solicitations are off unless given
+    (``dad_transmits=1``, ``router_solicitations=3``): the addresses are usable at once and
+    the wire stays quiet.
     """
 
     def __init__(
@@ -56,13 +58,14 @@ class SimNet:
         pcap_files: list[str | None] | None = None,
         clock: Clock | None = None,
         ipv6: bool = False,
+        offloads: bool = False,
         **stack_options: Any,
     ) -> None:
         if not 1 <= n <= 250:
             raise ValueError("between 1 and 250 stacks")
         self.clock = clock if clock is not None else Clock()
         self.wire = MemoryWire(self.clock, loss=loss, duplicate=duplicate, reorder=reorder,
-                               delay=delay, mtu=mtu, seed=seed)  # fmt: skip
+                               delay=delay, mtu=mtu, seed=seed, offloads=offloads)  # fmt: skip
         self.stacks: list[PyStack] = []
         stack_options.setdefault("dad_transmits", 0)
         stack_options.setdefault("router_solicitations", 0)

@@ -14,6 +14,7 @@ import random
 from typing import Any
 
 from pystack.layers.layer import Layer, StackContext, as_bytes
+from pystack.links import netdev
 from pystack.stats import Stats
 from pystack.wire import Malformed
 from pystack.wire import ethernet as eth_wire
@@ -99,7 +100,12 @@ class EthernetProtocol(Layer):
         """The multicast MAC addresses whose frames this station takes (the IPv6 layer
         joins 33:33:00:00:00:01 and its solicited-node groups, RFC 2464 §7)."""
         self._headers: dict[tuple[str, str | None, int], bytes] = {}
-        link.set_receiver(self.packet_received)
+        # A link that can say which checksums need no check (a TAP's or packet socket's
+        # offloads) tells us; looked up on the type, so a wrapper never passes it through.
+        if getattr(type(link), "set_trusting_receiver", None) is not None:
+            link.set_trusting_receiver(self.packet_received)
+        else:
+            link.set_receiver(self.packet_received)
 
     @property
     def mac(self) -> str:
@@ -108,8 +114,9 @@ class EthernetProtocol(Layer):
     def packet_received(self, packet: Any, **kwargs: Any) -> None:
         """A frame from the link: filter by destination, pass the payload up by ethertype."""
         ctx = self._context()
+        data = packet if type(packet) is bytes else as_bytes(packet)
         try:
-            frame = eth_wire.parse(packet if type(packet) is bytes else as_bytes(packet))
+            frame = eth_wire.parse(data)
         except Malformed:
             ctx.stats.drop(self.name, EtherDrop.MALFORMED)
             return
@@ -124,8 +131,13 @@ class EthernetProtocol(Layer):
             return
         ctx.stats.incr(self.name, "frames_received")
         if getattr(target, "fast", False):
-            target.packet_received(frame.payload, Ether=frame)
+            if kwargs:  # checksum_valid=True from the link
+                target.packet_received(frame.payload, Ether=frame, **kwargs)
+            else:
+                target.packet_received(frame.payload, Ether=frame)
         else:
+            if kwargs:  # a user's layer gets the frame as a wire carries it
+                frame = eth_wire.parse(netdev.complete_checksum(data))
             self.deliver_up(target, frame.payload, kind or "Raw", Ether=frame)
 
     def send_packet(self, packet: Any, **kwargs: Any) -> None:

@@ -237,7 +237,10 @@ class IPProtocol(Layer):
                 self._remember_first_link(pkt, link)
             self.reassembler.add(pkt)
             return
-        self.dispatch(pkt, _new_meta(pkt.src, pkt.dst, pkt.ttl, pkt.tos, ctx.interface, link, pkt))
+        valid = kwargs.get("checksum_valid", False)  # the link's offloads vouch for it
+        self.dispatch(
+            pkt, _new_meta(pkt.src, pkt.dst, pkt.ttl, pkt.tos, ctx.interface, link, pkt, valid)
+        )
 
     def _remember_first_link(self, first: Ipv4Packet, link: Any) -> None:
         """Keep fragment 0's link header for its datagram (as many as the reassembler

@@ -50,6 +50,10 @@ class IpMeta:
     datagram: Ipv4Packet | Ipv6Packet | None = None
     """The whole datagram as IP delivered it, for what the fields above leave out (IP
     options, the identification) and for quoting it in an ICMP error."""
+    checksum_valid: bool = False
+    """True when the device vouched for the TCP/UDP checksum: the kernel checked it, or
+    the datagram comes from this host with the checksum left partial (a TAP's or packet
+    socket's offloads), so the transport does not check it again."""
 
     @property
     def version(self) -> int:
@@ -72,10 +76,14 @@ _build: Any = IpMeta._build  # type: ignore[attr-defined]
 
 
 def meta_of(
-    datagram: Ipv4Packet | Ipv6Packet, link: Any = None, interface: str | None = None
+    datagram: Ipv4Packet | Ipv6Packet,
+    link: Any = None,
+    interface: str | None = None,
+    checksum_valid: bool = False,
 ) -> IpMeta:
     """The `IpMeta` of ``datagram`` (received in ``link``'s frame on ``interface``)."""
     if isinstance(datagram, Ipv6Packet):
         return _build(datagram.src, datagram.dst, datagram.hop_limit, datagram.traffic_class,
-                      interface, link, datagram)  # fmt: skip
-    return _build(datagram.src, datagram.dst, datagram.ttl, datagram.tos, interface, link, datagram)
+                      interface, link, datagram, checksum_valid)  # fmt: skip
+    return _build(datagram.src, datagram.dst, datagram.ttl, datagram.tos, interface, link,
+                  datagram, checksum_valid)  # fmt: skip

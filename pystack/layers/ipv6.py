@@ -393,7 +393,8 @@ class IPv6Protocol(Layer):
             return
         if pkt.fragment is not None:
             self.stats.incr(self.name, "atomic_fragments")  # RFC 6946 §4: no reassembly
-        self._upper(pkt, link, base=HEADER_LEN + sum(_sizes(pkt.headers)))
+        valid = kwargs.get("checksum_valid", False)  # the link's offloads vouch for it
+        self._upper(pkt, link, base=HEADER_LEN + sum(_sizes(pkt.headers)), checksum_valid=valid)
 
     def _address_verdict(self, src: str, dst: str) -> Ip6Drop | None:
         """RFC 4291 §2.7: a multicast source is never valid; ::1 never on a link
@@ -479,7 +480,7 @@ class IPv6Protocol(Layer):
         self.send_icmp_error(icmp6.TYPE_TIME_EXCEEDED, icmp6.CODE_FRAGMENT_TIME_EXCEEDED,
                              first.packet, link=first.link)  # fmt: skip
 
-    def _upper(self, pkt: Ipv6Packet, link: Any, base: int) -> None:
+    def _upper(self, pkt: Ipv6Packet, link: Any, base: int, checksum_valid: bool = False) -> None:
         """Headers after a Fragment header (read once whole), then the upper layer."""
         if pkt.proto in (ipv6.NH_HOPOPTS, ipv6.NH_DSTOPTS, ipv6.NH_ROUTING, ipv6.NH_FRAGMENT):
             try:
@@ -496,7 +497,7 @@ class IPv6Protocol(Layer):
             if not self._process_headers(pkt, more, offsets, link):
                 return
             pkt = replace(pkt, proto=proto, payload=payload, headers=pkt.headers + more)
-        self.dispatch(pkt, meta_of(pkt, link, self._context().interface))
+        self.dispatch(pkt, meta_of(pkt, link, self._context().interface, checksum_valid))
 
     def dispatch(self, pkt: Ipv6Packet, meta: IpMeta) -> None:
         """Hand a whole datagram to its upper layer, ``datagram_received(payload, meta)``."""

@@ -100,7 +100,8 @@ class UDPProtocol(Layer):
             return
         # RFC 1122 §4.1.3.4: MUST silently discard a datagram with a bad checksum; 0 = none,
         # except over IPv6, where a zero checksum MUST be discarded (RFC 8200 §8.1).
-        if not udp_wire.checksum_ok(data, meta.src, meta.dst) or (
+        # A checksum the device vouched for (meta.checksum_valid) is checked already.
+        if (not meta.checksum_valid and not udp_wire.checksum_ok(data, meta.src, meta.dst)) or (
             data[6:8] == b"\0\0" and ":" in meta.src
         ):
             self.stats.drop(self.name, UdpDrop.BAD_CHECKSUM)

@@ -10,11 +10,23 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
+from pystack.links import netdev
 from pystack.reactor import blocking_call
 
 Receiver = Callable[[bytes], None]
+_Data = TypeVar("_Data")
+
+# What a device says of a received frame's TCP/UDP checksum (a virtio-net header's flags,
+# a packet socket's auxiliary data).
+CHECKSUM_CHECK = 0
+"""Nothing known: the stack verifies it."""
+CHECKSUM_VALID = 1
+"""The kernel verified it (``DATA_VALID``, ``TP_STATUS_CSUM_VALID``)."""
+CHECKSUM_PARTIAL = 2
+"""The frame comes from this host and its checksum field holds only the pseudo-header
+sum (``NEEDS_CSUM``, ``TP_STATUS_CSUMNOTREADY``): no wire has touched it."""
 
 ETHERNET_HEADER = 14
 
@@ -135,7 +147,7 @@ class WirePort:
         self.wire = wire
         self.mtu = mtu
         self.closed = False
-        self._receive: Receiver | None = None
+        self._receive: Callable[..., None] | None = None
 
     def set_receiver(self, receive: Receiver) -> None:
         """See :class:`Link`."""
@@ -163,9 +175,14 @@ class DescriptorLink:
     """A link on a non-blocking kernel descriptor, read as a reactor ``IReadDescriptor``.
 
     Subclasses provide :attr:`closed`, :meth:`fileno`, ``_write(frame)``, ``_read()`` (one
-    frame; None to skip it; ``OSError`` once nothing is left) and ``_release()`` (close the
+    frame, or a frame and what the device says of its checksum, a ``CHECKSUM_*`` value;
+    None to skip it; ``OSError`` once nothing is left) and ``_release()`` (close the
     descriptor), and list in ``lost_errnos`` the send errors that lose a frame rather than
-    signal a fault. ``reactor`` defaults to the global Twisted reactor.
+    signal a fault.
+    ``reactor`` defaults to the global Twisted reactor.
+
+    A receiver set with :meth:`set_receiver` gets every frame with a complete checksum;
+    one set with :meth:`set_trusting_receiver` is told which checksums need no check.
     """
 
     lost_errnos: frozenset[int] = frozenset()
@@ -176,7 +193,8 @@ class DescriptorLink:
         self.send_errors = 0
         self._device = device
         self._reactor = reactor
-        self._receive: Receiver | None = None
+        self._receive: Callable[..., None] | None = None
+        self._trusting = False
         self._reading = False
 
     @property
@@ -191,7 +209,7 @@ class DescriptorLink:
     def _write(self, frame: bytes) -> None:
         raise NotImplementedError
 
-    def _read(self) -> bytes | None:
+    def _read(self) -> bytes | tuple[bytes, int] | None:
         raise NotImplementedError
 
     def _release(self) -> None:
@@ -211,13 +229,23 @@ class DescriptorLink:
     def set_receiver(self, receive: Receiver) -> None:
         """See :class:`Link`."""
         self._receive = receive
+        self._trusting = False
+
+    def set_trusting_receiver(self, receive: Callable[..., None]) -> None:
+        """Call ``receive(frame)``, or ``receive(frame, checksum_valid=True)`` for a frame
+        whose TCP/UDP checksum needs no check: the kernel checked it, or the frame comes
+        from this host and its checksum is left partial. Summing a 64 KB super-segment
+        twice (to complete its checksum, then to verify it) would cost more than the rest
+        of its way up the stack."""
+        self._receive = receive
+        self._trusting = True
 
     def send(self, frame: bytes) -> None:
         """Send one frame; a lost frame (``lost_errnos``) is counted in ``send_errors``."""
         if not self.closed:
             self._guarded(self._write, frame)
 
-    def _guarded(self, write: Callable[[bytes], None], data: bytes) -> bool:
+    def _guarded(self, write: Callable[[_Data], None], data: _Data) -> bool:
         """``write(data)``; False when the frame is lost (counted in ``send_errors``)."""
         try:
             write(data)
@@ -270,11 +298,24 @@ class DescriptorLink:
             if self.closed:
                 return
             try:
-                data = self._read()
+                got = self._read()
             except OSError:
                 return  # EAGAIN: drained; EBADF/EIO: closing
-            if data is None:
+            if got is None:
                 continue
             self.frames_in += 1
-            if self._receive is not None:
-                self._receive(data)
+            receive = self._receive
+            if receive is None:
+                continue
+            if isinstance(got, bytes):  # a subclass that reads plain frames
+                receive(got)
+                continue
+            frame, checksum = got
+            if checksum == CHECKSUM_CHECK:
+                receive(frame)
+            elif self._trusting:
+                receive(frame, checksum_valid=True)
+            elif checksum == CHECKSUM_PARTIAL:
+                receive(netdev.complete_checksum(frame))
+            else:
+                receive(frame)

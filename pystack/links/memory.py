@@ -5,16 +5,26 @@ the Ethernet layer above filters by destination MAC. Loss, duplication,
 reordering and delay are drawn from one ``random.Random(seed)`` per wire and
 delivered through the injected clock, so the same seed and the same traffic
 give the same frames at the same simulated times.
+
+``offloads=True`` makes it a wire between devices with segmentation offloads, as a veth
+pair between two Linux network namespaces is: a TCP super-segment of up to 64 KB that a
+stack sends (``send_gso``) travels whole, with its checksum partial, and the receiving
+stack takes it as one segment, as a kernel takes a GSO packet from a veth. A receiver
+that does not say it takes partial checksums (a capture, a test's list) gets the frame
+with its checksum completed.
 """
 
 from __future__ import annotations
 
 import heapq
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pystack.links.base import ETHERNET_HEADER, WirePort, check_probabilities
+from pystack.links import netdev
+from pystack.links.base import ETHERNET_HEADER, Receiver, WirePort, check_probabilities
+from pystack.links.vnet import TSO_MAX
 
 
 @dataclass
@@ -27,6 +37,7 @@ class WireCounters:
     duplicated: int = 0
     reordered: int = 0
     too_big: int = 0
+    super_segments: int = 0
 
 
 class MemoryWire:
@@ -34,7 +45,8 @@ class MemoryWire:
 
     ``loss``, ``duplicate`` and ``reorder`` are probabilities per delivery;
     ``delay`` is the one-way latency in seconds; a reordered frame is held for
-    ``reorder_delay`` extra seconds so frames sent after it overtake it.
+    ``reorder_delay`` extra seconds so frames sent after it overtake it. ``offloads``
+    carries TCP super-segments whole (see the module notes).
     """
 
     def __init__(
@@ -48,6 +60,7 @@ class MemoryWire:
         reorder_delay: float = 0.005,
         mtu: int = 1500,
         seed: int | None = None,
+        offloads: bool = False,
     ) -> None:
         check_probabilities(loss=loss, duplicate=duplicate, reorder=reorder)
         if delay < 0 or reorder_delay < 0:
@@ -59,12 +72,14 @@ class MemoryWire:
         self.delay = delay
         self.reorder_delay = reorder_delay
         self.mtu = mtu
+        self.offloads = offloads
         self.rng = random.Random(seed)
         self.links: list[MemoryLink] = []
         self.counters = WireCounters()
-        # Frames in flight as (due time, sequence, port, frame): one clock call for the
-        # earliest, not one per frame (twisted's Clock sorts its calls on every callLater).
-        self._in_flight: list[tuple[float, int, MemoryLink, bytes]] = []
+        # Frames in flight as (due time, sequence, port, frame, partial checksum): one clock
+        # call for the earliest, not one per frame (twisted's Clock sorts its calls on
+        # every callLater).
+        self._in_flight: list[tuple[float, int, MemoryLink, bytes, bool]] = []
         self._seq = 0
         self._timer: Any = None
         self._timer_due = 0.0  # when self._timer fires (valid while it is not None)
@@ -75,25 +90,26 @@ class MemoryWire:
         self.links.append(link)
         return link
 
-    def transmit(self, sender: MemoryLink, frame: bytes) -> None:
-        """Offer ``frame`` from ``sender`` to every other open port, impaired as configured."""
+    def transmit(self, sender: MemoryLink, frame: bytes, partial: bool = False) -> None:
+        """Offer ``frame`` from ``sender`` to every other open port, impaired as configured;
+        ``partial``: a super-segment (its TCP checksum partial) that may exceed the MTU."""
         self.counters.sent += 1
-        if len(frame) > self.mtu + ETHERNET_HEADER:
+        if not partial and len(frame) > self.mtu + ETHERNET_HEADER:
             self.counters.too_big += 1
             return
         impaired = self.loss or self.duplicate or self.reorder
         for link in self.links:
             if link is not sender and not link.closed:
                 if impaired:
-                    self._impair(link, frame)
+                    self._impair(link, frame, partial)
                 else:  # a perfect wire: one copy after the delay, no draw from the rng
                     self._seq += 1
                     due = self.clock.seconds() + self.delay
-                    heapq.heappush(self._in_flight, (due, self._seq, link, frame))
+                    heapq.heappush(self._in_flight, (due, self._seq, link, frame, partial))
                     if self._timer is None or due < self._timer_due:
                         self._schedule()
 
-    def _impair(self, link: MemoryLink, frame: bytes) -> None:
+    def _impair(self, link: MemoryLink, frame: bytes, partial: bool) -> None:
         copies = 1
         if self.loss and self.rng.random() < self.loss:
             self.counters.lost += 1
@@ -108,7 +124,7 @@ class MemoryWire:
                 delay += self.reorder_delay
             self._seq += 1
             due = self.clock.seconds() + delay
-            heapq.heappush(self._in_flight, (due, self._seq, link, frame))
+            heapq.heappush(self._in_flight, (due, self._seq, link, frame, partial))
             self._schedule()
 
     def _schedule(self) -> None:
@@ -128,14 +144,50 @@ class MemoryWire:
         in_flight = self._in_flight
         counters = self.counters
         while in_flight and in_flight[0][0] <= now:
-            _, _, link, frame = heapq.heappop(in_flight)
+            _, _, link, frame, partial = heapq.heappop(in_flight)
             if not link.closed:
                 counters.delivered += 1
                 receive = link._receive
-                if receive is not None:
+                if receive is None:
+                    continue
+                if not partial:
                     receive(frame)
+                elif link._trusting:
+                    receive(frame, checksum_valid=True)
+                else:
+                    receive(netdev.complete_checksum(frame))
         self._schedule()
 
 
 class MemoryLink(WirePort):
-    """One port on a :class:`MemoryWire`; has no MAC of its own (the stack picks one)."""
+    """One port on a :class:`MemoryWire`; has no MAC of its own (the stack picks one).
+
+    On a wire with offloads it takes TCP super-segments (``tso_max``, `send_gso`), as a
+    ``SegmentingLink`` does."""
+
+    wire: MemoryWire
+
+    def __init__(self, wire: MemoryWire, mtu: int) -> None:
+        super().__init__(wire, mtu)
+        self.tso_max = TSO_MAX if wire.offloads else 0
+        self._trusting = False
+
+    def set_receiver(self, receive: Receiver) -> None:
+        """See :class:`Link`: frames come with complete checksums."""
+        self._receive = receive
+        self._trusting = False
+
+    def set_trusting_receiver(self, receive: Callable[..., None]) -> None:
+        """As `DescriptorLink.set_trusting_receiver`: a super-segment comes with
+        ``checksum_valid=True`` and its checksum left partial."""
+        self._receive = receive
+        self._trusting = True
+
+    def send_gso(self, frame: bytes, gso_size: int) -> None:
+        """Put a TCP super-segment on the wire whole (its checksum partial), as a veth
+        passes a GSO packet; ``gso_size`` is the MSS a device would cut it by."""
+        if not self.tso_max:
+            raise RuntimeError("this wire takes no super-segments (MemoryWire(offloads=False))")
+        if not self.closed:
+            self.wire.counters.super_segments += 1
+            self.wire.transmit(self, frame, partial=True)

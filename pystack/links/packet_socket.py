@@ -28,14 +28,14 @@ from typing import Any
 
 from pystack.errors import PrivilegeError
 from pystack.links import netdev
-from pystack.links.base import DescriptorLink
+from pystack.links.base import CHECKSUM_CHECK, CHECKSUM_PARTIAL, CHECKSUM_VALID, DescriptorLink
 from pystack.links.vnet import (
     PLAIN_HDR,
     TSO_MAX,
     VNET_HDR_LEN,
     VnetDrop,
     gso_header,
-    strip_vnet_hdr,
+    read_vnet_hdr,
 )
 
 ETH_P_ALL = 0x0003
@@ -46,6 +46,7 @@ PACKET_VNET_HDR = 15
 PACKET_ADD_MEMBERSHIP = 1
 PACKET_MR_PROMISC = 1
 TP_STATUS_CSUMNOTREADY = 1 << 3
+TP_STATUS_CSUM_VALID = 1 << 7
 _AUXDATA = struct.Struct("=IIIHHHH")  # tpacket_auxdata
 # The largest super-frame: an IPv6 one, 65535 payload bytes behind the 40-byte header.
 _MAX_FRAME = 14 + 40 + 65535 + VNET_HDR_LEN
@@ -162,29 +163,29 @@ class PacketSocketLink(DescriptorLink):
         ``gso_size`` payload bytes (only when ``tso_max`` says so; see `SegmentingLink`)."""
         if not self.tso_max:
             raise RuntimeError(f"{self.interface}: no super-segments (tso_max is 0)")
-        if not self.closed and self._guarded(self._write_raw, gso_header(frame, gso_size) + frame):
+        if not self.closed and self._guarded(self._write_gso, (gso_header(frame, gso_size), frame)):
             self.gso_frames += 1
 
-    def _write_raw(self, data: bytes) -> None:
+    def _write_gso(self, parts: tuple[bytes, bytes]) -> None:
         assert self._sock is not None
-        self._sock.send(data)
+        self._sock.sendmsg(parts)  # a 64 KB frame is not copied to put a header before it
 
-    def _read(self) -> bytes | None:
+    def _read(self) -> tuple[bytes, int] | None:
         assert self._sock is not None
         data, anc, _flags, addr = self._sock.recvmsg(_MAX_FRAME, 64)
         if addr[2] == PACKET_OUTGOING:
             return None
         if self.vnet_hdr:
-            got = strip_vnet_hdr(data)
+            got = read_vnet_hdr(data)
             if isinstance(got, VnetDrop):
                 self.rx_drops[got] = self.rx_drops.get(got, 0) + 1
                 return None
-            data = got
-        elif _partial_checksum(anc):
-            data = netdev.complete_checksum(data)
+            data, checksum = got
+        else:
+            checksum = _checksum_state(anc)
         if len(data) > self.mtu + 14:
             self.super_frames += 1
-        return data
+        return data, checksum
 
     def _release(self) -> None:
         assert self._sock is not None
@@ -192,8 +193,12 @@ class PacketSocketLink(DescriptorLink):
         self._sock = None
 
 
-def _partial_checksum(ancillary: list[tuple[int, int, bytes]]) -> bool:
+def _checksum_state(ancillary: list[tuple[int, int, bytes]]) -> int:
+    """What the kernel's ``tpacket_auxdata`` says of a frame's checksum."""
     for level, kind, payload in ancillary:
         if level == SOL_PACKET and kind == PACKET_AUXDATA and len(payload) >= _AUXDATA.size:
-            return bool(_AUXDATA.unpack_from(payload)[0] & TP_STATUS_CSUMNOTREADY)
-    return False
+            status = _AUXDATA.unpack_from(payload)[0]
+            if status & TP_STATUS_CSUMNOTREADY:
+                return CHECKSUM_PARTIAL
+            return CHECKSUM_VALID if status & TP_STATUS_CSUM_VALID else CHECKSUM_CHECK
+    return CHECKSUM_CHECK

@@ -33,7 +33,7 @@ from typing import Any
 
 from pystack.errors import PrivilegeError
 from pystack.links import netdev
-from pystack.links.base import DescriptorLink
+from pystack.links.base import CHECKSUM_CHECK, DescriptorLink
 from pystack.links.vnet import (  # the virtio header, shared with packet sockets
     PLAIN_HDR,
     TSO_MAX,
@@ -45,6 +45,7 @@ from pystack.links.vnet import (  # the virtio header, shared with packet socket
     VNET_HDR_LEN,
     VnetDrop,
     gso_header,
+    read_vnet_hdr,
     strip_vnet_hdr,
 )
 
@@ -171,8 +172,9 @@ class TapLink(DescriptorLink):
     def _write(self, frame: bytes) -> None:
         assert self._fd is not None
         if self.vnet_hdr:
-            frame = PLAIN_HDR + frame
-        os.write(self._fd, frame)
+            os.writev(self._fd, (PLAIN_HDR, frame))  # the header without a copy of the frame
+        else:
+            os.write(self._fd, frame)
 
     def send_gso(self, frame: bytes, gso_size: int) -> None:
         """Send an IPv4 or IPv6 TCP super-segment for the kernel to cut into segments of
@@ -181,25 +183,26 @@ class TapLink(DescriptorLink):
         identification), and sets PSH and FIN on the last one only."""
         if not self.tso_max:
             raise RuntimeError(f"TAP {self.name!r} takes no super-segments (tso_max is 0)")
-        if not self.closed and self._guarded(self._write_raw, gso_header(frame, gso_size) + frame):
+        if not self.closed and self._guarded(self._write_gso, (gso_header(frame, gso_size), frame)):
             self.gso_frames += 1
 
-    def _write_raw(self, data: bytes) -> None:
+    def _write_gso(self, parts: tuple[bytes, bytes]) -> None:
         assert self._fd is not None
-        os.write(self._fd, data)
+        os.writev(self._fd, parts)  # a 64 KB frame is not copied to put a header before it
 
-    def _read(self) -> bytes | None:
+    def _read(self) -> tuple[bytes, int] | None:
         assert self._fd is not None
         data = os.read(self._fd, _MAX_FRAME)
+        checksum = CHECKSUM_CHECK
         if self.vnet_hdr:
-            got = strip_vnet_hdr(data)
+            got = read_vnet_hdr(data)
             if isinstance(got, VnetDrop):
                 self.rx_drops[got] = self.rx_drops.get(got, 0) + 1
                 return None
-            data = got
+            data, checksum = got
         if len(data) > self.mtu + _ETH:
             self.super_frames += 1
-        return data
+        return data, checksum
 
     def _release(self) -> None:
         assert self._fd is not None

@@ -2,10 +2,11 @@
 (``PACKET_VNET_HDR``) put before each frame: what the kernel did (received super-segments,
 partial checksums) or is asked to do (cut a super-segment, complete a checksum).
 
-:func:`strip_vnet_hdr` validates a received header and returns the frame behind it, its
-partial checksum completed, or the :class:`VnetDrop` reason it is dropped; it never
-raises. :func:`gso_header` is the header of a TCP super-segment (IPv4 or IPv6) for the
-kernel to cut (TCP segmentation offload); :data:`PLAIN_HDR` asks for nothing.
+:func:`read_vnet_hdr` validates a received header and returns the frame behind it with
+what the header says of its checksum, or the :class:`VnetDrop` reason it is dropped;
+:func:`strip_vnet_hdr` also completes a partial checksum. Neither raises.
+:func:`gso_header` is the header of a TCP super-segment (IPv4 or IPv6) for the kernel to
+cut (TCP segmentation offload); :data:`PLAIN_HDR` asks for nothing.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import enum
 import struct
 
 from pystack.links import netdev
+from pystack.links.base import CHECKSUM_CHECK, CHECKSUM_PARTIAL, CHECKSUM_VALID
 
 __all__ = [
     "PLAIN_HDR",
@@ -26,6 +28,7 @@ __all__ = [
     "VNET_HDR_LEN",
     "VnetDrop",
     "gso_header",
+    "read_vnet_hdr",
     "strip_vnet_hdr",
 ]
 
@@ -91,9 +94,11 @@ def _checksum_request_ok(frame: bytes, start: int, offset: int) -> bool:
     return l4 is None or (start == l4[0] and offset == _CSUM_FIELD.get(l4[1]))
 
 
-def strip_vnet_hdr(data: bytes) -> bytes | VnetDrop:
-    """The Ethernet frame behind a received ``virtio_net_hdr`` (its partial checksum
-    completed), or why it is dropped. Never raises, whatever the bytes."""
+def read_vnet_hdr(data: bytes) -> tuple[bytes, int] | VnetDrop:
+    """The Ethernet frame behind a received ``virtio_net_hdr`` as it came (a partial
+    checksum stays partial) and what the header says of its checksum (``CHECKSUM_PARTIAL``
+    for ``NEEDS_CSUM``, ``CHECKSUM_VALID`` for ``DATA_VALID``, else ``CHECKSUM_CHECK``; see
+    `pystack.links.base`), or why it is dropped. Never raises."""
     if len(data) < _VNET_HDR.size:
         return VnetDrop.SHORT_HEADER
     flags, gso_type, _, gso_size, csum_start, csum_offset = _VNET_HDR.unpack_from(data)
@@ -108,11 +113,21 @@ def strip_vnet_hdr(data: bytes) -> bytes | VnetDrop:
             return VnetDrop.BAD_GSO
     elif gso_type != VIRTIO_NET_HDR_GSO_NONE:
         return VnetDrop.UNKNOWN_GSO
-    if not needs_csum:
-        return frame
-    if not _checksum_request_ok(frame, csum_start, csum_offset):
+    if needs_csum and not _checksum_request_ok(frame, csum_start, csum_offset):
         return VnetDrop.BAD_CSUM
-    return netdev.complete_checksum(frame)
+    if needs_csum:
+        return frame, CHECKSUM_PARTIAL
+    return frame, CHECKSUM_VALID if flags & VIRTIO_NET_HDR_F_DATA_VALID else CHECKSUM_CHECK
+
+
+def strip_vnet_hdr(data: bytes) -> bytes | VnetDrop:
+    """The Ethernet frame behind a received ``virtio_net_hdr`` (its partial checksum
+    completed), or why it is dropped. Never raises, whatever the bytes."""
+    got = read_vnet_hdr(data)
+    if isinstance(got, VnetDrop):
+        return got
+    frame, checksum = got
+    return netdev.complete_checksum(frame) if checksum == CHECKSUM_PARTIAL else frame
 
 
 def gso_header(frame: bytes, gso_size: int) -> bytes:

@@ -1,8 +1,9 @@
 """The byte buffers of a TCP connection: what the application queued, what it may read.
 
-Both are a `bytearray` with a moving start: consuming from the front only advances an
-index, and the consumed prefix is cut off once it is at least half of the array, so
-streaming N bytes costs O(N) copying in total, never O(N**2).
+The send buffer is a `bytearray` with a moving start: consuming from the front only
+advances an index, and the consumed prefix is cut off once it is at least half of the
+array, so streaming N bytes costs O(N) copying in total, never O(N**2). The receive
+buffer keeps the chunks that arrived, uncopied.
 
 `SendBuffer` is indexed by offset from SND.UNA: offset 0 is the oldest unacknowledged
 byte. SYN and FIN occupy sequence space but no buffer space; mapping sequence numbers to
@@ -14,10 +15,14 @@ receive window the session advertises (RFC 9293 §3.8.6.2.2).
 
 from __future__ import annotations
 
+from collections import deque
+
 __all__ = ["RecvBuffer", "SendBuffer"]
 
 # Do not bother compacting arrays smaller than this.
 _COMPACT_MIN = 64 * 1024
+# Received chunks shorter than this are joined with the one before.
+_SMALL = 2048
 
 
 class _ByteQueue:
@@ -37,7 +42,9 @@ class _ByteQueue:
 
     def slice(self, offset: int, n: int) -> bytes:
         begin = self._start + offset
-        return bytes(self._buf[begin : begin + n])
+        # Through a view: one copy; slicing the bytearray itself would copy twice.
+        with memoryview(self._buf) as view:
+            return bytes(view[begin : begin + n])
 
     def remove(self, offset: int, n: int) -> None:
         """Drop ``n`` bytes at ``offset`` (cheap at the end: the bytes after move)."""
@@ -56,8 +63,8 @@ class _ByteQueue:
 
 
 _EMPTY = _ByteQueue()
-"""The queue of every buffer that never held a byte: never written (`_writable` swaps in
-a queue of the buffer's own first), so an idle connection's two buffers cost no queue or
+"""The queue of every send buffer that never held a byte: never written (`_writable` swaps
+in a queue of the buffer's own first), so an idle connection's buffers cost no queue or
 bytearray each."""
 
 
@@ -106,8 +113,78 @@ class SendBuffer:
             self._q.consume(n)
 
 
+class _Chunks:
+    """A FIFO of bytes kept as the chunks that arrived: storing a segment's payload keeps a
+    reference, and a reader that takes one whole chunk gets that same object, so a 64 KB
+    super-segment is not copied on its way to the application. ``_head`` bytes of the
+    first chunk are already consumed."""
+
+    __slots__ = ("_chunks", "_head", "_len")
+
+    def __init__(self) -> None:
+        self._chunks: deque[bytes] = deque()
+        self._head = 0
+        self._len = 0
+
+    def __len__(self) -> int:
+        return self._len
+
+    def extend(self, data: bytes | bytearray | memoryview) -> None:
+        if not data:
+            return
+        chunks = self._chunks
+        if type(data) is not bytes:
+            data = bytes(data)
+        elif len(data) < _SMALL and chunks and len(chunks[-1]) < _SMALL:
+            # Tiny segments are joined, so a peer sending one byte per segment costs a
+            # window's worth of memory, not a chunk object per byte.
+            self._len += len(data)
+            chunks.append(chunks.pop() + data)
+            return
+        chunks.append(data)
+        self._len += len(data)
+
+    def slice(self, offset: int, n: int) -> bytes:
+        """Up to ``n`` bytes from ``offset``, without removing them."""
+        chunks = self._chunks
+        begin = self._head + offset
+        if chunks:
+            first = chunks[0]
+            if begin == 0 and n >= len(first) == self._len:
+                return first  # the common case: one whole chunk, no copy
+            if begin + n <= len(first):
+                return first[begin : begin + n]
+        joined = b"".join(chunks)
+        return joined[begin : begin + n]
+
+    def consume(self, n: int) -> None:
+        """Drop the ``n`` oldest bytes."""
+        self._len -= n
+        chunks = self._chunks
+        n += self._head
+        while chunks and n >= len(chunks[0]):
+            n -= len(chunks.popleft())
+        self._head = n if chunks else 0
+
+    def remove(self, offset: int, n: int) -> None:
+        """Drop ``n`` bytes after the first ``offset`` (rare: bytes a reader kept)."""
+        joined = b"".join(self._chunks)[self._head :]
+        rest = joined[:offset] + joined[offset + n :]
+        self._chunks.clear()
+        self._head = self._len = 0
+        self.extend(rest)
+
+
+_EMPTY_CHUNKS = _Chunks()
+"""The chunks of every receive buffer that never held a byte (see `_EMPTY`)."""
+
+
 class RecvBuffer:
-    """In-order received bytes waiting for the application; sizes the receive window."""
+    """In-order received bytes waiting for the application; sizes the receive window.
+
+    The bytes are kept as the chunks they arrived in (see `_Chunks`), not copied into one
+    array: the application reads a super-segment's payload as the very object the parser
+    cut from the frame."""
 
     __slots__ = ("_q", "capacity")
 
@@ -115,7 +192,7 @@ class RecvBuffer:
         if capacity <= 0:
             raise ValueError(f"capacity must be positive, got {capacity}")
         self.capacity = capacity
-        self._q = _EMPTY
+        self._q: _Chunks = _EMPTY_CHUNKS
 
     def __len__(self) -> int:
         """Bytes received in order and not read yet."""
@@ -134,14 +211,20 @@ class RecvBuffer:
         sent beyond the window it was offered.
         """
         taken = min(len(data), self.window)
-        _writable(self).extend(memoryview(data)[:taken] if taken < len(data) else data)
+        self._chunks().extend(data[:taken] if taken < len(data) else data)
         return taken
 
     def store(self, data: bytes | bytearray | memoryview) -> None:
         """Store in-order bytes the receive window admitted, all of them: with window
         scaling that window may exceed the free space by less than one scale unit (RFC 7323
         §2.4 rounds it up rather than shrink it)."""
-        _writable(self).extend(data)
+        self._chunks().extend(data)
+
+    def _chunks(self) -> _Chunks:
+        q = self._q
+        if q is _EMPTY_CHUNKS:
+            q = self._q = _Chunks()
+        return q
 
     def read(self, n: int | None = None, after: int = 0) -> bytes:
         """Remove and return up to ``n`` bytes (all when ``n`` is None) that follow the
@@ -151,9 +234,9 @@ class RecvBuffer:
         available = max(len(self._q) - after, 0)
         if n is None or n > available:
             n = available
-        data = self._q.slice(after, n)
         if not n:
-            return data
+            return b""
+        data = self._q.slice(after, n)
         if after:
             self._q.remove(after, n)
         else:
@@ -174,10 +257,10 @@ class RecvBuffer:
     def peek(self, n: int | None = None, after: int = 0) -> bytes:
         """Up to ``n`` bytes (all when ``n`` is None) after the first ``after``, left in
         place."""
-        q = self._q
-        begin = q._start + after
-        end = len(q._buf) if n is None else min(begin + n, len(q._buf))
-        return bytes(q._buf[begin:end])
+        available = len(self._q) - after
+        if available <= 0:
+            return b""
+        return self._q.slice(after, available if n is None or n > available else n)
 
     def read_all(self) -> bytes:
         """Remove and return everything buffered."""
@@ -192,7 +275,7 @@ class RecvBuffer:
         return self.window - advertised >= min(self.capacity // 2, mss)
 
 
-def _writable(buffer: SendBuffer | RecvBuffer) -> _ByteQueue:
+def _writable(buffer: SendBuffer) -> _ByteQueue:
     """The buffer's own queue, made on its first write."""
     q = buffer._q
     if q is _EMPTY:

@@ -73,7 +73,8 @@ class Receiver:
         if self.pending(s) and (self.drain(s) or self.pending(s)):
             s.send_ack()  # RFC 5681 §4.2: ACK at once when a hole is (being) filled
         else:
-            self.on_data_ack(s, len(payload) >= s.snd_mss)
+            # A super-segment (a device's receive offload) is several full-sized segments.
+            self.on_data_ack(s, len(payload) // s.snd_mss)
 
     def take_out_of_order(self, s: ReceiverOwner, seg: tcpwire.TcpSegment, seq: SeqNum) -> None:
         """Hold text beyond RCV.NXT in the reorder queue and acknowledge at once."""
@@ -82,13 +83,14 @@ class Receiver:
         # RFC 5681 §4.2 / RFC 9293 §3.10.7.4: an out-of-order segment is ACKed at once.
         s.send_ack()
 
-    def on_data_ack(self, s: ReceiverOwner, full_sized: bool) -> None:
-        """In-order data arrived: acknowledge it now or within the delayed-ACK time.
+    def on_data_ack(self, s: ReceiverOwner, full_sized: int) -> None:
+        """In-order data arrived: acknowledge it now or within the delayed-ACK time;
+        ``full_sized`` is how many full-sized segments it holds (True: one).
 
         RFC 9293 §3.8.6.3 (SHOULD-18/MUST-40): ACK at least every second full-sized
         segment, and within 0.5 s (we use `TcpConfig.delayed_ack`, 0.2 s by default).
         """
-        s.ack_pending += 2 if full_sized else 1
+        s.ack_pending += 2 * full_sized if full_sized else 1
         if s.ack_pending >= 3 or s.config.delayed_ack == 0:
             s.send_ack()
         else:

@@ -83,6 +83,18 @@ def test_the_receiver_delays_the_ack_of_one_small_segment_not_of_two_full_ones()
     assert full.events == ["ack"] and full.delivered == [b"y" * 100] * 2
 
 
+def test_a_super_segment_of_two_full_sizes_is_acknowledged_at_once() -> None:
+    """A device's receive offload hands over several segments as one: they are still
+    two or more full-sized segments (RFC 9293 §3.8.6.3), so the ACK does not wait for the
+    delayed-ACK timer, as Linux acknowledges a coalesced packet of more than one MSS."""
+    owner = _Owner()
+    Receiver().take_text(owner, _seg(1000, b"g" * 250))
+    assert owner.events == ["ack"] and owner.ack_pending == 0
+    one = _Owner()
+    Receiver().take_text(one, _seg(1000, b"h" * 199))  # one full-sized, then some
+    assert one.events == [] and one.timers.delack.active
+
+
 def test_the_receiver_counts_what_a_full_reorder_queue_refuses() -> None:
     owner = _Owner(ooo_limit=4)
     Receiver().take_text(owner, _seg(1010, b"z" * 10))

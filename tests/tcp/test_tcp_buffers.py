@@ -146,3 +146,59 @@ def test_recv_buffer_discard_leaves_what_read_leaves(data: bytes, n: int, after:
     read.read(n, after)
     dropped.discard(n, after)
     assert dropped.peek() == read.peek() and dropped.window == read.window
+
+
+def _payload(size: int, tag: int) -> bytes:
+    return bytes((tag + i) % 251 for i in range(size))
+
+
+@given(
+    ops=st.lists(
+        st.one_of(
+            st.tuples(st.just("push"), st.integers(0, 5000), st.integers(0, 250)),
+            st.tuples(
+                st.sampled_from(["read", "discard", "peek"]),
+                st.integers(0, 9000),
+                st.integers(0, 3000),
+            ),
+            st.tuples(st.just("read_all"), st.just(0), st.just(0)),
+        ),
+        max_size=40,
+    )
+)
+def test_recv_buffer_matches_a_plain_bytes_model_for_every_operation(
+    ops: list[tuple[str, int, int]],
+) -> None:
+    # Chunks both sides of the size below which arrivals are joined, bytes kept in front
+    # (``after``) and reads that end inside, at or past a chunk's end.
+    buf, model = RecvBuffer(capacity=20_000), b""
+    for op, a, b in ops:
+        if op == "push":
+            data = _payload(a, b)
+            taken = buf.push(data)
+            assert taken == min(a, 20_000 - len(model))
+            model += data[:taken]
+        elif op == "read_all":
+            assert buf.read_all() == model
+            model = b""
+        elif op == "peek":
+            assert buf.peek(a, after=b) == model[b : b + a]
+            assert buf.peek(after=b) == model[b:]
+        else:
+            n = min(a, max(len(model) - b, 0))
+            if op == "read":
+                assert buf.read(a, after=b) == model[b : b + n]
+            else:
+                buf.discard(a, after=b)
+            model = model[:b] + model[b + n :]
+        assert len(buf) == len(model) and buf.window == 20_000 - len(model)
+    assert buf.read_all() == model
+
+
+def test_a_whole_arrival_reaches_the_reader_uncopied() -> None:
+    buf = RecvBuffer(capacity=1 << 20)
+    payload = _payload(65_000, 7)
+    buf.push(payload)
+    assert buf.peek() is payload  # the reader gets the parser's own object
+    buf.discard(65_000)
+    assert len(buf) == 0 and buf.window == 1 << 20
