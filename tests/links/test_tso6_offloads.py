@@ -201,3 +201,23 @@ def test_an_unresolved_neighbour_gets_no_super_segment_but_a_solicitation() -> N
     assert a.ipv6.neighbors.lookup("2001:db8::2") is not None
     a.ipv6.send_payload(payload, dst="2001:db8::2", proto=6, gso_size=1440)
     assert len(port.super_frames) == 1 and port.super_frames[0][1] == 1440
+
+
+def test_ipv6_super_segments_cross_a_wire_with_offloads_whole_and_intact() -> None:
+    from pystack.sim import SimNet
+    from pystack.tcp.config import TcpConfig
+
+    net = SimNet(2, delay=0.0005, ipv6=True, offloads=True,
+                 tcp=TcpConfig(rcv_buf=1 << 20, snd_buf=1 << 20))  # fmt: skip
+    client, server = net.connect_tcp(9, far_address="2001:db8::2")
+    data = bytes(i * 7 % 251 for i in range(1_000_000))
+    got = bytearray()
+    sent = 0
+    while len(got) < len(data) and net.clock.seconds() < 30:
+        if sent < len(data):
+            sent += client.send(data[sent : sent + 65536])
+        net.clock.advance(0.0005)
+        got += server.fetch_data()
+    assert bytes(got) == data
+    assert net.wire.counters.super_segments > 5
+    assert net.stacks[0].stats.get("tcp", "super_segments_out") == net.wire.counters.super_segments
