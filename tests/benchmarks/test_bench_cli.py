@@ -87,3 +87,23 @@ def test_a_bad_net_option_is_refused_by_net(capsys: pytest.CaptureFixture[str]) 
         main(["bench", "--runs", "0"])
     assert exc.value.code == 2
     assert "pystack bench net: error: argument --runs" in capsys.readouterr().err
+
+
+def test_memory_with_offloads_moves_super_segments(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    main(["bench", "memory", "--megabytes", "0.5", "--offloads", "--json", "--loop-runs", "0"])
+    report = json.loads(capsys.readouterr().out)
+    assert report["path"].endswith("with offloads (super-segments whole)")
+    results = report["results"]
+    # 0.5 MB in super-segments of up to 64 KB: a few dozen segments, not ~350 plain ones.
+    assert results["megabytes"] == 0.5 and 0 < results["segments"] < 100
+
+
+def test_memory_refuses_offloads_without_the_whole_stacks(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["bench", "memory", "--tcp-only", "--offloads"])
+    assert exc.value.code == 2
+    assert "--offloads: not allowed with argument --tcp-only" in capsys.readouterr().err
