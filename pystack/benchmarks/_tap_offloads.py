@@ -4,9 +4,9 @@
 lab namespace (198.18.0.0/15) holds TAP ``psoff0``; the stack attaches to it with
 ``offloads=`` off or on, runs a hashing discard server in this process, and the kernel
 sends ``MiB`` over one TCP connection. Prints MB/s (10^6 bytes), frames received and how
-many were larger than the MTU. The tests in tests/links/test_tap_offloads.py,
-tests/links/test_tso_interop.py and tests/links/test_tso6_interop.py reuse the helpers
-(the TAP also has IPv6 addresses in 2001:db8:1::/64, the stack's and the kernel's).
+many were larger than the MTU. The tests in tests/links/test_tap_offloads.py and
+tests/links/test_tso_interop.py reuse the helpers (the TAP also has IPv6 addresses in
+2001:db8:1::/64, the stack's and the kernel's).
 """
 
 from __future__ import annotations
