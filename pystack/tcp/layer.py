@@ -487,7 +487,8 @@ class TCPLayer(Layer):
         key = (dst, seg.dst_port, src, seg.src_port)
         session = self.connections.get(key)
         if session is None:
-            record = self._time_wait.take(key) if self._time_wait else None
+            table = self._time_wait
+            record = table.take(key) if table is not None else None
             if record is not None:
                 if self._reopen(record, seg):
                     return

@@ -28,6 +28,7 @@ establishment, readable data, end of data and the close with its `CloseReason`.
 from __future__ import annotations
 
 import collections
+import logging
 from typing import Any
 
 from pystack.fsm import StateMachine
@@ -57,6 +58,7 @@ SYN, ACK, RST = tcpwire.SYN, tcpwire.ACK, tcpwire.RST
 _ZERO = SeqNum(0)
 _MASK = 0xFFFFFFFF
 _HALF = 1 << 31  # ((a - b + _HALF) & _MASK) - _HALF: SeqNum(a) - SeqNum(b) on ints
+_FSM_LOG = logging.getLogger("pystack.fsm")  # where StateMachine.on_state_change logs
 _NEVER = float("-inf")  # one object for every connection's "not yet" time
 # States in which the application may still queue data (RFC 9293 §3.10.2).
 
@@ -564,7 +566,8 @@ class TCPSession(ListenerMixin, InputMixin, OutputMixin, StateMachine, machine="
 
     def on_state_change(self, old: str, trigger: str, new: str) -> None:
         """After every transition: log it and tell the host's observer, if it has one."""
-        super().on_state_change(old, trigger, new)
+        if _FSM_LOG.isEnabledFor(logging.DEBUG):  # the log line is all the base one does
+            super().on_state_change(old, trigger, new)
         notify = getattr(self.host, "notify", None)
         if notify is not None:
             notify(self, old, trigger, new)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from pystack.tcp.config import CloseReason, TcpConfig
@@ -264,13 +264,31 @@ class Timers:
         setattr(self, name, timer)
         return timer
 
-    def _made(self) -> Iterator[Any]:
+    def _made(self) -> list[Any]:
         """The timers made so far (reading the others would make them)."""
+        made = []
         for name in _HANDLERS:
             try:
-                yield object.__getattribute__(self, name)
+                made.append(object.__getattribute__(self, name))
             except AttributeError:
                 continue
+        return made
+
+    def armed(self, name: str) -> bool:
+        """Whether timer ``name`` runs, without making it (reading ``self.<name>`` makes
+        a timer never armed: a connection that never probes needs no persist timer)."""
+        try:
+            return object.__getattribute__(self, name).deadline is not None
+        except AttributeError:
+            return False
+
+    def disarm(self, name: str) -> None:
+        """Stop timer ``name`` if it was ever made (``self.<name>.cancel()`` without
+        making it: sending an ACK cancels a delayed ACK that a handshake never armed)."""
+        try:
+            object.__getattribute__(self, name).cancel()
+        except AttributeError:
+            return
 
     def cancel_all(self) -> None:
         """Stop every timer (the connection is gone)."""
@@ -286,7 +304,7 @@ class Timers:
 
     def arm_rexmit(self, s: TimerOwner) -> None:
         """RFC 6298 §5.1: run the retransmission timer while data is outstanding."""
-        if s.snd_una.value != s.snd_max.value and self.persist.deadline is None:
+        if s.snd_una.value != s.snd_max.value and not self.armed("persist"):
             timer = self.rexmit
             if timer.deadline is None:
                 timer.arm(s.rtt.rto)
