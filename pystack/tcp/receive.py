@@ -463,7 +463,7 @@ class InputMixin(Tcb):
 
     def _process_ack(self, seg: Seg, ack: SeqNum) -> None:
         acked = ((ack.value - self.snd_una.value + _HALF) & _MASK) - _HALF
-        probing = self.timers.armed("persist")
+        probing = self.timers.persist.deadline is not None
         if probing:
             self.probe_since = None  # our zero-window probes are answered (MUST-37)
         newly_sacked = self.sack_update(seg, ack) if self.sack_ok and acked >= 0 else 0
@@ -509,7 +509,7 @@ class InputMixin(Tcb):
             self.snd_wl2 = ack
             if window > self.max_snd_wnd:
                 self.max_snd_wnd = window
-            if window and self.timers.armed("persist"):
+            if window and self.timers.persist.deadline is not None:
                 # The window opened: send at once (RFC 9293 §3.8.6.1), starting again at
                 # SND.UNA, since this ACK of SND.UNA says the receiver dropped the probe's
                 # byte sent beyond its zero window (§3.10.7.4; BSD pulls SND.NXT back to

@@ -94,7 +94,7 @@ class OutputMixin(Tcb):
         with the acknowledgment it carries, and both sides can wait on each other.
         """
         self.ack_pending = 0
-        self.timers.disarm("delack")
+        self.timers.delack.cancel()
         self.emit_segment(self.make_segment(self.ack_seq(), ACK))
 
     def ack_seq(self) -> SeqNum:
@@ -149,7 +149,7 @@ class OutputMixin(Tcb):
         as one super-segment that the link's device cuts into segments of ``mss`` bytes,
         each with this one's ACK, window and options, PSH (if set) on the last only."""
         self.ack_pending = 0
-        self.timers.disarm("delack")
+        self.timers.delack.cancel()
         self.emit_segment(self.make_segment(seq, flags | ACK, data), mss)
 
     def send_data(self, seq: SeqNum, data: bytes, flags: int) -> None:
@@ -157,5 +157,5 @@ class OutputMixin(Tcb):
         if ((seq.value - self.snd_max.value + _HALF) & _MASK) - _HALF < 0:
             self.rexmit_bytes += len(data)
         self.ack_pending = 0
-        self.timers.disarm("delack")
+        self.timers.delack.cancel()
         self.emit_segment(self.make_segment(seq, flags | ACK, data))

@@ -713,7 +713,7 @@ class TCPSession(ListenerMixin, InputMixin, OutputMixin, StateMachine, machine="
         if timers.rexmit is NO_TIMER:
             return  # already released (a retransmitted FIN restarted 2*MSL)
         timers.release_for_time_wait()
-        self.timers = TimeWaitTimers(self, timers.time_wait.deadline)
+        self.timers = TimeWaitTimers(self, timers.time_wait_deadline())
         self.sndbuf = _IDLE.sndbuf
         if not len(self.rcvbuf):
             self.rcvbuf = _IDLE.rcvbuf

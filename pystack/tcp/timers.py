@@ -264,31 +264,27 @@ class Timers:
         setattr(self, name, timer)
         return timer
 
-    def _made(self) -> list[Any]:
-        """The timers made so far (reading the others would make them)."""
+    def _made(self, but: str = "") -> list[Any]:
+        """The timers made so far, but the one named ``but`` (reading the others would
+        make them)."""
         made = []
         for name in _HANDLERS:
+            if name == but:
+                continue
             try:
                 made.append(object.__getattribute__(self, name))
             except AttributeError:
                 continue
         return made
 
-    def armed(self, name: str) -> bool:
-        """Whether timer ``name`` runs, without making it (reading ``self.<name>`` makes
-        a timer never armed: a connection that never probes needs no persist timer)."""
+    def time_wait_deadline(self) -> float | None:
+        """When the 2*MSL timer fires: None when it does not run, or was never made
+        (reading ``time_wait`` would make it)."""
         try:
-            return object.__getattribute__(self, name).deadline is not None
+            timer = object.__getattribute__(self, "time_wait")
         except AttributeError:
-            return False
-
-    def disarm(self, name: str) -> None:
-        """Stop timer ``name`` if it was ever made (``self.<name>.cancel()`` without
-        making it: sending an ACK cancels a delayed ACK that a handshake never armed)."""
-        try:
-            object.__getattribute__(self, name).cancel()
-        except AttributeError:
-            return
+            return None
+        return timer.deadline  # type: ignore[no-any-return]
 
     def cancel_all(self) -> None:
         """Stop every timer (the connection is gone)."""
@@ -297,14 +293,13 @@ class Timers:
 
     def release_for_time_wait(self) -> None:
         """In TIME_WAIT only the 2*MSL timer remains: the others stop for good."""
-        for timer in self._made():
-            if timer is not self.time_wait:
-                timer.stop()
+        for timer in self._made(but="time_wait"):
+            timer.stop()
         self.rexmit = self.persist = self.delack = self.keepalive = NO_TIMER
 
     def arm_rexmit(self, s: TimerOwner) -> None:
         """RFC 6298 §5.1: run the retransmission timer while data is outstanding."""
-        if s.snd_una.value != s.snd_max.value and not self.armed("persist"):
+        if s.snd_una.value != s.snd_max.value and self.persist.deadline is None:
             timer = self.rexmit
             if timer.deadline is None:
                 timer.arm(s.rtt.rto)
@@ -469,6 +464,18 @@ class TimeWaitTimers(Timers):
 
     def release_for_time_wait(self) -> None:
         """Released already."""
+
+    def cancel_all(self) -> None:
+        """Stop the 2*MSL timer, the only one that runs (the others are `NO_TIMER`)."""
+        self.deadline = None
+
+    def start_time_wait(self, s: TimerOwner) -> None:
+        """(Re)start the 2*MSL timeout, as `Timers.start_time_wait` does with nothing else
+        left to stop."""
+        if getattr(s.host, "holds_time_wait", False):
+            self.deadline = s.clock.seconds() + 2 * s.config.msl
+        else:
+            self.arm(2 * s.config.msl)
 
 
 IDLE_TIMERS = Timers()
