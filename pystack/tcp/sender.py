@@ -183,7 +183,7 @@ class Sender:
             if force_one:
                 window = max(window, min(snd_wnd, mss), 1)
             nxt = s.snd_nxt.value
-            if s.scoreboard and nxt != s.snd_max.value:
+            if nxt != s.snd_max.value and s.scoreboard:
                 nxt = self._skip_sacked(s, nxt)
             usable = ((s.snd_una.value + window - nxt + _HALF) & _MASK) - _HALF
             unsent = ((end - nxt + _HALF) & _MASK) - _HALF
