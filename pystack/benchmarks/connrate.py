@@ -138,8 +138,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--connections", type=int, default=5000, metavar="N",
                         help="connections per run (5000)")  # fmt: skip
     parser.add_argument("--runs", type=int, default=3, help="runs, the best reported (3)")
-    parser.add_argument("--profile", metavar="FILE",
-                        help="after the runs, one more under cProfile, its pstats to FILE")  # fmt: skip
+    parser.add_argument(
+        "--profile", metavar="FILE", help="one more run under cProfile, its pstats to FILE"
+    )
     add_machine_arguments(parser)
 
 

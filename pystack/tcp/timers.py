@@ -284,7 +284,7 @@ class Timers:
             timer = object.__getattribute__(self, "time_wait")
         except AttributeError:
             return None
-        return timer.deadline  # type: ignore[no-any-return]
+        return timer.deadline
 
     def cancel_all(self) -> None:
         """Stop every timer (the connection is gone)."""
@@ -475,7 +475,8 @@ class TimeWaitTimers(Timers):
         if getattr(s.host, "holds_time_wait", False):
             self.deadline = s.clock.seconds() + 2 * s.config.msl
         else:
-            self.arm(2 * s.config.msl)
+            timer: Any = self  # this part is the 2*MSL timer (`TimeWaitTimer.arm`)
+            timer.arm(2 * s.config.msl)
 
 
 IDLE_TIMERS = Timers()

@@ -107,4 +107,4 @@ class SeqNum:
 # A SeqNum is made without a trip through ``__setattr__`` (which refuses every write):
 # the slot's own descriptor stores the value. Connection set-up alone makes dozens.
 _new = object.__new__
-_set_value = SeqNum.value.__set__  # type: ignore[attr-defined]
+_set_value = SeqNum.__dict__["value"].__set__
