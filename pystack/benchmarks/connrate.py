@@ -5,8 +5,8 @@ a deterministic clock, in this one process, play ``pystack bench net``'s connect
 workload: the server runs the acceptor of that benchmark (a `TCPApplication` bound with
 ``newinstance=True`` that closes each connection as soon as it is established); the client
 opens ``--connections`` connections in bursts and closes each one once established, as
-the kernel's socket/connect/close loop does. Every connection ends in a compact TIME_WAIT
-record on one side.
+the kernel's socket/connect/close loop does. Both ends close at once, so every connection
+ends in a compact TIME_WAIT record on each side.
 
 The figure is process CPU time (``time.process_time``) per connection, both stacks
 together, best of ``--runs``; with ``--profile FILE`` one more run under cProfile writes
