@@ -402,7 +402,8 @@ class TCPSession(ListenerMixin, InputMixin, OutputMixin, StateMachine, machine="
         """Hook: send <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK> with the MSS option, and the
         window scale, timestamps and SACK-permitted options only if the SYN carried them
         (RFC 7323 §2.2, §3.2, RFC 2018 §2)."""
-        if self.snd_una.value != self.iss.value:  # the first SYN,ACK: SND.UNA = ISS (§3.10.7.2)
+        # The first SYN,ACK: SND.UNA = ISS (RFC 9293 §3.10.7.2).
+        if self.snd_una.value != self.iss.value:
             self.snd_una = self.snd_nxt = self.snd_max = self.iss
         seg = self.make_segment(self.iss, SYN | ACK)
         self.emit_segment(self._with_syn_options(seg, self.wscale_ok, self.ts_ok, self.sack_ok))
