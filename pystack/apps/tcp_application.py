@@ -336,9 +336,10 @@ class TCPApplication(Layer):
         receiving after sending everything, half-close with ``shutdown(1)``.
         """
         self._settle()
-        for session in self._data_sessions():
+        sessions = self._data_sessions()
+        for session in sessions:
             self._close_session(session, both=True)
-        if self.session is not None:
+        if self.session is not None and self.session not in sessions:
             self._close_session(self.session, both=True)
 
     def _close_session(self, session: TCPSession, both: bool = False) -> None:

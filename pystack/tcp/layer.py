@@ -39,6 +39,7 @@ HARD_UNREACH_CODES = frozenset({2, 3})
 Key = tuple[str, int, str, int]
 BOTH = frozenset({4, 6})
 IPV6_HEADER = 40  # RFC 8200 §3
+TS_OFFSETS_KEPT = 4096  # address pairs whose TSval offset is remembered (see ts_offset)
 
 
 class ChallengeAckLimit:
@@ -112,6 +113,7 @@ class TCPLayer(Layer):
         self._time_wait: TimeWaitTable | None = None
         self._challenge_acks: ChallengeAckLimit | None = None
         self._ts_secret: bytes | None = None
+        self._ts_offsets: dict[tuple[str, str], int] = {}
         self._cookie_secret: bytes | None = None
         self.closed_port_reply: ClosedPortReply | None = None
         """Hook: the answer to a segment for no connection and no listener (a closed
@@ -131,11 +133,17 @@ class TCPLayer(Layer):
         hash of the pair, as Linux's secure_tcp_ts_off. Random, so TSval does not tell
         our uptime; the same for every connection between two hosts, so TSval grows across
         them and a SYN reopening a TIME_WAIT connection passes PAWS (RFC 6191 §2)."""
+        cached = self._ts_offsets.get((local_ip, remote_ip))
+        if cached is not None:  # the same for every connection between two hosts
+            return cached
         if self._ts_secret is None:
             self._ts_secret = self.rng.getrandbits(128).to_bytes(16, "big")
         pair = f"{local_ip} {remote_ip}".encode()
         digest = hashlib.blake2s(pair, key=self._ts_secret, digest_size=4).digest()
-        return int.from_bytes(digest, "big")
+        if len(self._ts_offsets) >= TS_OFFSETS_KEPT:
+            self._ts_offsets.clear()
+        offset = self._ts_offsets[(local_ip, remote_ip)] = int.from_bytes(digest, "big")
+        return offset
 
     def syncookie_secret(self) -> bytes:
         """The key of this stack's SYN cookies (RFC 4987 §3.6), drawn once from its rng."""
@@ -495,7 +503,8 @@ class TCPLayer(Layer):
         key = (dst, seg.dst_port, src, seg.src_port)
         session = self.connections.get(key)
         if session is None:
-            record = self._time_wait.take(key) if self._time_wait else None
+            table = self._time_wait
+            record = table.take(key) if table is not None else None
             if record is not None:
                 if self._reopen(record, seg):
                     return

@@ -15,6 +15,7 @@ Any other ACK to a listener gets <SEQ=SEG.ACK><CTL=RST> (RFC 9293 §3.10.7.2), a
 
 from __future__ import annotations
 
+import functools
 import sys
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, cast
 
@@ -60,15 +61,25 @@ def syn_options(
     """The options of a SYN or SYN,ACK in Linux's layout: MSS, SACK-permitted in the two
     bytes TSopt leaves for alignment (else two NOPs), then NOP + window scale: 20 bytes
     with all four."""
-    options: tuple[TcpOption, ...] = (Mss(mss),)
-    if tsopt is not None:
-        lead: tuple[TcpOption, ...] = (SackPermitted(),) if sack else (NOP, NOP)
-        options += (*lead, Timestamp(*tsopt))
+    head, tail = _syn_layout(mss, tsopt is not None, sack, wscale)
+    if tsopt is None:
+        return head + tail
+    return (*head, Timestamp(*tsopt), *tail)
+
+
+@functools.lru_cache(maxsize=64)
+def _syn_layout(
+    mss: int, timestamps: bool, sack: bool, wscale: int | None
+) -> tuple[tuple[TcpOption, ...], tuple[TcpOption, ...]]:
+    """`syn_options` around the timestamps option, the only one that changes from one
+    connection to the next (the options are frozen: every SYN may share them)."""
+    head: tuple[TcpOption, ...] = (Mss(mss),)
+    if timestamps:
+        head += (SackPermitted(),) if sack else (NOP, NOP)
     elif sack:
-        options += (NOP, NOP, SackPermitted())
-    if wscale is not None:
-        options += (NOP, WindowScale(wscale))
-    return options
+        head += (NOP, NOP, SackPermitted())
+    tail: tuple[TcpOption, ...] = () if wscale is None else (NOP, WindowScale(wscale))
+    return head, tail
 
 
 def synack_window(config: TcpConfig) -> int:

@@ -128,7 +128,7 @@ class InputMixin(Tcb):
         self.rcv_nxt = self.irs + 1
         self.rcv_adv = self.rcv_nxt
         self.snd_wnd = self.max_snd_wnd = seg.window
-        self.snd_wl1 = SeqNum(seg.seq)
+        self.snd_wl1 = self.irs  # SeqNum is immutable: one object for both
         # RFC 9293 §3.7.1 (MUST-15): 536 when the SYN carries no MSS option.
         peer_mss = seg.mss if seg.mss else DEFAULT_MSS
         tsval = seg_tsval(seg)
@@ -163,9 +163,12 @@ class InputMixin(Tcb):
     def _in_syn_sent(self, seg: Seg) -> None:
         flags = seg.flags
         if flags & ACK:
-            ack = SeqNum(seg.ack)
-            # First: an ACK that does not acknowledge our SYN is unacceptable.
-            if ack <= self.iss or ack > self.snd_max:
+            ack = seg.ack
+            # First: an ACK that does not acknowledge our SYN is unacceptable: SEG.ACK =<
+            # ISS or SEG.ACK > SND.NXT (signed distances, RFC 9293 §3.4).
+            if ((ack - self.iss.value + _HALF) & _MASK) - _HALF <= 0 or (
+                ((ack - self.snd_max.value + _HALF) & _MASK) - _HALF > 0
+            ):
                 self.count_drop(TcpDrop.SYN_SENT_BAD_ACK)
                 if not flags & RST:
                     self.send_rst_reply(seg)
@@ -183,7 +186,7 @@ class InputMixin(Tcb):
         self.take_syn(seg)  # fourth
         self.snd_wl2 = SeqNum(seg.ack) if flags & ACK else self.iss
         if flags & ACK:
-            self.snd_una = SeqNum(seg.ack)
+            self.snd_una = self.snd_wl2
             self.timers.rexmit.cancel()
             self.rtt.begin_data_transfer(self.rexmit_since is not None)
             self.rexmit_since = None
@@ -436,7 +439,11 @@ class InputMixin(Tcb):
             return None
         ack = SeqNum(seg.ack)
         if self.state == TCP.SYN_RECEIVED:
-            if self.snd_una < ack <= self.snd_max:
+            # SND.UNA < SEG.ACK =< SND.NXT (signed distances, RFC 9293 §3.4).
+            ack_v = ack.value
+            if ((self.snd_una.value - ack_v + _HALF) & _MASK) - _HALF < 0 and (
+                ((ack_v - self.snd_max.value + _HALF) & _MASK) - _HALF <= 0
+            ):
                 self.snd_una = ack
                 self.timers.rexmit.cancel()
                 self.rtt.begin_data_transfer(self.rexmit_since is not None)
@@ -530,7 +537,7 @@ class InputMixin(Tcb):
 
     def fin_acked(self) -> bool:
         """True once the peer acknowledged our FIN."""
-        return self.fin_queued and self.snd_una == self.fin_seq() + 1
+        return self.fin_queued and self.snd_una.value == (self.fin_seq().value + 1) & _MASK
 
     def check_text(self, seg: Seg) -> Seg | None:
         """Sixth (URG, ignored: RFC 6093) and seventh: the segment text."""

@@ -128,9 +128,10 @@ class OutputMixin(Tcb):
 
     def sndbuf_seq(self) -> SeqNum:
         """Sequence number of the first byte in the send buffer (after the SYN)."""
-        if self.snd_una == self.iss:
+        una = self.snd_una
+        if una.value == self.iss.value:
             return self.iss + 1
-        return self.snd_una
+        return una
 
     def fin_seq(self) -> SeqNum:
         """Sequence number our FIN occupies (after every queued byte)."""

@@ -175,14 +175,15 @@ class Sender:
         if not force_one and nxt == end and not (fin_queued and nxt == s.snd_fin.value):
             return  # nothing new to send (the common case on the receiving side)
         mss = s.snd_mss - self.sack_space(s)
-        room = 0 if force_one else self._super_room(s, mss)
+        # Only new text goes in super-segments: a lone FIN (a close) never asks the link.
+        room = 0 if force_one or nxt == end else self._super_room(s, mss)
         while True:
             snd_wnd = s.snd_wnd
             window = min(snd_wnd, s.cc.cwnd)
             if force_one:
                 window = max(window, min(snd_wnd, mss), 1)
             nxt = s.snd_nxt.value
-            if s.scoreboard and nxt != s.snd_max.value:
+            if nxt != s.snd_max.value and s.scoreboard:
                 nxt = self._skip_sacked(s, nxt)
             usable = ((s.snd_una.value + window - nxt + _HALF) & _MASK) - _HALF
             unsent = ((end - nxt + _HALF) & _MASK) - _HALF

@@ -28,6 +28,7 @@ establishment, readable data, end of data and the close with its `CloseReason`.
 from __future__ import annotations
 
 import collections
+import logging
 from typing import Any
 
 from pystack.fsm import StateMachine
@@ -57,6 +58,7 @@ SYN, ACK, RST = tcpwire.SYN, tcpwire.ACK, tcpwire.RST
 _ZERO = SeqNum(0)
 _MASK = 0xFFFFFFFF
 _HALF = 1 << 31  # ((a - b + _HALF) & _MASK) - _HALF: SeqNum(a) - SeqNum(b) on ints
+_FSM_LOG = logging.getLogger("pystack.fsm")  # where StateMachine.on_state_change logs
 _NEVER = float("-inf")  # one object for every connection's "not yet" time
 # States in which the application may still queue data (RFC 9293 §3.10.2).
 
@@ -400,11 +402,12 @@ class TCPSession(ListenerMixin, InputMixin, OutputMixin, StateMachine, machine="
         """Hook: send <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK> with the MSS option, and the
         window scale, timestamps and SACK-permitted options only if the SYN carried them
         (RFC 7323 §2.2, §3.2, RFC 2018 §2)."""
-        if self.snd_una != self.iss:  # the first SYN,ACK: SND.UNA = ISS (RFC 9293 §3.10.7.2)
+        # The first SYN,ACK: SND.UNA = ISS (RFC 9293 §3.10.7.2).
+        if self.snd_una.value != self.iss.value:
             self.snd_una = self.snd_nxt = self.snd_max = self.iss
         seg = self.make_segment(self.iss, SYN | ACK)
         self.emit_segment(self._with_syn_options(seg, self.wscale_ok, self.ts_ok, self.sack_ok))
-        if self.snd_max == self.iss:
+        if self.snd_max.value == self.iss.value:
             self.snd_nxt = self.snd_max = self.iss + 1
             self.rtt_seq, self.rtt_time = self.snd_nxt, self.clock.seconds()
         self.arm_rexmit()
@@ -564,7 +567,8 @@ class TCPSession(ListenerMixin, InputMixin, OutputMixin, StateMachine, machine="
 
     def on_state_change(self, old: str, trigger: str, new: str) -> None:
         """After every transition: log it and tell the host's observer, if it has one."""
-        super().on_state_change(old, trigger, new)
+        if _FSM_LOG.isEnabledFor(logging.DEBUG):  # the log line is all the base one does
+            super().on_state_change(old, trigger, new)
         notify = getattr(self.host, "notify", None)
         if notify is not None:
             notify(self, old, trigger, new)
@@ -614,7 +618,7 @@ class TCPSession(ListenerMixin, InputMixin, OutputMixin, StateMachine, machine="
 
     def on_dupack(self, seg: tcpwire.TcpSegment) -> None:
         """A duplicate ACK (RFC 5681 §2): the controller decides on fast retransmit."""
-        if self.snd_una == self.snd_max:
+        if self.snd_una.value == self.snd_max.value:
             return
         self.dupacks += 1
         if self.cc.on_dupack(self.snd_una, self.snd_max) is Action.RETRANSMIT:
@@ -710,7 +714,7 @@ class TCPSession(ListenerMixin, InputMixin, OutputMixin, StateMachine, machine="
         if timers.rexmit is NO_TIMER:
             return  # already released (a retransmitted FIN restarted 2*MSL)
         timers.release_for_time_wait()
-        self.timers = TimeWaitTimers(self, timers.time_wait.deadline)
+        self.timers = TimeWaitTimers(self, timers.time_wait_deadline())
         self.sndbuf = _IDLE.sndbuf
         if not len(self.rcvbuf):
             self.rcvbuf = _IDLE.rcvbuf

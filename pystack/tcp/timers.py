@@ -9,7 +9,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from pystack.tcp.config import CloseReason, TcpConfig
@@ -264,13 +264,27 @@ class Timers:
         setattr(self, name, timer)
         return timer
 
-    def _made(self) -> Iterator[Any]:
-        """The timers made so far (reading the others would make them)."""
+    def _made(self, but: str = "") -> list[Any]:
+        """The timers made so far, but the one named ``but`` (reading the others would
+        make them)."""
+        made = []
         for name in _HANDLERS:
+            if name == but:
+                continue
             try:
-                yield object.__getattribute__(self, name)
+                made.append(object.__getattribute__(self, name))
             except AttributeError:
                 continue
+        return made
+
+    def time_wait_deadline(self) -> float | None:
+        """When the 2*MSL timer fires: None when it does not run, or was never made
+        (reading ``time_wait`` would make it)."""
+        try:
+            timer = object.__getattribute__(self, "time_wait")
+        except AttributeError:
+            return None
+        return timer.deadline
 
     def cancel_all(self) -> None:
         """Stop every timer (the connection is gone)."""
@@ -279,9 +293,8 @@ class Timers:
 
     def release_for_time_wait(self) -> None:
         """In TIME_WAIT only the 2*MSL timer remains: the others stop for good."""
-        for timer in self._made():
-            if timer is not self.time_wait:
-                timer.stop()
+        for timer in self._made(but="time_wait"):
+            timer.stop()
         self.rexmit = self.persist = self.delack = self.keepalive = NO_TIMER
 
     def arm_rexmit(self, s: TimerOwner) -> None:
@@ -451,6 +464,19 @@ class TimeWaitTimers(Timers):
 
     def release_for_time_wait(self) -> None:
         """Released already."""
+
+    def cancel_all(self) -> None:
+        """Stop the 2*MSL timer, the only one that runs (the others are `NO_TIMER`)."""
+        self.deadline = None
+
+    def start_time_wait(self, s: TimerOwner) -> None:
+        """(Re)start the 2*MSL timeout, as `Timers.start_time_wait` does with nothing else
+        left to stop."""
+        if getattr(s.host, "holds_time_wait", False):
+            self.deadline = s.clock.seconds() + 2 * s.config.msl
+        else:
+            timer: Any = self  # this part is the 2*MSL timer (`TimeWaitTimer.arm`)
+            timer.arm(2 * s.config.msl)
 
 
 IDLE_TIMERS = Timers()

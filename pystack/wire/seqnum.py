@@ -26,8 +26,10 @@ class SeqNum:
     __slots__ = ("value",)
     value: int
 
-    def __init__(self, value: int | SeqNum) -> None:
-        object.__setattr__(self, "value", int(value) & _MASK)
+    def __new__(cls, value: int | SeqNum) -> SeqNum:
+        self = _new(cls)
+        _set_value(self, (value if type(value) is int else int(value)) & _MASK)
+        return self
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("SeqNum is immutable")
@@ -57,6 +59,10 @@ class SeqNum:
         return NotImplemented
 
     def __add__(self, other: int) -> SeqNum:
+        if type(other) is int:  # the common case, without a call through type()
+            made = _new(SeqNum)
+            _set_value(made, (self.value + other) & _MASK)
+            return made
         if isinstance(other, SeqNum) or not isinstance(other, int):
             return NotImplemented
         return SeqNum(self.value + other)
@@ -68,7 +74,9 @@ class SeqNum:
         if isinstance(other, SeqNum):
             return ((self.value - other.value + _HALF) & _MASK) - _HALF
         if isinstance(other, int):
-            return SeqNum(self.value - other)
+            made = _new(SeqNum)
+            _set_value(made, (self.value - other) & _MASK)
+            return made
         return NotImplemented
 
     def _distance(self, other: object) -> int:
@@ -94,3 +102,9 @@ class SeqNum:
     def in_window(self, start: SeqNum, size: int) -> bool:
         """True when ``start <= self < start + size`` (the RFC 9293 §3.10.7.4 test)."""
         return (self.value - start.value) & _MASK < size
+
+
+# A SeqNum is made without a trip through ``__setattr__`` (which refuses every write):
+# the slot's own descriptor stores the value. Connection set-up alone makes dozens.
+_new = object.__new__
+_set_value = SeqNum.__dict__["value"].__set__

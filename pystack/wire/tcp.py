@@ -94,40 +94,45 @@ class TcpSegment:
     options: tuple[TcpOption, ...] = ()
     urgent: int = 0
 
-    def _option(self, cls: type) -> TcpOption | None:
-        for opt in self.options:
-            if type(opt) is cls:
-                return opt
-        return None
+    # Each reader scans the options itself: these run for every segment (the SACK blocks
+    # and timestamps of each ACK), and a shared helper would cost one more call each.
 
     @property
     def mss(self) -> int | None:
         """The MSS option's value, if present."""
-        opt = self._option(Mss)
-        return opt.value if isinstance(opt, Mss) else None
+        for opt in self.options:
+            if type(opt) is Mss:
+                return opt.value
+        return None
 
     @property
     def wscale(self) -> int | None:
         """The window scale shift count, if present."""
-        opt = self._option(WindowScale)
-        return opt.shift if isinstance(opt, WindowScale) else None
+        for opt in self.options:
+            if type(opt) is WindowScale:
+                return opt.shift
+        return None
 
     @property
     def sack_permitted(self) -> bool:
         """True when SACK-permitted is present."""
-        return self._option(SackPermitted) is not None
+        return any(type(opt) is SackPermitted for opt in self.options)
 
     @property
     def sack_blocks(self) -> tuple[tuple[int, int], ...]:
         """The SACK blocks, empty when there is no SACK option."""
-        opt = self._option(Sack)
-        return opt.blocks if isinstance(opt, Sack) else ()
+        for opt in self.options:
+            if type(opt) is Sack:
+                return opt.blocks
+        return ()
 
     @property
     def timestamp(self) -> tuple[int, int] | None:
         """``(tsval, tsecr)`` of the timestamps option, if present."""
-        opt = self._option(Timestamp)
-        return (opt.tsval, opt.tsecr) if isinstance(opt, Timestamp) else None
+        for opt in self.options:
+            if type(opt) is Timestamp:
+                return (opt.tsval, opt.tsecr)
+        return None
 
     @property
     def flags_str(self) -> str:

@@ -132,7 +132,7 @@ def test_the_pages_and_examples_speak_to_users() -> None:
 def test_command_help_speaks_to_users() -> None:
     names = ["", "demo", "ping", "get", "serve", "lab", "bench", "diagrams", "cleanup", "trace",
              "conformance", "compliance", "bench net", "bench codecs", "bench fsm",
-             "bench memory", "bench idle", "bench fuzz"]  # fmt: skip
+             "bench memory", "bench idle", "bench fuzz", "bench connrate"]  # fmt: skip
     for name in names:
         result = run(f"pystack {name} --help", ROOT)
         assert result.returncode == 0, (name, result.stderr)
