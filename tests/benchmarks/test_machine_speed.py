@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from pystack.benchmarks import _machine, codecs, fsm, fuzz, idle, memory, net
+from pystack.benchmarks import _machine, codecs, connrate, fsm, fuzz, idle, memory, net
 from pystack.benchmarks.net import Measurement
 from pystack.cli import main
 from pystack.clicmd.bench import available
@@ -54,11 +54,12 @@ def test_no_loop_runs_reports_null_and_says_so(loops: list[tuple[int, int]]) -> 
 
 
 def test_every_benchmark_is_covered_here() -> None:
-    assert set(available()) == {"codecs", "fsm", "fuzz", "idle", "memory", "net"}
+    assert set(available()) == {"codecs", "connrate", "fsm", "fuzz", "idle", "memory", "net"}
 
 
 SMALL = {
     "codecs": ["--frames", "5", "--rounds", "1"],
+    "connrate": ["--connections", "20", "--runs", "1"],
     "fsm": ["--instances", "20", "--cycles", "20"],
     "memory": ["--megabytes", "0.05"],
     "fuzz": ["--frames", "200", "--megabytes", "0.05"],
@@ -106,6 +107,6 @@ def test_net_measures_the_loop_before_its_workloads(
 
 
 def test_benchmark_modules_share_one_loop() -> None:
-    for module in (codecs, fsm, fuzz, idle, memory, net):
+    for module in (codecs, connrate, fsm, fuzz, idle, memory, net):
         assert module.machine_info is _machine.machine_info
     assert fuzz.python_loop_s is _machine.python_loop_s
