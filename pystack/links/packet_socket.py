@@ -7,15 +7,16 @@ never sees its own (or the kernel's) transmissions.
 
 Offloads (see docs/real-networks.md): with ``vnet_hdr=True`` the socket asks for
 ``PACKET_VNET_HDR``: every frame then carries a ``virtio_net_hdr`` (pystack.links.vnet),
-so the link takes the interface's super-segments whole (partial checksums completed) and
+so the link takes the interface's super-segments whole (and says which checksums need no
+check, see `DescriptorLink.set_trusting_receiver`) and
 declares ``tso_max``, taking the stack's TCP super-segments for the kernel to cut (in
 software if the device cannot), as a TAP with offloads does; the interface's offloads stay
 as they are. Without it, or where the kernel refuses the option (one warning logged), the
 link turns checksum and segmentation offloads off on its interface (best effort,
 ``ethtool -K``; ``offloads=True`` leaves them) and asks for ``PACKET_AUXDATA`` so that a
 frame still flagged ``TP_STATUS_CSUMNOTREADY`` (a partial checksum, as locally generated
-traffic over a veth carries) gets its TCP/UDP checksum completed before the stack
-validates it.
+traffic over a veth carries) is known for one: the stack takes its checksum as valid
+(``TP_STATUS_CSUM_VALID`` too), and a plain receiver gets it completed.
 """
 
 from __future__ import annotations
