@@ -302,3 +302,10 @@ def close_error(reason: Any, *, connecting: bool) -> OSError:
     if connecting:
         return ConnectionAbortedError(errno.ECONNABORTED, f"Connection aborted ({name})")
     return BrokenPipeError(errno.EPIPE, "Broken pipe")
+
+
+def check_timeout(value: float | None) -> float | None:
+    """A socket timeout as the standard module takes it: None or seconds >= 0."""
+    if value is not None and value < 0:
+        raise ValueError("Timeout value out of range")
+    return None if value is None else float(value)

@@ -59,3 +59,14 @@ def resolve_unspec(resolver: Any, name: str) -> tuple[list[str], str]:
     if not found:
         raise errors[0]
     return found, canonical
+
+
+def port_number(port: int | str | bytes | None, proto: str) -> int:
+    """A getaddrinfo port: a number, a numeric string, or a service name looked up for
+    ``proto`` ("tcp" or "udp"); None is 0."""
+    if port is None:
+        return 0
+    if isinstance(port, int):
+        return port
+    text = port.decode() if isinstance(port, bytes) else str(port)
+    return int(text) if text.isdigit() else socket.getservbyname(text, proto)

@@ -40,6 +40,7 @@ from pystack._socket_state import Datagrams as _Datagrams
 from pystack._socket_state import Notifier as _Notifier
 from pystack._socket_state import SocketIO as _SocketIO
 from pystack._socket_state import Stream as _Stream
+from pystack._socket_state import check_timeout as _check_timeout
 from pystack._socket_state import close_error as _close_error
 from pystack._socket_state import is_ip as _is_ip
 from pystack._socket_state import is_ip6 as _is_ip6
@@ -52,6 +53,7 @@ from pystack._socket_state import udp_app as _udp_app
 from pystack._socket_state import unqueue as _unqueue
 from pystack._socket_state import unsupported as _unsupported
 from pystack.addrinfo import order_destinations as _order_destinations
+from pystack.addrinfo import port_number as _port_number
 from pystack.addrinfo import resolve_unspec as _resolve_unspec
 from pystack.addrinfo import usable_families as _usable_families
 from pystack.reactor import blocking_call, call_soon
@@ -159,15 +161,6 @@ def gethostbyname(hostname: str) -> str:
     return str(_resolver(_stack()).resolve_blocking(hostname, "A").values[0])
 
 
-def _port_number(port: Any, proto: str) -> int:
-    if port is None:
-        return 0
-    if isinstance(port, int):
-        return port
-    text = port.decode() if isinstance(port, bytes) else str(port)
-    return int(text) if text.isdigit() else _std.getservbyname(text, proto)
-
-
 def getaddrinfo(
     host: Any, port: Any, family: int = 0, type: int = 0, proto: int = 0, flags: int = 0
 ) -> list[tuple[int, int, int, str, tuple[Any, ...]]]:
@@ -214,12 +207,6 @@ def setdefaulttimeout(value: float | None) -> None:
     _default["timeout"] = _check_timeout(value)
 
 
-def _check_timeout(value: float | None) -> float | None:
-    if value is not None and value < 0:
-        raise ValueError("Timeout value out of range")
-    return None if value is None else float(value)
-
-
 def create_connection(
     address: tuple[str, int],
     timeout: Any = _GLOBAL_DEFAULT_TIMEOUT,
@@ -253,8 +240,7 @@ def getfqdn(name: str = "") -> str:
     return name or "localhost"
 
 
-_HIJACKED = ("socket", "SocketType", "create_connection", "getaddrinfo", "gethostbyname",
-             "getfqdn")  # fmt: skip
+_HIJACKED = ("socket", "SocketType", "create_connection", "getaddrinfo", "gethostbyname", "getfqdn")
 
 
 @contextlib.contextmanager
