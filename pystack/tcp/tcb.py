@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from pystack.tcp.host import TcpHost
     from pystack.tcp.reorder import ReorderQueue
     from pystack.tcp.sack import Scoreboard
+    from pystack.tcp.sender import Sender
     from pystack.tcp.timers import Timers
     from pystack.wire.tcp import TcpSegment
 
@@ -111,6 +112,11 @@ class Tcb:
 
     if TYPE_CHECKING:
         accept_queue: Any
+        user: Any  # the application the session reports to (``TCPSession.user``)
+        sender: Sender
+
+        def ts_val(self) -> int: ...
+        def sack_space(self) -> int: ...
 
         def fire(self, trigger: str, **kwargs: Any) -> bool: ...
         def count_drop(self, reason: TcpDrop) -> None: ...
