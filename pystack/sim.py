@@ -24,7 +24,7 @@ from twisted.python.failure import Failure
 from pystack.links.memory import MemoryWire
 from pystack.stack import PyStack
 from pystack.wire import ethernet as eth_wire
-from pystack.wire import ipv4, ipv6
+from pystack.wire import ipv4, ipv6, ndp
 from pystack.wire.ethernet import ETHERTYPE_IPV4, ETHERTYPE_IPV6
 from pystack.wire.ipv4 import Ipv4Packet
 from pystack.wire.ipv6 import Ipv6Packet
@@ -193,6 +193,17 @@ class WireTap:
     def ip6(self) -> list[Ipv6Packet]:
         """The IPv6 datagrams seen so far."""
         return [ipv6.parse(f.payload) for f in self.frames if f.ethertype == ETHERTYPE_IPV6]
+
+    def nd(self, cls: type) -> list[tuple[Ipv6Packet, Any]]:
+        """The neighbour discovery messages of type ``cls`` (e.g.
+        ``pystack.wire.ndp.RouterSolicitation``) seen so far, each with its datagram."""
+        out = []
+        for pkt in self.ip6():
+            if pkt.proto == ipv6.NH_ICMPV6 and pkt.payload[0] in range(133, 138):
+                msg = ndp.parse(pkt.payload, pkt.src, pkt.dst)
+                if isinstance(msg, cls):
+                    out.append((pkt, msg))
+        return out
 
     def inject(
         self, pkt: Ipv4Packet | Ipv6Packet | bytes, dst_mac: str | None = None,

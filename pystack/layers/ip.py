@@ -15,6 +15,7 @@ from typing import Any, NamedTuple, Protocol
 from pystack.layers.ip_meta import IpMeta, meta_of
 from pystack.layers.ip_reassembly import DatagramKey, OverlapPolicy, Reassembler, ReassemblyDrop
 from pystack.layers.layer import Layer, as_bytes
+from pystack.links.loopback import loop_back
 from pystack.wire import Malformed, ipv4
 from pystack.wire import icmp as icmp_wire
 from pystack.wire import tcp as tcp_wire
@@ -24,7 +25,6 @@ from pystack.wire.ipv4_options import copied_options
 
 LIMITED_BROADCAST = "255.255.255.255"
 # The frame header on the loopback link: no addresses to speak of, the IPv4 EtherType.
-LOOPBACK_HEADER = bytes(12) + ETHERTYPE_IPV4.to_bytes(2, "big")
 
 
 class IpDrop(enum.Enum):
@@ -466,14 +466,8 @@ class IPProtocol(Layer):
             self._to_link(ipv4.emit(piece), route)
 
     def _loop_back(self, datagram: bytes) -> None:
-        """A datagram for ourselves: through the stack's loopback link, whole (its MTU is
-        64 KiB), else straight back to our receive path on the next turn of the clock."""
-        loopback = self._context().loopback
-        if loopback is None:
-            self.clock.callLater(0, self.packet_received, datagram)
-            return
-        self.stats.incr(self.name, "datagrams_looped_back")
-        loopback.send(LOOPBACK_HEADER + datagram)
+        """A datagram for ourselves (see `pystack.links.loopback.loop_back`)."""
+        loop_back(self, ETHERTYPE_IPV4, datagram)
 
     def _send_shaped(self, pieces: Sequence[Ipv4Packet], route: Route) -> None:
         """Send a shaper's pieces in its order; one still over the MTU is fragmented."""

@@ -41,6 +41,7 @@ from pystack.layers.layer import Layer, as_bytes
 from pystack.layers.mld import MldHost
 from pystack.layers.ndp import NeighborCache, solicited_node_multicast
 from pystack.layers.pmtu import PMTU_TIMEOUT, PathMtuCache
+from pystack.links.loopback import loop_back
 from pystack.wire import Malformed, ipv6
 from pystack.wire import icmpv6 as icmp6
 from pystack.wire import tcp as tcp_wire
@@ -59,7 +60,6 @@ from pystack.wire.ipv6 import (
 
 ALL_NODES = "ff02::1"
 # The frame header on the loopback link: no addresses to speak of, the IPv6 EtherType.
-LOOPBACK_HEADER = bytes(12) + ETHERTYPE_IPV6.to_bytes(2, "big")
 LINK_LOCAL = ipaddress.IPv6Network("fe80::/10")
 _LINK_LOCAL_64 = ipaddress.IPv6Network("fe80::/64")
 # Hop-by-Hop options this host understands besides padding: Router Alert (RFC 2711),
@@ -292,14 +292,8 @@ class IPv6Protocol(Layer):
         return self.ctx.routes.layer_for(dst, "ipv6", self.ctx)
 
     def _loop_back(self, datagram: bytes) -> None:
-        """A datagram for ourselves: through the stack's loopback link (64 KiB MTU), else
-        straight back to our receive path on the next turn of the clock."""
-        loopback = self._context().loopback
-        if loopback is None:
-            self.clock.callLater(0, self.packet_received, datagram)
-            return
-        self.stats.incr(self.name, "datagrams_looped_back")
-        loopback.send(LOOPBACK_HEADER + datagram)
+        """A datagram for ourselves (see `pystack.links.loopback.loop_back`)."""
+        loop_back(self, ETHERTYPE_IPV6, datagram)
 
     def on_link(self, address: str) -> bool:
         """In one of our prefixes or the Prefix List (link-local fe80::/64 included,

@@ -56,4 +56,16 @@ class LoopbackLink:
         self.closed = True
 
 
-__all__ = ["LOOPBACK_MTU", "LoopbackLink"]
+def loop_back(layer: Any, ethertype: int, datagram: bytes) -> None:
+    """Send ``datagram`` from IP layer ``layer`` to the stack itself: through the stack's
+    loopback link, whole (its MTU is 64 KiB), else straight back to the layer's receive
+    path on the next turn of the clock."""
+    loopback = layer._context().loopback
+    if loopback is None:
+        layer.clock.callLater(0, layer.packet_received, datagram)
+        return
+    layer.stats.incr(layer.name, "datagrams_looped_back")
+    loopback.send(bytes(12) + ethertype.to_bytes(2, "big") + datagram)
+
+
+__all__ = ["LOOPBACK_MTU", "LoopbackLink", "loop_back"]

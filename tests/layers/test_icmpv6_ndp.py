@@ -20,16 +20,6 @@ def _net() -> tuple[SimNet, WireTap]:
     return net, WireTap(net)
 
 
-def _nd_out(tap: WireTap, cls: type) -> list[tuple[Ipv6Packet, object]]:
-    out = []
-    for pkt in tap.ip6():
-        if pkt.proto == ipv6.NH_ICMPV6 and pkt.payload[0] in range(133, 138):
-            msg = nd.parse(pkt.payload, pkt.src, pkt.dst)
-            if isinstance(msg, cls):
-                out.append((pkt, msg))
-    return out
-
-
 def _icmp_out(tap: WireTap, type_: int) -> list[icmp6.Icmpv6Message]:
     msgs = [icmp6.parse(p.payload, p.src, p.dst) for p in tap.ip6() if p.proto == 58]
     return [m for m in msgs if m.type == type_]
@@ -46,7 +36,7 @@ def test_solicitation_for_our_address_is_answered_and_teaches_the_cache() -> Non
     net, tap = _net()
     tap.inject(_ns(A), dst_mac="33:33:ff:00:00:01")
     net.advance(0.01)
-    ((pkt, na),) = _nd_out(tap, nd.NeighborAdvertisement)
+    ((pkt, na),) = tap.nd(nd.NeighborAdvertisement)
     assert isinstance(na, nd.NeighborAdvertisement)
     # RFC 4861 §7.2.4: to the soliciting node, Solicited and Override set, our MAC in a
     # Target Link-Layer Address option, hop limit 255.
@@ -61,7 +51,7 @@ def test_solicitation_from_unspecified_is_answered_to_all_nodes() -> None:
     net, tap = _net()
     tap.inject(_ns(A, src="::", mac=None), dst_mac="33:33:ff:00:00:01")
     net.advance(0.01)
-    ((pkt, na),) = _nd_out(tap, nd.NeighborAdvertisement)
+    ((pkt, na),) = tap.nd(nd.NeighborAdvertisement)
     assert pkt.dst == "ff02::1" and not na.solicited  # type: ignore[attr-defined]
     assert net.a.ipv6.neighbors.state_of("::") is None
 
@@ -70,7 +60,7 @@ def test_solicitation_with_hop_limit_below_255_is_dropped() -> None:
     net, tap = _net()
     tap.inject(_ns(A, hop_limit=254), dst_mac="33:33:ff:00:00:01")
     net.advance(0.01)
-    assert not _nd_out(tap, nd.NeighborAdvertisement)
+    assert not tap.nd(nd.NeighborAdvertisement)
     assert net.a.stats.dropped("ICMPv6", "nd_hop_limit") == 1  # RFC 4861 §7.1.1
 
 
@@ -81,7 +71,7 @@ def test_solicitation_for_another_target_is_ignored() -> None:
     assert net.a.stats.dropped("Ether", "not_for_us") == 1  # a group we did not join
     tap.inject(_ns("2001:db8::5"), dst_mac="33:33:ff:00:00:01")
     net.advance(0.01)
-    assert not _nd_out(tap, nd.NeighborAdvertisement)
+    assert not tap.nd(nd.NeighborAdvertisement)
     assert net.a.stats.dropped("ICMPv6", "nd_not_our_target") == 1
 
 
@@ -105,7 +95,7 @@ def test_two_stacks_resolve_each_other_with_ns_and_na() -> None:
     net.a.ping_deferred("2001:db8::2").addCallback(rtts.append)
     net.advance(0.5)
     assert rtts
-    (ns_pkt, ns) = _nd_out(tap, nd.NeighborSolicitation)[0]
+    (ns_pkt, ns) = tap.nd(nd.NeighborSolicitation)[0]
     assert ns_pkt.dst == "ff02::1:ff00:2" and ns.options == (nd.SourceLinkAddress(net.a.mac),)  # type: ignore[attr-defined]
     assert net.a.ipv6.neighbors.lookup("2001:db8::2") == net.b.mac
     assert net.b.ipv6.neighbors.lookup(A) == net.a.mac

@@ -29,16 +29,6 @@ def _ra(*options: Any, src: str = ROUTER, hop_limit: int = 255, code: int = 0,
     return Ipv6Packet(src, "ff02::1", ipv6.NH_ICMPV6, data, hop_limit=hop_limit)
 
 
-def _nd_sent(tap: WireTap, cls: type) -> list[tuple[Ipv6Packet, Any]]:
-    out = []
-    for pkt in tap.ip6():
-        if pkt.proto == ipv6.NH_ICMPV6 and pkt.payload[0] in range(133, 138):
-            msg = nd.parse(pkt.payload, pkt.src, pkt.dst)
-            if isinstance(msg, cls):
-                out.append((pkt, msg))
-    return out
-
-
 def _net(**options: Any) -> tuple[SimNet, WireTap]:
     net = SimNet(1, ipv6=True, **options)
     return net, WireTap(net)
@@ -47,7 +37,7 @@ def _net(**options: Any) -> tuple[SimNet, WireTap]:
 def test_three_router_solicitations_at_start_four_seconds_apart() -> None:
     net, tap = _net(router_solicitations=3)
     net.advance(20)
-    sent = _nd_sent(tap, nd.RouterSolicitation)
+    sent = tap.nd(nd.RouterSolicitation)
     assert len(sent) == 3  # RFC 4861 §10: MAX_RTR_SOLICITATIONS
     for pkt, rs in sent:
         # §6.3.7: to all-routers, hop limit 255, from the link-local address with our MAC.
@@ -59,10 +49,10 @@ def test_three_router_solicitations_at_start_four_seconds_apart() -> None:
 def test_solicitations_stop_after_an_advertisement() -> None:
     net, tap = _net(router_solicitations=3)
     net.advance(1.5)
-    assert len(_nd_sent(tap, nd.RouterSolicitation)) == 1
+    assert len(tap.nd(nd.RouterSolicitation)) == 1
     tap.inject(_ra(), dst_mac="33:33:00:00:00:01")
     net.advance(20)
-    assert len(_nd_sent(tap, nd.RouterSolicitation)) == 1
+    assert len(tap.nd(nd.RouterSolicitation)) == 1
 
 
 def test_solicitation_from_unspecified_carries_no_link_layer_address() -> None:
@@ -71,7 +61,7 @@ def test_solicitation_from_unspecified_carries_no_link_layer_address() -> None:
     tap = WireTap(net)
     net.a.icmpv6.send_router_solicitation("::")
     net.advance(0.01)
-    ((pkt, rs),) = _nd_sent(tap, nd.RouterSolicitation)
+    ((pkt, rs),) = tap.nd(nd.RouterSolicitation)
     assert pkt.src == "::" and rs.options == ()  # RFC 4861 §4.1
 
 
@@ -173,7 +163,7 @@ def test_on_link_prefix_and_its_lifetime() -> None:
     assert net.a.ipv6.on_link("2001:db8:7::5")
     net.a.icmpv6.ping("2001:db8:7::5", timeout=0.5).addErrback(lambda f: None)
     net.advance(0.01)
-    ns = _nd_sent(tap, nd.NeighborSolicitation)
+    ns = tap.nd(nd.NeighborSolicitation)
     assert [m.target for _, m in ns] == ["2001:db8:7::5"]  # resolved on the link itself
     net.advance(300)
     assert not net.a.ipv6.on_link("2001:db8:7::5")  # RFC 4861 §6.3.4: timed out
