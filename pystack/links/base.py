@@ -30,6 +30,21 @@ sum (``NEEDS_CSUM``, ``TP_STATUS_CSUMNOTREADY``): no wire has touched it."""
 
 ETHERNET_HEADER = 14
 
+
+def hand_over(receive: Callable[..., None], frame: bytes, checksum: int, trusting: bool) -> None:
+    """Give a received ``frame`` to ``receive``, with what the device said of its checksum
+    (a ``CHECKSUM_*`` value): a receiver set with ``set_trusting_receiver`` (``trusting``)
+    hears of a checksum that needs no check, any other gets a partial one completed."""
+    if checksum == CHECKSUM_CHECK:
+        receive(frame)
+    elif trusting:
+        receive(frame, checksum_valid=True)
+    elif checksum == CHECKSUM_PARTIAL:
+        receive(netdev.complete_checksum(frame))
+    else:
+        receive(frame)
+
+
 _MAX_BATCH = 1024  # bound a wake-up so a flood cannot starve timers
 
 
@@ -312,10 +327,6 @@ class DescriptorLink:
                 continue
             frame, checksum = got
             if checksum == CHECKSUM_CHECK:
-                receive(frame)
-            elif self._trusting:
-                receive(frame, checksum_valid=True)
-            elif checksum == CHECKSUM_PARTIAL:
-                receive(netdev.complete_checksum(frame))
+                receive(frame)  # the common case, without a call more
             else:
-                receive(frame)
+                hand_over(receive, frame, checksum, self._trusting)

@@ -22,8 +22,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pystack.links import netdev
-from pystack.links.base import ETHERNET_HEADER, Receiver, WirePort, check_probabilities
+from pystack.links.base import (
+    CHECKSUM_PARTIAL,
+    ETHERNET_HEADER,
+    Receiver,
+    WirePort,
+    check_probabilities,
+    hand_over,
+)
 from pystack.links.vnet import TSO_MAX
 
 
@@ -152,10 +158,8 @@ class MemoryWire:
                     continue
                 if not partial:
                     receive(frame)
-                elif link._trusting:
-                    receive(frame, checksum_valid=True)
                 else:
-                    receive(netdev.complete_checksum(frame))
+                    hand_over(receive, frame, CHECKSUM_PARTIAL, link._trusting)
         self._schedule()
 
 
